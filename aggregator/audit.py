@@ -1,0 +1,94 @@
+"""Re-check the whole ledger from storage: signatures, links, leaves, roots, checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from protocol.block import GENESIS_PREV, leaf_data, parse_block
+from protocol.checkin import parse_checkin
+from protocol.checkpoint import open_checkpoint
+from protocol.errors import ProtocolError
+from protocol.merkle import MerkleAccumulator, leaf_hash
+from protocol.note import NoteVerifier
+
+from .db import BlockEntry, CheckinEntry
+
+
+class LedgerError(Exception):
+    """The ledger does not verify; the message says where."""
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """What a successful check covered."""
+
+    blocks: int
+    tree_size: int
+    root: bytes
+
+
+def verify_ledger(
+    ledger_key: Ed25519PublicKey,
+    origin: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> LedgerSummary:
+    """Walk every block in order and recompute everything it commits to."""
+    verifier = NoteVerifier.from_public_key(origin, ledger_key)
+    tree = MerkleAccumulator()
+    prev = GENESIS_PREV
+    blocks = 0
+    for entry in BlockEntry.select().order_by(BlockEntry.height):
+        where = f"block {entry.height}"
+        try:
+            header = parse_block(bytes(entry.wire))
+            header.verify(ledger_key)
+        except ProtocolError as exc:
+            raise LedgerError(f"{where}: header does not verify: {exc}") from exc
+        if header.height != blocks or entry.height != blocks:
+            raise LedgerError(f"{where}: expected height {blocks}")
+        if header.origin != origin:
+            raise LedgerError(f"{where}: origin {header.origin!r} is not {origin!r}")
+        if header.prev != prev:
+            raise LedgerError(f"{where}: does not link to the previous block")
+        if header.first_leaf != tree.size:
+            raise LedgerError(f"{where}: starts at leaf {header.first_leaf}, not {tree.size}")
+        rows = (
+            CheckinEntry.select(CheckinEntry.leaf_index, CheckinEntry.wire, CheckinEntry.leaf_hash)
+            .where(CheckinEntry.block_height == header.height)
+            .order_by(CheckinEntry.leaf_index)
+        )
+        for row in rows:
+            if row.leaf_index != tree.size:
+                raise LedgerError(f"{where}: leaf {tree.size} is missing")
+            tree.append(_recompute_leaf(row, where))
+        if tree.size != header.tree_size:
+            raise LedgerError(f"{where}: holds {tree.size} leaves, header says {header.tree_size}")
+        if tree.root() != header.root:
+            raise LedgerError(f"{where}: recomputed root differs from the signed root")
+        try:
+            checkpoint = open_checkpoint(entry.checkpoint.encode("utf-8"), verifier, origin)
+        except ProtocolError as exc:
+            raise LedgerError(f"{where}: checkpoint does not verify: {exc}") from exc
+        if checkpoint.size != header.tree_size or checkpoint.root_hash != header.root:
+            raise LedgerError(f"{where}: checkpoint disagrees with the block header")
+        prev = header.block_hash
+        blocks += 1
+        if progress:
+            progress(blocks)
+    return LedgerSummary(blocks, tree.size, tree.root())
+
+
+def _recompute_leaf(row: CheckinEntry, where: str) -> bytes:
+    try:
+        record = parse_checkin(bytes(row.wire))
+    except ProtocolError as exc:
+        raise LedgerError(f"{where}: stored check-in {row.leaf_index} is corrupt: {exc}") from exc
+    expected = leaf_hash(leaf_data(record.checkin_id, hashlib.sha256(bytes(row.wire)).digest()))
+    if expected != bytes(row.leaf_hash):
+        raise LedgerError(f"{where}: leaf {row.leaf_index} does not match its check-in")
+    return expected

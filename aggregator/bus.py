@@ -1,0 +1,103 @@
+"""The aggregator's MQTT connection. The service sees only :class:`Bus`; paho lives here.
+
+``on_message`` only hands messages to a bounded queue; workers do the rest.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import queue
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from protocol import topics
+from protocol.broker import MqttSettings
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, bytes]
+
+
+class Bus(abc.ABC):
+    """What the aggregator needs from the broker."""
+
+    inbox: queue.Queue[Message]
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Connect and subscribe (in the background)."""
+
+    @abc.abstractmethod
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected and subscribed, or ``timeout`` passes."""
+
+    @abc.abstractmethod
+    def send_receipt(self, kiosk_id: str, wire: bytes) -> None:
+        """Publish a receipt to one kiosk (QoS 1)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Disconnect."""
+
+
+class MqttBus(Bus):
+    """paho-mqtt 2.x client with a persistent session, so check-ins wait while it is away."""
+
+    def __init__(self, settings: MqttSettings, client_id: str = "safecode-aggregator") -> None:
+        self.settings = settings
+        self.inbox = queue.Queue(maxsize=100_000)
+        self.dropped = 0
+        self._ready = threading.Event()
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            client.tls_set(ca_certs=settings.ca_file)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(100)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self.client = client
+
+    def start(self) -> None:
+        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
+        if rc.is_failure:
+            log.warning("broker refused connection: %s", rc)
+            return
+        client.subscribe([(topics.ALL_CHECKINS, 1), (topics.ALL_STATUS, 1)])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any):
+        self._ready.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
+        self._ready.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            self.inbox.put_nowait((message.topic, bytes(message.payload)))
+        except queue.Full:
+            # Nothing is lost: the kiosk keeps the row and sends it again without a receipt.
+            self.dropped += 1
+
+    def send_receipt(self, kiosk_id: str, wire: bytes) -> None:
+        self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,63 @@
+"""Aggregator configuration, read from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol.broker import MqttSettings
+
+
+class ConfigError(ValueError):
+    """The aggregator configuration is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class AggregatorConfig:
+    """Where the ledger lives, which keys it uses and how it batches."""
+
+    origin: str
+    database_url: str
+    ledger_key_path: Path
+    issuer_key_path: Path
+    batch_size: int = 1000
+    batch_interval_s: float = 0.25
+    window_s: int = 30
+    skew_s: int = 5
+    http_port: int | None = None
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+
+
+def load_config(path: Path) -> AggregatorConfig:
+    """Read and check an aggregator config file; raise ConfigError naming what is wrong."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, base=path.parent)
+
+
+def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
+    """Build an AggregatorConfig; relative paths (and sqlite files) are taken from ``base``."""
+    try:
+        section = dict(data["aggregator"])
+        url = section.pop("database_url")
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            url = f"sqlite:///{(base / url[len('sqlite:///') :]).resolve()}"
+        return AggregatorConfig(
+            origin=section.pop("origin"),
+            database_url=url,
+            ledger_key_path=base / section.pop("ledger_key"),
+            issuer_key_path=base / section.pop("issuer_key"),
+            mqtt=MqttSettings(**data.get("mqtt", {})),
+            **section,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"config lacks {exc}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"config is invalid: {exc}") from exc

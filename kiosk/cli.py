@@ -1,0 +1,105 @@
+"""``safecode kiosk``: run a kiosk, make its device key, read codes from images."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from protocol import keys
+
+from .config import ConfigError, load_config
+from .identity import ensure_device_key
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="/etc/safecode/kiosk.toml",
+    show_default=True,
+    help="Kiosk configuration file.",
+)
+
+
+def _load(config_path: Path):  # noqa: ANN202
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("kiosk")
+def kiosk_group() -> None:
+    """Door kiosk firmware: scan codes, record check-ins, deliver them."""
+
+
+@kiosk_group.command("keygen")
+@config_option
+def keygen(config_path: Path) -> None:
+    """Make this kiosk's device key (once; never overwritten) and print its did:key."""
+    config = _load(config_path)
+    key, created = ensure_device_key(config.device_key_path)
+    click.echo(keys.did_key(key))
+    click.echo(f"{'created' if created else 'kept existing'} {config.device_key_path}", err=True)
+
+
+@kiosk_group.command("run")
+@config_option
+@click.option("--mock-pins", is_flag=True, help="Drive gpiozero mock pins (no Pi needed).")
+@click.option("--summary-json", is_flag=True, help="Print the counters as JSON on exit.")
+@click.option(
+    "--drain-seconds", default=5.0, show_default=True, help="On stop, wait this long for receipts."
+)
+def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: float) -> None:
+    """Scan until SIGTERM or Ctrl-C, then wait briefly for outstanding receipts."""
+    from .decoders import default_decoder
+    from .firmware import Kiosk
+    from .lights import Feedback, load_pins, mock_pin_factory
+    from .link import MqttLink
+    from .outbox import Outbox
+    from .sources import frame_source
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = _load(config_path)
+    if not config.device_key_path.exists():
+        raise click.ClickException(
+            f"no device key at {config.device_key_path}: run 'safecode kiosk keygen' first"
+        )
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    pins = load_pins(config.pins_file)
+    feedback = Feedback(pins, mock_pin_factory() if mock_pins else None)
+    outbox = Outbox(config.outbox_path)
+    with frame_source(config.camera) as source, feedback:
+        kiosk = Kiosk(
+            config,
+            device_key=keys.load_private(config.device_key_path),
+            source=source,
+            decoder=default_decoder(),
+            feedback=feedback,
+            link=MqttLink(config.kiosk_id, config.mqtt),
+            outbox=outbox,
+            on_event=lambda line: click.echo(line),
+        )
+        counters = kiosk.run(stop, drain_seconds=drain_seconds)
+    stats = outbox.stats()
+    outbox.close()
+    if summary_json:
+        summary = {
+            "kiosk": config.kiosk_id,
+            **{k: v for k, v in vars(counters).items()},
+            "pending": stats.pending,
+        }
+        click.echo(json.dumps(summary, sort_keys=True))
+    sys.stdout.flush()

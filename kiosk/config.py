@@ -1,0 +1,134 @@
+"""Kiosk configuration, read from a TOML file written at enrolment."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol import keys
+from protocol.broker import MqttSettings
+from protocol.checkin import DOORS
+from protocol.errors import MalformedError
+from protocol.ids import check_kiosk_id
+
+
+class ConfigError(ValueError):
+    """The kiosk configuration is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """Where frames come from: ``picamera2``, ``replay`` (a folder) or ``simulated``.
+
+    ``simulated`` reads a crowd file at ``path``; ``visitor_share = [i, n]`` gives
+    this kiosk every n-th visitor from the i-th, so no visitor is at two doors at once.
+    """
+
+    kind: str = "picamera2"
+    path: str | None = None
+    visitor_share: tuple[int, int] = (0, 1)
+    fps: float = 15.0
+    width: int = 640
+    height: int = 480
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    """Everything a kiosk needs to run; secrets stay in ``state_dir``."""
+
+    kiosk_id: str
+    venue_id: str
+    state_dir: Path
+    issuer_keys: tuple[str, ...]
+    ledger_key: str
+    door: str = "entrance"
+    window_s: int = 30
+    skew_s: int = 5
+    repeat_minutes: float = 10.0
+    resend_after_s: float = 10.0
+    max_in_flight: int = 100
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    pins_file: Path | None = None
+
+    @property
+    def device_key_path(self) -> Path:
+        """The device's private key, made on the device and never copied off it."""
+        return self.state_dir / "device.key"
+
+    @property
+    def outbox_path(self) -> Path:
+        """The SQLite outbox."""
+        return self.state_dir / "outbox.sqlite"
+
+    def issuer_public_keys(self) -> list[Any]:
+        """The trusted issuers' public keys."""
+        return [keys.load_public(keys.parse_did_key(k)) for k in self.issuer_keys]
+
+    def ledger_public_key(self) -> Any:
+        """The aggregator's ledger public key, which signs receipts."""
+        return keys.load_public(keys.parse_did_key(self.ledger_key))
+
+
+def load_config(path: Path) -> KioskConfig:
+    """Read and check a kiosk config file; raise ConfigError naming what is wrong."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, base=path.parent)
+
+
+def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
+    """Build a KioskConfig from parsed TOML; relative paths are taken from ``base``."""
+    try:
+        kiosk = dict(data["kiosk"])
+        mqtt = MqttSettings(**data.get("mqtt", {}))
+        camera = CameraSettings(**data.get("camera", {}))
+        trust = data["trust"]
+        state_dir = base / kiosk.pop("state_dir")
+        pins = kiosk.pop("pins_file", None)
+        config = KioskConfig(
+            kiosk_id=check_kiosk_id(kiosk.pop("id")),
+            venue_id=kiosk.pop("venue"),
+            state_dir=state_dir,
+            issuer_keys=tuple(trust["issuer_keys"]),
+            ledger_key=trust["ledger_key"],
+            mqtt=mqtt,
+            camera=camera,
+            pins_file=(base / pins) if pins else None,
+            **kiosk,
+        )
+        config.issuer_public_keys()
+        config.ledger_public_key()
+    except KeyError as exc:
+        raise ConfigError(f"config lacks {exc}") from exc
+    except (TypeError, MalformedError) as exc:
+        raise ConfigError(f"config is invalid: {exc}") from exc
+    if config.door not in DOORS:
+        raise ConfigError(f"kiosk.door must be one of {', '.join(DOORS)}")
+    _check_camera(config.camera)
+    for name in ("window_s", "skew_s", "repeat_minutes", "resend_after_s", "max_in_flight"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"kiosk.{name} must be a non-negative number")
+    return config
+
+
+def _check_camera(camera: CameraSettings) -> None:
+    if camera.kind not in ("picamera2", "replay", "simulated"):
+        raise ConfigError("camera.kind must be picamera2, replay or simulated")
+    if not isinstance(camera.fps, int | float) or not 0 < camera.fps <= 120:
+        raise ConfigError("camera.fps must be a number from 0 to 120")
+    for name in ("width", "height"):
+        value = getattr(camera, name)
+        if type(value) is not int or not 16 <= value <= 4096:
+            raise ConfigError(f"camera.{name} must be an integer from 16 to 4096")
+    share = camera.visitor_share
+    if len(share) != 2 or any(type(v) is not int for v in share) or not 0 <= share[0] < share[1]:
+        raise ConfigError("camera.visitor_share must be [index, count] with 0 <= index < count")

@@ -1,0 +1,162 @@
+"""The durable outbox: every accepted check-in is committed to SQLite before the green light.
+
+peewee on SQLite in WAL mode with ``synchronous=FULL``: a committed row survives
+a power cut. Rows stay until a valid receipt names them. The per-kiosk
+sequence number lives in the same database and so survives restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import peewee
+
+from protocol.receipt import Receipt
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": 2,  # FULL: fsync the WAL on every commit
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+
+
+class _Row(peewee.Model):
+    seq = peewee.BigIntegerField(primary_key=True)
+    checkin_id = peewee.BlobField(unique=True)
+    wire = peewee.BlobField()
+    created_ms = peewee.BigIntegerField()
+    attempts = peewee.IntegerField(default=0)
+    last_sent_ms = peewee.BigIntegerField(null=True)
+    delivered_ms = peewee.BigIntegerField(null=True, index=True)
+    block = peewee.BigIntegerField(null=True)
+    leaf_index = peewee.BigIntegerField(null=True)
+
+
+class _Counter(peewee.Model):
+    name = peewee.CharField(primary_key=True)
+    value = peewee.BigIntegerField()
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    """Queue depth and delivery figures for heartbeats and the demo."""
+
+    pending: int
+    delivered: int
+    oldest_pending_ms: int | None
+    next_seq: int
+
+
+class Outbox:
+    """Check-ins waiting for a receipt, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
+
+        class Row(_Row):
+            class Meta:
+                database = self.db
+                table_name = "outbox"
+
+        class Counter(_Counter):
+            class Meta:
+                database = self.db
+                table_name = "counter"
+
+        self.Row = Row
+        self.Counter = Counter
+        with self.db.connection_context():
+            self.db.create_tables([Row, Counter])
+        self.db.connect(reuse_if_open=True)
+
+    def append(self, build: Callable[[int], tuple[bytes, bytes]], now_ms: int) -> int:
+        """Take the next sequence number, build (checkin_id, wire) with it, commit; return seq.
+
+        ``build`` runs inside the transaction, so a crash leaves neither the row
+        nor a used sequence number behind.
+        """
+        with self.db.atomic("IMMEDIATE"):
+            counter, _ = self.Counter.get_or_create(name="next_seq", defaults={"value": 1})
+            seq = counter.value
+            checkin_id, wire = build(seq)
+            self.Row.create(seq=seq, checkin_id=checkin_id, wire=wire, created_ms=now_ms)
+            self.Counter.update(value=seq + 1).where(self.Counter.name == "next_seq").execute()
+        return seq
+
+    def due(self, now_ms: int, resend_after_ms: int, limit: int) -> list[_Row]:
+        """Undelivered rows never sent, or sent longer than ``resend_after_ms`` ago."""
+        Row = self.Row
+        stale = now_ms - resend_after_ms
+        query = (
+            Row.select()
+            .where(
+                Row.delivered_ms.is_null()
+                & (Row.last_sent_ms.is_null() | (Row.last_sent_ms <= stale))
+            )
+            .order_by(Row.seq)
+            .limit(limit)
+        )
+        return list(query)
+
+    def in_flight(self, now_ms: int, resend_after_ms: int) -> int:
+        """Rows sent within the resend timeout and not yet receipted."""
+        Row = self.Row
+        return (
+            Row.select()
+            .where(
+                Row.delivered_ms.is_null()
+                & Row.last_sent_ms.is_null(False)
+                & (Row.last_sent_ms > now_ms - resend_after_ms)
+            )
+            .count()
+        )
+
+    def mark_sent(self, seqs: Iterable[int], now_ms: int) -> None:
+        """Note that these rows were handed to the broker."""
+        Row = self.Row
+        seqs = list(seqs)
+        if seqs:
+            Row.update(last_sent_ms=now_ms, attempts=Row.attempts + 1).where(
+                Row.seq.in_(seqs)
+            ).execute()
+
+    def mark_delivered(self, receipt: Receipt, now_ms: int) -> int:
+        """Mark the rows a verified receipt names; returns how many were newly delivered."""
+        Row = self.Row
+        done = 0
+        with self.db.atomic():
+            for entry in receipt.entries:
+                done += (
+                    Row.update(
+                        delivered_ms=now_ms, block=receipt.block, leaf_index=entry.leaf_index
+                    )
+                    .where(
+                        (Row.seq == entry.seq)
+                        & (Row.checkin_id == entry.checkin_id)
+                        & Row.delivered_ms.is_null()
+                    )
+                    .execute()
+                )
+        return done
+
+    def stats(self) -> OutboxStats:
+        """Pending and delivered counts, the oldest pending row's age base, next seq."""
+        Row = self.Row
+        pending = Row.select().where(Row.delivered_ms.is_null())
+        oldest = pending.select(peewee.fn.MIN(Row.created_ms)).scalar()
+        counter = self.Counter.get_or_none(self.Counter.name == "next_seq")
+        return OutboxStats(
+            pending=pending.count(),
+            delivered=Row.select().where(Row.delivered_ms.is_null(False)).count(),
+            oldest_pending_ms=oldest,
+            next_seq=counter.value if counter else 1,
+        )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        if not self.db.is_closed():
+            self.db.close()

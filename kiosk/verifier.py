@@ -1,0 +1,126 @@
+"""Offline verification at the door: is this code good, and is it new?"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from protocol.errors import ProtocolError, ReplayError
+from protocol.presentation import DEFAULT_SKEW, DEFAULT_WINDOW, CodeType, Presentation
+
+
+class Outcome(Enum):
+    """What the door answers."""
+
+    ACCEPTED = "accepted"
+    ALREADY = "already_checked_in"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one scanned text; ``reason`` names why a code was refused."""
+
+    outcome: Outcome
+    presentation: Presentation | None = None
+    reason: str = ""
+    detail: str = ""
+
+
+class _ExpiringSet:
+    """Keys remembered for a fixed time, bounded in size (oldest forgotten first)."""
+
+    def __init__(self, ttl: float, max_items: int) -> None:
+        self.ttl = ttl
+        self.max_items = max_items
+        self._items: OrderedDict[bytes, float] = OrderedDict()
+
+    def _expire(self, now: float) -> None:
+        while self._items:
+            key, seen = next(iter(self._items.items()))
+            if now - seen < self.ttl and len(self._items) <= self.max_items:
+                break
+            self._items.popitem(last=False)
+
+    def seen_recently(self, key: bytes, now: float) -> bool:
+        self._expire(now)
+        return key in self._items
+
+    def add(self, key: bytes, now: float) -> None:
+        self._items[key] = now
+        self._items.move_to_end(key)
+        self._expire(now)
+
+
+class DoorVerifier:
+    """Checks presentations offline and answers accepted, already checked in, or refused.
+
+    The same text read again within ``debounce_s`` is the same showing (the
+    phone stays in view for many frames) and gets no answer at all. A visitor
+    accepted at this kiosk within ``repeat_minutes`` is answered "already
+    checked in" without a second record; any other presentation seen before is
+    refused as a replay. Nothing here stores who a visitor is beyond the
+    credential ids of the last few minutes, in memory only.
+    """
+
+    def __init__(
+        self,
+        issuer_keys: Sequence[Ed25519PublicKey],
+        *,
+        window: int = DEFAULT_WINDOW,
+        skew: int = DEFAULT_SKEW,
+        repeat_minutes: float = 10.0,
+        debounce_s: float = 3.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer_keys = list(issuer_keys)
+        self.window = window
+        self.skew = skew
+        self._now = now
+        self._codes = _ExpiringSet(ttl=window + 2 * skew, max_items=100_000)
+        self._visitors = _ExpiringSet(ttl=repeat_minutes * 60, max_items=100_000)
+        self._showing = _ExpiringSet(ttl=debounce_s, max_items=1_000)
+        self.refusals: dict[str, int] = {}
+
+    def check(self, text: str) -> Verdict | None:
+        """Verify one scanned text; None while the same showing stays in view.
+
+        Never raises on bad input: a refusal names its reason and is counted.
+        """
+        now = self._now()
+        showing = hashlib.sha256(text.encode("utf-8", "replace")).digest()
+        if self._showing.seen_recently(showing, now):
+            return None
+        self._showing.add(showing, now)
+        try:
+            presentation = Presentation.from_text(text)
+            code = presentation.to_bytes()
+            if self._codes.seen_recently(code, now):
+                if self._visitors.seen_recently(presentation.credential.credential_id, now):
+                    return Verdict(Outcome.ALREADY, presentation)
+                raise ReplayError("this code was already scanned")
+            presentation.verify(
+                self.issuer_keys,
+                now=now,
+                expected_type=CodeType.CHECKIN,
+                window=self.window,
+                skew=self.skew,
+            )
+        except ProtocolError as exc:
+            self.refusals[exc.reason] = self.refusals.get(exc.reason, 0) + 1
+            return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc))
+        self._codes.add(code, now)
+        visitor = presentation.credential.credential_id
+        if self._visitors.seen_recently(visitor, now):
+            return Verdict(Outcome.ALREADY, presentation)
+        return Verdict(Outcome.ACCEPTED, presentation)
+
+    def remember_checked_in(self, presentation: Presentation) -> None:
+        """Record that this visitor's check-in is committed (call after the outbox commit)."""
+        self._visitors.add(presentation.credential.credential_id, self._now())

@@ -1,0 +1,98 @@
+"""Ledger block header and leaf format.
+
+A block seals the leaves ``first_leaf .. first_leaf + leaf_count - 1`` of the
+one log-wide RFC 9162 tree. Its header is a signed map of type ``block`` that
+links to the previous header by hash; the genesis block links to 32 zero bytes.
+A leaf is the canonical CBOR map ``{"v": 1, "id": checkin_id, "commit": digest}``
+where ``digest`` is SHA-256 of the signed check-in record: the ledger commits to
+a visit without holding it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from . import keys
+from .checkin import CHECKIN_ID_SIZE
+from .encoding import decode, encode
+from .errors import MalformedError
+from .schema import raw, record, text, uint
+from .signed import seal, unseal
+
+KIND = "block"
+MAX_BYTES = 512
+GENESIS_PREV = bytes(32)
+ORIGIN_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}"
+_LEAF = record({"v": uint(1), "id": raw(CHECKIN_ID_SIZE), "commit": raw(32)})
+
+_SCHEMA = {
+    "origin": text(ORIGIN_PATTERN, 128),
+    "height": uint(),
+    "prev": raw(32),
+    "first_leaf": uint(),
+    "leaf_count": uint(),
+    "tree_size": uint(),
+    "root": raw(32),
+    "sealed_ms": uint(),
+}
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """A sealed block: its place in the chain and the tree it commits to."""
+
+    origin: str
+    height: int
+    prev: bytes
+    first_leaf: int
+    leaf_count: int
+    tree_size: int
+    root: bytes
+    sealed_ms: int
+    wire: bytes = b""
+    signed_bytes: bytes = b""
+    signature: bytes = b""
+
+    @property
+    def block_hash(self) -> bytes:
+        """SHA-256 of the signed header: what the next block links to."""
+        return hashlib.sha256(self.wire).digest()
+
+    def verify(self, ledger_key: Ed25519PublicKey) -> None:
+        """Raise SignatureError unless the ledger key signed this header."""
+        keys.verify(ledger_key, KIND, self.signed_bytes, self.signature)
+
+
+def sign_block(ledger_key: Ed25519PrivateKey, **fields: object) -> bytes:
+    """Encode and sign a block header; returns its wire bytes."""
+    record(_SCHEMA)(fields, KIND)
+    if fields["first_leaf"] + fields["leaf_count"] != fields["tree_size"]:  # type: ignore[operator]
+        raise MalformedError("block: first_leaf + leaf_count must equal tree_size")
+    return seal(KIND, fields, ledger_key)
+
+
+def parse_block(data: bytes) -> BlockHeader:
+    """Parse a block header strictly; the caller checks the signature with ``verify``."""
+    sealed = unseal(data, KIND, _SCHEMA, max_size=MAX_BYTES)
+    f = sealed.fields
+    if f["first_leaf"] + f["leaf_count"] != f["tree_size"]:
+        raise MalformedError("block: first_leaf + leaf_count must equal tree_size")
+    return BlockHeader(
+        **f, wire=bytes(data), signed_bytes=sealed.signed_bytes, signature=sealed.signature
+    )
+
+
+def leaf_data(checkin_id: bytes, commitment: bytes) -> bytes:
+    """The bytes of the ledger leaf for one check-in."""
+    value = {"v": 1, "id": checkin_id, "commit": commitment}
+    _LEAF(value, "leaf")
+    return encode(value)
+
+
+def parse_leaf(data: bytes) -> tuple[bytes, bytes]:
+    """The check-in id and commitment inside a leaf."""
+    value = _LEAF(decode(data, max_size=128, what="leaf"), "leaf")
+    return value["id"], value["commit"]

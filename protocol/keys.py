@@ -1,0 +1,110 @@
+"""Ed25519 keys: domain-separated signatures, file storage and did:key identifiers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import base58
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import MalformedError, SignatureError
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+_DOMAIN_PREFIX = b"safecode/v1/"
+_ED25519_MULTICODEC = b"\xed\x01"
+_DID_KEY_PREFIX = "did:key:z"
+
+
+def domain(label: str) -> bytes:
+    """The domain-separation prefix that every signature of type ``label`` starts with."""
+    return _DOMAIN_PREFIX + label.encode("ascii") + b"\x00"
+
+
+def sign(key: Ed25519PrivateKey, label: str, message: bytes) -> bytes:
+    """Sign ``message`` under the domain label, so it cannot pass as another type."""
+    return key.sign(domain(label) + message)
+
+
+def verify(public_key: Ed25519PublicKey, label: str, message: bytes, signature: bytes) -> None:
+    """Raise SignatureError unless ``signature`` is ``public_key``'s over label and message."""
+    try:
+        public_key.verify(signature, domain(label) + message)
+    except InvalidSignature as exc:
+        raise SignatureError(f"{label} signature does not verify") from exc
+
+
+def generate() -> Ed25519PrivateKey:
+    """A fresh Ed25519 private key."""
+    return Ed25519PrivateKey.generate()
+
+
+def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The raw 32-byte public key."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def load_public(raw: bytes) -> Ed25519PublicKey:
+    """Parse a raw 32-byte Ed25519 public key."""
+    if not isinstance(raw, bytes) or len(raw) != PUBLIC_KEY_SIZE:
+        raise MalformedError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def private_seed(key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte seed of a private key."""
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+
+
+def save_private(key: Ed25519PrivateKey, path: Path) -> None:
+    """Write a private key as PKCS#8 PEM readable by its owner only (mode 0600)."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def load_private(path: Path) -> Ed25519PrivateKey:
+    """Read a PKCS#8 PEM Ed25519 private key written by :func:`save_private`."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise MalformedError(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def did_key(public: bytes | Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The W3C did:key identifier of an Ed25519 public key (multibase base58btc)."""
+    raw = public if isinstance(public, bytes) else public_bytes(public)
+    if len(raw) != PUBLIC_KEY_SIZE:
+        raise MalformedError("an Ed25519 public key is 32 bytes")
+    return _DID_KEY_PREFIX + base58.b58encode(_ED25519_MULTICODEC + raw).decode("ascii")
+
+
+def parse_did_key(did: str) -> bytes:
+    """The raw Ed25519 public key inside a did:key identifier."""
+    if not isinstance(did, str) or not did.startswith(_DID_KEY_PREFIX) or len(did) > 64:
+        raise MalformedError("not an Ed25519 did:key identifier")
+    try:
+        decoded = base58.b58decode(did[len(_DID_KEY_PREFIX) :])
+    except ValueError as exc:
+        raise MalformedError(f"did:key is not base58btc: {exc}") from exc
+    if len(decoded) != 2 + PUBLIC_KEY_SIZE or not decoded.startswith(_ED25519_MULTICODEC):
+        raise MalformedError("did:key does not hold an Ed25519 public key")
+    return decoded[2:]

@@ -1,0 +1,118 @@
+"""Strict field checks for decoded messages: exact keys, exact types, bounded sizes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import MalformedError
+
+Check = Callable[[Any, str], Any]
+
+UINT64_MAX = 2**64 - 1
+
+
+def uint(maximum: int = UINT64_MAX) -> Check:
+    """An unsigned integer no larger than ``maximum`` (booleans refused)."""
+
+    def check(value: Any, name: str) -> int:
+        if type(value) is not int or not 0 <= value <= maximum:
+            raise MalformedError(f"{name} must be an integer from 0 to {maximum}")
+        return value
+
+    return check
+
+
+def raw(size: int | None = None, *, max_size: int | None = None) -> Check:
+    """A byte string of exactly ``size`` bytes, or at most ``max_size``."""
+
+    def check(value: Any, name: str) -> bytes:
+        if type(value) is not bytes:
+            raise MalformedError(f"{name} must be a byte string")
+        if size is not None and len(value) != size:
+            raise MalformedError(f"{name} must be {size} bytes, not {len(value)}")
+        if max_size is not None and len(value) > max_size:
+            raise MalformedError(f"{name} is over {max_size} bytes")
+        return value
+
+    return check
+
+
+def text(pattern: str, max_length: int) -> Check:
+    """A text string of at most ``max_length`` characters matching ``pattern`` in full."""
+    regex = re.compile(pattern)
+
+    def check(value: Any, name: str) -> str:
+        if type(value) is not str:
+            raise MalformedError(f"{name} must be a text string")
+        if len(value) > max_length or not regex.fullmatch(value):
+            raise MalformedError(f"{name} is not a valid value (pattern {pattern})")
+        return value
+
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    """One of a fixed set of values of the same type as the choices."""
+
+    def check(value: Any, name: str) -> Any:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise MalformedError(f"{name} must be one of {', '.join(map(str, choices))}")
+        return value
+
+    return check
+
+
+def boolean() -> Check:
+    """True or false."""
+
+    def check(value: Any, name: str) -> bool:
+        if type(value) is not bool:
+            raise MalformedError(f"{name} must be a boolean")
+        return value
+
+    return check
+
+
+def array(item: Check, max_items: int, *, min_items: int = 0) -> Check:
+    """An array of ``min_items`` to ``max_items`` values, each passing ``item``."""
+
+    def check(value: Any, name: str) -> list[Any]:
+        if type(value) is not list:
+            raise MalformedError(f"{name} must be an array")
+        if not min_items <= len(value) <= max_items:
+            raise MalformedError(f"{name} must hold {min_items} to {max_items} items")
+        return [item(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+    return check
+
+
+def tuple_of(*items: Check) -> Check:
+    """An array of fixed length whose positions each pass their own check."""
+
+    def check(value: Any, name: str) -> list[Any]:
+        if type(value) is not list or len(value) != len(items):
+            raise MalformedError(f"{name} must be an array of {len(items)} items")
+        return [c(v, f"{name}[{i}]") for i, (c, v) in enumerate(zip(items, value, strict=True))]
+
+    return check
+
+
+def record(fields: Mapping[str, Check]) -> Check:
+    """A map with exactly the given text keys, each value passing its check."""
+
+    def check(value: Any, name: str) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise MalformedError(f"{name} must be a map")
+        keys = set(value)
+        missing = set(fields) - keys
+        extra = keys - set(fields)
+        if missing:
+            raise MalformedError(f"{name} lacks field(s) {', '.join(sorted(missing))}")
+        if extra:
+            shown = ", ".join(sorted(repr(k) for k in extra))[:120]
+            raise MalformedError(f"{name} has unknown field(s) {shown}")
+        return {k: fields[k](value[k], f"{name}.{k}") for k in fields}
+
+    return check

@@ -1,0 +1,5 @@
+"""``python -m safecode``: the same as the ``safecode`` command."""
+
+from safecode.cli import main
+
+main()

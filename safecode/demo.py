@@ -1,0 +1,205 @@
+"""``safecode demo``: the whole system on this machine, shown working.
+
+A private Mosquitto broker on a free loopback port, the aggregator (ingest,
+sequencer, read API) and N kiosks as separate processes, the kiosks fed by
+simulated visitors walking up to their cameras. After ``--seconds`` (or
+Ctrl-C) everything stops in order, the ledger is re-verified from storage, and
+the last line printed is one JSON object summarising the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from aggregator.audit import LedgerError, verify_ledger
+from aggregator.db import BlockEntry, CheckinEntry, open_database
+from protocol.errors import ProtocolError
+from protocol.note import NoteVerifier, open_note
+from provisioning.site import Site, init_site
+
+from .broker import LocalBroker, free_port
+
+
+class _Process:
+    """A child process whose output lines are relayed as they come."""
+
+    def __init__(self, name: str, args: list[str], clock: float, echo: Any) -> None:
+        self.name = name
+        self.summary: dict[str, Any] | None = None
+        self.ready = threading.Event()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "safecode", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._thread = threading.Thread(
+            target=self._relay, args=(self.popen.stdout, clock, echo), daemon=True
+        )
+        self._thread.start()
+
+    def _relay(self, stream: IO[str], clock: float, echo: Any) -> None:
+        for line in stream:
+            line = line.rstrip("\n")
+            if line.startswith("{"):
+                try:
+                    self.summary = json.loads(line)
+                    continue
+                except json.JSONDecodeError:
+                    pass
+            if "listening on" in line or ": scanning" in line:
+                self.ready.set()
+            echo(f"[{time.monotonic() - clock:6.1f}s] {line}")
+
+    def stop(self, timeout: float) -> int:
+        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._thread.join(timeout=2)
+        return self.popen.returncode
+
+
+def _fetch_checkpoint(site: Site) -> tuple[str | None, bool]:
+    """Read the latest checkpoint from the read API and check it with the ledger key."""
+    url = f"http://127.0.0.1:{site.http_port}/v1/checkpoint"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read()
+    except (urllib.error.URLError, OSError):
+        return None, False
+    try:
+        open_note(body, [NoteVerifier.from_string(site.ledger_vkey)])
+    except ProtocolError:
+        return body.decode("utf-8", "replace"), False
+    return body.decode("utf-8"), True
+
+
+def _ledger_figures(site: Site) -> dict[str, Any]:
+    db = open_database(site.database_url)
+    try:
+        verifier = NoteVerifier.from_string(site.ledger_vkey)
+        try:
+            summary = verify_ledger(verifier.public_key, verifier.name)
+            verified, root, size = True, summary.root.hex(), summary.tree_size
+        except LedgerError as exc:
+            click.echo(f"ledger verification FAILED: {exc}", err=True)
+            verified, root, size = False, None, None
+        return {
+            "sealed": CheckinEntry.select().where(CheckinEntry.leaf_index.is_null(False)).count(),
+            "unsealed": CheckinEntry.select().where(CheckinEntry.leaf_index.is_null()).count(),
+            "blocks": BlockEntry.select().count(),
+            "tree_size": size,
+            "root": root,
+            "ledger_verified": verified,
+        }
+    finally:
+        db.close()
+
+
+@click.command("demo")
+@click.option("--seconds", default=30.0, show_default=True, help="How long visitors keep coming.")
+@click.option("--kiosks", default=3, show_default=True, help="Number of simulated kiosks.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the site (keys, configs, databases) here instead of a temporary folder.",
+)
+def demo_command(seconds: float, kiosks: int, workdir: Path | None) -> None:
+    """Run broker, aggregator and kiosks with simulated visitors on this machine."""
+    if seconds <= 0:
+        raise click.BadParameter("must be positive", param_hint="--seconds")
+    if not 1 <= kiosks <= 20:
+        raise click.BadParameter("use 1 to 20 kiosks", param_hint="--kiosks")
+    with tempfile.TemporaryDirectory(prefix="safecode-demo-") as tmp:
+        root = Path(workdir) if workdir else Path(tmp)
+        summary = _run_demo(root, seconds, kiosks)
+    click.echo(json.dumps(summary, sort_keys=True))
+    if not summary["ledger_verified"]:
+        sys.exit(1)
+
+
+def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
+    clock = time.monotonic()
+    echo = click.echo
+    broker = LocalBroker(workdir=root / "broker").start()
+    echo(f"broker: mosquitto listening on 127.0.0.1:{broker.port}")
+    processes: list[_Process] = []
+    try:
+        site = init_site(
+            root / "site",
+            kiosks=kiosks,
+            visitors=40 * kiosks,
+            mqtt_port=broker.port,
+            http_port=free_port(),
+        )
+        echo(f"site: {kiosks} kiosk(s) enrolled under {site.root}; ledger key {site.ledger_vkey}")
+        aggregator = _Process(
+            "aggregator",
+            ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
+            clock,
+            echo,
+        )
+        aggregator.ready.wait(15)
+        for config in site.kiosk_configs:
+            args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
+            processes.append(_Process(config.parent.name, args, clock, echo))
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if any(p.popen.poll() is not None for p in [aggregator, *processes]):
+                    echo("a component exited early; stopping the demo", err=True)
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            echo("interrupted: stopping the kiosks, then the aggregator")
+        echo("stopping kiosks (each waits a few seconds for its last receipts)")
+        for process in processes:
+            process.popen.terminate()
+        for process in processes:
+            process.stop(timeout=15)
+        checkpoint, checkpoint_ok = _fetch_checkpoint(site)
+        if checkpoint:
+            echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
+        aggregator.stop(timeout=20)
+        processes.append(aggregator)
+    finally:
+        for process in processes:
+            process.stop(timeout=5)
+        broker.stop()
+    counters = [p.summary or {} for p in processes if p.name != "aggregator"]
+
+    def total(key: str) -> int:
+        return sum(int(c.get(key, 0)) for c in counters)
+
+    return {
+        "seconds": round(time.monotonic() - clock, 1),
+        "kiosks": kiosks,
+        "scanned": total("scanned"),
+        "accepted": total("accepted"),
+        "already_checked_in": total("already"),
+        "refused": total("refused"),
+        "delivered": total("delivered"),
+        "kiosk_pending": total("pending"),
+        "checkpoint_verified": checkpoint_ok,
+        **_ledger_figures(site),
+    }
