@@ -1,0 +1,209 @@
+"""QR decoders: round trips through rendered frames, garbage input, real public images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.decoders import (
+    CascadeDecoder,
+    Decoded,
+    Decoder,
+    PyzbarDecoder,
+    ZxingDecoder,
+    default_decoder,
+)
+from safecode.render import blank_frame, code_matrix, render_code_frame
+
+BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+BLACKBOX = Path("/work/shared/data/qr/zxing-blackbox/qrcode-1")
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def presentation_text(seed: int) -> str:
+    """A stand-in for a rotating code: "SC1:" + 293 Base45 characters (a version 10-M QR)."""
+    rng = np.random.default_rng(1000 + seed)
+    return "SC1:" + "".join(BASE45[i] for i in rng.integers(0, len(BASE45), 293))
+
+
+@pytest.fixture(scope="module")
+def zxing() -> ZxingDecoder:
+    return ZxingDecoder()
+
+
+@pytest.fixture(scope="module")
+def pyzbar() -> PyzbarDecoder:
+    return PyzbarDecoder()
+
+
+@pytest.fixture(scope="module")
+def cascade() -> Decoder:
+    return default_decoder()
+
+
+def test_presentation_texts_make_version_10_codes() -> None:
+    for seed in SEEDS:
+        text = presentation_text(seed)
+        assert len(text) == 297
+        assert code_matrix(text).shape == (57, 57)  # version 10 = 17 + 4 * 10 modules
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_round_trip_both_decoders(seed: int, zxing: ZxingDecoder, pyzbar: PyzbarDecoder) -> None:
+    text = presentation_text(seed)
+    frame = render_code_frame(text, rng=np.random.default_rng(seed))
+    assert zxing.decode(frame) == [Decoded(text, "zxing")]
+    assert pyzbar.decode(frame) == [Decoded(text, "pyzbar")]
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_round_trip_cascade_uses_zxing_first(seed: int, cascade: Decoder) -> None:
+    text = presentation_text(seed)
+    frame = render_code_frame(text, rng=np.random.default_rng(seed))
+    assert cascade.decode(frame) == [Decoded(text, "zxing")]
+
+
+def test_round_trip_non_ascii_text(zxing: ZxingDecoder, pyzbar: PyzbarDecoder) -> None:
+    text = "Café ☕ 제주 \x01 tab\tend"
+    frame = render_code_frame(text, rng=np.random.default_rng(7))
+    assert zxing.decode(frame) == [Decoded(text, "zxing")]  # TextMode.Plain: \x01 kept
+    assert pyzbar.decode(frame) == [Decoded(text, "pyzbar")]
+
+
+def test_blank_frames_decode_to_nothing(
+    zxing: ZxingDecoder, pyzbar: PyzbarDecoder, cascade: Decoder
+) -> None:
+    for seed in SEEDS[:3]:
+        frame = blank_frame(rng=np.random.default_rng(seed))
+        for decoder in (zxing, pyzbar, cascade):
+            assert decoder.decode(frame) == []
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (1, 1), (1, 640), (480, 1), (3, 7)])
+def test_garbage_pixels_decode_to_nothing(
+    shape: tuple[int, int], zxing: ZxingDecoder, pyzbar: PyzbarDecoder, cascade: Decoder
+) -> None:
+    rng = np.random.default_rng(11)
+    images = [
+        rng.integers(0, 256, shape, dtype=np.uint8),
+        np.zeros(shape, np.uint8),
+        np.full(shape, 255, np.uint8),
+        (rng.integers(0, 2, shape, dtype=np.uint8) * 255).astype(np.uint8),
+    ]
+    for image in images:
+        for decoder in (zxing, pyzbar, cascade):
+            assert decoder.decode(image) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((0, 5), np.uint8),
+        np.zeros((4, 0), np.uint8),
+        np.zeros((4, 4, 3), np.uint8),
+        np.zeros((16,), np.uint8),
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4), np.uint16),
+        [[0, 255], [255, 0]],
+        None,
+    ],
+)
+def test_bad_images_raise_value_error(bad: object, cascade: Decoder) -> None:
+    for decoder in (ZxingDecoder(), PyzbarDecoder(), cascade):
+        with pytest.raises(ValueError, match="decoder input"):
+            decoder.decode(bad)  # type: ignore[arg-type]
+
+
+def test_strided_and_fortran_images_decode(zxing: ZxingDecoder, pyzbar: PyzbarDecoder) -> None:
+    text = presentation_text(0)
+    frame = render_code_frame(text, rng=np.random.default_rng(0))
+    wide = np.zeros((480, 1280), np.uint8)
+    wide[:, ::2] = frame
+    for image in (wide[:, ::2], np.asfortranarray(frame)):
+        assert [d.text for d in zxing.decode(image)] == [text]
+        assert [d.text for d in pyzbar.decode(image)] == [text]
+
+
+def test_inverted_code(pyzbar: PyzbarDecoder, cascade: Decoder) -> None:
+    """Light-on-dark (dark-mode screens): zxing-cpp reads it with try_invert (its default).
+
+    Measured with zxing-cpp 3.1.1 and ZBar 0.23 through pyzbar 0.1.9: zxing-cpp with
+    try_invert=True reads all five inverted frames, with try_invert=False none, ZBar none.
+    """
+    no_invert = ZxingDecoder(try_invert=False)
+    for seed in SEEDS:
+        text = presentation_text(seed)
+        inverted = 255 - render_code_frame(text, rng=np.random.default_rng(seed))
+        assert cascade.decode(inverted) == [Decoded(text, "zxing")]
+        assert no_invert.decode(inverted) == []
+        assert pyzbar.decode(inverted) == []
+
+
+def test_two_codes_in_one_frame(zxing: ZxingDecoder) -> None:
+    left = render_code_frame("LEFT", size=(300, 300), rng=np.random.default_rng(1))
+    right = render_code_frame("RIGHT", size=(300, 300), rng=np.random.default_rng(2))
+    frame = np.hstack([left, right])
+    assert sorted(d.text for d in zxing.decode(frame)) == ["LEFT", "RIGHT"]
+
+
+class Fixed(Decoder):
+    """A decoder that answers from a list, counting its calls."""
+
+    def __init__(self, name: str, texts: list[str]) -> None:
+        self.name = name
+        self.texts = texts
+        self.calls = 0
+
+    def _decode(self, image: np.ndarray) -> list[Decoded]:
+        self.calls += 1
+        return [Decoded(t, self.name) for t in self.texts]
+
+
+def test_cascade_order_fallback_and_dedupe() -> None:
+    image = np.zeros((8, 8), np.uint8)
+    empty, first, second = Fixed("a", []), Fixed("b", ["X", "Y", "X"]), Fixed("c", ["Z"])
+    cascade = CascadeDecoder([empty, first, second])
+    assert cascade.decode(image) == [Decoded("X", "b"), Decoded("Y", "b")]
+    assert (empty.calls, first.calls, second.calls) == (1, 1, 0)
+    assert CascadeDecoder([empty]).decode(image) == []
+    with pytest.raises(ValueError):
+        CascadeDecoder([])
+
+
+def test_default_decoder_is_zxing_then_pyzbar() -> None:
+    decoder = default_decoder()
+    assert isinstance(decoder, CascadeDecoder)
+    assert [d.name for d in decoder.decoders] == ["zxing", "pyzbar"]
+
+
+# -- real images ---------------------------------------------------------------------------
+
+
+def blackbox_cases() -> list[tuple[Path, str]]:
+    """(image, expected text) for qrcode-1; images with an N.bin (binary payload) left out.
+
+    N.txt is read as bytes and decoded as UTF-8: Path.read_text would turn the \\r\\n in
+    some expected texts into \\n and fail five images that decode correctly.
+    """
+    cases = []
+    for image in sorted(BLACKBOX.iterdir()):
+        if image.suffix.lower() not in {".png", ".jpg", ".jpeg", ".gif", ".bmp"}:
+            continue
+        if image.with_suffix(".bin").exists() or not image.with_suffix(".txt").exists():
+            continue
+        cases.append((image, image.with_suffix(".txt").read_bytes().decode("utf-8")))
+    return cases
+
+
+def test_public_zxing_blackbox_images(cascade: Decoder) -> None:
+    if not BLACKBOX.is_dir():
+        pytest.skip(f"public QR images not found at {BLACKBOX}")
+    from kiosk.frames import load_gray
+
+    cases = blackbox_cases()
+    assert cases, f"no images with an N.txt in {BLACKBOX}"
+    read = sum(text in [d.text for d in cascade.decode(load_gray(path))] for path, text in cases)
+    # Measured: 20 of 20 for zxing-cpp alone, pyzbar alone and the cascade.
+    assert read / len(cases) >= 0.75, f"cascade read {read} of {len(cases)}"
