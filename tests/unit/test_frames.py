@@ -195,18 +195,20 @@ def test_replay_skip_bad_logs_and_goes_on(
     (replay_dir / "20.png").write_bytes(b"garbage")
     paths = [replay_dir / "2.png", replay_dir / "20.png", replay_dir / "missing.png"]
     paths.append(replay_dir / "10.png")
-    with caplog.at_level(logging.WARNING, logger="kiosk.frames"):
-        with ReplayFrameSource(paths, skip_bad=True) as source:
-            values = [int(f.image[1, 1]) for f in source]
+    with (
+        caplog.at_level(logging.WARNING, logger="kiosk.frames"),
+        ReplayFrameSource(paths, skip_bad=True) as source,
+    ):
+        values = [int(f.image[1, 1]) for f in source]
     assert values == [20, 100]
     assert "20.png" in caplog.text and "missing.png" in caplog.text
 
 
 def test_replay_loop_over_only_bad_images_raises(tmp_path: Path) -> None:
     (tmp_path / "1.png").write_bytes(b"garbage")
-    with ReplayFrameSource(tmp_path, loop=True, skip_bad=True) as source:
-        with pytest.raises(FrameSourceError, match="could be read"):
-            source.read()
+    source = ReplayFrameSource(tmp_path, loop=True, skip_bad=True)
+    with source, pytest.raises(FrameSourceError, match="could be read"):
+        source.read()
 
 
 def test_replay_missing_or_empty_folder(tmp_path: Path) -> None:
@@ -293,9 +295,9 @@ def test_generated_makes_images_contiguous_and_rejects_bad_ones() -> None:
         assert frame is not None and frame.image.flags.c_contiguous
         np.testing.assert_array_equal(frame.image, wide[:, ::2])
     for bad in (np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint8), "x"):
-        with GeneratedFrameSource(lambda i, bad=bad: bad) as source:  # type: ignore[misc]
-            with pytest.raises(FrameSourceError, match="frame 0"):
-                source.read()
+        source = GeneratedFrameSource(lambda i, bad=bad: bad)  # type: ignore[misc]
+        with source, pytest.raises(FrameSourceError, match="frame 0"):
+            source.read()
 
 
 def test_generated_fps_pacing() -> None:
