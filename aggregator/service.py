@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import peewee
+
 from protocol import keys, topics
 from protocol.errors import ProtocolError
 from protocol.status import parse_status
@@ -104,11 +106,22 @@ class AggregatorService:
                     topic, payload = self.bus.inbox.get(timeout=0.1)
                 except queue.Empty:
                     continue
-                self.handle(topic, payload)
+                try:
+                    self.handle(topic, payload)
+                except peewee.DatabaseError as exc:
+                    # Not stored, so no receipt: the kiosk keeps the row and sends it again.
+                    self.ingestor.counts["error:database"] += 1
+                    log.error("database error while ingesting from %.80s: %s", topic, exc)
 
     def seal_once(self) -> int:
         """Seal one block if check-ins wait, send its receipts; returns check-ins sealed."""
-        block = self.sequencer.seal()
+        try:
+            block = self.sequencer.seal()
+        except peewee.DatabaseError as exc:
+            # The transaction rolled back; the same check-ins are tried on the next tick.
+            self.ingestor.counts["error:sequencer"] += 1
+            log.error("database error while sealing: %s", exc)
+            return 0
         if block is None:
             return 0
         self.blocks_sealed += 1

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.checkin import sign_checkin
@@ -49,6 +50,7 @@ class KioskCounters:
     receipts: int = 0
     delivered: int = 0
     bad_receipts: int = 0
+    faults: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
 
 
@@ -125,7 +127,14 @@ class Kiosk:
             self.feedback.already_checked_in()
             self._event(f"already checked in (code {code})")
             return
-        seq = self._commit(verdict)
+        try:
+            seq = self._commit(verdict)
+        except peewee.DatabaseError as exc:
+            # Never green without a committed row: the visitor is asked to try again.
+            self.counters.faults += 1
+            self.feedback.refused()
+            self._event(f"FAULT: could not store the check-in ({exc}); visitor refused")
+            return
         self.verifier.remember_checked_in(verdict.presentation)
         self.counters.accepted += 1
         self.feedback.accepted()
