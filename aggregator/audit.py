@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from protocol.block import GENESIS_PREV, leaf_data, parse_block
+from protocol.block import GENESIS_PREV, BlockHeader, leaf_data, parse_block
 from protocol.checkin import parse_checkin
 from protocol.checkpoint import open_checkpoint
+from protocol.encoding import decode
 from protocol.errors import ProtocolError
 from protocol.merkle import MerkleAccumulator, leaf_hash
 from protocol.note import NoteVerifier
@@ -76,11 +77,30 @@ def verify_ledger(
             raise LedgerError(f"{where}: checkpoint does not verify: {exc}") from exc
         if checkpoint.size != header.tree_size or checkpoint.root_hash != header.root:
             raise LedgerError(f"{where}: checkpoint disagrees with the block header")
+        _check_stored_columns(entry, header, tree, where)
         prev = header.block_hash
         blocks += 1
         if progress:
             progress(blocks)
     return LedgerSummary(blocks, tree.size, tree.root())
+
+
+def _check_stored_columns(
+    entry: BlockEntry, header: BlockHeader, tree: MerkleAccumulator, where: str
+) -> None:
+    """The unsigned columns served by the API and used by the sequencer match the header."""
+    if (
+        bytes(entry.block_hash) != header.block_hash
+        or entry.tree_size != header.tree_size
+        or bytes(entry.root) != header.root
+    ):
+        raise LedgerError(f"{where}: stored hash, size or root differs from the signed header")
+    try:
+        peaks = decode(bytes(entry.peaks), max_size=64 * 40, what="peaks")
+    except ProtocolError as exc:
+        raise LedgerError(f"{where}: stored tree peaks are corrupt: {exc}") from exc
+    if peaks != list(tree.peaks):
+        raise LedgerError(f"{where}: stored tree peaks differ from the recomputed tree")
 
 
 def _recompute_leaf(row: CheckinEntry, where: str) -> bytes:

@@ -37,6 +37,8 @@ def load_config(path: Path) -> AggregatorConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(data, base=path.parent)
@@ -45,8 +47,12 @@ def load_config(path: Path) -> AggregatorConfig:
 def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
     """Build an AggregatorConfig; relative paths (and sqlite files) are taken from ``base``."""
     try:
+        if not isinstance(data["aggregator"], dict):
+            raise ConfigError("config [aggregator] must be a table")
         section = dict(data["aggregator"])
         url = section.pop("database_url")
+        if not isinstance(url, str):
+            raise ConfigError("config database_url must be a string")
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = f"sqlite:///{(base / url[len('sqlite:///') :]).resolve()}"
         return AggregatorConfig(

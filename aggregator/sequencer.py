@@ -19,7 +19,7 @@ from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.encoding import decode, encode
 from protocol.merkle import MerkleAccumulator
 from protocol.note import NoteSigner
-from protocol.receipt import ReceiptEntry, sign_receipt
+from protocol.receipt import MAX_ENTRIES, ReceiptEntry, sign_receipt
 
 from .db import BlockEntry, CheckinEntry
 
@@ -47,6 +47,8 @@ class Sequencer:
         batch_size: int = 1000,
         now: Callable[[], float] = time.time,
     ) -> None:
+        if not 1 <= batch_size <= MAX_ENTRIES:
+            raise ValueError(f"batch_size must be 1 to {MAX_ENTRIES}: a receipt holds no more")
         self.ledger_key = ledger_key
         self.origin = origin
         self.note_signer = NoteSigner.from_private_key(origin, ledger_key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +12,7 @@ from typing import Any
 from protocol import keys
 from protocol.broker import MqttSettings
 from protocol.checkin import DOORS
-from protocol.errors import MalformedError
-from protocol.ids import check_kiosk_id
+from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,8 @@ def load_config(path: Path) -> KioskConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(data, base=path.parent)
@@ -95,7 +98,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
         pins = kiosk.pop("pins_file", None)
         config = KioskConfig(
             kiosk_id=check_kiosk_id(kiosk.pop("id")),
-            venue_id=kiosk.pop("venue"),
+            venue_id=_check_venue_id(kiosk.pop("venue")),
             state_dir=state_dir,
             issuer_keys=tuple(trust["issuer_keys"]),
             ledger_key=trust["ledger_key"],
@@ -108,27 +111,52 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
         config.ledger_public_key()
     except KeyError as exc:
         raise ConfigError(f"config lacks {exc}") from exc
-    except (TypeError, MalformedError) as exc:
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
         raise ConfigError(f"config is invalid: {exc}") from exc
     if config.door not in DOORS:
         raise ConfigError(f"kiosk.door must be one of {', '.join(DOORS)}")
     _check_camera(config.camera)
     for name in ("window_s", "skew_s", "repeat_minutes", "resend_after_s", "max_in_flight"):
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"kiosk.{name} must be a non-negative number")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ConfigError(f"kiosk.{name} must be a finite non-negative number")
+    if config.max_in_flight < 1:
+        raise ConfigError("kiosk.max_in_flight must be at least 1")
+    if not config.issuer_keys:
+        raise ConfigError("trust.issuer_keys must name at least one issuer")
     return config
+
+
+def _check_venue_id(venue: object) -> str:
+    if not isinstance(venue, str) or not re.fullmatch(VENUE_ID_PATTERN, venue):
+        raise ConfigError("kiosk.venue must be 1-63 lowercase letters, digits or hyphens")
+    return venue
 
 
 def _check_camera(camera: CameraSettings) -> None:
     if camera.kind not in ("picamera2", "replay", "simulated"):
         raise ConfigError("camera.kind must be picamera2, replay or simulated")
-    if not isinstance(camera.fps, int | float) or not 0 < camera.fps <= 120:
+    if camera.kind in ("replay", "simulated") and not camera.path:
+        raise ConfigError(f"camera.kind = {camera.kind!r} needs camera.path")
+    fps = camera.fps
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 120:
         raise ConfigError("camera.fps must be a number from 0 to 120")
     for name in ("width", "height"):
         value = getattr(camera, name)
         if type(value) is not int or not 16 <= value <= 4096:
             raise ConfigError(f"camera.{name} must be an integer from 16 to 4096")
     share = camera.visitor_share
-    if len(share) != 2 or any(type(v) is not int for v in share) or not 0 <= share[0] < share[1]:
+    if (
+        not isinstance(share, list | tuple)
+        or len(share) != 2
+        or any(type(v) is not int for v in share)
+        or not 0 <= share[0] < share[1]
+    ):
         raise ConfigError("camera.visitor_share must be [index, count] with 0 <= index < count")

@@ -83,7 +83,7 @@ class DoorVerifier:
         self.window = window
         self.skew = skew
         self._now = now
-        self._codes = _ExpiringSet(ttl=window + 2 * skew, max_items=100_000)
+        self._codes = _ExpiringSet(ttl=window + 2 * skew + 1, max_items=100_000)
         self._visitors = _ExpiringSet(ttl=repeat_minutes * 60, max_items=100_000)
         self._showing = _ExpiringSet(ttl=debounce_s, max_items=1_000)
         self.refusals: dict[str, int] = {}

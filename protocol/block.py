@@ -18,15 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from . import keys
 from .checkin import CHECKIN_ID_SIZE
 from .encoding import decode, encode
-from .errors import MalformedError
-from .schema import raw, record, text, uint
+from .errors import MalformedError, UnsupportedVersionError
+from .schema import one_of, raw, record, text, uint
 from .signed import seal, unseal
 
 KIND = "block"
 MAX_BYTES = 512
 GENESIS_PREV = bytes(32)
 ORIGIN_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}"
-_LEAF = record({"v": uint(1), "id": raw(CHECKIN_ID_SIZE), "commit": raw(32)})
+LEAF_VERSION = 1
+_LEAF = record({"v": one_of(LEAF_VERSION), "id": raw(CHECKIN_ID_SIZE), "commit": raw(32)})
 
 _SCHEMA = {
     "origin": text(ORIGIN_PATTERN, 128),
@@ -87,12 +88,15 @@ def parse_block(data: bytes) -> BlockHeader:
 
 def leaf_data(checkin_id: bytes, commitment: bytes) -> bytes:
     """The bytes of the ledger leaf for one check-in."""
-    value = {"v": 1, "id": checkin_id, "commit": commitment}
+    value = {"v": LEAF_VERSION, "id": checkin_id, "commit": commitment}
     _LEAF(value, "leaf")
     return encode(value)
 
 
 def parse_leaf(data: bytes) -> tuple[bytes, bytes]:
     """The check-in id and commitment inside a leaf."""
-    value = _LEAF(decode(data, max_size=128, what="leaf"), "leaf")
+    value = decode(data, max_size=128, what="leaf")
+    if type(value) is dict and type(value.get("v")) is int and value["v"] != LEAF_VERSION:
+        raise UnsupportedVersionError(f"leaf version {value['v']} is not supported")
+    value = _LEAF(value, "leaf")
     return value["id"], value["commit"]

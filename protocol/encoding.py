@@ -1,4 +1,4 @@
-"""Canonical CBOR (RFC 8949 section 4.2.1) encoding and strict decoding.
+"""Deterministic CBOR (RFC 8949 section 4.2; cbor2's canonical mode) and strict decoding.
 
 Every signed message is encoded deterministically, so that the bytes that were
 signed can be rebuilt from the parsed value. Decoding refuses anything that
@@ -60,6 +60,8 @@ def _refuse_foreign_types(value: Any, what: str) -> None:
     """Only ints, bytes, text, arrays, maps, booleans and null appear in our formats."""
     if not isinstance(value, _PLAIN):
         raise MalformedError(f"{what}: CBOR value of type {type(value).__name__} is not allowed")
+    if type(value) is int and not -(2**64) <= value <= 2**64 - 1:
+        raise MalformedError(f"{what}: integer outside the CBOR 64-bit range (bignum tag)")
     if isinstance(value, list):
         for item in value:
             _refuse_foreign_types(item, what)

@@ -107,4 +107,6 @@ def parse_did_key(did: str) -> bytes:
         raise MalformedError(f"did:key is not base58btc: {exc}") from exc
     if len(decoded) != 2 + PUBLIC_KEY_SIZE or not decoded.startswith(_ED25519_MULTICODEC):
         raise MalformedError("did:key does not hold an Ed25519 public key")
+    if _DID_KEY_PREFIX + base58.b58encode(decoded).decode("ascii") != did:
+        raise MalformedError("did:key is not in canonical form")
     return decoded[2:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -39,6 +40,7 @@ MAX_TEXT = len(PREFIX) + (MAX_BYTES // 2) * 3
 DEFAULT_WINDOW = 30
 DEFAULT_SKEW = 5
 _LABEL = "presentation"
+_BASE45_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]*")
 _SHAPE = tuple_of(uint(255), uint(255), lambda v, n: v, uint(2**32 - 1), raw(keys.SIGNATURE_SIZE))
 
 
@@ -94,8 +96,11 @@ class Presentation:
             raise OversizeError(f"presentation text is over {MAX_TEXT} characters")
         if not text.startswith(PREFIX):
             raise WrongTypeError("not a safecode presentation (wrong prefix)")
+        body = text[len(PREFIX) :]
+        if not _BASE45_TEXT.fullmatch(body):
+            raise MalformedError("presentation holds characters outside the Base45 alphabet")
         try:
-            data = base45.b45decode(text[len(PREFIX) :])
+            data = base45.b45decode(body)
         except (ValueError, binascii.Error) as exc:
             raise MalformedError(f"presentation is not valid Base45: {exc}") from exc
         return cls.from_bytes(data)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from . import keys
 from .checkin import CHECKIN_ID_SIZE
 from .ids import KIOSK_ID_PATTERN
-from .schema import array, raw, text, tuple_of, uint
+from .schema import array, raw, record, text, tuple_of, uint
 from .signed import seal, unseal
 
 KIND = "receipt"
@@ -78,6 +78,7 @@ def sign_receipt(
         "root": root,
         "issued_ms": issued_ms,
     }
+    record(_SCHEMA)(fields, KIND)  # refuse to sign what a verifier would refuse
     return seal(KIND, fields, ledger_key)
 
 

@@ -10,10 +10,12 @@ from .errors import MalformedError
 
 Check = Callable[[Any, str], Any]
 
-UINT64_MAX = 2**64 - 1
+# Counters, sizes and times are stored in signed 64-bit database columns
+# (SQLite INTEGER, PostgreSQL BIGINT), so the wire formats stop there too.
+UINT_MAX = 2**63 - 1
 
 
-def uint(maximum: int = UINT64_MAX) -> Check:
+def uint(maximum: int = UINT_MAX) -> Check:
     """An unsigned integer no larger than ``maximum`` (booleans refused)."""
 
     def check(value: Any, name: str) -> int:

@@ -54,6 +54,7 @@ def save_crowd(path: Path, wallets: list[Wallet]) -> None:
     """Write wallets (seeds included) to a mode-0600 file."""
     data = encode([[keys.private_seed(w.key), w.credential.to_bytes()] for w in wallets])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when overwriting a file made with looser permissions
     with os.fdopen(fd, "wb") as out:
         out.write(data)
 

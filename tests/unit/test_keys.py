@@ -261,11 +261,6 @@ def test_malformed_did_key_is_refused(did):
         keys.parse_did_key(did)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: base58.b58decode() rstrip()s its input, so parse_did_key accepts a did:key "
-    "with trailing whitespace (a second spelling of the same identifier)",
-)
 @pytest.mark.parametrize("suffix", [" ", "\n", "\r\n", "\t", "   \n"])
 def test_did_key_with_trailing_whitespace_is_refused(suffix):
     with pytest.raises(MalformedError):

@@ -40,9 +40,7 @@ OTHER_LEDGER = seeded("receipt-other-ledger")
 DEVICE = seeded("receipt-device")
 NOW_MS = 1_764_000_000_000
 ROOT = hashlib.sha256(b"root").digest()
-ENTRIES = [
-    ReceiptEntry(bytes([i]) * 16, seq=100 + i, leaf_index=5000 + i) for i in range(3)
-]
+ENTRIES = [ReceiptEntry(bytes([i]) * 16, seq=100 + i, leaf_index=5000 + i) for i in range(3)]
 ARGS = {
     "kiosk_id": "kiosk-0042",
     "entries": ENTRIES,
@@ -104,7 +102,7 @@ def test_wire_layout():
 
 
 def test_maximum_entries_fit_the_size_limit():
-    big = [ReceiptEntry(b"\xff" * 16, 2**64 - 1, 2**64 - 1)] * MAX_ENTRIES
+    big = [ReceiptEntry(b"\xff" * 16, 2**63 - 1, 2**63 - 1)] * MAX_ENTRIES
     data = sign_receipt(LEDGER, **{**ARGS, "entries": big, "kiosk_id": "k" * 63})
     assert len(data) <= MAX_BYTES
     receipt = parse_and_verify(data)
@@ -117,7 +115,7 @@ def test_too_many_entries():
         parse_receipt(reseal(body(entries=many)))
 
 
-# --- signatures ------------------------------------------------------------------------------------
+# --- signatures ----------------------------------------------------------------------------------
 
 
 def test_signed_by_another_key():
@@ -241,7 +239,7 @@ def test_unknown_field():
         {"entries": [[b"\x00" * 16, True, 2]]},
         {"entries": [[b"\x00" * 16, 1, False]]},
         {"entries": [[b"\x00" * 16, -1, 2]]},
-        {"entries": [[b"\x00" * 16, 1, 2**64]]},
+        {"entries": [[b"\x00" * 16, 1, 2**63]]},
         {"entries": [{"id": b"\x00" * 16, "seq": 1, "leaf": 2}]},
         {"entries": [b"\x00" * 16]},
         {"entries": {"a": 1}},
@@ -270,11 +268,6 @@ def test_not_a_map(value):
         parse_receipt(encode(value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sign_receipt() does not run the schema before sealing (sign_checkin and "
-    "sign_block do), so it signs receipts that parse_receipt refuses",
-)
 @pytest.mark.parametrize(
     "changes",
     [

@@ -1,0 +1,521 @@
+"""The kiosk loop (kiosk.firmware) with real parts except the uplink.
+
+Real decoders, verifier, outbox (SQLite on tmp_path) and lights (gpiozero MockFactory);
+the uplink is an in-memory :class:`FakeLink` (the MQTT path has its own integration test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.clock import KioskClock
+from kiosk.config import KioskConfig
+from kiosk.decoders import Decoder, default_decoder
+from kiosk.firmware import FIRMWARE_VERSION, Kiosk
+from kiosk.frames import GeneratedFrameSource
+from kiosk.lights import Feedback, load_pins, mock_pin_factory
+from kiosk.link import Link
+from kiosk.outbox import Outbox
+from kiosk.verifier import Outcome
+from protocol import keys
+from protocol.checkin import parse_checkin
+from protocol.receipt import ReceiptEntry, sign_receipt
+from safecode.render import blank_frame, render_code_frame
+from safecode.visitors import Wallet, enrol_visitor
+
+
+def seeded(label: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
+
+
+ISSUER = seeded("firmware-issuer")
+LEDGER = seeded("firmware-ledger")
+DEVICE = seeded("firmware-device")
+IMPOSTOR = seeded("firmware-impostor")
+KIOSK_ID = "kiosk-7"
+VENUE_ID = "venue-3"
+NOW = 1_764_000_000.0
+MONOTONIC = 4321.5
+RESEND_S = 10.0
+
+
+class FakeLink(Link):
+    """An uplink in memory: records what is published, hands out queued receipts."""
+
+    def __init__(self) -> None:
+        self.receipts: queue.Queue[bytes] = queue.Queue()
+        self.published: list[bytes] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.is_connected = True
+        self.refuse_after: int | None = None  # publish_checkin fails once this many are out
+        self.started = False
+        self.stopped = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def publish_checkin(self, wire: bytes) -> bool:
+        if not self.is_connected:
+            return False
+        if self.refuse_after is not None and len(self.published) >= self.refuse_after:
+            return False
+        self.published.append(bytes(wire))
+        return True
+
+    def publish_status(self, **figures: Any) -> None:
+        self.statuses.append(figures)
+
+    @property
+    def connected(self) -> bool:
+        return self.is_connected
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class Wall:
+    """The kiosk's wall clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.t = NOW
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def decoder() -> Decoder:
+    return default_decoder()
+
+
+@pytest.fixture(scope="module")
+def wallets() -> list[Wallet]:
+    return [enrol_visitor(ISSUER, NOW) for _ in range(4)]
+
+
+@pytest.fixture
+def wall() -> Wall:
+    return Wall()
+
+
+@pytest.fixture
+def link() -> FakeLink:
+    return FakeLink()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def feedback() -> Iterator[Feedback]:
+    factory = mock_pin_factory()
+    with Feedback(load_pins(), pin_factory=factory) as fb:
+        yield fb
+    factory.reset()
+    factory.close()
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> KioskConfig:
+    options: dict[str, Any] = {
+        "kiosk_id": KIOSK_ID,
+        "venue_id": VENUE_ID,
+        "state_dir": tmp_path,
+        "issuer_keys": (keys.did_key(ISSUER),),
+        "ledger_key": keys.did_key(LEDGER),
+        "door": "exit",
+        "resend_after_s": RESEND_S,
+        "max_in_flight": 2,
+    }
+    options.update(overrides)
+    return KioskConfig(**options)
+
+
+@pytest.fixture
+def make_kiosk(tmp_path, wall, link, outbox, feedback, decoder):
+    events: list[str] = []
+
+    def make(source=None, **overrides: Any) -> Kiosk:
+        kiosk = Kiosk(
+            make_config(tmp_path, **overrides),
+            device_key=DEVICE,
+            source=source or GeneratedFrameSource(lambda i: None),
+            decoder=decoder,
+            feedback=feedback,
+            link=link,
+            outbox=outbox,
+            clock=KioskClock(synced=lambda: True, wall=wall, monotonic=lambda: MONOTONIC),
+            on_event=events.append,
+        )
+        kiosk.events = events  # type: ignore[attr-defined]
+        return kiosk
+
+    return make
+
+
+@pytest.fixture
+def kiosk(make_kiosk) -> Kiosk:
+    return make_kiosk()
+
+
+def frame(text: str, seed: int = 1) -> np.ndarray:
+    return render_code_frame(text, rng=np.random.default_rng(seed))
+
+
+def show(kiosk: Kiosk, text: str, seed: int = 1):
+    return kiosk.process_frame(frame(text, seed))
+
+
+def wait_for(predicate, timeout: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return predicate()
+
+
+def receipt_for(
+    wires: list[bytes],
+    *,
+    key: Ed25519PrivateKey = LEDGER,
+    kiosk_id: str = KIOSK_ID,
+    block: int = 5,
+) -> bytes:
+    records = [parse_checkin(w) for w in wires]
+    return sign_receipt(
+        key,
+        kiosk_id=kiosk_id,
+        entries=[ReceiptEntry(r.checkin_id, r.seq, 100 + i) for i, r in enumerate(records)],
+        block=block,
+        tree_size=100 + len(records),
+        root=bytes(32),
+        issued_ms=int(NOW * 1000),
+    )
+
+
+# -- scanning -----------------------------------------------------------------------------
+
+
+def test_accepted_code_is_committed_before_the_green_light(
+    kiosk: Kiosk, outbox: Outbox, feedback: Feedback, wallets: list[Wallet], tmp_path: Path
+) -> None:
+    seen_at_light: list[tuple[int, int]] = []
+    original = feedback.accepted
+
+    def accepted() -> None:
+        reader = sqlite3.connect(tmp_path / "outbox.sqlite")  # what is on disk right now
+        try:
+            on_disk = reader.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        finally:
+            reader.close()
+        seen_at_light.append((outbox.stats().pending, on_disk))
+        original()
+
+    feedback.accepted = accepted  # type: ignore[method-assign]
+    presentation = wallets[0].show(NOW)
+    verdicts = show(kiosk, presentation.to_text())
+
+    assert [v.outcome for v in verdicts] == [Outcome.ACCEPTED]
+    assert verdicts[0].presentation == presentation
+    assert seen_at_light == [(1, 1)]
+    assert outbox.stats().pending == 1
+    assert outbox.stats().next_seq == 2
+    assert (kiosk.counters.frames, kiosk.counters.scanned, kiosk.counters.accepted) == (1, 1, 1)
+    assert wait_for(lambda: feedback.green.is_lit)
+    assert not feedback.red.is_lit
+    assert any(f"accepted seq=1 (code {presentation.fingerprint()})" in e for e in kiosk.events)
+    assert not any(presentation.to_text()[4:40] in e for e in kiosk.events)  # no whole codes
+
+
+def test_published_record_is_signed_and_complete(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    presentation = wallets[0].show(NOW)
+    wall_ms = int(NOW * 1000)
+    show(kiosk, presentation.to_text())
+
+    assert len(link.published) == 1
+    record = parse_checkin(link.published[0])
+    record.verify(DEVICE.public_key())
+    assert record.presentation == presentation.to_bytes()
+    assert record.parsed_presentation() == presentation
+    assert (record.kiosk_id, record.venue_id, record.door, record.seq) == (
+        KIOSK_ID,
+        VENUE_ID,
+        "exit",
+        1,
+    )
+    assert record.scanned_ms == wall_ms
+    assert record.clock.synced is True
+    assert record.clock.monotonic_ms == int(MONOTONIC * 1000)
+    assert record.clock.boot_id == kiosk.clock.boot_id
+    row = outbox.Row.get_by_id(1)
+    assert bytes(row.wire) == link.published[0]
+    assert bytes(row.checkin_id) == record.checkin_id
+    assert (row.attempts, row.last_sent_ms, row.created_ms) == (1, wall_ms, wall_ms)
+
+
+def test_sequence_numbers_follow_accepted_visitors(
+    kiosk: Kiosk, link: FakeLink, wallets: list[Wallet]
+) -> None:
+    kiosk.config = make_config(kiosk.config.state_dir, max_in_flight=10)
+    for wallet in wallets[:3]:
+        show(kiosk, wallet.show(NOW).to_text())
+    records = [parse_checkin(w) for w in link.published]
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert len({r.checkin_id for r in records}) == 3
+
+
+def test_same_showing_and_repeat_visit_make_no_second_row(
+    kiosk: Kiosk, outbox: Outbox, feedback: Feedback, wall: Wall, wallets: list[Wallet]
+) -> None:
+    text = wallets[0].show(NOW).to_text()
+    assert [v.outcome for v in show(kiosk, text, seed=1)] == [Outcome.ACCEPTED]
+    assert show(kiosk, text, seed=2) == []  # the phone is still in view
+    wall.t += 60
+    again = show(kiosk, wallets[0].show(wall.t).to_text())
+    assert [v.outcome for v in again] == [Outcome.ALREADY]
+    assert outbox.stats().pending == 1
+    assert (kiosk.counters.scanned, kiosk.counters.accepted, kiosk.counters.already) == (2, 1, 1)
+    assert wait_for(lambda: feedback.green.is_lit)
+
+
+def test_refused_code_makes_no_row_and_shows_red(
+    kiosk: Kiosk, outbox: Outbox, link: FakeLink, feedback: Feedback, wallets: list[Wallet]
+) -> None:
+    verdicts = show(kiosk, wallets[0].show(NOW - 120).to_text())
+    assert [(v.outcome, v.reason) for v in verdicts] == [(Outcome.REFUSED, "expired")]
+    assert outbox.stats().pending == 0
+    assert outbox.stats().next_seq == 1
+    assert link.published == []
+    assert (kiosk.counters.refused, kiosk.counters.accepted) == (1, 0)
+    assert kiosk.counters.refusals == {"expired": 1}
+    assert wait_for(lambda: feedback.red.is_lit)
+    assert not feedback.green.is_lit
+    assert any("refused (expired)" in e for e in kiosk.events)
+
+
+def test_frame_without_a_code_does_nothing(kiosk: Kiosk, outbox: Outbox) -> None:
+    assert kiosk.process_frame(blank_frame(rng=np.random.default_rng(3))) == []
+    assert (kiosk.counters.frames, kiosk.counters.scanned) == (1, 0)
+    assert outbox.stats().next_seq == 1
+
+
+def test_step_reads_the_source(make_kiosk, outbox: Outbox, wallets: list[Wallet]) -> None:
+    text = wallets[1].show(NOW).to_text()
+    frames = [frame(text), blank_frame(rng=np.random.default_rng(4))]
+    source = GeneratedFrameSource(lambda i: frames[i] if i < len(frames) else None)
+    kiosk = make_kiosk(source)
+    with source:
+        kiosk.step(frame_timeout=1.0)
+        kiosk.step(frame_timeout=1.0)
+    assert kiosk.counters.frames == 2
+    assert kiosk.counters.accepted == 1
+    assert outbox.stats().pending == 1
+
+
+# -- delivery -----------------------------------------------------------------------------
+
+
+def test_send_due_respects_max_in_flight_and_resend_time(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    for wallet in wallets[:3]:
+        show(kiosk, wallet.show(NOW).to_text())
+    assert [parse_checkin(w).seq for w in link.published] == [1, 2]  # max_in_flight = 2
+    assert kiosk.send_due() == 0
+
+    wall.t = NOW + RESEND_S - 0.01
+    assert kiosk.send_due() == 0
+    assert len(link.published) == 2
+
+    wall.t = NOW + RESEND_S
+    assert kiosk.send_due() == 2  # unreceipted rows are sent again, oldest first
+    assert [parse_checkin(w).seq for w in link.published] == [1, 2, 1, 2]
+    assert link.published[2:] == link.published[:2]  # the same signed bytes
+    assert kiosk.send_due() == 0
+
+    link.receipts.put(receipt_for(link.published[:2]))
+    assert kiosk.apply_receipts() == 2
+    assert kiosk.send_due() == 1
+    assert parse_checkin(link.published[-1]).seq == 3
+    assert outbox.Row.get_by_id(1).attempts == 2
+
+
+def test_send_due_stops_when_the_link_refuses(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    kiosk.config = make_config(kiosk.config.state_dir, max_in_flight=10)
+    link.is_connected = False
+    for wallet in wallets[:3]:
+        show(kiosk, wallet.show(NOW).to_text())
+    link.is_connected = True
+    link.refuse_after = 1
+    assert kiosk.send_due() == 1
+    assert [r.last_sent_ms is not None for r in outbox.Row.select().order_by(outbox.Row.seq)] == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_valid_receipt_marks_the_row_delivered(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    link.receipts.put(receipt_for(link.published, block=9))
+    wall.t += 2
+    assert kiosk.apply_receipts() == 1
+    assert outbox.stats().pending == 0 and outbox.stats().delivered == 1
+    row = outbox.Row.get_by_id(1)
+    assert (row.delivered_ms, row.block, row.leaf_index) == (int(wall.t * 1000), 9, 100)
+    assert (kiosk.counters.receipts, kiosk.counters.delivered, kiosk.counters.bad_receipts) == (
+        1,
+        1,
+        0,
+    )
+    wall.t += RESEND_S * 3
+    assert kiosk.send_due() == 0  # delivered rows are never sent again
+    link.receipts.put(receipt_for(link.published, block=9))
+    assert kiosk.apply_receipts() == 0  # a repeated receipt changes nothing
+    assert kiosk.counters.delivered == 1
+
+
+@pytest.mark.parametrize("case", ["other key", "other kiosk", "garbage", "empty", "checkin"])
+def test_bad_receipts_are_refused_and_mark_nothing(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet], case: str
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    payload = {
+        "other key": lambda: receipt_for(link.published, key=IMPOSTOR),
+        "other kiosk": lambda: receipt_for(link.published, kiosk_id="kiosk-8"),
+        "garbage": lambda: b"\x00garbage\xff",
+        "empty": lambda: b"",
+        "checkin": lambda: link.published[0],
+    }[case]()
+    link.receipts.put(payload)
+    assert kiosk.apply_receipts() == 0
+    assert kiosk.counters.bad_receipts == 1
+    assert (kiosk.counters.receipts, kiosk.counters.delivered) == (0, 0)
+    assert outbox.stats().pending == 1 and outbox.stats().delivered == 0
+    assert any("refused a receipt" in e for e in kiosk.events)
+
+
+def test_bad_receipt_does_not_block_the_good_one_behind_it(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    link.receipts.put(receipt_for(link.published, key=IMPOSTOR))
+    link.receipts.put(b"junk")
+    link.receipts.put(receipt_for(link.published))
+    assert kiosk.apply_receipts() == 1
+    assert kiosk.counters.bad_receipts == 2
+    assert outbox.stats().delivered == 1
+
+
+def test_receipt_naming_another_checkin_id_marks_nothing(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    record = parse_checkin(link.published[0])
+    wire = sign_receipt(
+        LEDGER,
+        kiosk_id=KIOSK_ID,
+        entries=[ReceiptEntry(bytes(16), record.seq, 0)],
+        block=1,
+        tree_size=1,
+        root=bytes(32),
+        issued_ms=0,
+    )
+    link.receipts.put(wire)
+    assert kiosk.apply_receipts() == 0
+    assert (kiosk.counters.receipts, kiosk.counters.bad_receipts) == (1, 0)
+    assert outbox.stats().pending == 1
+
+
+def test_nothing_is_published_while_disconnected(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    link.is_connected = False
+    verdicts = show(kiosk, wallets[0].show(NOW).to_text())
+    assert [v.outcome for v in verdicts] == [Outcome.ACCEPTED]  # the door still works
+    assert outbox.stats().pending == 1
+    wall.t += RESEND_S * 2
+    assert kiosk.send_due() == 0
+    assert link.published == []
+    assert outbox.Row.get_by_id(1).attempts == 0
+
+    link.is_connected = True
+    assert kiosk.send_due() == 1
+    assert [parse_checkin(w).seq for w in link.published] == [1]
+    assert parse_checkin(link.published[0]).scanned_ms == int(NOW * 1000)  # time of the scan
+
+
+def test_publish_status_reports_queue_figures(
+    kiosk: Kiosk, link: FakeLink, wall: Wall, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    show(kiosk, "hello")
+    wall.t = NOW + 2.5
+    kiosk.publish_status()
+    assert link.statuses[-1] == {
+        "firmware": FIRMWARE_VERSION,
+        "queue": 1,
+        "oldest_unsent_ms": 2500,
+        "scanned": 2,
+        "accepted": 1,
+        "clock_synced": True,
+    }
+
+
+# -- draining and running -----------------------------------------------------------------
+
+
+def test_drain_returns_zero_once_the_receipt_arrives(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    assert kiosk.drain(0) == 1  # nothing receipted yet: the row is kept
+    link.receipts.put(receipt_for(link.published))
+    start = time.monotonic()
+    assert kiosk.drain(5.0) == 0
+    assert time.monotonic() - start < 2.0  # returns as soon as nothing is pending
+    assert outbox.stats().delivered == 1
+
+
+def test_drain_waits_for_a_receipt_arriving_later(
+    kiosk: Kiosk, link: FakeLink, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    wire = receipt_for(link.published)
+    timer = threading.Timer(0.2, link.receipts.put, args=(wire,))
+    timer.start()
+    try:
+        assert kiosk.drain(5.0) == 0
+    finally:
+        timer.cancel()
+
+
+def test_run_until_stopped(kiosk: Kiosk, link: FakeLink, feedback: Feedback) -> None:
+    stop = threading.Event()
+    stop.set()
+    counters = kiosk.run(stop, drain_seconds=0)
+    assert counters is kiosk.counters
+    assert link.started and link.stopped
+    assert not feedback.amber.is_lit
+    assert any("scanning" in e for e in kiosk.events)

@@ -1,0 +1,267 @@
+"""The durable outbox (kiosk.outbox): sequence numbers, durability, delivery bookkeeping."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.outbox import Outbox, OutboxStats
+from protocol.receipt import Receipt, ReceiptEntry, parse_receipt, sign_receipt
+
+LEDGER = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"outbox-ledger").digest())
+KIOSK = "kiosk-1"
+T0 = 1_764_000_000_000  # ms
+RESEND = 10_000
+
+
+def cid(seq: int) -> bytes:
+    """A deterministic 16-byte check-in id for ``seq``."""
+    return hashlib.sha256(f"checkin-{seq}".encode()).digest()[:16]
+
+
+def builder(calls: list[int] | None = None):
+    def build(seq: int) -> tuple[bytes, bytes]:
+        if calls is not None:
+            calls.append(seq)
+        return cid(seq), b"wire-%d" % seq
+
+    return build
+
+
+def receipt(entries: list[tuple[bytes, int, int]], block: int = 7) -> Receipt:
+    wire = sign_receipt(
+        LEDGER,
+        kiosk_id=KIOSK,
+        entries=[ReceiptEntry(c, s, leaf) for c, s, leaf in entries],
+        block=block,
+        tree_size=100,
+        root=bytes(32),
+        issued_ms=T0,
+    )
+    parsed = parse_receipt(wire)
+    parsed.verify(LEDGER.public_key())
+    return parsed
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "outbox.sqlite"
+
+
+@pytest.fixture
+def outbox(path: Path) -> Iterator[Outbox]:
+    box = Outbox(path)
+    yield box
+    box.close()
+
+
+def seqs(rows) -> list[int]:
+    return [row.seq for row in rows]
+
+
+# -- sequence numbers ---------------------------------------------------------------------
+
+
+def test_empty_outbox_stats(outbox: Outbox) -> None:
+    assert outbox.stats() == OutboxStats(pending=0, delivered=0, oldest_pending_ms=None, next_seq=1)
+
+
+def test_sequence_starts_at_one_and_increases(outbox: Outbox) -> None:
+    calls: list[int] = []
+    assert [outbox.append(builder(calls), T0 + i) for i in range(5)] == [1, 2, 3, 4, 5]
+    assert calls == [1, 2, 3, 4, 5]
+    rows = list(outbox.Row.select().order_by(outbox.Row.seq))
+    assert [(r.seq, bytes(r.checkin_id), bytes(r.wire), r.created_ms) for r in rows] == [
+        (i + 1, cid(i + 1), b"wire-%d" % (i + 1), T0 + i) for i in range(5)
+    ]
+    assert all(r.attempts == 0 and r.last_sent_ms is None for r in rows)
+    assert outbox.stats().next_seq == 6
+
+
+def test_sequence_survives_close_and_reopen(path: Path) -> None:
+    first = Outbox(path)
+    assert [first.append(builder(), T0), first.append(builder(), T0)] == [1, 2]
+    first.close()
+    first.close()  # idempotent
+
+    second = Outbox(path)
+    try:
+        assert second.stats() == OutboxStats(
+            pending=2, delivered=0, oldest_pending_ms=T0, next_seq=3
+        )
+        assert second.append(builder(), T0 + 5) == 3
+        assert seqs(second.due(T0 + 5, RESEND, 10)) == [1, 2, 3]
+    finally:
+        second.close()
+
+
+def test_sequence_survives_delivery_of_every_row(path: Path) -> None:
+    box = Outbox(path)
+    box.append(builder(), T0)
+    assert box.mark_delivered(receipt([(cid(1), 1, 0)]), T0 + 1) == 1
+    box.close()
+    box = Outbox(path)
+    try:
+        assert box.append(builder(), T0 + 2) == 2
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("rows_before", [0, 2])
+def test_failing_build_leaves_no_row_and_keeps_the_sequence_number(
+    outbox: Outbox, rows_before: int
+) -> None:
+    for _ in range(rows_before):
+        outbox.append(builder(), T0)
+    before = outbox.stats()
+    seen: list[int] = []
+
+    def explode(seq: int) -> tuple[bytes, bytes]:
+        seen.append(seq)
+        raise RuntimeError("power cut while signing")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        outbox.append(explode, T0 + 1)
+    assert seen == [rows_before + 1]
+    assert outbox.stats() == before
+    assert outbox.Row.select().count() == rows_before
+    assert outbox.append(builder(), T0 + 2) == rows_before + 1
+
+
+def test_duplicate_checkin_id_is_rolled_back_and_keeps_the_sequence_number(
+    outbox: Outbox,
+) -> None:
+    assert outbox.append(builder(), T0) == 1
+    with pytest.raises(peewee.IntegrityError):
+        outbox.append(lambda seq: (cid(1), b"again"), T0 + 1)
+    assert outbox.stats().next_seq == 2
+    assert outbox.append(builder(), T0 + 2) == 2
+
+
+# -- durability settings ------------------------------------------------------------------
+
+
+def test_connection_uses_wal_and_full_synchronous(outbox: Outbox, path: Path) -> None:
+    assert outbox.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert outbox.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    assert outbox.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert outbox.db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    outbox.append(builder(), T0)
+    assert path.with_name(path.name + "-wal").exists()
+
+
+def test_reopened_connection_has_the_same_pragmas(path: Path) -> None:
+    Outbox(path).close()
+    box = Outbox(path)
+    try:
+        assert box.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert box.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        box.close()
+
+
+def test_appended_row_is_committed_when_append_returns(outbox: Outbox, path: Path) -> None:
+    outbox.append(builder(), T0)
+    other = sqlite3.connect(path)  # an independent reader sees the committed row at once
+    try:
+        rows = other.execute("SELECT seq, checkin_id, wire FROM outbox").fetchall()
+        counter = other.execute("SELECT value FROM counter WHERE name = 'next_seq'").fetchone()
+    finally:
+        other.close()
+    assert rows == [(1, cid(1), b"wire-1")]
+    assert counter == (2,)
+
+
+# -- sending ------------------------------------------------------------------------------
+
+
+def test_due_in_flight_mark_sent_and_resend(outbox: Outbox) -> None:
+    for _ in range(3):
+        outbox.append(builder(), T0)
+    assert seqs(outbox.due(T0, RESEND, 10)) == [1, 2, 3]
+    assert seqs(outbox.due(T0, RESEND, 2)) == [1, 2]
+    assert outbox.in_flight(T0, RESEND) == 0
+
+    outbox.mark_sent([1, 2], T0 + 100)
+    assert seqs(outbox.due(T0 + 100, RESEND, 10)) == [3]
+    assert outbox.in_flight(T0 + 100, RESEND) == 2
+    # just before the resend timeout: still in flight, not due
+    assert seqs(outbox.due(T0 + 100 + RESEND - 1, RESEND, 10)) == [3]
+    assert outbox.in_flight(T0 + 100 + RESEND - 1, RESEND) == 2
+    # at the resend timeout: due again, no longer in flight
+    assert seqs(outbox.due(T0 + 100 + RESEND, RESEND, 10)) == [1, 2, 3]
+    assert outbox.in_flight(T0 + 100 + RESEND, RESEND) == 0
+
+    outbox.mark_sent([1], T0 + 100 + RESEND)
+    attempts = {r.seq: (r.attempts, r.last_sent_ms) for r in outbox.Row.select()}
+    assert attempts == {1: (2, T0 + 100 + RESEND), 2: (1, T0 + 100), 3: (0, None)}
+
+
+def test_mark_sent_with_nothing_changes_nothing(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.mark_sent([], T0)
+    outbox.mark_sent(iter(()), T0)
+    assert seqs(outbox.due(T0, RESEND, 10)) == [1]
+    assert outbox.Row.get().attempts == 0
+
+
+def test_delivered_rows_are_neither_due_nor_in_flight(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.append(builder(), T0)
+    outbox.mark_sent([1, 2], T0)
+    assert outbox.mark_delivered(receipt([(cid(1), 1, 40)]), T0 + 1) == 1
+    assert outbox.in_flight(T0 + 1, RESEND) == 1
+    assert seqs(outbox.due(T0 + RESEND * 5, RESEND, 10)) == [2]
+
+
+# -- receipts -----------------------------------------------------------------------------
+
+
+def test_mark_delivered_marks_matching_rows_once(outbox: Outbox) -> None:
+    for _ in range(3):
+        outbox.append(builder(), T0)
+    sealed = receipt([(cid(1), 1, 40), (cid(3), 3, 41)], block=9)
+    assert outbox.mark_delivered(sealed, T0 + 500) == 2
+    rows = {r.seq: (r.delivered_ms, r.block, r.leaf_index) for r in outbox.Row.select()}
+    assert rows == {1: (T0 + 500, 9, 40), 2: (None, None, None), 3: (T0 + 500, 9, 41)}
+    assert outbox.mark_delivered(sealed, T0 + 900) == 0
+    assert outbox.Row.get_by_id(1).delivered_ms == T0 + 500  # first delivery time kept
+
+
+def test_receipt_entry_with_wrong_checkin_id_marks_nothing(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.append(builder(), T0)
+    assert outbox.mark_delivered(receipt([(cid(2), 1, 0)]), T0 + 1) == 0
+    assert outbox.mark_delivered(receipt([(bytes(16), 2, 0)]), T0 + 1) == 0
+    assert outbox.mark_delivered(receipt([(cid(1), 5, 0)]), T0 + 1) == 0  # no such seq
+    assert outbox.stats().pending == 2
+    assert outbox.Row.select().where(outbox.Row.delivered_ms.is_null(False)).count() == 0
+
+
+def test_partly_matching_receipt_marks_only_the_match(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.append(builder(), T0)
+    assert outbox.mark_delivered(receipt([(cid(1), 1, 3), (cid(1), 2, 4)]), T0 + 1) == 1
+    assert outbox.stats().pending == 1
+    assert outbox.Row.get_by_id(2).delivered_ms is None
+
+
+def test_stats_figures(outbox: Outbox) -> None:
+    outbox.append(builder(), T0 + 300)
+    outbox.append(builder(), T0 + 100)  # created_ms need not follow seq
+    outbox.append(builder(), T0 + 200)
+    assert outbox.stats() == OutboxStats(
+        pending=3, delivered=0, oldest_pending_ms=T0 + 100, next_seq=4
+    )
+    outbox.mark_delivered(receipt([(cid(2), 2, 0)]), T0 + 400)
+    assert outbox.stats() == OutboxStats(
+        pending=2, delivered=1, oldest_pending_ms=T0 + 200, next_seq=4
+    )
+    outbox.mark_delivered(receipt([(cid(1), 1, 1), (cid(3), 3, 2)]), T0 + 500)
+    assert outbox.stats() == OutboxStats(pending=0, delivered=3, oldest_pending_ms=None, next_seq=4)
