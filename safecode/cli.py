@@ -8,6 +8,7 @@ from aggregator.cli import aggregator_group
 from kiosk.cli import kiosk_group
 from provisioning.cli import provision_group
 
+from .bench import bench_group
 from .demo import demo_command
 from .ledger_cli import ledger_group
 from .visitor_cli import visitor_group
@@ -28,6 +29,7 @@ cli.add_command(aggregator_group)
 cli.add_command(provision_group)
 cli.add_command(ledger_group)
 cli.add_command(visitor_group)
+cli.add_command(bench_group)
 
 
 def main() -> None:

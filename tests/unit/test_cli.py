@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -143,3 +144,12 @@ def test_bad_arguments_get_clear_errors(runner: CliRunner, tmp_path: Path) -> No
         ],
     )
     assert result.exit_code == 2 and "unsupported database URL" in result.output
+
+
+def test_bench_presentation_reports_a_version_10_code(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["bench", "presentation", "--samples", "3"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["qr_version_max"] <= 10 and figures["qr_error_correction"] == "M"
+    assert figures["bytes_max"] == 195 and figures["chars_max"] <= 311
+    assert figures["headroom_chars"] == 311 - figures["chars_max"]

@@ -1,0 +1,67 @@
+"""``safecode bench``: figures printed as JSON, run on demand (never as timed tests)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+
+import click
+import segno
+
+from protocol import keys
+from protocol.presentation import Presentation
+
+from .visitors import enrol_visitor
+
+# QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
+_ALNUM_CAPACITY_M = [20, 38, 61, 90, 122, 154, 178, 221, 262, 311]
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks and size figures, printed as JSON."""
+
+
+@bench_group.command("presentation")
+@click.option("--samples", default=200, show_default=True, help="Presentations to make and time.")
+def presentation_command(samples: int) -> None:
+    """Size of a presentation and the QR code it needs; cost to make and verify one."""
+    if samples < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--samples")
+    issuer = keys.generate()
+    trusted = [issuer.public_key()]
+    sizes, chars, versions, make_us, parse_verify_us = [], [], [], [], []
+    for _ in range(samples):
+        wallet = enrol_visitor(issuer, time.time())
+        start = time.perf_counter()
+        text = wallet.show(time.time()).to_text()
+        made = time.perf_counter()
+        Presentation.from_text(text).verify(trusted, now=time.time())
+        checked = time.perf_counter()
+        make_us.append((made - start) * 1e6)
+        parse_verify_us.append((checked - made) * 1e6)
+        sizes.append(len(Presentation.from_text(text).to_bytes()))
+        chars.append(len(text))
+        versions.append(segno.make(text, error="m", boost_error=False).version)
+    worst = max(chars)
+    click.echo(
+        json.dumps(
+            {
+                "samples": samples,
+                "bytes_max": max(sizes),
+                "chars_max": worst,
+                "qr_version_max": max(versions),
+                "qr_error_correction": "M",
+                "qr_mode": "alphanumeric",
+                "qr_v10_capacity_chars": _ALNUM_CAPACITY_M[9],
+                "headroom_chars": _ALNUM_CAPACITY_M[9] - worst,
+                "make_us_median": round(statistics.median(make_us), 1),
+                "parse_and_verify_us_median": round(statistics.median(parse_verify_us), 1),
+                "machine": f"{platform.machine()} {platform.python_implementation()} "
+                f"{platform.python_version()}",
+            },
+            sort_keys=True,
+        )
+    )
