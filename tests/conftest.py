@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from safecode.broker import BrokerError, LocalBroker
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.shared_data import SHARED_DATA
 
 
 @pytest.fixture(scope="session")

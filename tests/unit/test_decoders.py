@@ -16,9 +16,10 @@ from kiosk.decoders import (
     default_decoder,
 )
 from safecode.render import blank_frame, code_matrix, render_code_frame
+from tests.shared_data import SHARED_DATA
 
 BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-BLACKBOX = Path("/work/shared/data/qr/zxing-blackbox/qrcode-1")
+BLACKBOX = SHARED_DATA / "qr" / "zxing-blackbox" / "qrcode-1"
 SEEDS = [0, 1, 2, 3, 4]
 
 

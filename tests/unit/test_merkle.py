@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from protocol import merkle
 from protocol.errors import ConsistencyProofError, InclusionProofError, MerkleError
+from tests.shared_data import SHARED_DATA
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "merkle"
+DATA_DIR = SHARED_DATA / "merkle"
 
 LEAVES = [
     bytes.fromhex(h)
