@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 import click
@@ -138,7 +140,12 @@ def demo_command(seconds: float, kiosks: int, workdir: Path | None) -> None:
         sys.exit(1)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: same as Ctrl-C
     clock = time.monotonic()
     echo = click.echo
     broker = LocalBroker(workdir=root / "broker").start()

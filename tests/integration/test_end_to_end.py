@@ -8,6 +8,7 @@ kiosk marks the row delivered.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -149,3 +150,22 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     assert any("sealed block" in line for line in lines)
     # Privacy: the demo's output never shows a whole code.
     assert not any("SC1:" in line for line in lines)
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "safecode", "demo", "--seconds", "120", "--workdir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(7)
+    demo.send_signal(signal.SIGINT)
+    out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["seconds"] < 60 and summary["ledger_verified"] is True
+    assert summary["sealed"] == summary["accepted"]
+    # Nothing is left running: no kiosk or aggregator of this demo survives it.
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
