@@ -35,8 +35,8 @@ class Bus(abc.ABC):
         """Block until connected and subscribed, or ``timeout`` passes."""
 
     @abc.abstractmethod
-    def send_receipt(self, kiosk_id: str, wire: bytes) -> None:
-        """Publish a receipt to one kiosk (QoS 1)."""
+    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
+        """Publish a receipt or refusal to one kiosk (QoS 1)."""
 
     @abc.abstractmethod
     def stop(self) -> None:
@@ -95,7 +95,7 @@ class MqttBus(Bus):
             # Nothing is lost: the kiosk keeps the row and sends it again without a receipt.
             self.dropped += 1
 
-    def send_receipt(self, kiosk_id: str, wire: bytes) -> None:
+    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
         self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)
 
     def stop(self) -> None:

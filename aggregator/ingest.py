@@ -39,14 +39,17 @@ class Outcome:
     result: Result
     reason: str = ""
     entry: CheckinEntry | None = None
+    #: Set when a record its kiosk really signed is refused for good: the kiosk is told.
+    refused_record: CheckinRecord | None = None
 
 
 class Refused(Exception):
-    """Internal: a message refused for ``reason``."""
+    """Internal: a message refused for ``reason``; ``record`` if its kiosk signed it."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, record: CheckinRecord | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.record = record
 
 
 class Ingestor:
@@ -73,7 +76,7 @@ class Ingestor:
         except Refused as exc:
             self.counts[f"refused:{exc.reason}"] += 1
             log.info("refused check-in on %.80s: %s (%s)", topic, exc.reason, exc)
-            return Outcome(Result.REFUSED, exc.reason)
+            return Outcome(Result.REFUSED, exc.reason, refused_record=exc.record)
         return self._store(record)
 
     def _verify(self, topic: str, payload: bytes) -> CheckinRecord:
@@ -93,8 +96,16 @@ class Ingestor:
             raise Refused("retired_kiosk", f"kiosk {kiosk_id} is retired")
         try:
             record.verify(keys.load_public(bytes(kiosk.device_key)))
-            if record.scanned_ms / 1000 > self._now() + self.skew:
-                raise NotYetValidError("scan time is in the future")
+        except ProtocolError as exc:  # not this kiosk's record: nobody to tell
+            raise Refused(exc.reason, str(exc)) from exc
+        if record.scanned_ms / 1000 > self._now() + self.skew:
+            # Not final: the kiosk's clock runs ahead; the same record passes later.
+            raise Refused(NotYetValidError.reason, "scan time is in the future")
+        if record.venue_id != kiosk.venue_id:
+            raise Refused(
+                "venue_mismatch", f"kiosk {kiosk_id} is enrolled at another venue", record
+            )
+        try:
             record.parsed_presentation().verify(
                 self.issuer_keys,
                 now=record.scanned_ms / 1000,
@@ -102,7 +113,7 @@ class Ingestor:
                 skew=self.skew,
             )
         except ProtocolError as exc:
-            raise Refused(exc.reason, str(exc)) from exc
+            raise Refused(exc.reason, str(exc), record) from exc
         return record
 
     def _store(self, record: CheckinRecord) -> Outcome:
@@ -136,6 +147,9 @@ class Ingestor:
                 record.seq,
             )
             self.counts["gaps"] += missing
+            KioskEntry.update(gaps=KioskEntry.gaps + missing).where(
+                KioskEntry.kiosk_id == record.kiosk_id
+            ).execute()
         if record.seq > kiosk.highest_seq:
             KioskEntry.update(highest_seq=record.seq).where(
                 KioskEntry.kiosk_id == record.kiosk_id
@@ -151,4 +165,4 @@ class Ingestor:
         log.warning(
             "kiosk %s seq %d: replayed or conflicting check-in", record.kiosk_id, record.seq
         )
-        return Outcome(Result.REFUSED, "replayed")
+        return Outcome(Result.REFUSED, "replayed", refused_record=record)

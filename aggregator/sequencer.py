@@ -12,14 +12,22 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.block import GENESIS_PREV, parse_block, sign_block
+from protocol.checkin import CheckinRecord
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.encoding import decode, encode
 from protocol.merkle import MerkleAccumulator
 from protocol.note import NoteSigner
-from protocol.receipt import MAX_ENTRIES, ReceiptEntry, sign_receipt
+from protocol.receipt import (
+    MAX_ENTRIES,
+    ReceiptEntry,
+    RefusalEntry,
+    sign_receipt,
+    sign_refusal,
+)
 
 from .db import BlockEntry, CheckinEntry
 
@@ -71,7 +79,10 @@ class Sequencer:
     def seal(self) -> SealedBlock | None:
         """Seal up to ``batch_size`` waiting check-ins into the next block, if any wait."""
         db = BlockEntry._meta.database
-        with db.atomic():
+        # On SQLite take the write lock up front: a read transaction that later writes
+        # fails at once (SQLITE_BUSY_SNAPSHOT) if ingest committed in between.
+        lock = {"lock_type": "IMMEDIATE"} if isinstance(db, peewee.SqliteDatabase) else {}
+        with db.atomic(**lock):
             rows = list(
                 CheckinEntry.select()
                 .where(CheckinEntry.leaf_index.is_null())
@@ -151,4 +162,13 @@ class Sequencer:
         item = ReceiptEntry(bytes(entry.checkin_id), entry.seq, entry.leaf_index)
         return self.receipt_for(
             entry.kiosk_id, [item], block.height, block.tree_size, bytes(block.root)
+        )
+
+    def refusal_for(self, record: CheckinRecord, reason: str) -> bytes:
+        """A signed refusal telling a kiosk one of its records will never be sealed."""
+        return sign_refusal(
+            self.ledger_key,
+            kiosk_id=record.kiosk_id,
+            entries=[RefusalEntry(record.checkin_id, record.seq, reason)],
+            issued_ms=int(self._now() * 1000),
         )

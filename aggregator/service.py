@@ -83,11 +83,14 @@ class AggregatorService:
             return
         outcome = self.ingestor.handle(topic, payload)
         if outcome.result is Result.REFUSED:
-            self._event(f"refused a check-in from {kiosk_id[:63]} ({outcome.reason})")
+            self._event(f"refused a check-in from {kiosk_id} ({outcome.reason})")
+            if outcome.refused_record is not None:
+                refusal = self.sequencer.refusal_for(outcome.refused_record, outcome.reason)
+                self.bus.send_answer(kiosk_id, refusal)
         elif outcome.result is Result.DUPLICATE and outcome.entry is not None:
             again = self.sequencer.receipt_again(outcome.entry)
             if again is not None:
-                self.bus.send_receipt(kiosk_id, again)
+                self.bus.send_answer(kiosk_id, again)
 
     def _note_status(self, kiosk_id: str, payload: bytes) -> None:
         try:
@@ -112,6 +115,9 @@ class AggregatorService:
                     # Not stored, so no receipt: the kiosk keeps the row and sends it again.
                     self.ingestor.counts["error:database"] += 1
                     log.error("database error while ingesting from %.80s: %s", topic, exc)
+                except Exception:  # noqa: BLE001 - the loop's last line of defence
+                    self.ingestor.counts["error:ingest"] += 1
+                    log.exception("fault while ingesting from %.80s", topic)
 
     def seal_once(self) -> int:
         """Seal one block if check-ins wait, send its receipts; returns check-ins sealed."""
@@ -122,11 +128,15 @@ class AggregatorService:
             self.ingestor.counts["error:sequencer"] += 1
             log.error("database error while sealing: %s", exc)
             return 0
+        except Exception:  # noqa: BLE001 - the loop's last line of defence
+            self.ingestor.counts["error:sequencer"] += 1
+            log.exception("fault while sealing")
+            return 0
         if block is None:
             return 0
         self.blocks_sealed += 1
         for kiosk_id, wire in block.receipts.items():
-            self.bus.send_receipt(kiosk_id, wire)
+            self.bus.send_answer(kiosk_id, wire)
         self._event(
             f"sealed block {block.height}: {block.leaf_count} check-in(s), "
             f"tree size {block.tree_size}, root {block.root.hex()[:16]}"

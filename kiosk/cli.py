@@ -100,6 +100,7 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
             "kiosk": config.kiosk_id,
             **{k: v for k, v in vars(counters).items()},
             "pending": stats.pending,
+            "rejected_total": stats.rejected,
         }
         click.echo(json.dumps(summary, sort_keys=True))
     sys.stdout.flush()

@@ -21,8 +21,8 @@ import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.checkin import sign_checkin
-from protocol.errors import ProtocolError
-from protocol.receipt import parse_receipt
+from protocol.errors import ProtocolError, WrongTypeError
+from protocol.receipt import Refusal, parse_answer
 
 from .clock import KioskClock
 from .config import KioskConfig
@@ -50,6 +50,7 @@ class KioskCounters:
     receipts: int = 0
     delivered: int = 0
     bad_receipts: int = 0
+    rejected: int = 0
     faults: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
 
@@ -86,7 +87,7 @@ class Kiosk:
             now=self.clock.now,
         )
         self.ledger_key = config.ledger_public_key()
-        self.counters = KioskCounters()
+        self.counters = KioskCounters(refusals=self.verifier.refusals)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._last_status = 0.0
 
@@ -114,9 +115,6 @@ class Kiosk:
     def _answer(self, verdict: Verdict) -> None:
         if verdict.outcome is Outcome.REFUSED:
             self.counters.refused += 1
-            self.counters.refusals[verdict.reason] = (
-                self.counters.refusals.get(verdict.reason, 0) + 1
-            )
             self.feedback.refused()
             self._event(f"refused ({verdict.reason})")
             return
@@ -145,7 +143,7 @@ class Kiosk:
         """Sign the check-in record and commit it to the outbox (fsync'd) before any light."""
         assert verdict.presentation is not None
         presentation = verdict.presentation.to_bytes()
-        scanned_ms = self._now_ms()
+        scanned_ms = int(verdict.checked_at * 1000)
         clock_state = self.clock.state()
 
         def build(seq: int) -> tuple[bytes, bytes]:
@@ -185,7 +183,7 @@ class Kiosk:
         return len(sent)
 
     def apply_receipts(self) -> int:
-        """Verify and apply every receipt waiting on the link; returns rows delivered."""
+        """Verify and apply every answer waiting on the link; returns rows delivered."""
         delivered = 0
         while True:
             try:
@@ -193,20 +191,27 @@ class Kiosk:
             except queue.Empty:
                 break
             try:
-                receipt = parse_receipt(payload)
-                receipt.verify(self.ledger_key)
-                if receipt.kiosk_id != self.config.kiosk_id:
-                    raise ProtocolError(f"receipt is for kiosk {receipt.kiosk_id!r}")
+                answer = parse_answer(payload)
+                answer.verify(self.ledger_key)
+                if answer.kiosk_id != self.config.kiosk_id:
+                    raise WrongTypeError(f"answer is for kiosk {answer.kiosk_id!r}")
             except ProtocolError as exc:
                 self.counters.bad_receipts += 1
                 self._event(f"refused a receipt ({exc.reason}: {exc})")
                 continue
+            now_ms = self._now_ms()
+            if isinstance(answer, Refusal):
+                done = self.outbox.mark_rejected(answer, now_ms)
+                self.counters.rejected += done
+                reasons = ", ".join(sorted({e.reason for e in answer.entries}))
+                self._event(f"aggregator refused {done} check-in(s) for good ({reasons})")
+                continue
             self.counters.receipts += 1
-            done = self.outbox.mark_delivered(receipt, self._now_ms())
+            done = self.outbox.mark_delivered(answer, now_ms)
             self.counters.delivered += done
             delivered += done
             if done:
-                self._event(f"receipt: {done} check-in(s) sealed in block {receipt.block}")
+                self._event(f"receipt: {done} check-in(s) sealed in block {answer.block}")
         return delivered
 
     def publish_status(self) -> None:
@@ -244,7 +249,14 @@ class Kiosk:
         self._event("scanning")
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception:  # noqa: BLE001 - the loop's last line of defence
+                    # Whatever broke (camera, disk, a bug), the door keeps working and
+                    # stored rows stay stored; the fault is counted and logged in full.
+                    self.counters.faults += 1
+                    log.exception("kiosk %s: fault in the scan loop", self.config.kiosk_id)
+                    stop.wait(0.5)
             self.drain(drain_seconds)
         finally:
             self.link.stop()

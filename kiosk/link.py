@@ -119,10 +119,14 @@ class MqttLink(Link):
             self.client.publish(self._status_topic, payload, qos=1, retain=True)
 
     def stop(self) -> None:
-        if self.connected:
-            info = self.client.publish(
-                self._status_topic, encode_status("offline"), qos=1, retain=True
-            )
-            info.wait_for_publish(timeout=2)
-        self.client.disconnect()
-        self.client.loop_stop()
+        try:
+            if self.connected:
+                info = self.client.publish(
+                    self._status_topic, encode_status("offline"), qos=1, retain=True
+                )
+                info.wait_for_publish(timeout=2)
+        except (RuntimeError, ValueError) as exc:  # the connection dropped meanwhile
+            log.info("could not publish offline status: %s", exc)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()

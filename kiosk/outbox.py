@@ -3,6 +3,10 @@
 peewee on SQLite in WAL mode with ``synchronous=FULL``: a committed row survives
 a power cut. Rows stay until a valid receipt names them. The per-kiosk
 sequence number lives in the same database and so survives restarts.
+
+Once a receipt names a row, its signed record (which holds the visitor's
+presentation) is erased: a kiosk keeps no history of who came. A row the
+aggregator refused for good is kept, marked, for the operator, and not sent again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import peewee
 
-from protocol.receipt import Receipt
+from protocol.receipt import Receipt, Refusal
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -33,6 +37,8 @@ class _Row(peewee.Model):
     delivered_ms = peewee.BigIntegerField(null=True, index=True)
     block = peewee.BigIntegerField(null=True)
     leaf_index = peewee.BigIntegerField(null=True)
+    rejected_ms = peewee.BigIntegerField(null=True)
+    rejected_reason = peewee.CharField(null=True, max_length=32)
 
 
 class _Counter(peewee.Model):
@@ -46,6 +52,7 @@ class OutboxStats:
 
     pending: int
     delivered: int
+    rejected: int
     oldest_pending_ms: int | None
     next_seq: int
 
@@ -94,13 +101,19 @@ class Outbox:
         query = (
             Row.select()
             .where(
-                Row.delivered_ms.is_null()
+                self._waiting()
                 & (Row.last_sent_ms.is_null() | (Row.last_sent_ms <= stale))
             )
-            .order_by(Row.seq)
+            # New rows first, then the longest unanswered: a row the aggregator keeps
+            # ignoring cannot hold back everything behind it.
+            .order_by(Row.last_sent_ms.is_null(False), Row.last_sent_ms, Row.seq)
             .limit(limit)
         )
         return list(query)
+
+    def _waiting(self) -> peewee.Expression:
+        """Rows with neither a receipt nor a refusal."""
+        return self.Row.delivered_ms.is_null() & self.Row.rejected_ms.is_null()
 
     def in_flight(self, now_ms: int, resend_after_ms: int) -> int:
         """Rows sent within the resend timeout and not yet receipted."""
@@ -108,7 +121,7 @@ class Outbox:
         return (
             Row.select()
             .where(
-                Row.delivered_ms.is_null()
+                self._waiting()
                 & Row.last_sent_ms.is_null(False)
                 & (Row.last_sent_ms > now_ms - resend_after_ms)
             )
@@ -125,14 +138,17 @@ class Outbox:
             ).execute()
 
     def mark_delivered(self, receipt: Receipt, now_ms: int) -> int:
-        """Mark the rows a verified receipt names; returns how many were newly delivered."""
+        """Mark the rows a verified receipt names and erase their records; count newly done."""
         Row = self.Row
         done = 0
         with self.db.atomic():
             for entry in receipt.entries:
                 done += (
                     Row.update(
-                        delivered_ms=now_ms, block=receipt.block, leaf_index=entry.leaf_index
+                        delivered_ms=now_ms,
+                        block=receipt.block,
+                        leaf_index=entry.leaf_index,
+                        wire=b"",
                     )
                     .where(
                         (Row.seq == entry.seq)
@@ -143,15 +159,33 @@ class Outbox:
                 )
         return done
 
+    def mark_rejected(self, refusal: Refusal, now_ms: int) -> int:
+        """Mark the rows a verified refusal names: kept, never sent again; count newly done."""
+        Row = self.Row
+        done = 0
+        with self.db.atomic():
+            for entry in refusal.entries:
+                done += (
+                    Row.update(rejected_ms=now_ms, rejected_reason=entry.reason)
+                    .where(
+                        (Row.seq == entry.seq)
+                        & (Row.checkin_id == entry.checkin_id)
+                        & self._waiting()
+                    )
+                    .execute()
+                )
+        return done
+
     def stats(self) -> OutboxStats:
         """Pending and delivered counts, the oldest pending row's age base, next seq."""
         Row = self.Row
-        pending = Row.select().where(Row.delivered_ms.is_null())
+        pending = Row.select().where(self._waiting())
         oldest = pending.select(peewee.fn.MIN(Row.created_ms)).scalar()
         counter = self.Counter.get_or_none(self.Counter.name == "next_seq")
         return OutboxStats(
             pending=pending.count(),
             delivered=Row.select().where(Row.delivered_ms.is_null(False)).count(),
+            rejected=Row.select().where(Row.rejected_ms.is_null(False)).count(),
             oldest_pending_ms=oldest,
             next_seq=counter.value if counter else 1,
         )

@@ -31,6 +31,7 @@ class Verdict:
     presentation: Presentation | None = None
     reason: str = ""
     detail: str = ""
+    checked_at: float = 0.0
 
 
 class _ExpiringSet:
@@ -103,7 +104,7 @@ class DoorVerifier:
             code = presentation.to_bytes()
             if self._codes.seen_recently(code, now):
                 if self._visitors.seen_recently(presentation.credential.credential_id, now):
-                    return Verdict(Outcome.ALREADY, presentation)
+                    return Verdict(Outcome.ALREADY, presentation, checked_at=now)
                 raise ReplayError("this code was already scanned")
             presentation.verify(
                 self.issuer_keys,
@@ -114,12 +115,14 @@ class DoorVerifier:
             )
         except ProtocolError as exc:
             self.refusals[exc.reason] = self.refusals.get(exc.reason, 0) + 1
-            return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc))
+            return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc), checked_at=now)
         self._codes.add(code, now)
         visitor = presentation.credential.credential_id
         if self._visitors.seen_recently(visitor, now):
-            return Verdict(Outcome.ALREADY, presentation)
-        return Verdict(Outcome.ACCEPTED, presentation)
+            return Verdict(Outcome.ALREADY, presentation, checked_at=now)
+        # The record is stamped with this instant: the aggregator re-checks freshness
+        # at the scan time it is given, so it must be the time the kiosk checked.
+        return Verdict(Outcome.ACCEPTED, presentation, checked_at=now)
 
     def remember_checked_in(self, presentation: Presentation) -> None:
         """Record that this visitor's check-in is committed (call after the outbox commit)."""

@@ -37,35 +37,48 @@ def decode(data: bytes, *, max_size: int, what: str) -> Any:
             allow_indefinite=False,
             allow_duplicate_keys=False,
             max_depth=MAX_DEPTH,
+            semantic_decoders=_REFUSE_TAGS,
             tag_hook=_refuse_tag,
         )
     except cbor2.CBORDecodeEOF as exc:
         raise TruncatedError(f"{what}: input ends early ({exc})") from exc
     except (cbor2.CBORDecodeError, RecursionError) as exc:
         raise MalformedError(f"{what}: not valid CBOR ({exc})") from exc
-    _refuse_foreign_types(value, what)
+    _refuse_foreign_types(value, what, depth=0)
     if encode(value) != data:
         raise MalformedError(f"{what}: not in canonical CBOR form (or trailing bytes)")
     return value
 
 
 def _refuse_tag(decoder: Any, tag: Any) -> Any:
-    raise MalformedError(f"CBOR tag {tag.tag} is not allowed")
+    raise ValueError(f"CBOR tag {tag.tag} is not allowed")
+
+
+def _refuse_semantic_tag(decoder: Any) -> Any:
+    raise ValueError("CBOR tags are not allowed")
+
+
+# Our formats use no tags. cbor2 decodes some tags itself (dates, bignums, shared
+# references that can build self-referencing lists...), so every tag number it might
+# know is overridden here; any other tag reaches ``tag_hook``. Either way: refused.
+_REFUSE_TAGS = dict.fromkeys(range(65536), _refuse_semantic_tag)
 
 
 _PLAIN = (int, bytes, str, list, dict, bool, type(None))
 
 
-def _refuse_foreign_types(value: Any, what: str) -> None:
+def _refuse_foreign_types(value: Any, what: str, depth: int) -> None:
     """Only ints, bytes, text, arrays, maps, booleans and null appear in our formats."""
+    if depth > MAX_DEPTH:
+        raise MalformedError(f"{what}: nested deeper than {MAX_DEPTH}")
     if not isinstance(value, _PLAIN):
         raise MalformedError(f"{what}: CBOR value of type {type(value).__name__} is not allowed")
     if type(value) is int and not -(2**64) <= value <= 2**64 - 1:
         raise MalformedError(f"{what}: integer outside the CBOR 64-bit range (bignum tag)")
     if isinstance(value, list):
         for item in value:
-            _refuse_foreign_types(item, what)
+            _refuse_foreign_types(item, what, depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_foreign_types(key, what)
-            _refuse_foreign_types(item, what)
+            _refuse_foreign_types(key, what, depth + 1)
+            _refuse_foreign_types(item, what, depth + 1)

@@ -305,6 +305,3 @@ class MerkleAccumulator:
         for peak in reversed(self._peaks[:-1]):
             r = node_hash(peak, r)
         return r
-
-
-CompactRange = MerkleAccumulator

@@ -151,8 +151,3 @@ def present(
     unsigned = Presentation(int(code_type), credential, int(now), b"")
     signature = keys.sign(wallet_key, _LABEL, unsigned.signed_part())
     return Presentation(int(code_type), credential, int(now), signature)
-
-
-def visitor_public(presentation: Presentation) -> Ed25519PublicKey:
-    """The wallet public key in a presentation."""
-    return keys.load_public(presentation.credential.visitor_key)

@@ -23,21 +23,28 @@ def encode_status(state: str, **fields: Any) -> bytes:
     return json.dumps({"v": VERSION, "state": state, **fields}, sort_keys=True).encode()
 
 
+def _refuse_constant(name: str) -> Any:
+    raise MalformedError(f"status holds {name}, which is not a number")
+
+
 def parse_status(data: bytes) -> dict[str, Any]:
     """Parse a status message, refusing oversize, non-object or unknown-version input."""
+    if not isinstance(data, bytes | bytearray):
+        raise MalformedError("a status message is bytes")
     if len(data) > MAX_BYTES:
         raise OversizeError(f"status message over {MAX_BYTES} bytes")
     try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedError(f"status is not JSON: {exc}") from exc
+        value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedError(f"status is not JSON: {str(exc)[:80]}") from exc
     if not isinstance(value, dict):
         raise MalformedError("status must be a JSON object")
-    if value.get("v") != VERSION:
-        raise UnsupportedVersionError(f"status version {value.get('v')!r} is not supported")
+    version = value.get("v")
+    if type(version) is not int or version != VERSION:
+        raise UnsupportedVersionError(f"status version {str(version)[:20]!r} is not supported")
     if value.get("state") not in STATES:
         raise MalformedError("status.state must be online or offline")
     for key, item in value.items():
         if not isinstance(item, str | int | float | bool | type(None)):
-            raise MalformedError(f"status.{key} must be a scalar")
+            raise MalformedError(f"status.{key[:40]} must be a scalar")
     return value

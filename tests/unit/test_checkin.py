@@ -322,7 +322,7 @@ def test_unknown_field(extra):
 def test_unknown_non_text_key():
     value = body()
     value[1] = 1
-    with pytest.raises(MalformedError, match="unknown"):
+    with pytest.raises(MalformedError, match="unknown|map key"):
         parse_checkin(reseal(value))
 
 

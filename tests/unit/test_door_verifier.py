@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import base45
@@ -13,6 +14,11 @@ from hypothesis import strategies as st
 from kiosk.verifier import DoorVerifier, Outcome, Verdict
 from protocol.presentation import MAX_TEXT, PREFIX, CodeType, Presentation
 from safecode.visitors import Wallet, enrol_visitor
+
+
+def _timeless(verdict: Verdict | None) -> Verdict | None:
+    """The verdict without its check time (asserted on its own where it matters)."""
+    return None if verdict is None else dataclasses.replace(verdict, checked_at=0.0)
 
 
 def seeded(label: str) -> Ed25519PrivateKey:
@@ -97,7 +103,7 @@ def refused(verdict: Verdict | None) -> str:
 def test_fresh_code_is_accepted(verifier: DoorVerifier, wallet: Wallet) -> None:
     presentation = wallet.show(NOW)
     verdict = verifier.check(presentation.to_text())
-    assert verdict == Verdict(Outcome.ACCEPTED, presentation)
+    assert _timeless(verdict) == Verdict(Outcome.ACCEPTED, presentation)
     assert verifier.refusals == {}
 
 
@@ -146,7 +152,9 @@ def test_same_code_after_debounce_once_checked_in_is_already(
     assert verdict.outcome is Outcome.ACCEPTED
     verifier.remember_checked_in(verdict.presentation)
     clock.t += DEBOUNCE + 0.5
-    assert verifier.check(presentation.to_text()) == Verdict(Outcome.ALREADY, presentation)
+    assert _timeless(verifier.check(presentation.to_text())) == Verdict(
+        Outcome.ALREADY, presentation
+    )
     assert verifier.refusals == {}
 
 
@@ -159,7 +167,7 @@ def test_new_code_from_checked_in_visitor_is_already_until_repeat_minutes(
 
     clock.t = NOW + 60
     again = wallet.show(clock.t)
-    assert verifier.check(again.to_text()) == Verdict(Outcome.ALREADY, again)
+    assert _timeless(verifier.check(again.to_text())) == Verdict(Outcome.ALREADY, again)
 
     # another visitor is not affected
     assert verifier.check(other_wallet.show(clock.t).to_text()).outcome is Outcome.ACCEPTED
@@ -169,7 +177,7 @@ def test_new_code_from_checked_in_visitor_is_already_until_repeat_minutes(
 
     clock.t = NOW + REPEAT_MINUTES * 60 + 1
     later = wallet.show(clock.t)
-    assert verifier.check(later.to_text()) == Verdict(Outcome.ACCEPTED, later)
+    assert _timeless(verifier.check(later.to_text())) == Verdict(Outcome.ACCEPTED, later)
     assert verifier.refusals == {}
 
 
@@ -357,3 +365,10 @@ def test_check_refuses_every_single_byte_change(index: int, flip: int) -> None:
     assert verdict is not None
     assert verdict.outcome is Outcome.REFUSED
     assert verdict.reason in REASONS
+
+
+def test_verdict_carries_the_time_of_the_check(
+    clock: FakeClock, verifier: DoorVerifier, wallet: Wallet
+) -> None:
+    verdict = verifier.check(wallet.show(clock.t).to_text())
+    assert verdict is not None and verdict.checked_at == clock.t

@@ -345,16 +345,17 @@ def test_send_due_respects_max_in_flight_and_resend_time(
     assert len(link.published) == 2
 
     wall.t = NOW + RESEND_S
-    assert kiosk.send_due() == 2  # unreceipted rows are sent again, oldest first
-    assert [parse_checkin(w).seq for w in link.published] == [1, 2, 1, 2]
-    assert link.published[2:] == link.published[:2]  # the same signed bytes
+    # The never-sent row goes first, then the longest-unanswered row is sent again.
+    assert kiosk.send_due() == 2
+    assert [parse_checkin(w).seq for w in link.published] == [1, 2, 3, 1]
+    assert link.published[3] == link.published[0]  # the same signed bytes
     assert kiosk.send_due() == 0
 
     link.receipts.put(receipt_for(link.published[:2]))
     assert kiosk.apply_receipts() == 2
-    assert kiosk.send_due() == 1
-    assert parse_checkin(link.published[-1]).seq == 3
+    assert kiosk.send_due() == 0  # row 3 is in flight; 1 and 2 are delivered
     assert outbox.Row.get_by_id(1).attempts == 2
+    assert outbox.Row.get_by_id(3).attempts == 1
 
 
 def test_send_due_stops_when_the_link_refuses(

@@ -69,7 +69,9 @@ def seqs(rows) -> list[int]:
 
 
 def test_empty_outbox_stats(outbox: Outbox) -> None:
-    assert outbox.stats() == OutboxStats(pending=0, delivered=0, oldest_pending_ms=None, next_seq=1)
+    assert outbox.stats() == OutboxStats(
+        pending=0, delivered=0, rejected=0, oldest_pending_ms=None, next_seq=1
+    )
 
 
 def test_sequence_starts_at_one_and_increases(outbox: Outbox) -> None:
@@ -93,7 +95,7 @@ def test_sequence_survives_close_and_reopen(path: Path) -> None:
     second = Outbox(path)
     try:
         assert second.stats() == OutboxStats(
-            pending=2, delivered=0, oldest_pending_ms=T0, next_seq=3
+            pending=2, delivered=0, rejected=0, oldest_pending_ms=T0, next_seq=3
         )
         assert second.append(builder(), T0 + 5) == 3
         assert seqs(second.due(T0 + 5, RESEND, 10)) == [1, 2, 3]
@@ -194,8 +196,8 @@ def test_due_in_flight_mark_sent_and_resend(outbox: Outbox) -> None:
     # just before the resend timeout: still in flight, not due
     assert seqs(outbox.due(T0 + 100 + RESEND - 1, RESEND, 10)) == [3]
     assert outbox.in_flight(T0 + 100 + RESEND - 1, RESEND) == 2
-    # at the resend timeout: due again, no longer in flight
-    assert seqs(outbox.due(T0 + 100 + RESEND, RESEND, 10)) == [1, 2, 3]
+    # at the resend timeout: due again (after the never-sent row), no longer in flight
+    assert seqs(outbox.due(T0 + 100 + RESEND, RESEND, 10)) == [3, 1, 2]
     assert outbox.in_flight(T0 + 100 + RESEND, RESEND) == 0
 
     outbox.mark_sent([1], T0 + 100 + RESEND)
@@ -257,11 +259,13 @@ def test_stats_figures(outbox: Outbox) -> None:
     outbox.append(builder(), T0 + 100)  # created_ms need not follow seq
     outbox.append(builder(), T0 + 200)
     assert outbox.stats() == OutboxStats(
-        pending=3, delivered=0, oldest_pending_ms=T0 + 100, next_seq=4
+        pending=3, delivered=0, rejected=0, oldest_pending_ms=T0 + 100, next_seq=4
     )
     outbox.mark_delivered(receipt([(cid(2), 2, 0)]), T0 + 400)
     assert outbox.stats() == OutboxStats(
-        pending=2, delivered=1, oldest_pending_ms=T0 + 200, next_seq=4
+        pending=2, delivered=1, rejected=0, oldest_pending_ms=T0 + 200, next_seq=4
     )
     outbox.mark_delivered(receipt([(cid(1), 1, 1), (cid(3), 3, 2)]), T0 + 500)
-    assert outbox.stats() == OutboxStats(pending=0, delivered=3, oldest_pending_ms=None, next_seq=4)
+    assert outbox.stats() == OutboxStats(
+        pending=0, delivered=3, rejected=0, oldest_pending_ms=None, next_seq=4
+    )

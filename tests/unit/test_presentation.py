@@ -33,7 +33,6 @@ from protocol.presentation import (
     CodeType,
     Presentation,
     present,
-    visitor_public,
 )
 
 
@@ -125,13 +124,6 @@ def test_fingerprint_is_short_stable_and_not_the_code():
     assert len(fp) == 12
     assert fp == Presentation.from_text(TEXT).fingerprint()
     assert fp not in TEXT
-
-
-def test_visitor_public():
-    assert keys.public_bytes(visitor_public(PRES)) == keys.public_bytes(WALLET)
-
-
-# --- QR size ------------------------------------------------------------------------------------
 
 
 def test_fits_qr_version_10_at_level_m():
