@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from protocol import topics
-from protocol.broker import MqttSettings
+from protocol.broker import MqttSettings, make_client
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,7 @@ class MqttBus(Bus):
         self.inbox = queue.Queue(maxsize=100_000)
         self.dropped = 0
         self._ready = threading.Event()
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=settings.ca_file)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client = make_client(settings, client_id)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocol.block import ORIGIN_PATTERN
 from protocol.broker import MqttSettings
+from protocol.note import is_valid_name
+from protocol.receipt import MAX_ENTRIES
 
 
 class ConfigError(ValueError):
@@ -55,7 +60,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             raise ConfigError("config database_url must be a string")
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = f"sqlite:///{(base / url[len('sqlite:///') :]).resolve()}"
-        return AggregatorConfig(
+        config = AggregatorConfig(
             origin=section.pop("origin"),
             database_url=url,
             ledger_key_path=base / section.pop("ledger_key"),
@@ -67,3 +72,30 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
         raise ConfigError(f"config lacks {exc}") from exc
     except TypeError as exc:
         raise ConfigError(f"config is invalid: {exc}") from exc
+    _check(config)
+    return config
+
+
+def _check(config: AggregatorConfig) -> None:
+    """Refuse values that would only fail later, inside a worker thread."""
+    origin = config.origin
+    if not isinstance(origin, str) or not re.fullmatch(ORIGIN_PATTERN, origin):
+        raise ConfigError(
+            f"aggregator.origin must match {ORIGIN_PATTERN} (e.g. example.org/ledger)"
+        )
+    if not is_valid_name(origin):
+        raise ConfigError("aggregator.origin is not a valid signed-note key name")
+    if type(config.batch_size) is not int or not 1 <= config.batch_size <= MAX_ENTRIES:
+        raise ConfigError(f"aggregator.batch_size must be an integer from 1 to {MAX_ENTRIES}")
+    interval = config.batch_interval_s
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        raise ConfigError("aggregator.batch_interval_s must be a number")
+    if not math.isfinite(interval) or not 0 < interval <= 60:
+        raise ConfigError("aggregator.batch_interval_s must be more than 0 and at most 60")
+    for name in ("window_s", "skew_s"):
+        value = getattr(config, name)
+        if type(value) is not int or not 0 <= value <= 3600:
+            raise ConfigError(f"aggregator.{name} must be an integer from 0 to 3600")
+    port = config.http_port
+    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+        raise ConfigError("aggregator.http_port must be a TCP port number")

@@ -7,6 +7,7 @@ a check-in id is unique, and so is (kiosk, sequence number).
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
 import peewee
@@ -86,16 +87,20 @@ MODELS = [KioskEntry, CheckinEntry, BlockEntry]
 _opened: dict[str, peewee.Database] = {}
 
 
-def open_database(url: str) -> peewee.Database:
-    """Connect to ``url``, bind the models and create missing tables.
+def open_database(url: str, *, create: bool = True) -> peewee.Database:
+    """Connect to ``url``, bind the models and (unless ``create`` is false) create tables.
 
-    Opening the same URL again in one process returns the same database object.
+    With ``create=False`` a SQLite file must already exist: an auditor's typo must
+    not verify an empty ledger. Opening the same URL again returns the same object.
     """
     if url in _opened and database_proxy.obj is _opened[url]:
         _opened[url].connect(reuse_if_open=True)
         return _opened[url]
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
+        path = urlparse(url).path
+        if not create and path not in ("", "/:memory:") and not Path(path).is_file():
+            raise ValueError(f"no ledger database at {path}")
         db = connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif scheme in ("postgres", "postgresql"):
         db = connect(url)
@@ -103,6 +108,7 @@ def open_database(url: str) -> peewee.Database:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
-    db.create_tables(MODELS)
+    if create:
+        db.create_tables(MODELS)
     _opened[url] = db
     return db

@@ -11,9 +11,4 @@ from protocol import keys
 
 def ensure_device_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
     """Load the device key at ``path``, making one first if there is none; (key, created)."""
-    path = Path(path)
-    if path.exists():
-        return keys.load_private(path), False
-    key = keys.generate()
-    keys.save_private(key, path)
-    return key, True
+    return keys.load_or_create_private(path)

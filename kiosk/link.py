@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from protocol import topics
-from protocol.broker import MqttSettings
+from protocol.broker import MqttSettings, make_client
 from protocol.status import encode_status
 
 log = logging.getLogger(__name__)
@@ -61,18 +61,8 @@ class MqttLink(Link):
         self._status_topic = topics.topic(kiosk_id, topics.STATUS)
         self._checkin_topic = topics.topic(kiosk_id, topics.CHECKIN)
         self._receipt_topic = topics.topic(kiosk_id, topics.RECEIPT)
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=kiosk_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
-        if settings.username:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=settings.ca_file)
+        client = make_client(settings, client_id=kiosk_id)
         client.will_set(self._status_topic, encode_status("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

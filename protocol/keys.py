@@ -48,10 +48,30 @@ def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+_FIELD_PRIME = 2**255 - 19
+# Encodings (sign bit cleared) of the points of small order on edwards25519, after
+# libsodium's blocklist: anyone can forge signatures that such a "key" accepts.
+_SMALL_ORDER = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+
+
 def load_public(raw: bytes) -> Ed25519PublicKey:
-    """Parse a raw 32-byte Ed25519 public key."""
+    """Parse a raw 32-byte Ed25519 public key, refusing weak and non-canonical ones."""
     if not isinstance(raw, bytes) or len(raw) != PUBLIC_KEY_SIZE:
         raise MalformedError("an Ed25519 public key is 32 bytes")
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _FIELD_PRIME:
+        raise MalformedError("Ed25519 public key is not canonically encoded")
+    if y.to_bytes(32, "little") in _SMALL_ORDER:
+        raise MalformedError("Ed25519 public key is a point of small order")
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
@@ -110,3 +130,13 @@ def parse_did_key(did: str) -> bytes:
     if _DID_KEY_PREFIX + base58.b58encode(decoded).decode("ascii") != did:
         raise MalformedError("did:key is not in canonical form")
     return decoded[2:]
+
+
+def load_or_create_private(path: Path) -> tuple[Ed25519PrivateKey, bool]:
+    """Load the private key at ``path``, making one (mode 0600) if there is none."""
+    path = Path(path)
+    if path.exists():
+        return load_private(path), False
+    key = generate()
+    save_private(key, path)
+    return key, True

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.db import open_database
 from aggregator.registry import enrol_kiosk
@@ -54,8 +53,8 @@ def init_site(
     root = Path(root).resolve()
     agg_dir = root / "aggregator"
     agg_dir.mkdir(parents=True, exist_ok=True)
-    ledger_key = _key(agg_dir / "ledger.key")
-    issuer_key = _key(agg_dir / "issuer.key")
+    ledger_key, _ = keys.load_or_create_private(agg_dir / "ledger.key")
+    issuer_key, _ = keys.load_or_create_private(agg_dir / "issuer.key")
     db_path = agg_dir / "ledger.sqlite"
     database_url = f"sqlite:///{db_path}"
     mqtt = {"host": mqtt_host, "port": mqtt_port}
@@ -110,10 +109,3 @@ def init_site(
     vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
     return Site(root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port)
 
-
-def _key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        return keys.load_private(path)
-    key = keys.generate()
-    keys.save_private(key, path)
-    return key

@@ -6,12 +6,14 @@ import click
 
 from aggregator.cli import aggregator_group
 from kiosk.cli import kiosk_group
+from kiosk.sources import register_source
 from provisioning.cli import provision_group
 
 from .bench import bench_group
 from .demo import demo_command
 from .ledger_cli import ledger_group
 from .visitor_cli import visitor_group
+from .visitors import simulated_camera
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +24,8 @@ def cli() -> None:
     Start with 'safecode demo' to see the whole system run on this machine.
     """
 
+
+register_source("simulated", simulated_camera)
 
 cli.add_command(demo_command)
 cli.add_command(kiosk_group)

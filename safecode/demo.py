@@ -140,17 +140,26 @@ def demo_command(seconds: float, kiosks: int, workdir: Path | None) -> None:
         sys.exit(1)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C, SIGTERM or SIGHUP: each ends the demo the orderly way."""
+    stop = threading.Event()
+
+    def _set(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _set)
+    return stop
 
 
 def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: same as Ctrl-C
+    stop = _stop_on_signals()
     clock = time.monotonic()
     echo = click.echo
     broker = LocalBroker(workdir=root / "broker").start()
     echo(f"broker: mosquitto listening on 127.0.0.1:{broker.port}")
-    processes: list[_Process] = []
+    aggregator: _Process | None = None
+    kiosk_processes: list[_Process] = []
     try:
         site = init_site(
             root / "site",
@@ -169,31 +178,28 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         aggregator.ready.wait(15)
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
-            processes.append(_Process(config.parent.name, args, clock, echo))
-        try:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                if any(p.popen.poll() is not None for p in [aggregator, *processes]):
-                    echo("a component exited early; stopping the demo", err=True)
-                    break
-                time.sleep(0.2)
-        except KeyboardInterrupt:
+            kiosk_processes.append(_Process(config.parent.name, args, clock, echo))
+        deadline = time.monotonic() + seconds
+        while not stop.wait(0.2) and time.monotonic() < deadline:
+            if any(p.popen.poll() is not None for p in [aggregator, *kiosk_processes]):
+                echo("a component exited early; stopping the demo", err=True)
+                break
+        if stop.is_set():
             echo("interrupted: stopping the kiosks, then the aggregator")
         echo("stopping kiosks (each waits a few seconds for its last receipts)")
-        for process in processes:
+        for process in kiosk_processes:
             process.popen.terminate()
-        for process in processes:
+        for process in kiosk_processes:
             process.stop(timeout=15)
         checkpoint, checkpoint_ok = _fetch_checkpoint(site)
         if checkpoint:
             echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
         aggregator.stop(timeout=20)
-        processes.append(aggregator)
     finally:
-        for process in processes:
+        for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
             process.stop(timeout=5)
         broker.stop()
-    counters = [p.summary or {} for p in processes if p.name != "aggregator"]
+    counters = [p.summary or {} for p in kiosk_processes]
 
     def total(key: str) -> int:
         return sum(int(c.get(key, 0)) for c in counters)
@@ -207,6 +213,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         "refused": total("refused"),
         "delivered": total("delivered"),
         "kiosk_pending": total("pending"),
+        "kiosk_rejected": total("rejected_total"),
         "checkpoint_verified": checkpoint_ok,
         **_ledger_figures(site),
     }

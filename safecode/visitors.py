@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.config import CameraSettings, ConfigError
+from kiosk.frames import GeneratedFrameSource
 from protocol import keys
 from protocol.credential import Credential, issue_credential
 from protocol.encoding import decode, encode
@@ -133,3 +135,14 @@ class VisitorQueue:
             self._gap = self.gap_frames
         assert self._text is not None
         return render_code_frame(self._text, size=self.size, rng=self.rng)
+
+
+def simulated_camera(camera: CameraSettings) -> GeneratedFrameSource:
+    """The ``simulated`` camera kind: this kiosk's share of the crowd walking up."""
+    if not camera.path:
+        raise ConfigError("camera.kind = 'simulated' needs camera.path (a crowd file)")
+    first, step = camera.visitor_share
+    crowd = VisitorQueue(
+        load_crowd(Path(camera.path))[first::step], size=(camera.width, camera.height)
+    )
+    return GeneratedFrameSource(crowd.next_frame, fps=camera.fps)

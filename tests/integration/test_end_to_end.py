@@ -12,24 +12,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from PIL import Image
 
 from aggregator.audit import verify_ledger
 from aggregator.bus import MqttBus
 from aggregator.config import load_config as load_aggregator_config
 from aggregator.db import CheckinEntry
 from aggregator.service import AggregatorService
+from kiosk.config import CameraSettings
 from kiosk.config import load_config as load_kiosk_config
 from kiosk.decoders import default_decoder
 from kiosk.firmware import Kiosk
-from kiosk.frames import GeneratedFrameSource
+from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
 from kiosk.link import MqttLink
 from kiosk.outbox import Outbox
+from kiosk.sources import frame_source
 from protocol import keys, topics
 from protocol.note import NoteVerifier
 from provisioning.site import Site, init_site
@@ -62,72 +65,143 @@ def _publish_raw(broker: LocalBroker, topic: str, payloads: list[bytes]) -> None
     client.loop_stop()
 
 
-def test_one_code_from_camera_to_ledger_and_back(site: Site, own_broker: LocalBroker) -> None:
-    agg_config = load_aggregator_config(site.aggregator_config)
-    kiosk_config = load_kiosk_config(site.kiosk_configs[0])
-    issuer = keys.load_private(agg_config.issuer_key_path)
-    wallet = enrol_visitor(issuer, time.time())
-    events: list[str] = []
-    service = AggregatorService(agg_config, MqttBus(agg_config.mqtt), on_event=events.append)
-    service.start()
-    assert service.bus.wait_connected(10), "aggregator did not subscribe"
+def _replay_folder(folder: Path, code: str) -> Path:
+    """What a door camera recorded: three frames with the phone in view, then nothing."""
+    folder.mkdir(parents=True)
+    for index in range(3):
+        Image.fromarray(render_code_frame(code)).save(folder / f"{index}.png")
+    Image.fromarray(blank_frame((640, 480))).save(folder / "3.png")
+    return folder
 
+
+def _kiosk(config_path: Path, source: FrameSource, events: list[str]) -> Kiosk:
+    config = load_kiosk_config(config_path)
+    return Kiosk(
+        config,
+        device_key=keys.load_private(config.device_key_path),
+        source=source,
+        decoder=default_decoder(),
+        feedback=Feedback(load_pins(), mock_pin_factory()),
+        link=MqttLink(config.kiosk_id, config.mqtt),
+        outbox=Outbox(config.outbox_path),
+        on_event=events.append,
+    )
+
+
+def _run_until(kiosks: list[Kiosk], done: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not done():
+        for kiosk in kiosks:
+            kiosk.step(frame_timeout=0.05)
+        time.sleep(0.02)
+
+
+def _close(kiosks: list[Kiosk]) -> None:
+    for kiosk in kiosks:
+        kiosk.link.stop()
+        kiosk.feedback.close()
+        kiosk.outbox.close()
+        kiosk.source.close()
+
+
+@pytest.fixture
+def service(site: Site) -> Iterator[AggregatorService]:
+    config = load_aggregator_config(site.aggregator_config)
+    running = AggregatorService(config, MqttBus(config.mqtt), on_event=lambda line: None)
+    running.start()
+    assert running.bus.wait_connected(10), "aggregator did not subscribe"
+    yield running
+    running.stop()
+
+
+def test_one_code_from_camera_to_ledger_and_back(
+    site: Site, own_broker: LocalBroker, service: AggregatorService, tmp_path: Path
+) -> None:
+    issuer = keys.load_private(service.config.issuer_key_path)
+    wallet = enrol_visitor(issuer, time.time())
     # Hostile traffic first: the ingest loop must survive it and count it.
     _publish_raw(
         own_broker,
-        topics.topic(kiosk_config.kiosk_id, topics.CHECKIN),
-        [b"", b"\xff" * 5000, b"garbage", json.dumps({"v": 1}).encode()],
+        topics.topic("kiosk-1", topics.CHECKIN),
+        [
+            b"",
+            b"\xff" * 5000,
+            b"garbage",
+            json.dumps({"v": 1}).encode(),
+            bytes.fromhex("d81c81d81d00"),
+        ],
     )
-
-    shown = {"code": wallet.show(time.time()).to_text()}
-
-    def camera(index: int):
-        return render_code_frame(shown["code"]) if index < 3 else blank_frame((640, 480))
-
-    feedback = Feedback(load_pins(), mock_pin_factory())
-    outbox = Outbox(kiosk_config.outbox_path)
-    kiosk = Kiosk(
-        kiosk_config,
-        device_key=keys.load_private(kiosk_config.device_key_path),
-        source=GeneratedFrameSource(camera).open(),
-        decoder=default_decoder(),
-        feedback=feedback,
-        link=MqttLink(kiosk_config.kiosk_id, kiosk_config.mqtt),
-        outbox=outbox,
-        on_event=events.append,
-    )
+    recording = _replay_folder(tmp_path / "camera", wallet.show(time.time()).to_text())
+    camera = frame_source(CameraSettings(kind="replay", path=str(recording), fps=30))
+    events: list[str] = []
+    kiosk = _kiosk(site.kiosk_configs[0], camera.open(), events)
     try:
         kiosk.link.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and outbox.stats().delivered < 1:
-            kiosk.step(frame_timeout=0.05)
-            time.sleep(0.02)
-        stats = outbox.stats()
+        _run_until([kiosk], lambda: kiosk.outbox.stats().delivered >= 1)
+        stats = kiosk.outbox.stats()
         assert kiosk.counters.accepted == 1, events
-        assert feedback.green.is_lit or kiosk.counters.accepted == 1
         assert stats.delivered == 1 and stats.pending == 0, events
-        row = outbox.Row.get_by_id(1)
-        assert row.block is not None and row.leaf_index == 0
+        row = kiosk.outbox.Row.get_by_id(1)
+        assert row.block == 0 and row.leaf_index == 0
+        assert bytes(row.wire) == b"", "a delivered row keeps no visitor data"
     finally:
-        kiosk.link.stop()
-        feedback.close()
-        outbox.close()
-        service.stop()
+        _close([kiosk])
 
     counts = service.ingestor.counts
     assert counts["stored"] == 1
-    assert sum(v for k, v in counts.items() if k.startswith("refused:")) == 4, dict(counts)
+    assert sum(v for k, v in counts.items() if k.startswith("refused:")) == 5, dict(counts)
+    service.db.connect(reuse_if_open=True)
+    entry = CheckinEntry.get()
+    assert entry.leaf_index == 0 and entry.kiosk_id == "kiosk-1"
+    verifier = NoteVerifier.from_string(site.ledger_vkey)
+    summary = verify_ledger(verifier.public_key, verifier.name)
+    assert (summary.blocks, summary.tree_size) == (1, 1)
 
-    db = service.db
-    db.connect(reuse_if_open=True)
+
+def test_a_code_replayed_at_another_door_is_refused_and_the_kiosk_told(
+    tmp_path: Path, own_broker: LocalBroker
+) -> None:
+    site = init_site(tmp_path / "site", kiosks=2, visitors=1, mqtt_port=own_broker.port)
+    config = load_aggregator_config(site.aggregator_config)
+    service = AggregatorService(config, MqttBus(config.mqtt), on_event=lambda line: None)
+    service.start()
+    assert service.bus.wait_connected(10)
+    wallet = enrol_visitor(keys.load_private(config.issuer_key_path), time.time())
+    code = wallet.show(time.time()).to_text()  # one code, photographed and shown twice
+    events: list[str] = []
+    first = _kiosk(
+        site.kiosk_configs[0],
+        GeneratedFrameSource(
+            lambda i: render_code_frame(code) if i == 0 else blank_frame((640, 480))
+        ).open(),
+        events,
+    )
+    second = _kiosk(
+        site.kiosk_configs[1],
+        GeneratedFrameSource(
+            lambda i: render_code_frame(code) if i == 5 else blank_frame((640, 480))
+        ).open(),
+        events,
+    )
+    kiosks = [first, second]
     try:
-        entry = CheckinEntry.get()
-        assert entry.leaf_index == 0 and entry.kiosk_id == kiosk_config.kiosk_id
-        verifier = NoteVerifier.from_string(site.ledger_vkey)
-        summary = verify_ledger(verifier.public_key, verifier.name)
-        assert (summary.blocks, summary.tree_size) == (1, 1)
+        for kiosk in kiosks:
+            kiosk.link.start()
+        _run_until(
+            kiosks,
+            lambda: first.outbox.stats().delivered == 1 and second.outbox.stats().rejected == 1,
+        )
+        assert first.counters.accepted == second.counters.accepted == 1, events
+        assert first.outbox.stats().delivered == 1
+        stats = second.outbox.stats()
+        assert (stats.rejected, stats.pending, stats.delivered) == (1, 0, 0), events
+        row = second.outbox.Row.get_by_id(1)
+        assert row.rejected_reason == "replayed" and bytes(row.wire) != b""
+        assert second.send_due() == 0, "a refused row is never sent again"
     finally:
-        db.close()
+        _close(kiosks)
+        service.stop()
+    assert service.ingestor.counts["refused:replayed"] >= 1
 
 
 def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:

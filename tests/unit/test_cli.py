@@ -103,7 +103,7 @@ def test_verify_note_refuses_tampering_and_other_keys(runner: CliRunner, signed_
 def test_verify_note_explains_a_bad_vkey(runner: CliRunner, signed_checkpoint) -> None:
     path, _ = signed_checkpoint
     result = runner.invoke(cli, ["ledger", "verify-note", "--vkey", "not-a-key", str(path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "verifier key" in result.output
     missing = runner.invoke(
         cli, ["ledger", "verify-note", "--vkey", "x", str(path.parent / "missing")]
@@ -143,7 +143,18 @@ def test_bad_arguments_get_clear_errors(runner: CliRunner, tmp_path: Path) -> No
             NoteSigner.generate("a").verifier().to_string(),
         ],
     )
-    assert result.exit_code == 2 and "unsupported database URL" in result.output
+    assert result.exit_code == 1 and "unsupported database URL" in result.output
+    vkey = NoteSigner.generate("a").verifier().to_string()
+    typo = f"sqlite:///{tmp_path / 'no-such-ledger.sqlite'}"
+    result = runner.invoke(cli, ["ledger", "verify", "--db", typo, "--vkey", vkey])
+    assert result.exit_code == 1 and "no ledger database" in result.output
+    assert not (tmp_path / "no-such-ledger.sqlite").exists()
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    result = runner.invoke(
+        cli, ["ledger", "verify", "--db", f"sqlite:///{garbage}", "--vkey", vkey]
+    )
+    assert result.exit_code == 1 and "FAILED" in result.output
 
 
 def test_bench_presentation_reports_a_version_10_code(runner: CliRunner) -> None:

@@ -199,12 +199,22 @@ def test_wallet_signature_under_another_label_is_refused():
         verify(Presentation(PRES.code_type, CRED, NOW, sig))
 
 
-def test_invalid_visitor_point_is_a_signature_error():
-    # 32 bytes that are not a valid Ed25519 point, even though the issuer signed them.
+def test_non_canonical_visitor_key_is_refused():
+    # 32 bytes that are not a canonical Ed25519 point, even though the issuer signed them.
     cred = issue_credential(ISSUER, b"\xff" * 32, not_before=NOT_BEFORE, not_after=NOT_AFTER)
     p = Presentation(1, cred, NOW, b"\x00" * 64)
-    with pytest.raises(SignatureError):
+    with pytest.raises(MalformedError, match="canonical"):
         verify(p)
+
+
+def test_small_order_visitor_key_cannot_carry_a_forged_signature():
+    # With the identity point as "key", an all-zero-ish signature would verify for any
+    # message in lax implementations; such keys are refused outright.
+    weak = bytes([1]) + bytes(31)
+    cred = issue_credential(ISSUER, weak, not_before=NOT_BEFORE, not_after=NOT_AFTER)
+    forged = Presentation(1, cred, NOW, bytes([1]) + bytes(63))
+    with pytest.raises(MalformedError, match="small order"):
+        verify(forged)
 
 
 # --- verification: code type ---------------------------------------------------------------------
