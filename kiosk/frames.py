@@ -472,7 +472,16 @@ class Picamera2FrameSource(FrameSource):
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
-            raise FrameSourceError(PICAMERA2_MISSING) from exc
+            raise FrameSourceError(f"{PICAMERA2_MISSING} ({exc})") from exc
+        except (ValueError, RuntimeError, OSError) as exc:
+            # Installed but broken, typically "numpy.dtype size changed, may indicate
+            # binary incompatibility": apt's picamera2 and simplejpeg are built against
+            # Raspberry Pi OS's numpy and the venv brought a newer one.
+            raise FrameSourceError(
+                f"{PICAMERA2_MISSING} ({exc}); if picamera2 is installed, the venv must use "
+                "the system numpy (python3-numpy): run ./dev setup, which pins numpy to the "
+                "system version when python3-picamera2 is installed"
+            ) from exc
         camera = None
         try:
             camera = Picamera2(self.camera_num)

@@ -1,11 +1,14 @@
 """Lights and sound through gpiozero: one pattern per answer.
 
-Pins come from hardware/pins.toml. On a laptop or in tests pass gpiozero's
-``MockFactory`` as the pin factory and the same code runs on mock pins.
+The pin map is a small TOML file (see :func:`find_pins_file` for where it is looked
+for; hardware/pins.toml in this repository is the reference wiring). On a laptop or in
+tests pass gpiozero's ``MockFactory`` as the pin factory and the same code runs on mock
+pins.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,19 @@ from typing import Any
 
 from gpiozero import LED, Buzzer
 
+PINS_ENV = "SAFECODE_PINS"
+"""Environment variable naming the pin map file."""
+SYSTEM_PINS = Path("/etc/safecode/pins.toml")
+"""The pin map of an installed kiosk."""
 DEFAULT_PINS = Path(__file__).resolve().parent.parent / "hardware" / "pins.toml"
+"""The repository's pin map: present in a development checkout, not in an installed package."""
+
+MAX_BCM_GPIO = 27
+"""The Raspberry Pi's header GPIOs are BCM 0..27."""
+
+
+class PinMapError(ValueError):
+    """The pin map cannot be found, read or is invalid."""
 
 
 @dataclass(frozen=True)
@@ -27,11 +42,72 @@ class PinMap:
     buzzer: int
 
 
-def load_pins(path: Path | None = None) -> PinMap:
-    """Read the pin map (hardware/pins.toml unless another file is given)."""
-    data = tomllib.loads(Path(path or DEFAULT_PINS).read_text(encoding="utf-8"))
-    leds = data["leds"]
-    return PinMap(leds["green"], leds["red"], leds["amber"], data["buzzer"]["pin"])
+def find_pins_file(path: Path | str | None = None) -> Path:
+    """The pin map file to use, or PinMapError naming every place looked at.
+
+    A ``path`` given here (the kiosk config's ``pins_file``) or in ``$SAFECODE_PINS`` is
+    an explicit choice and the only place looked at: when it is missing that is an
+    error, not a reason to drive other pins. Otherwise the first of
+    /etc/safecode/pins.toml and the repository's hardware/pins.toml (development
+    checkouts) that exists.
+    """
+    if path is not None:
+        candidates = [(Path(path), "given")]
+    elif os.environ.get(PINS_ENV):
+        candidates = [(Path(os.environ[PINS_ENV]), f"from ${PINS_ENV}")]
+    else:
+        candidates = [(SYSTEM_PINS, "system"), (DEFAULT_PINS, "development checkout")]
+    for candidate, _ in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = "; ".join(f"{candidate} ({why})" for candidate, why in candidates)
+    hint = (
+        ""
+        if path is not None or os.environ.get(PINS_ENV)
+        else f": install one at {SYSTEM_PINS} (see hardware/pins.toml), set ${PINS_ENV}, "
+        "or set pins_file in the kiosk config"
+    )
+    raise PinMapError(f"no pin map file found; looked at {looked}{hint}")
+
+
+def _pin(data: dict[str, Any], table: str, key: str, path: Path) -> int:
+    section = data.get(table)
+    if not isinstance(section, dict):
+        raise PinMapError(f"{path}: missing table [{table}]")
+    if key not in section:
+        raise PinMapError(f"{path}: missing {table}.{key}")
+    value = section[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PinMapError(f"{path}: {table}.{key} must be a BCM GPIO number, got {value!r}")
+    if not 0 <= value <= MAX_BCM_GPIO:
+        raise PinMapError(
+            f"{path}: {table}.{key} = {value} is not a BCM GPIO number (0..{MAX_BCM_GPIO})"
+        )
+    return value
+
+
+def load_pins(path: Path | str | None = None) -> PinMap:
+    """Read and check the pin map (see :func:`find_pins_file` for where it comes from)."""
+    found = find_pins_file(path)
+    try:
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PinMapError(f"{found}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise PinMapError(f"{found}: cannot read the pin map: {exc}") from exc
+    pins = PinMap(
+        green=_pin(data, "leds", "green", found),
+        red=_pin(data, "leds", "red", found),
+        amber=_pin(data, "leds", "amber", found),
+        buzzer=_pin(data, "buzzer", "pin", found),
+    )
+    numbers = [pins.green, pins.red, pins.amber, pins.buzzer]
+    if len(set(numbers)) != len(numbers):
+        raise PinMapError(
+            f"{found}: pins must be four different GPIOs, got green={pins.green} "
+            f"red={pins.red} amber={pins.amber} buzzer={pins.buzzer}"
+        )
+    return pins
 
 
 def mock_pin_factory() -> Any:

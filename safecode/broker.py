@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -9,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+MOSQUITTO_FALLBACK = "/usr/sbin/mosquitto"
 
 
 class BrokerError(RuntimeError):
@@ -22,16 +27,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """True if binding ``host:port`` the way mosquitto does (SO_REUSEADDR) would fail."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
 def find_mosquitto() -> str:
     """Path of the mosquitto binary, or BrokerError saying how to install it."""
-    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+    for candidate in (shutil.which("mosquitto"), MOSQUITTO_FALLBACK):
         if candidate and Path(candidate).exists():
             return candidate
     raise BrokerError("mosquitto is not installed (on Debian: apt-get install mosquitto)")
 
 
+def _effective_user() -> str | None:
+    """Name of the effective user, or None if it has no passwd entry."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None
+
+
 class LocalBroker:
-    """A Mosquitto process listening on 127.0.0.1 only, with its own config and data."""
+    """A Mosquitto process listening on 127.0.0.1 only, with its own config and data.
+
+    The process runs in its own session, so a terminal's Ctrl-C (SIGINT to the foreground
+    process group) does not reach it: whoever started it stops it, after its clients.
+    """
 
     def __init__(self, port: int | None = None, *, workdir: Path | None = None) -> None:
         self.port = port or free_port()
@@ -43,36 +71,65 @@ class LocalBroker:
         self.workdir = Path(workdir)
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def log_path(self) -> Path:
+        """Mosquitto's stdout and stderr (errors and warnings)."""
+        return self.workdir / "mosquitto.log"
+
     def config_text(self) -> str:
         """The mosquitto.conf for this broker."""
-        return "\n".join(
-            [
-                f"listener {self.port} {self.host}",
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {self.workdir}/",
-                "max_queued_messages 100000",
-                "log_dest stderr",
-                "log_type error",
-                "log_type warning",
-                "",
-            ]
-        )
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "max_queued_messages 100000",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+        ]
+        user = _effective_user()
+        if user is not None:
+            # Run as root, mosquitto 2.x would otherwise switch to the "mosquitto" user
+            # and could not write its persistence file into our (root-owned) workdir.
+            lines.append(f"user {user}")
+        return "\n".join([*lines, ""])
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        try:
+            data = self.log_path.read_bytes()[-limit:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace").strip()
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
         """Start mosquitto and wait until it accepts connections."""
         binary = find_mosquitto()
+        if _port_taken(self.host, self.port):
+            raise BrokerError(
+                f"cannot start mosquitto: {self.host}:{self.port} is already in use "
+                "(another broker?); choose another port or leave it out for a free one"
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text())
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C in a terminal must not stop the broker
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                tail = self._log_tail()
                 raise BrokerError(
-                    f"mosquitto exited with {self.process.returncode}; see {self.workdir}"
+                    f"mosquitto exited with code {code} on {self.host}:{self.port} "
+                    f"(config and log in {self.workdir})" + (f": {tail}" if tail else "")
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import logging
 import sys
 import time
@@ -397,8 +399,53 @@ def test_picamera2_missing_gives_a_helpful_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "picamera2", None)  # makes the import fail
     with pytest.raises(FrameSourceError) as err:
         Picamera2FrameSource().open()
-    assert str(err.value) == PICAMERA2_MISSING
+    assert str(err.value).startswith(PICAMERA2_MISSING + " (")
+    assert "picamera2" in str(err.value).removeprefix(PICAMERA2_MISSING)  # the ImportError
     assert "python3-picamera2" in str(err.value) and "--system-site-packages" in str(err.value)
+    assert isinstance(err.value.__cause__, ImportError)
+
+
+class _BrokenPicamera2Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds a "picamera2" whose module code raises, like apt's picamera2 under a newer numpy."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname == "picamera2":
+            return importlib.machinery.ModuleSpec(fullname, self)
+        return None
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError(
+            "numpy.dtype size changed, may indicate binary incompatibility. "
+            "Expected 96 from C header, got 88 from PyObject"
+        ),
+        RuntimeError("module compiled against ABI version 0x1000009 but this is 0x2000000"),
+        OSError("libcamera.so.0.3: cannot open shared object file"),
+    ],
+)
+def test_picamera2_that_fails_to_load_gives_a_helpful_error(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenPicamera2Finder(error), *sys.meta_path])
+    with pytest.raises(FrameSourceError) as err:
+        Picamera2FrameSource().open()
+    message = str(err.value)
+    assert message.startswith(f"{PICAMERA2_MISSING} ({error})")
+    assert "system numpy" in message and "./dev" in message
+    assert err.value.__cause__ is error
+    assert "picamera2" not in sys.modules  # the failed import left nothing behind
 
 
 def test_picamera2_configures_once_and_crops_the_stride(

@@ -15,7 +15,8 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from kiosk.lights import DEFAULT_PINS, Feedback, PinMap, load_pins, mock_pin_factory
+from kiosk import lights
+from kiosk.lights import DEFAULT_PINS, PINS_ENV, Feedback, PinMap, load_pins, mock_pin_factory
 
 PINS = PinMap(green=17, red=27, amber=22, buzzer=18)
 SLACK = 1.0  # how much later than planned a background thread may act on a busy machine
@@ -49,6 +50,13 @@ def _restore_default_factory() -> Iterator[None]:
     saved = Device.pin_factory
     yield
     Device.pin_factory = saved
+
+
+@pytest.fixture(autouse=True)
+def _repository_pin_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_pins() reads the repository's file, whatever this machine has in /etc or env."""
+    monkeypatch.delenv(PINS_ENV, raising=False)
+    monkeypatch.setattr(lights, "SYSTEM_PINS", tmp_path / "no-system-pins.toml")
 
 
 @pytest.fixture
