@@ -55,7 +55,7 @@ class Sequencer:
         batch_size: int = 1000,
         now: Callable[[], float] = time.time,
     ) -> None:
-        if not 1 <= batch_size <= MAX_ENTRIES:
+        if type(batch_size) is not int or not 1 <= batch_size <= MAX_ENTRIES:
             raise ValueError(f"batch_size must be 1 to {MAX_ENTRIES}: a receipt holds no more")
         self.ledger_key = ledger_key
         self.origin = origin

@@ -24,6 +24,7 @@ PRAGMAS = {
     "synchronous": 2,  # FULL: fsync the WAL on every commit
     "foreign_keys": 1,
     "busy_timeout": 10_000,
+    "secure_delete": 1,  # erased records are overwritten on disk, not just unlinked
 }
 
 
@@ -153,7 +154,7 @@ class Outbox:
                     .where(
                         (Row.seq == entry.seq)
                         & (Row.checkin_id == entry.checkin_id)
-                        & Row.delivered_ms.is_null()
+                        & self._waiting()
                     )
                     .execute()
                 )

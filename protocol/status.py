@@ -7,6 +7,7 @@ JSON so that an operator can read them with ``mosquitto_sub``. ``state`` is
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .errors import MalformedError, OversizeError, UnsupportedVersionError
@@ -23,6 +24,13 @@ def encode_status(state: str, **fields: Any) -> bytes:
     return json.dumps({"v": VERSION, "state": state, **fields}, sort_keys=True).encode()
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedError("status holds a number out of range")
+    return value
+
+
 def _refuse_constant(name: str) -> Any:
     raise MalformedError(f"status holds {name}, which is not a number")
 
@@ -34,7 +42,9 @@ def parse_status(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
         raise OversizeError(f"status message over {MAX_BYTES} bytes")
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(
+            data.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedError(f"status is not JSON: {str(exc)[:80]}") from exc
     if not isinstance(value, dict):

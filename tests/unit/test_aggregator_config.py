@@ -191,3 +191,136 @@ def test_aggregator_must_be_a_table(tmp_path: Path) -> None:
 def test_config_path_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(tmp_path)
+
+
+# --- values checked up front -----------------------------------------------------------------
+
+
+def _parse(**changes: object) -> AggregatorConfig:
+    from aggregator.config import parse_config
+
+    section: dict[str, object] = {
+        "origin": "ledger.example/safecode",
+        "database_url": "sqlite:///ledger.sqlite",
+        "ledger_key": "ledger.key",
+        "issuer_key": "issuer.key",
+    }
+    section.update(changes)
+    return parse_config({"aggregator": section}, base=Path("/srv/site"))
+
+
+def test_checked_defaults_pass() -> None:
+    config = _parse()
+    assert (config.batch_size, config.batch_interval_s, config.http_port) == (1000, 0.25, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("origin", "a"),
+        ("origin", "ledger.example/safecode"),
+        ("origin", "x" * 128),
+        ("origin", "A-1_b.c/d"),
+        ("batch_size", 1),
+        ("batch_size", 5000),
+        ("batch_interval_s", 60),
+        ("batch_interval_s", 0.001),
+        ("batch_interval_s", 1),
+        ("window_s", 0),
+        ("window_s", 3600),
+        ("skew_s", 0),
+        ("skew_s", 3600),
+        ("http_port", 1),
+        ("http_port", 65535),
+    ],
+)
+def test_values_at_the_limits_are_accepted(name: str, value: object) -> None:
+    assert getattr(_parse(**{name: value}), name) == value
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("origin", ""),
+        ("origin", " x"),
+        ("origin", "x "),
+        ("origin", "a b"),
+        ("origin", "x+y"),
+        ("origin", "-x"),
+        ("origin", "/x"),
+        ("origin", "x\n"),
+        ("origin", "x" * 129),
+        ("origin", "\u00e9t\u00e9"),
+        ("origin", 5),
+        ("origin", ["x"]),
+        ("batch_size", 0),
+        ("batch_size", -1),
+        ("batch_size", 5001),
+        ("batch_size", 1.5),
+        ("batch_size", 100.0),
+        ("batch_size", True),
+        ("batch_size", "10"),
+        ("batch_interval_s", 0),
+        ("batch_interval_s", 0.0),
+        ("batch_interval_s", -1),
+        ("batch_interval_s", 60.5),
+        ("batch_interval_s", float("nan")),
+        ("batch_interval_s", float("inf")),
+        ("batch_interval_s", float("-inf")),
+        ("batch_interval_s", "1"),
+        ("batch_interval_s", True),
+        ("batch_interval_s", None),
+        ("window_s", -1),
+        ("window_s", 1.5),
+        ("window_s", 30.0),
+        ("window_s", 3601),
+        ("window_s", True),
+        ("window_s", "30"),
+        ("skew_s", -1),
+        ("skew_s", 0.5),
+        ("skew_s", 5.0),
+        ("skew_s", 3601),
+        ("skew_s", False),
+        ("http_port", 0),
+        ("http_port", -1),
+        ("http_port", 65536),
+        ("http_port", 70000),
+        ("http_port", "80"),
+        ("http_port", 80.0),
+        ("http_port", True),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"aggregator\.{name}\b"):
+        _parse(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ('origin = "a b"', "origin"),
+        ("batch_size = 0", "batch_size"),
+        ("batch_size = 5001", "batch_size"),
+        ("batch_size = 1.5", "batch_size"),
+        ("batch_size = true", "batch_size"),
+        ("batch_interval_s = 0", "batch_interval_s"),
+        ("batch_interval_s = -1", "batch_interval_s"),
+        ("batch_interval_s = nan", "batch_interval_s"),
+        ("batch_interval_s = inf", "batch_interval_s"),
+        ('batch_interval_s = "1"', "batch_interval_s"),
+        ("window_s = -1", "window_s"),
+        ("window_s = 2.5", "window_s"),
+        ("skew_s = -5", "skew_s"),
+        ("skew_s = 1.0", "skew_s"),
+        ("http_port = 0", "http_port"),
+        ("http_port = 70000", "http_port"),
+        ('http_port = "80"', "http_port"),
+    ],
+)
+def test_bad_values_in_a_file_are_refused_naming_the_field(
+    tmp_path: Path, line: str, name: str
+) -> None:
+    key, value = line.split(" = ")
+    text = minimal(**{key: value})
+    with pytest.raises(ConfigError, match=rf"aggregator\.{name}\b"):
+        load_config(write(tmp_path, text))

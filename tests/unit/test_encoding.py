@@ -311,3 +311,136 @@ def test_errors_are_protocol_errors_and_value_errors():
     assert issubclass(TruncatedError, MalformedError)
     assert TruncatedError.reason == "truncated"
     assert encoding.MAX_DEPTH == MAX_DEPTH
+
+
+# --- every tag refused (cbor2 semantic decoders overridden), bounded depth ---------------------
+
+ALL_KNOWN_TAGS = [0, 1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 32, 35, 37, 258, 55799]
+OTHER_TAGS = [6, 100, 65535, 65536, 2**32, 2**64 - 1]
+
+
+def _tagged(tag: int, inner: bytes = b"\x00") -> bytes:
+    """The CBOR head of major type 6 for ``tag`` (shortest form), then ``inner``."""
+    if tag < 24:
+        head = bytes([0xC0 | tag])
+    elif tag < 2**8:
+        head = bytes([0xD8, tag])
+    elif tag < 2**16:
+        head = b"\xd9" + tag.to_bytes(2, "big")
+    elif tag < 2**32:
+        head = b"\xda" + tag.to_bytes(4, "big")
+    else:
+        head = b"\xdb" + tag.to_bytes(8, "big")
+    return head + inner
+
+
+@pytest.mark.parametrize("tag", ALL_KNOWN_TAGS + OTHER_TAGS)
+@pytest.mark.parametrize(
+    "inner",
+    [b"\x00", b"\x41\x01", b"\x61\x61", b"\x80", b"\xa0", b"\x82\x01\x02"],
+    ids=["int", "bytes", "text", "array", "map", "pair"],
+)
+def test_every_tag_is_refused_whatever_it_wraps(tag: int, inner: bytes) -> None:
+    with pytest.raises(MalformedError) as info:
+        dec(_tagged(tag, inner))
+    assert info.type is MalformedError
+
+
+@pytest.mark.parametrize("tag", ALL_KNOWN_TAGS + OTHER_TAGS)
+def test_tag_nested_inside_a_map_or_array_is_refused(tag: int) -> None:
+    # {"a": [1, tag(x)]}
+    with pytest.raises(MalformedError):
+        dec(b"\xa1\x61\x61\x82\x01" + _tagged(tag))
+
+
+def test_tagged_helper_matches_cbor2() -> None:
+    import cbor2
+
+    for tag in ALL_KNOWN_TAGS + OTHER_TAGS:
+        assert _tagged(tag) == cbor2.dumps(cbor2.CBORTag(tag, 0))
+
+
+SELF_REFERENCE = bytes.fromhex("d81c81d81d00")  # shareable([sharedref(0)]): a list holding itself
+
+
+def test_self_referencing_list_is_malformed_not_a_recursion_error() -> None:
+    with pytest.raises(MalformedError) as info:
+        dec(SELF_REFERENCE)
+    assert info.type is MalformedError
+    assert not isinstance(info.value.__cause__, RecursionError)
+
+
+def test_self_referencing_list_in_a_presentation_text() -> None:
+    import base45
+
+    from protocol.presentation import Presentation
+
+    assert base45.b45decode("JERUIG:T3") == SELF_REFERENCE
+    with pytest.raises(MalformedError):
+        Presentation.from_text("SC1:JERUIG:T3")
+    with pytest.raises(MalformedError):
+        Presentation.from_bytes(SELF_REFERENCE)
+
+
+@pytest.mark.parametrize("parser", ["receipt", "refusal", "answer", "checkin", "block"])
+def test_self_referencing_list_in_every_signed_map_parser(parser: str) -> None:
+    from protocol import block, checkin, receipt
+
+    parse = {
+        "receipt": receipt.parse_receipt,
+        "refusal": receipt.parse_refusal,
+        "answer": receipt.parse_answer,
+        "checkin": checkin.parse_checkin,
+        "block": block.parse_block,
+    }[parser]
+    with pytest.raises(MalformedError):
+        parse(SELF_REFERENCE)
+    # Inside a map, as the value of a field.
+    with pytest.raises(MalformedError):
+        parse(b"\xa1\x61\x76" + SELF_REFERENCE)
+
+
+def test_shared_reference_to_a_map_is_refused() -> None:
+    # shareable({"a": sharedref(0)}): a map holding itself.
+    with pytest.raises(MalformedError):
+        dec("d81ca16161d81d00")
+
+
+def test_depth_limit_for_maps_and_mixed_nesting() -> None:
+    ok_map = "a16161" * MAX_DEPTH + "00"
+    assert dec(ok_map) is not None
+    mixed_ok = "81a16161" * (MAX_DEPTH // 2) + "00"
+    assert dec(mixed_ok) is not None
+    with pytest.raises(MalformedError):
+        dec("81a16161" * (MAX_DEPTH // 2) + "8100")
+
+
+def test_foreign_type_check_enforces_the_depth_limit_itself() -> None:
+    """The walk over a decoded value stops at MAX_DEPTH too (not only cbor2's limit)."""
+
+    def nested(depth: int) -> object:
+        value: object = 0
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    encoding._refuse_foreign_types(nested(MAX_DEPTH), "x", depth=0)
+    with pytest.raises(MalformedError, match="deeper"):
+        encoding._refuse_foreign_types(nested(MAX_DEPTH + 1), "x", depth=0)
+    with pytest.raises(MalformedError, match="deeper"):
+        encoding._refuse_foreign_types({"k": nested(MAX_DEPTH)}, "x", depth=0)
+    # A self-referencing list (what cbor2 once built from tags 28/29) ends in MalformedError.
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(MalformedError):
+        encoding._refuse_foreign_types(loop, "x", depth=0)
+
+
+@pytest.mark.parametrize("tag", ALL_KNOWN_TAGS + OTHER_TAGS)
+def test_tags_are_refused_while_decoding_not_after(tag: int) -> None:
+    """cbor2 never builds a tagged value (date, bignum, shared reference...) for us to check."""
+    import cbor2
+
+    with pytest.raises(MalformedError, match="not valid CBOR") as info:
+        dec(_tagged(tag))
+    assert isinstance(info.value.__cause__, cbor2.CBORDecodeError)

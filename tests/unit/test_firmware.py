@@ -23,7 +23,7 @@ from kiosk.clock import KioskClock
 from kiosk.config import KioskConfig
 from kiosk.decoders import Decoder, default_decoder
 from kiosk.firmware import FIRMWARE_VERSION, Kiosk
-from kiosk.frames import GeneratedFrameSource
+from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
 from kiosk.link import Link
 from kiosk.outbox import Outbox
@@ -520,3 +520,209 @@ def test_run_until_stopped(kiosk: Kiosk, link: FakeLink, feedback: Feedback) -> 
     assert link.started and link.stopped
     assert not feedback.amber.is_lit
     assert any("scanning" in e for e in kiosk.events)
+
+
+# -- refusals from the aggregator -----------------------------------------------------------
+
+
+def refusal_for(
+    wires: list[bytes],
+    *,
+    key: Ed25519PrivateKey = LEDGER,
+    kiosk_id: str = KIOSK_ID,
+    reason: str = "replayed",
+) -> bytes:
+    from protocol.receipt import RefusalEntry, sign_refusal
+
+    records = [parse_checkin(w) for w in wires]
+    return sign_refusal(
+        key,
+        kiosk_id=kiosk_id,
+        entries=[RefusalEntry(r.checkin_id, r.seq, reason) for r in records],
+        issued_ms=int(NOW * 1000),
+    )
+
+
+def test_valid_refusal_marks_the_row_rejected_for_good(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    assert len(link.published) == 1
+    link.receipts.put(refusal_for(link.published, reason="venue_mismatch"))
+    wall.t += 2
+    assert kiosk.apply_receipts() == 0  # nothing delivered
+    assert kiosk.counters.rejected == 1
+    assert (kiosk.counters.receipts, kiosk.counters.delivered, kiosk.counters.bad_receipts) == (
+        0,
+        0,
+        0,
+    )
+    row = outbox.Row.get_by_id(1)
+    assert (row.rejected_ms, row.rejected_reason) == (int(wall.t * 1000), "venue_mismatch")
+    assert row.delivered_ms is None
+    assert bytes(row.wire) == link.published[0]  # kept for the operator
+    stats = outbox.stats()
+    assert (stats.pending, stats.delivered, stats.rejected) == (0, 0, 1)
+    assert any("refused 1 check-in(s) for good (venue_mismatch)" in e for e in kiosk.events)
+
+    for _ in range(3):  # never sent again, however long we wait
+        wall.t += RESEND_S * 5
+        assert kiosk.send_due() == 0
+    assert len(link.published) == 1
+
+    link.receipts.put(refusal_for([row.wire]))  # the same refusal again changes nothing
+    assert kiosk.apply_receipts() == 0
+    assert kiosk.counters.rejected == 1
+    assert outbox.Row.get_by_id(1).rejected_reason == "venue_mismatch"
+
+
+def test_refusal_of_one_row_leaves_the_others_to_be_sent(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    show(kiosk, wallets[1].show(NOW).to_text())
+    assert [parse_checkin(w).seq for w in link.published] == [1, 2]
+    link.receipts.put(refusal_for(link.published[:1]))
+    kiosk.apply_receipts()
+    wall.t += RESEND_S
+    assert kiosk.send_due() == 1
+    assert parse_checkin(link.published[-1]).seq == 2
+    assert outbox.stats().pending == 1
+
+
+@pytest.mark.parametrize("case", ["other key", "device key", "other kiosk"])
+def test_bad_refusals_are_refused_and_change_nothing(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet], case: str
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    payload = {
+        "other key": lambda: refusal_for(link.published, key=IMPOSTOR),
+        "device key": lambda: refusal_for(link.published, key=DEVICE),
+        "other kiosk": lambda: refusal_for(link.published, kiosk_id="kiosk-8"),
+    }[case]()
+    link.receipts.put(payload)
+    assert kiosk.apply_receipts() == 0
+    assert kiosk.counters.bad_receipts == 1
+    assert kiosk.counters.rejected == 0
+    row = outbox.Row.get_by_id(1)
+    assert (row.rejected_ms, row.rejected_reason) == (None, None)
+    assert outbox.stats().pending == 1 and outbox.stats().rejected == 0
+    assert any("refused a receipt" in e for e in kiosk.events)
+    wall.t += RESEND_S
+    assert kiosk.send_due() == 1  # still sent again
+
+
+def test_refusal_naming_another_checkin_id_marks_nothing(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    from protocol.receipt import RefusalEntry, sign_refusal
+
+    show(kiosk, wallets[0].show(NOW).to_text())
+    record = parse_checkin(link.published[0])
+    wire = sign_refusal(
+        LEDGER,
+        kiosk_id=KIOSK_ID,
+        entries=[RefusalEntry(bytes(16), record.seq, "replayed")],
+        issued_ms=0,
+    )
+    link.receipts.put(wire)
+    assert kiosk.apply_receipts() == 0
+    assert (kiosk.counters.rejected, kiosk.counters.bad_receipts) == (0, 0)
+    assert outbox.stats().pending == 1 and outbox.stats().rejected == 0
+
+
+def test_refusal_between_receipts_is_applied_in_turn(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    kiosk.config = make_config(kiosk.config.state_dir, max_in_flight=10)
+    for wallet in wallets[:3]:
+        show(kiosk, wallet.show(NOW).to_text())
+    first, second, third = link.published
+    link.receipts.put(receipt_for([first]))
+    link.receipts.put(refusal_for([second]))
+    link.receipts.put(receipt_for([third]))
+    assert kiosk.apply_receipts() == 2
+    assert (kiosk.counters.delivered, kiosk.counters.rejected, kiosk.counters.receipts) == (
+        2,
+        1,
+        2,
+    )
+    stats = outbox.stats()
+    assert (stats.pending, stats.delivered, stats.rejected) == (0, 2, 1)
+
+
+# -- the record's scan time ------------------------------------------------------------------
+
+
+def test_record_is_stamped_with_the_time_the_code_was_checked(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    check = kiosk.verifier.check
+    checked: list[float] = []
+
+    def slow_check(text: str):
+        verdict = check(text)
+        if verdict is not None:
+            checked.append(verdict.checked_at)
+        wall.t += 3.25  # the commit happens well after the check
+        return verdict
+
+    kiosk.verifier.check = slow_check  # type: ignore[method-assign]
+    show(kiosk, wallets[0].show(NOW).to_text())
+    assert checked == [NOW]
+    assert wall.t == NOW + 3.25
+    record = parse_checkin(link.published[0])
+    assert record.scanned_ms == int(NOW * 1000)
+    row = outbox.Row.get_by_id(1)
+    assert row.created_ms == int(NOW * 1000)
+    assert row.last_sent_ms == int((NOW + 3.25) * 1000)  # sending uses the time it happens
+
+
+# -- the loop survives faults -----------------------------------------------------------------
+
+
+class FlakySource(FrameSource):
+    """A camera that fails ``failures`` times, then delivers no frames at all."""
+
+    def __init__(self, failures: int = 2) -> None:
+        super().__init__()
+        self.failures = failures
+        self.reads = 0
+
+    def _open(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def _read(self, timeout: float) -> None:
+        self.reads += 1
+        if self.reads <= self.failures:
+            raise RuntimeError("camera unplugged")
+        time.sleep(min(timeout, 0.01))
+        return None
+
+
+def test_scan_loop_counts_faults_and_keeps_running(make_kiosk, link: FakeLink) -> None:
+    source = FlakySource(failures=2)
+    kiosk = make_kiosk(source)
+    stop = threading.Event()
+    results: list[Any] = []
+    with source:
+        thread = threading.Thread(
+            target=lambda: results.append(kiosk.run(stop, drain_seconds=0)), daemon=True
+        )
+        thread.start()
+        try:
+            assert wait_for(lambda: kiosk.counters.faults >= 2 and source.reads >= 6, 5.0)
+            assert thread.is_alive()
+            reads = source.reads
+            assert wait_for(lambda: source.reads > reads + 2, 2.0)  # still reading
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert kiosk.counters.faults == 2
+    assert results == [kiosk.counters]
+    assert link.started and link.stopped

@@ -395,3 +395,151 @@ def test_mutated_valid_record_never_raises_nor_stores(ingestor: Ingestor, data) 
     outcome = ingestor.handle(TOPIC_A, mutated)
     assert outcome.result is Result.REFUSED
     assert rows() == 0
+
+
+# --- venue, refused records the kiosk is told about, persisted gaps -------------------------
+
+
+def test_record_for_another_venue_is_refused_with_the_record(ingestor: Ingestor) -> None:
+    wire = checkin(venue="venue-b")  # kiosk-a's own key and topic, but kiosk-a is at venue-a
+    outcome = ingestor.handle(TOPIC_A, wire)
+    assert_refused(outcome, "venue_mismatch", ingestor)
+    assert outcome.refused_record == parse_checkin(wire)
+    assert outcome.refused_record.wire == wire
+    assert outcome.refused_record.kiosk_id == "kiosk-a"
+    assert rows() == 0
+    assert KioskEntry.get_by_id("kiosk-a").highest_seq == 0
+
+
+def test_venue_is_checked_against_the_enrolment_not_the_record(ingestor: Ingestor) -> None:
+    # kiosk-b is enrolled at venue-b: a genuine kiosk-b record naming venue-a is refused too.
+    wire = checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-a")
+    outcome = ingestor.handle(TOPIC_B, wire)
+    assert (outcome.result, outcome.reason) == (Result.REFUSED, "venue_mismatch")
+    assert outcome.refused_record is not None and outcome.refused_record.wire == wire
+
+
+def test_stored_and_duplicate_outcomes_have_no_refused_record(ingestor: Ingestor) -> None:
+    wire = checkin()
+    assert ingestor.handle(TOPIC_A, wire).refused_record is None
+    again = ingestor.handle(TOPIC_A, wire)
+    assert again.result is Result.DUPLICATE
+    assert again.refused_record is None
+
+
+def _forged_code() -> bytes:
+    genuine = Presentation.from_bytes(presentation())
+    sig = bytearray(genuine.signature)
+    sig[3] ^= 0x40
+    return Presentation(
+        genuine.code_type, genuine.credential, genuine.timestamp, bytes(sig)
+    ).to_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make_code", "reason"),
+    [
+        (lambda: presentation(shown=NOW - 120), "expired"),
+        (lambda: presentation(issuer=STRANGE_ISSUER), "unknown_key"),
+        (_forged_code, "bad_signature"),
+        (lambda: b"\x00garbage", "malformed"),
+    ],
+    ids=["expired", "unknown_key", "bad_visitor_signature", "garbage_presentation"],
+)
+def test_presentation_failures_carry_the_genuine_record(
+    ingestor: Ingestor, make_code, reason: str
+) -> None:
+    wire = checkin(pres=make_code())
+    outcome = ingestor.handle(TOPIC_A, wire)
+    assert_refused(outcome, reason, ingestor)
+    assert outcome.refused_record == parse_checkin(wire)
+    assert rows() == 0
+
+
+def test_replayed_conflicts_carry_the_refused_record(ingestor: Ingestor) -> None:
+    assert ingestor.handle(TOPIC_A, checkin(seq=5)).result is Result.STORED
+    same_seq = checkin(seq=5)
+    outcome = ingestor.handle(TOPIC_A, same_seq)
+    assert (outcome.result, outcome.reason) == (Result.REFUSED, "replayed")
+    assert outcome.refused_record == parse_checkin(same_seq)
+
+    code = presentation()
+    assert ingestor.handle(TOPIC_A, checkin(seq=6, pres=code)).result is Result.STORED
+    at_b = checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-b", pres=code)
+    outcome = ingestor.handle(TOPIC_B, at_b)
+    assert (outcome.result, outcome.reason) == (Result.REFUSED, "replayed")
+    assert outcome.refused_record == parse_checkin(at_b)
+    assert outcome.refused_record.kiosk_id == "kiosk-b"  # the kiosk that is told
+    assert rows() == 2
+
+
+def test_no_refused_record_for_a_bad_device_signature(ingestor: Ingestor) -> None:
+    outcome = ingestor.handle(TOPIC_A, checkin(device=ROGUE_DEVICE, venue="venue-z"))
+    assert_refused(outcome, "bad_signature", ingestor)
+    assert outcome.refused_record is None
+
+
+def test_no_refused_record_for_an_unknown_or_retired_kiosk(ingestor: Ingestor) -> None:
+    unknown = ingestor.handle(
+        topics.topic("kiosk-z", topics.CHECKIN), checkin(device=ROGUE_DEVICE, kiosk="kiosk-z")
+    )
+    assert (unknown.reason, unknown.refused_record) == ("unknown_kiosk", None)
+    retire_kiosk("kiosk-a")
+    retired = ingestor.handle(TOPIC_A, checkin())
+    assert (retired.reason, retired.refused_record) == ("retired_kiosk", None)
+
+
+def test_no_refused_record_for_a_topic_mismatch(ingestor: Ingestor) -> None:
+    outcome = ingestor.handle(TOPIC_B, checkin())
+    assert (outcome.reason, outcome.refused_record) == ("topic_mismatch", None)
+    wrong_leaf = ingestor.handle(topics.topic("kiosk-a", topics.STATUS), checkin())
+    assert (wrong_leaf.reason, wrong_leaf.refused_record) == ("wrong_topic", None)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff\x00garbage", b"\xa1" * (MAX_BYTES + 1)])
+def test_no_refused_record_for_malformed_payloads(ingestor: Ingestor, payload: bytes) -> None:
+    outcome = ingestor.handle(TOPIC_A, payload)
+    assert outcome.result is Result.REFUSED
+    assert outcome.refused_record is None
+
+
+def test_scan_time_in_the_future_is_not_final(kiosks: None) -> None:
+    clock = {"now": float(NOW)}
+    ingestor = Ingestor([ISSUER.public_key()], window=30, skew=5, now=lambda: clock["now"])
+    later_ms = (NOW + 60) * 1000
+    wire = checkin(scanned_ms=later_ms, pres=presentation(shown=NOW + 60))
+    outcome = ingestor.handle(TOPIC_A, wire)
+    assert (outcome.result, outcome.reason) == (Result.REFUSED, "future")
+    assert outcome.refused_record is None  # the kiosk is not told: it will pass later
+    clock["now"] = NOW + 60
+    assert ingestor.handle(TOPIC_A, wire).result is Result.STORED
+
+
+def test_future_scan_at_another_venue_is_refused_as_future_first(ingestor: Ingestor) -> None:
+    wire = checkin(venue="venue-b", scanned_ms=(NOW + 60) * 1000, pres=presentation(shown=NOW))
+    outcome = ingestor.handle(TOPIC_A, wire)
+    assert (outcome.reason, outcome.refused_record) == ("future", None)
+
+
+def test_sequence_gaps_are_persisted_in_the_kiosk_entry(ingestor: Ingestor) -> None:
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 0
+    ingestor.handle(TOPIC_A, checkin(seq=1))
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 0
+    ingestor.handle(TOPIC_A, checkin(seq=5))
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 3
+    # A new ingestor (a restart) starts its counts afresh; the stored figure adds up.
+    restarted = Ingestor([ISSUER.public_key()], window=30, skew=5, now=lambda: NOW)
+    restarted.handle(TOPIC_A, checkin(seq=8))
+    assert restarted.counts["gaps"] == 2
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 5
+    assert KioskEntry.get_by_id("kiosk-b").gaps == 0
+    # A late arrival fills a hole but the gap stays counted (as in counts["gaps"]).
+    restarted.handle(TOPIC_A, checkin(seq=2))
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 5
+    assert KioskEntry.get_by_id("kiosk-a").highest_seq == 8
+
+
+def test_first_record_with_a_high_seq_counts_the_numbers_before_it(ingestor: Ingestor) -> None:
+    ingestor.handle(TOPIC_B, checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-b", seq=4))
+    assert KioskEntry.get_by_id("kiosk-b").gaps == 3
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 0

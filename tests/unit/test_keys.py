@@ -298,3 +298,96 @@ def test_every_character_substitution_of_a_did_key_changes_or_refuses_it():
 def test_did_key_of_a_loaded_public_key_object():
     public: Ed25519PublicKey = keys.load_public(keys.public_bytes(OTHER))
     assert keys.did_key(public) == keys.did_key(OTHER)
+
+
+# --- weak and non-canonical public keys -------------------------------------------------
+
+# The encodings of the points of small order on edwards25519 (libsodium's blocklist,
+# sign bit cleared), as listed in protocol.keys.
+SMALL_ORDER_HEX = [
+    "0000000000000000000000000000000000000000000000000000000000000000",  # (0, 0): not on the curve
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity, order 1
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = -1, order 2
+]
+SMALL_ORDER = [bytes.fromhex(h) for h in SMALL_ORDER_HEX]
+SMALL_ORDER_SIGN_BIT = [raw[:31] + bytes([raw[31] | 0x80]) for raw in SMALL_ORDER]
+FIELD_PRIME = 2**255 - 19
+
+
+def _y(value: int, *, sign: bool = False) -> bytes:
+    return (value | (1 << 255 if sign else 0)).to_bytes(32, "little")
+
+
+NON_CANONICAL = [
+    bytes.fromhex("ed" + "ff" * 30 + "7f"),  # y = p (is 0)
+    bytes.fromhex("ee" + "ff" * 30 + "7f"),  # y = p + 1 (is 1: the identity)
+    b"\xff" * 32,  # y = 2**255 - 1, sign bit set
+    _y(FIELD_PRIME + 2),
+    _y(FIELD_PRIME + 18),  # the largest y below 2**255
+    _y(FIELD_PRIME, sign=True),
+    _y(FIELD_PRIME + 1, sign=True),
+]
+
+
+def test_small_order_list_matches_the_module() -> None:
+    assert frozenset(SMALL_ORDER) == keys._SMALL_ORDER
+    assert _y(FIELD_PRIME) == NON_CANONICAL[0] and _y(FIELD_PRIME + 1) == NON_CANONICAL[1]
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER, ids=[h[:8] for h in SMALL_ORDER_HEX])
+def test_small_order_keys_are_refused(raw: bytes) -> None:
+    with pytest.raises(MalformedError, match="small order"):
+        keys.load_public(raw)
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER_SIGN_BIT, ids=[h[:8] for h in SMALL_ORDER_HEX])
+def test_small_order_keys_with_the_sign_bit_set_are_refused(raw: bytes) -> None:
+    assert raw[31] & 0x80
+    with pytest.raises(MalformedError):
+        keys.load_public(raw)
+
+
+@pytest.mark.parametrize("raw", NON_CANONICAL, ids=lambda raw: raw.hex()[:4] + raw.hex()[-2:])
+def test_non_canonical_keys_are_refused(raw: bytes) -> None:
+    with pytest.raises(MalformedError, match="canonical"):
+        keys.load_public(raw)
+
+
+def test_largest_canonical_y_is_not_refused_as_non_canonical() -> None:
+    # y = p - 1 is canonical; it is the order-2 point, refused as small order instead.
+    with pytest.raises(MalformedError, match="small order"):
+        keys.load_public(_y(FIELD_PRIME - 1))
+
+
+def test_a_thousand_real_keys_are_accepted() -> None:
+    for _ in range(1000):
+        private = Ed25519PrivateKey.generate()
+        raw = keys.public_bytes(private)
+        public = keys.load_public(raw)
+        assert keys.public_bytes(public) == raw
+    # The last one still verifies what its private key signs.
+    keys.verify(public, "x", b"m", keys.sign(private, "x", b"m"))
+
+
+def test_w3c_vector_keys_are_accepted() -> None:
+    for _, did, _ in W3C_VECTORS:
+        keys.load_public(keys.parse_did_key(did))
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER + SMALL_ORDER_SIGN_BIT)
+def test_did_key_of_a_small_order_key_parses_but_does_not_load(raw: bytes) -> None:
+    """parse_did_key only decodes the identifier; load_public is where weak keys stop."""
+    did = keys.did_key(raw)
+    assert keys.parse_did_key(did) == raw
+    with pytest.raises(MalformedError):
+        keys.load_public(keys.parse_did_key(did))
+
+
+def test_signature_that_a_small_order_key_would_accept_never_gets_that_far() -> None:
+    # With the identity as public key, R = identity and S = 0 satisfy the verification
+    # equation for every message; the key must be refused before any verify.
+    forged = bytes.fromhex("01" + "00" * 31) + bytes(32)
+    with pytest.raises(MalformedError):
+        keys.verify(keys.load_public(SMALL_ORDER[1]), "receipt", b"anything", forged)

@@ -269,3 +269,145 @@ def test_stats_figures(outbox: Outbox) -> None:
     assert outbox.stats() == OutboxStats(
         pending=0, delivered=3, rejected=0, oldest_pending_ms=None, next_seq=4
     )
+
+
+# -- refusals -----------------------------------------------------------------------------
+
+
+def refusal(entries: list[tuple[bytes, int, str]]):
+    from protocol.receipt import RefusalEntry, parse_refusal, sign_refusal
+
+    wire = sign_refusal(
+        LEDGER,
+        kiosk_id=KIOSK,
+        entries=[RefusalEntry(c, s, reason) for c, s, reason in entries],
+        issued_ms=T0,
+    )
+    parsed = parse_refusal(wire)
+    parsed.verify(LEDGER.public_key())
+    return parsed
+
+
+def test_mark_rejected_marks_only_matching_waiting_rows(outbox: Outbox) -> None:
+    for _ in range(4):
+        outbox.append(builder(), T0)
+    refused = refusal(
+        [
+            (cid(1), 1, "replayed"),
+            (cid(3), 3, "venue_mismatch"),
+            (cid(2), 4, "expired"),  # seq 4 holds another id: no match
+            (bytes(16), 2, "expired"),  # seq 2 with a foreign id: no match
+            (cid(9), 9, "expired"),  # no such row
+        ]
+    )
+    assert outbox.mark_rejected(refused, T0 + 50) == 2
+    marks = {r.seq: (r.rejected_ms, r.rejected_reason) for r in outbox.Row.select()}
+    assert marks == {
+        1: (T0 + 50, "replayed"),
+        2: (None, None),
+        3: (T0 + 50, "venue_mismatch"),
+        4: (None, None),
+    }
+    # The same refusal again changes nothing, not even the time.
+    assert outbox.mark_rejected(refused, T0 + 90) == 0
+    assert outbox.Row.get_by_id(1).rejected_ms == T0 + 50
+
+
+def test_rejected_rows_keep_their_record(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.mark_rejected(refusal([(cid(1), 1, "replayed")]), T0 + 1)
+    row = outbox.Row.get_by_id(1)
+    assert bytes(row.wire) == b"wire-1"  # kept for the operator
+    assert (row.delivered_ms, row.block, row.leaf_index) == (None, None, None)
+
+
+def test_rejected_rows_are_neither_due_nor_in_flight_nor_pending(outbox: Outbox) -> None:
+    for _ in range(3):
+        outbox.append(builder(), T0)
+    outbox.mark_sent([1, 2], T0)
+    assert outbox.in_flight(T0, RESEND) == 2
+    assert outbox.mark_rejected(refusal([(cid(1), 1, "replayed"), (cid(3), 3, "expired")]), T0) == 2
+    assert outbox.in_flight(T0, RESEND) == 1
+    assert seqs(outbox.due(T0, RESEND, 10)) == []  # 2 is in flight, 1 and 3 are rejected
+    assert seqs(outbox.due(T0 + RESEND * 10, RESEND, 10)) == [2]
+    assert outbox.stats() == OutboxStats(
+        pending=1, delivered=0, rejected=2, oldest_pending_ms=T0, next_seq=4
+    )
+
+
+def test_stats_count_rejected_apart_from_pending_and_delivered(outbox: Outbox) -> None:
+    outbox.append(builder(), T0 + 10)
+    outbox.append(builder(), T0 + 20)
+    outbox.append(builder(), T0 + 30)
+    outbox.mark_rejected(refusal([(cid(1), 1, "replayed")]), T0 + 40)
+    outbox.mark_delivered(receipt([(cid(2), 2, 0)]), T0 + 40)
+    assert outbox.stats() == OutboxStats(
+        pending=1, delivered=1, rejected=1, oldest_pending_ms=T0 + 30, next_seq=4
+    )
+
+
+def test_delivered_row_cannot_be_rejected_afterwards(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    assert outbox.mark_delivered(receipt([(cid(1), 1, 8)]), T0 + 1) == 1
+    assert outbox.mark_rejected(refusal([(cid(1), 1, "replayed")]), T0 + 2) == 0
+    row = outbox.Row.get_by_id(1)
+    assert (row.rejected_ms, row.rejected_reason) == (None, None)
+    assert outbox.stats().rejected == 0 and outbox.stats().delivered == 1
+
+
+def test_rejected_row_cannot_be_delivered_afterwards(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    assert outbox.mark_rejected(refusal([(cid(1), 1, "replayed")]), T0 + 1) == 1
+    assert outbox.mark_delivered(receipt([(cid(1), 1, 8)]), T0 + 2) == 0
+    row = outbox.Row.get_by_id(1)
+    assert (row.delivered_ms, row.block, row.leaf_index) == (None, None, None)
+    assert outbox.stats() == OutboxStats(
+        pending=0, delivered=0, rejected=1, oldest_pending_ms=None, next_seq=2
+    )
+
+
+def test_mark_delivered_erases_the_record_but_keeps_the_bookkeeping(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    outbox.append(builder(), T0)
+    outbox.mark_sent([1], T0 + 5)
+    assert outbox.mark_delivered(receipt([(cid(1), 1, 77)], block=12), T0 + 9) == 1
+    row = outbox.Row.get_by_id(1)
+    assert bytes(row.wire) == b""
+    assert (row.seq, bytes(row.checkin_id), row.block, row.leaf_index) == (1, cid(1), 12, 77)
+    assert (row.created_ms, row.attempts, row.last_sent_ms, row.delivered_ms) == (
+        T0,
+        1,
+        T0 + 5,
+        T0 + 9,
+    )
+    assert bytes(outbox.Row.get_by_id(2).wire) == b"wire-2"  # the other row is untouched
+
+
+def test_erased_record_is_empty_for_an_independent_reader(outbox: Outbox, path: Path) -> None:
+    outbox.append(lambda seq: (cid(seq), b"VISITOR-PRESENTATION-%d" % seq), T0)
+    outbox.mark_delivered(receipt([(cid(1), 1, 0)]), T0 + 1)
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("SELECT wire FROM outbox WHERE seq = 1").fetchone() == (b"",)
+    finally:
+        other.close()
+
+
+def test_due_puts_never_sent_rows_first_then_sent_rows_oldest_first(outbox: Outbox) -> None:
+    for _ in range(6):
+        outbox.append(builder(), T0)
+    outbox.mark_sent([5], T0 + 10)
+    outbox.mark_sent([2], T0 + 30)
+    outbox.mark_sent([3], T0 + 20)
+    # never sent (1, 4, 6) by seq; then 5 (sent at +10), 3 (+20), 2 (+30)
+    assert seqs(outbox.due(T0 + 30 + RESEND, RESEND, 10)) == [1, 4, 6, 5, 3, 2]
+    assert seqs(outbox.due(T0 + 30 + RESEND, RESEND, 4)) == [1, 4, 6, 5]
+    # only 5 and 3 are stale yet
+    assert seqs(outbox.due(T0 + 20 + RESEND, RESEND, 10)) == [1, 4, 6, 5, 3]
+
+
+def test_due_orders_rows_sent_at_the_same_time_by_seq(outbox: Outbox) -> None:
+    for _ in range(3):
+        outbox.append(builder(), T0)
+    outbox.mark_sent([3, 1, 2], T0)
+    assert seqs(outbox.due(T0 + RESEND, RESEND, 10)) == [1, 2, 3]

@@ -340,3 +340,67 @@ def test_receipts_always_parse_whatever_the_batch_size(db: peewee.Database) -> N
     assert block is not None
     for wire in block.receipts.values():
         parse_receipt(wire).verify(LEDGER.public_key())
+
+
+# --- refusals and batch-size bounds -------------------------------------------------------
+
+
+def _record(kiosk: str = "kiosk-b", seq: int = 17):
+    from protocol.checkin import parse_checkin
+
+    wire = sign_checkin(
+        DEVICES[kiosk],
+        checkin_id=hashlib.sha256(b"refused-record").digest()[:16],
+        kiosk_id=kiosk,
+        venue_id=f"venue-{kiosk[-1]}",
+        seq=seq,
+        door="exit",
+        scanned_ms=NOW * 1000,
+        clock=ClockState(True, bytes(16), 5),
+        presentation=enrol_visitor(ISSUER, NOW - 3600).show(NOW).to_bytes(),
+    )
+    return parse_checkin(wire)
+
+
+@pytest.mark.parametrize("reason", ["replayed", "venue_mismatch", "expired", "bad_signature"])
+def test_refusal_for_names_the_record_and_the_reason(reason: str) -> None:
+    from protocol.receipt import Refusal, RefusalEntry, parse_answer, parse_refusal
+
+    record = _record()
+    wire = sequencer().refusal_for(record, reason)
+    refusal = parse_refusal(wire)
+    refusal.verify(LEDGER.public_key())
+    with pytest.raises(SignatureError):
+        refusal.verify(OTHER_LEDGER.public_key())
+    assert refusal.kiosk_id == "kiosk-b"
+    assert refusal.entries == (RefusalEntry(record.checkin_id, 17, reason),)
+    assert refusal.issued_ms == SEALED_AT * 1000
+    answer = parse_answer(wire)
+    assert isinstance(answer, Refusal) and answer == refusal
+
+
+def test_refusal_for_needs_no_database_and_keeps_large_sequence_numbers() -> None:
+    from protocol.receipt import parse_refusal
+
+    record = _record(kiosk="kiosk-a", seq=2**63 - 1)
+    refusal = parse_refusal(sequencer().refusal_for(record, "replayed"))
+    assert refusal.kiosk_id == "kiosk-a"
+    assert refusal.entries[0].seq == 2**63 - 1
+
+
+def test_refusal_for_refuses_a_reason_a_kiosk_would_refuse() -> None:
+    from protocol.errors import MalformedError
+
+    with pytest.raises(MalformedError):
+        sequencer().refusal_for(_record(), "Not A Reason")
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, MAX_ENTRIES + 1, 10**9])
+def test_batch_size_outside_the_receipt_limit_is_refused(batch_size: int) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        Sequencer(LEDGER, ORIGIN, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [1, MAX_ENTRIES])
+def test_batch_size_at_the_bounds_is_accepted(batch_size: int) -> None:
+    assert Sequencer(LEDGER, ORIGIN, batch_size=batch_size).batch_size == batch_size
