@@ -58,6 +58,8 @@ class KioskCounters:
 class Kiosk:
     """A door kiosk wired from its parts; ``run`` scans until told to stop."""
 
+    SEND_CHECK_S = 1.0
+
     def __init__(
         self,
         config: KioskConfig,
@@ -90,6 +92,7 @@ class Kiosk:
         self.counters = KioskCounters(refusals=self.verifier.refusals)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._last_status = 0.0
+        self._last_send_check = 0.0
 
     def _event(self, text: str) -> None:
         self._on_event(f"{self.config.kiosk_id}: {text}")
@@ -235,8 +238,12 @@ class Kiosk:
         frame = self.source.read(timeout=frame_timeout)
         if frame is not None:
             self.process_frame(frame.image)
-        self.apply_receipts()
-        self.send_due()
+        delivered = self.apply_receipts()
+        # Accepts send at once (see _answer); otherwise the outbox is asked once a
+        # second (resends, a link back up) or when receipts free room: not every frame.
+        if delivered or time.monotonic() - self._last_send_check >= self.SEND_CHECK_S:
+            self._last_send_check = time.monotonic()
+            self.send_due()
         if time.monotonic() - self._last_status > 10:
             self._last_status = time.monotonic()
             self.publish_status()
