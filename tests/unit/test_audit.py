@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import peewee
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.audit import LedgerError, LedgerSummary, verify_ledger
-from aggregator.db import BlockEntry, CheckinEntry, open_database
+from aggregator.db import BlockEntry, CheckinEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
 from aggregator.sequencer import Sequencer
@@ -22,11 +20,7 @@ from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.encoding import decode, encode
 from protocol.note import NoteSigner
 from safecode.visitors import enrol_visitor
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("audit-issuer")
 LEDGER = seeded("audit-ledger")
@@ -36,13 +30,6 @@ ORIGIN = "ledger.example/audit"
 NOW = 1_764_000_000
 # Blocks of 3, 3 and 2 leaves: block 0 = leaves 0-2, block 1 = 3-5, block 2 = 6-7.
 SIZES = (3, 3, 2)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    database = open_database(f"sqlite:///{tmp_path}/ledger.sqlite")
-    yield database
-    database.close()
 
 
 @pytest.fixture

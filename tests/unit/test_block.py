@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import keys
 from protocol.block import (
     GENESIS_PREV,
     KIND,
     MAX_BYTES,
-    BlockHeader,
     leaf_data,
     parse_block,
     parse_leaf,
     sign_block,
 )
-from protocol.encoding import decode, encode
+from protocol.encoding import encode
 from protocol.errors import (
     MalformedError,
     OversizeError,
@@ -30,11 +27,17 @@ from protocol.errors import (
     WrongTypeError,
 )
 from protocol.receipt import ReceiptEntry, sign_receipt
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import (
+    SignedMap,
+    assert_every_flip_refused,
+    assert_every_truncation_refused,
+    assert_indefinite_length_refused,
+    assert_keys_out_of_order_refused,
+    assert_replacement_refused,
+    assert_trailing_bytes_refused,
+    every_flip,
+    seeded,
+)
 
 LEDGER = seeded("block-ledger")
 OTHER_LEDGER = seeded("block-other-ledger")
@@ -57,26 +60,10 @@ CHECKIN_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
 COMMIT = hashlib.sha256(b"a signed check-in").digest()
 LEAF = leaf_data(CHECKIN_ID, COMMIT)
 
-
-def body(**changes) -> dict:
-    value = decode(GENESIS, max_size=MAX_BYTES, what="test")
-    del value["sig"]
-    for name, new in changes.items():
-        if new is None:
-            value.pop(name, None)
-        else:
-            value[name] = new
-    return value
-
-
-def reseal(value: dict, key: Ed25519PrivateKey = LEDGER, label: str = KIND) -> bytes:
-    return encode({**value, "sig": keys.sign(key, label, encode(value))})
-
-
-def parse_and_verify(data: bytes, key: Ed25519PrivateKey = LEDGER) -> BlockHeader:
-    header = parse_block(data)
-    header.verify(key.public_key())
-    return header
+BLOCK_FORM = SignedMap(GENESIS, MAX_BYTES, LEDGER, KIND, parse_block)
+body = BLOCK_FORM.body
+reseal = BLOCK_FORM.reseal
+parse_and_verify = BLOCK_FORM.parse_and_verify
 
 
 # --- block header round trip ---------------------------------------------------------------
@@ -158,42 +145,30 @@ def test_signature_under_another_label_is_refused():
 
 
 def test_every_byte_flip_is_refused():
-    for i in range(len(GENESIS)):
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(GENESIS)
-            bad[i] ^= mask
-            with pytest.raises(ProtocolError):
-                parse_and_verify(bytes(bad))
+    assert_every_flip_refused(GENESIS, parse_and_verify, error=ProtocolError)
 
 
 def test_every_truncation_is_refused():
-    for cut in range(len(GENESIS)):
-        with pytest.raises(TruncatedError):
-            parse_block(GENESIS[:cut])
+    assert_every_truncation_refused(GENESIS, parse_block, error=TruncatedError)
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\xff", GENESIS[:3]])
 def test_trailing_bytes_are_refused(extra):
-    with pytest.raises(MalformedError):
-        parse_block(GENESIS + extra)
+    assert_trailing_bytes_refused(GENESIS, parse_block, extra, error=MalformedError)
 
 
 def test_non_shortest_int_is_refused():
-    assert GENESIS.count(b"\x66height\x00") == 1
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_block(GENESIS.replace(b"\x66height\x00", b"\x66height\x18\x00"))
+    assert_replacement_refused(
+        GENESIS, parse_block, b"\x66height\x00", b"\x66height\x18\x00", match="canonical"
+    )
 
 
 def test_indefinite_map_is_refused():
-    assert GENESIS[0] == 0xAB
-    with pytest.raises(MalformedError):
-        parse_block(b"\xbf" + GENESIS[1:] + b"\xff")
+    assert_indefinite_length_refused(GENESIS, parse_block, head=0xAB)
 
 
 def test_keys_out_of_order_are_refused():
-    value = decode(GENESIS, max_size=MAX_BYTES, what="test")
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_block(cbor2.dumps(dict(reversed(list(value.items())))))
+    assert_keys_out_of_order_refused(GENESIS, parse_block, MAX_BYTES)
 
 
 # --- block header version, type, size, fields ----------------------------------------------------
@@ -342,14 +317,11 @@ def test_leaf_data_refuses_bad_sizes(checkin_id, commit):
 
 
 def test_every_leaf_truncation_is_refused():
-    for cut in range(len(LEAF)):
-        with pytest.raises(TruncatedError):
-            parse_leaf(LEAF[:cut])
+    assert_every_truncation_refused(LEAF, parse_leaf, error=TruncatedError)
 
 
 def test_leaf_trailing_bytes_are_refused():
-    with pytest.raises(MalformedError):
-        parse_leaf(LEAF + b"\x00")
+    assert_trailing_bytes_refused(LEAF, parse_leaf, b"\x00", error=MalformedError)
 
 
 def test_leaf_oversize():
@@ -361,28 +333,22 @@ def test_every_leaf_byte_flip_is_refused_or_changes_the_content():
     # A leaf is not signed: a flip may give another valid leaf, never the same content.
     # Byte 3 is the version; v=0 is covered by test_leaf_version_zero_is_refused.
     assert LEAF[3] == 1
-    for i in range(len(LEAF)):
+    for i, bad in every_flip(LEAF):
         if i == 3:
             continue
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(LEAF)
-            bad[i] ^= mask
-            try:
-                parsed = parse_leaf(bytes(bad))
-            except ProtocolError:
-                continue
-            assert parsed != (CHECKIN_ID, COMMIT)
-            assert 8 <= i < 24 or i >= len(LEAF) - 32  # only inside the id or commit bytes
+        try:
+            parsed = parse_leaf(bad)
+        except ProtocolError:
+            continue
+        assert parsed != (CHECKIN_ID, COMMIT)
+        assert 8 <= i < 24 or i >= len(LEAF) - 32  # only inside the id or commit bytes
 
 
 def test_leaf_non_canonical_forms_are_refused():
-    with pytest.raises(MalformedError):
-        parse_leaf(LEAF.replace(b"\x61v\x01", b"\x61v\x18\x01"))
-    with pytest.raises(MalformedError):
-        parse_leaf(b"\xbf" + LEAF[1:] + b"\xff")
-    sloppy = cbor2.dumps({"commit": COMMIT, "id": CHECKIN_ID, "v": 1})
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_leaf(sloppy)
+    assert_replacement_refused(LEAF, parse_leaf, b"\x61v\x01", b"\x61v\x18\x01", match=None)
+    assert_indefinite_length_refused(LEAF, parse_leaf, head=0xA3)
+    # Keys in the order commit, id, v.
+    assert_keys_out_of_order_refused(LEAF, parse_leaf, MAX_BYTES)
 
 
 @pytest.mark.parametrize(

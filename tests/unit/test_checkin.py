@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import keys
 from protocol.checkin import (
@@ -15,7 +13,6 @@ from protocol.checkin import (
     DOORS,
     KIND,
     MAX_BYTES,
-    CheckinRecord,
     ClockState,
     parse_checkin,
     sign_checkin,
@@ -33,11 +30,17 @@ from protocol.errors import (
 )
 from protocol.presentation import present
 from protocol.receipt import ReceiptEntry, sign_receipt
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import (
+    SignedMap,
+    assert_every_flip_refused,
+    assert_every_truncation_refused,
+    assert_indefinite_length_refused,
+    assert_keys_out_of_order_refused,
+    assert_replacement_refused,
+    assert_trailing_bytes_refused,
+    flipped,
+    seeded,
+)
 
 ISSUER = seeded("checkin-issuer")
 WALLET = seeded("checkin-wallet")
@@ -63,28 +66,10 @@ ARGS = {
 }
 WIRE = sign_checkin(DEVICE, **ARGS)
 
-
-def body(**changes) -> dict:
-    """The decoded map of WIRE without its signature, with changes (None deletes)."""
-    value = decode(WIRE, max_size=MAX_BYTES, what="test")
-    del value["sig"]
-    for name, new in changes.items():
-        if new is None:
-            value.pop(name, None)
-        else:
-            value[name] = new
-    return value
-
-
-def reseal(value: dict, key: Ed25519PrivateKey = DEVICE, label: str = KIND) -> bytes:
-    """Sign an arbitrary map as a kiosk would, bypassing sign_checkin's checks."""
-    return encode({**value, "sig": keys.sign(key, label, encode(value))})
-
-
-def parse_and_verify(data: bytes, key: Ed25519PrivateKey = DEVICE) -> CheckinRecord:
-    record = parse_checkin(data)
-    record.verify(key.public_key())
-    return record
+CHECKIN_FORM = SignedMap(WIRE, MAX_BYTES, DEVICE, KIND, parse_checkin)
+body = CHECKIN_FORM.body  # WIRE's map without its signature, with changes (None deletes)
+reseal = CHECKIN_FORM.reseal  # signs any map as a kiosk would, bypassing sign_checkin
+parse_and_verify = CHECKIN_FORM.parse_and_verify
 
 
 # --- round trip -----------------------------------------------------------------------------
@@ -190,20 +175,13 @@ def test_swapped_signature_is_refused():
 
 
 def test_every_byte_flip_is_refused():
-    for i in range(len(WIRE)):
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(WIRE)
-            bad[i] ^= mask
-            with pytest.raises(ProtocolError):
-                parse_and_verify(bytes(bad))
+    assert_every_flip_refused(WIRE, parse_and_verify, error=ProtocolError)
 
 
 def test_flips_inside_the_signature_are_signature_errors():
     start = WIRE.index(b"\x63sig\x58\x40") + 6
     for i in range(start, start + 64):
-        bad = bytearray(WIRE)
-        bad[i] ^= 0x04
-        record = parse_checkin(bytes(bad))
+        record = parse_checkin(flipped(WIRE, i, 0x04))
         with pytest.raises(SignatureError):
             record.verify(DEVICE.public_key())
 
@@ -212,40 +190,30 @@ def test_flips_inside_the_signature_are_signature_errors():
 
 
 def test_every_truncation_is_refused():
-    for cut in range(len(WIRE)):
-        with pytest.raises(TruncatedError):
-            parse_checkin(WIRE[:cut])
+    assert_every_truncation_refused(WIRE, parse_checkin, error=TruncatedError)
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\xa0", b"\xff", WIRE[:8]])
 def test_trailing_bytes_are_refused(extra):
-    with pytest.raises(MalformedError):
-        parse_checkin(WIRE + extra)
+    assert_trailing_bytes_refused(WIRE, parse_checkin, extra, error=MalformedError)
 
 
 def test_non_shortest_int_is_refused():
-    assert WIRE.count(b"\x63seq\x07") == 1
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_checkin(WIRE.replace(b"\x63seq\x07", b"\x63seq\x18\x07"))
+    assert_replacement_refused(
+        WIRE, parse_checkin, b"\x63seq\x07", b"\x63seq\x18\x07", match="canonical"
+    )
 
 
 def test_non_shortest_key_length_is_refused():
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_checkin(WIRE.replace(b"\x63seq", b"\x78\x03seq"))
+    assert_replacement_refused(WIRE, parse_checkin, b"\x63seq", b"\x78\x03seq", match="canonical")
 
 
 def test_indefinite_length_map_is_refused():
-    assert WIRE[0] == 0xAB  # map of 11 entries
-    with pytest.raises(MalformedError):
-        parse_checkin(b"\xbf" + WIRE[1:] + b"\xff")
+    assert_indefinite_length_refused(WIRE, parse_checkin, head=0xAB)  # map of 11 entries
 
 
 def test_keys_out_of_order_are_refused_even_with_a_valid_signature():
-    value = decode(WIRE, max_size=MAX_BYTES, what="test")
-    sloppy = cbor2.dumps(dict(reversed(list(value.items()))))
-    assert sloppy != WIRE and len(sloppy) == len(WIRE)
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_checkin(sloppy)
+    assert_keys_out_of_order_refused(WIRE, parse_checkin, MAX_BYTES)
 
 
 # --- version, type, size, fields ---------------------------------------------------------------

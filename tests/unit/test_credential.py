@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import keys
 from protocol.credential import (
@@ -24,11 +21,11 @@ from protocol.errors import (
     UnknownKeyError,
     UnsupportedVersionError,
 )
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import (
+    assert_every_flip_refused,
+    assert_every_truncation_refused,
+    seeded,
+)
 
 ISSUER = seeded("credential-issuer")
 OLD_ISSUER = seeded("credential-old-issuer")
@@ -246,21 +243,14 @@ def test_maximum_times_accepted():
 
 
 def test_every_truncation_is_refused():
-    data = CRED.to_bytes()
-    for cut in range(len(data)):
-        with pytest.raises(TruncatedError):
-            parse_bytes(data[:cut])
+    assert_every_truncation_refused(CRED.to_bytes(), parse_bytes, error=TruncatedError)
 
 
 def test_every_byte_flip_is_refused_or_untrusted():
-    data = CRED.to_bytes()
     trusted = [ISSUER.public_key()]
-    for i in range(len(data)):
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(data)
-            bad[i] ^= mask
-            with pytest.raises(ProtocolError):
-                parse_bytes(bytes(bad)).issuer_index(trusted)
+    assert_every_flip_refused(
+        CRED.to_bytes(), lambda bad: parse_bytes(bad).issuer_index(trusted), error=ProtocolError
+    )
 
 
 # --- issuing -----------------------------------------------------------------------------------

@@ -7,22 +7,18 @@ import hashlib
 
 import base45
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.verifier import DoorVerifier, Outcome, Verdict
 from protocol.presentation import MAX_TEXT, PREFIX, CodeType, Presentation
 from safecode.visitors import Wallet, enrol_visitor
+from tests.unit.wire_checks import seeded
 
 
 def _timeless(verdict: Verdict | None) -> Verdict | None:
     """The verdict without its check time (asserted on its own where it matters)."""
     return None if verdict is None else dataclasses.replace(verdict, checked_at=0.0)
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
 
 
 ISSUER = seeded("door-verifier-issuer")

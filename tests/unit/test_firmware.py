@@ -6,7 +6,6 @@ the uplink is an in-memory :class:`FakeLink` (the MQTT path has its own integrat
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import sqlite3
 import threading
@@ -33,11 +32,7 @@ from protocol.checkin import parse_checkin
 from protocol.receipt import ReceiptEntry, sign_receipt
 from safecode.render import blank_frame, render_code_frame
 from safecode.visitors import Wallet, enrol_visitor
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("firmware-issuer")
 LEDGER = seeded("firmware-ledger")

@@ -7,7 +7,6 @@ protocol.errors.ProtocolError subclass; any other exception is a bug.
 from __future__ import annotations
 
 import datetime
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,6 @@ import base45
 import base58
 import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +25,7 @@ from protocol.encoding import MAX_DEPTH, decode, encode
 from protocol.errors import ProtocolError
 from protocol.presentation import PREFIX, Presentation, present
 from protocol.receipt import ReceiptEntry, parse_receipt, sign_receipt
+from tests.unit.wire_checks import seeded, unsigned_map
 
 FUZZ = settings(
     max_examples=300,
@@ -34,10 +33,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 FUZZ_MORE = settings(FUZZ, max_examples=400)
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
 
 
 ISSUER = seeded("fuzz-issuer")
@@ -300,9 +295,7 @@ def test_random_values_as_a_credential_array(value):
 
 
 def signed_body(wire: bytes) -> dict:
-    value = decode(wire, max_size=1024, what="fuzz")
-    del value["sig"]
-    return value
+    return unsigned_map(wire, max_size=1024)
 
 
 TEMPLATES = {

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import peewee
 import pytest
@@ -12,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from aggregator.db import CheckinEntry, KioskEntry, open_database
+from aggregator.db import CheckinEntry, KioskEntry
 from aggregator.ingest import Ingestor, Outcome, Result
 from aggregator.registry import enrol_kiosk, retire_kiosk
 from protocol import keys, topics
@@ -23,11 +21,7 @@ from protocol.merkle import leaf_hash
 from protocol.presentation import Presentation
 from protocol.signed import seal
 from safecode.visitors import enrol_visitor
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("ingest-issuer")
 STRANGE_ISSUER = seeded("ingest-strange-issuer")
@@ -72,13 +66,6 @@ def checkin(
         clock=CLOCK,
         presentation=presentation(shown=scanned_ms // 1000) if pres is None else pres,
     )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    database = open_database(f"sqlite:///{tmp_path}/ledger.sqlite")
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -14,11 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from protocol import keys
 from protocol.errors import MalformedError, SignatureError, UnknownKeyError
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 KEY = seeded("keys-a")
 OTHER = seeded("keys-b")

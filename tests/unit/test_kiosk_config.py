@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.config import CameraSettings, ConfigError, KioskConfig, load_config, parse_config
 from protocol import keys
 from protocol.broker import MqttSettings
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("config-issuer")
 OLD_ISSUER = keys.generate()

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import peewee
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.outbox import Outbox, OutboxStats
 from protocol.receipt import Receipt, ReceiptEntry, parse_receipt, sign_receipt
+from tests.unit.wire_checks import seeded
 
-LEDGER = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"outbox-ledger").digest())
+LEDGER = seeded("outbox-ledger")
 KIOSK = "kiosk-1"
 T0 = 1_764_000_000_000  # ms
 RESEND = 10_000

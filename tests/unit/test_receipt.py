@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import keys
 from protocol.checkin import ClockState, sign_checkin
@@ -24,16 +22,19 @@ from protocol.receipt import (
     KIND,
     MAX_BYTES,
     MAX_ENTRIES,
-    Receipt,
     ReceiptEntry,
     parse_receipt,
     sign_receipt,
 )
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import (
+    SignedMap,
+    assert_every_flip_refused,
+    assert_every_truncation_refused,
+    assert_keys_out_of_order_refused,
+    assert_replacement_refused,
+    assert_trailing_bytes_refused,
+    seeded,
+)
 
 LEDGER = seeded("receipt-ledger")
 OTHER_LEDGER = seeded("receipt-other-ledger")
@@ -51,26 +52,10 @@ ARGS = {
 }
 WIRE = sign_receipt(LEDGER, **ARGS)
 
-
-def body(**changes) -> dict:
-    value = decode(WIRE, max_size=MAX_BYTES, what="test")
-    del value["sig"]
-    for name, new in changes.items():
-        if new is None:
-            value.pop(name, None)
-        else:
-            value[name] = new
-    return value
-
-
-def reseal(value: dict, key: Ed25519PrivateKey = LEDGER, label: str = KIND) -> bytes:
-    return encode({**value, "sig": keys.sign(key, label, encode(value))})
-
-
-def parse_and_verify(data: bytes, key: Ed25519PrivateKey = LEDGER) -> Receipt:
-    receipt = parse_receipt(data)
-    receipt.verify(key.public_key())
-    return receipt
+RECEIPT_FORM = SignedMap(WIRE, MAX_BYTES, LEDGER, KIND, parse_receipt)
+body = RECEIPT_FORM.body
+reseal = RECEIPT_FORM.reseal
+parse_and_verify = RECEIPT_FORM.parse_and_verify
 
 
 # --- round trip --------------------------------------------------------------------------------
@@ -136,33 +121,25 @@ def test_signature_under_another_label_is_refused():
 
 
 def test_every_byte_flip_is_refused():
-    for i in range(len(WIRE)):
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(WIRE)
-            bad[i] ^= mask
-            with pytest.raises(ProtocolError):
-                parse_and_verify(bytes(bad))
+    assert_every_flip_refused(WIRE, parse_and_verify, error=ProtocolError)
 
 
 # --- truncation, trailing bytes, canonical form ------------------------------------------------
 
 
 def test_every_truncation_is_refused():
-    for cut in range(len(WIRE)):
-        with pytest.raises(TruncatedError):
-            parse_receipt(WIRE[:cut])
+    assert_every_truncation_refused(WIRE, parse_receipt, error=TruncatedError)
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"\xff", WIRE[:5]])
 def test_trailing_bytes_are_refused(extra):
-    with pytest.raises(MalformedError):
-        parse_receipt(WIRE + extra)
+    assert_trailing_bytes_refused(WIRE, parse_receipt, extra, error=MalformedError)
 
 
 def test_non_shortest_int_is_refused():
-    assert WIRE.count(b"\x65block\x0c") == 1
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_receipt(WIRE.replace(b"\x65block\x0c", b"\x65block\x19\x00\x0c"))
+    assert_replacement_refused(
+        WIRE, parse_receipt, b"\x65block\x0c", b"\x65block\x19\x00\x0c", match="canonical"
+    )
 
 
 def test_indefinite_entries_array_is_refused():
@@ -175,10 +152,7 @@ def test_indefinite_entries_array_is_refused():
 
 
 def test_keys_out_of_order_are_refused():
-    value = decode(WIRE, max_size=MAX_BYTES, what="test")
-    sloppy = cbor2.dumps(dict(reversed(list(value.items()))))
-    with pytest.raises(MalformedError, match="canonical"):
-        parse_receipt(sloppy)
+    assert_keys_out_of_order_refused(WIRE, parse_receipt, MAX_BYTES)
 
 
 # --- version, type, size, fields ---------------------------------------------------------------

@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,11 +36,12 @@ from protocol.receipt import (
     sign_refusal,
 )
 from protocol.signed import seal
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import (
+    SignedMap,
+    assert_every_flip_refused,
+    assert_every_truncation_refused,
+    seeded,
+)
 
 LEDGER = seeded("refusal-ledger")
 OTHER_LEDGER = seeded("refusal-other-ledger")
@@ -97,10 +97,8 @@ def fields(**changes: Any) -> dict[str, Any]:
     return base
 
 
-def parse_and_verify(data: bytes, key: Ed25519PrivateKey = LEDGER) -> Refusal:
-    refusal = parse_refusal(data)
-    refusal.verify(key.public_key())
-    return refusal
+REFUSAL_FORM = SignedMap(WIRE, 10_000, LEDGER, REFUSAL_KIND, parse_refusal)
+parse_and_verify = REFUSAL_FORM.parse_and_verify
 
 
 # --- round trip ------------------------------------------------------------------------------
@@ -144,8 +142,7 @@ def test_kiosk_device_key_cannot_forge_a_refusal() -> None:
 
 
 def test_refusal_signed_under_the_receipt_label_is_refused() -> None:
-    body = {"v": 1, "type": REFUSAL_KIND, **fields()}
-    wrong_label = encode({**body, "sig": keys.sign(LEDGER, "receipt", encode(body))})
+    wrong_label = REFUSAL_FORM.reseal({"v": 1, "type": REFUSAL_KIND, **fields()}, label="receipt")
     parse_refusal(wrong_label)  # well-formed...
     with pytest.raises(SignatureError):  # ...but not a refusal signature
         parse_and_verify(wrong_label)
@@ -193,7 +190,7 @@ def test_wrong_version(version: Any) -> None:
     body = {"v": version, "type": REFUSAL_KIND, **fields()}
     if version is None:
         del body["v"]
-    data = encode({**body, "sig": keys.sign(LEDGER, REFUSAL_KIND, encode(body))})
+    data = REFUSAL_FORM.reseal(body)
     with pytest.raises(UnsupportedVersionError):
         parse_refusal(data)
     with pytest.raises(UnsupportedVersionError):
@@ -338,20 +335,16 @@ def test_oversize_refusal_is_refused() -> None:
 
 
 def test_every_byte_flip_is_refused() -> None:
-    for i in range(len(WIRE)):
-        for mask in (0x01, 0x80, 0xFF):
-            bad = bytearray(WIRE)
-            bad[i] ^= mask
-            with pytest.raises(ProtocolError):
-                parse_and_verify(bytes(bad))
-            with pytest.raises(ProtocolError):
-                parse_answer(bytes(bad)).verify(LEDGER.public_key())
+    assert_every_flip_refused(
+        WIRE,
+        parse_and_verify,
+        lambda bad: parse_answer(bad).verify(LEDGER.public_key()),
+        error=ProtocolError,
+    )
 
 
 def test_every_truncation_is_refused() -> None:
-    for cut in range(len(WIRE)):
-        with pytest.raises(TruncatedError):
-            parse_refusal(WIRE[:cut])
+    assert_every_truncation_refused(WIRE, parse_refusal, error=TruncatedError)
 
 
 # --- fuzzing -------------------------------------------------------------------------------------

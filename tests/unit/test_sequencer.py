@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import peewee
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aggregator.db import BlockEntry, CheckinEntry, open_database
+from aggregator.db import BlockEntry, CheckinEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
 from aggregator.sequencer import SealedBlock, Sequencer
@@ -23,11 +20,7 @@ from protocol.errors import SignatureError
 from protocol.note import NoteVerifier
 from protocol.receipt import MAX_ENTRIES, ReceiptEntry, parse_receipt
 from safecode.visitors import enrol_visitor
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("sequencer-issuer")
 LEDGER = seeded("sequencer-ledger")
@@ -36,13 +29,6 @@ DEVICES = {"kiosk-a": seeded("sequencer-device-a"), "kiosk-b": seeded("sequencer
 ORIGIN = "ledger.example/safecode"
 NOW = 1_764_000_000
 SEALED_AT = NOW + 2
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    database = open_database(f"sqlite:///{tmp_path}/ledger.sqlite")
-    yield database
-    database.close()
 
 
 class Site:

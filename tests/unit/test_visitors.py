@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.decoders import Decoder, default_decoder
 from kiosk.verifier import DoorVerifier, Outcome
@@ -17,11 +15,7 @@ from protocol import keys
 from protocol.errors import UnknownKeyError, WrongTypeError
 from protocol.presentation import CodeType, Presentation
 from safecode.visitors import YEAR_S, VisitorQueue, Wallet, enrol_visitor, load_crowd, save_crowd
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("visitors-issuer")
 OTHER_ISSUER = seeded("visitors-other-issuer")

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -24,11 +23,7 @@ from protocol.checkpoint import open_checkpoint
 from protocol.note import NoteVerifier
 from protocol.presentation import Presentation
 from safecode.visitors import enrol_visitor
-
-
-def seeded(label: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
-
+from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("web-issuer")
 LEDGER = seeded("web-ledger")
