@@ -721,3 +721,19 @@ def test_scan_loop_counts_faults_and_keeps_running(make_kiosk, link: FakeLink) -
     assert kiosk.counters.faults == 2
     assert results == [kiosk.counters]
     assert link.started and link.stopped
+
+
+def test_idle_frames_do_not_query_the_outbox_every_time(
+    make_kiosk, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blank = blank_frame(rng=np.random.default_rng(9))
+    source = GeneratedFrameSource(lambda i: blank if i < 20 else None).open()
+    kiosk = make_kiosk(source)
+    calls = []
+    real_due = outbox.due
+    monkeypatch.setattr(outbox, "due", lambda *a, **k: calls.append(1) or real_due(*a, **k))
+    for _ in range(20):
+        kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.frames == 20
+    assert 1 <= len(calls) <= 3, "one look a second, not one a frame"
+    source.close()
