@@ -32,8 +32,13 @@ def presentation_command(samples: int) -> None:
         raise click.BadParameter("must be at least 1", param_hint="--samples")
     issuer = keys.generate()
     trusted = [issuer.public_key()]
-    sizes, chars, versions, make_us, parse_verify_us = [], [], [], [], []
+    sizes, chars, versions, make_us, parse_verify_us, raw_us = [], [], [], [], [], []
+    probe_key = keys.generate()
+    probe_sig = probe_key.sign(b"probe")
     for _ in range(samples):
+        start = time.perf_counter()
+        probe_key.public_key().verify(probe_sig, b"probe")
+        raw_us.append((time.perf_counter() - start) * 1e6)
         wallet = enrol_visitor(issuer, time.time())
         start = time.perf_counter()
         text = wallet.show(time.time()).to_text()
@@ -59,6 +64,11 @@ def presentation_command(samples: int) -> None:
                 "headroom_chars": _ALNUM_CAPACITY_M[9] - worst,
                 "make_us_median": round(statistics.median(make_us), 1),
                 "parse_and_verify_us_median": round(statistics.median(parse_verify_us), 1),
+                "raw_ed25519_verify_us_median": round(statistics.median(raw_us), 1),
+                # A presentation needs two signature checks (issuer, visitor): the floor.
+                "parse_and_verify_vs_two_raw_verifies": round(
+                    statistics.median(parse_verify_us) / (2 * statistics.median(raw_us)), 2
+                ),
                 "machine": f"{platform.machine()} {platform.python_implementation()} "
                 f"{platform.python_version()}",
             },
