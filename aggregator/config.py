@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from protocol.block import ORIGIN_PATTERN
 from protocol.broker import MqttSettings
+from protocol.config_file import ConfigError, read_toml
 from protocol.note import is_valid_name
 from protocol.receipt import MAX_ENTRIES
-
-
-class ConfigError(ValueError):
-    """The aggregator configuration is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +34,7 @@ class AggregatorConfig:
 def load_config(path: Path) -> AggregatorConfig:
     """Read and check an aggregator config file; raise ConfigError naming what is wrong."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path)
     return parse_config(data, base=path.parent)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,8 @@ from typing import Any
 from protocol import keys
 from protocol.broker import MqttSettings
 from protocol.checkin import DOORS
+from protocol.config_file import ConfigError, read_toml
 from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
-
-
-class ConfigError(ValueError):
-    """The kiosk configuration is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +72,7 @@ class KioskConfig:
 def load_config(path: Path) -> KioskConfig:
     """Read and check a kiosk config file; raise ConfigError naming what is wrong."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such config file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path)
     return parse_config(data, base=path.parent)
 
 

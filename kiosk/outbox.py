@@ -101,10 +101,7 @@ class Outbox:
         stale = now_ms - resend_after_ms
         query = (
             Row.select()
-            .where(
-                self._waiting()
-                & (Row.last_sent_ms.is_null() | (Row.last_sent_ms <= stale))
-            )
+            .where(self._waiting() & (Row.last_sent_ms.is_null() | (Row.last_sent_ms <= stale)))
             # New rows first, then the longest unanswered: a row the aggregator keeps
             # ignoring cannot hold back everything behind it.
             .order_by(Row.last_sent_ms.is_null(False), Row.last_sent_ms, Row.seq)
@@ -140,39 +137,36 @@ class Outbox:
 
     def mark_delivered(self, receipt: Receipt, now_ms: int) -> int:
         """Mark the rows a verified receipt names and erase their records; count newly done."""
-        Row = self.Row
-        done = 0
-        with self.db.atomic():
-            for entry in receipt.entries:
-                done += (
-                    Row.update(
-                        delivered_ms=now_ms,
-                        block=receipt.block,
-                        leaf_index=entry.leaf_index,
-                        wire=b"",
-                    )
-                    .where(
-                        (Row.seq == entry.seq)
-                        & (Row.checkin_id == entry.checkin_id)
-                        & self._waiting()
-                    )
-                    .execute()
-                )
-        return done
+        return self._mark_waiting(
+            (
+                e.seq,
+                e.checkin_id,
+                {
+                    "delivered_ms": now_ms,
+                    "block": receipt.block,
+                    "leaf_index": e.leaf_index,
+                    "wire": b"",
+                },
+            )
+            for e in receipt.entries
+        )
 
     def mark_rejected(self, refusal: Refusal, now_ms: int) -> int:
         """Mark the rows a verified refusal names: kept, never sent again; count newly done."""
+        return self._mark_waiting(
+            (e.seq, e.checkin_id, {"rejected_ms": now_ms, "rejected_reason": e.reason})
+            for e in refusal.entries
+        )
+
+    def _mark_waiting(self, updates: Iterable[tuple[int, bytes, dict[str, object]]]) -> int:
+        """Apply each update to the waiting row with that (seq, checkin_id), in one commit."""
         Row = self.Row
         done = 0
         with self.db.atomic():
-            for entry in refusal.entries:
+            for seq, checkin_id, fields in updates:
                 done += (
-                    Row.update(rejected_ms=now_ms, rejected_reason=entry.reason)
-                    .where(
-                        (Row.seq == entry.seq)
-                        & (Row.checkin_id == entry.checkin_id)
-                        & self._waiting()
-                    )
+                    Row.update(**fields)
+                    .where((Row.seq == seq) & (Row.checkin_id == checkin_id) & self._waiting())
                     .execute()
                 )
         return done
