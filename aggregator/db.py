@@ -81,7 +81,11 @@ class BlockEntry(BaseModel):
         table_name = "block"
 
 
-MODELS = [KioskEntry, CheckinEntry, BlockEntry]
+def all_models() -> list[type[BaseModel]]:
+    """Every table of the ledger database, including those defined in other modules."""
+    from . import counters
+
+    return [KioskEntry, CheckinEntry, BlockEntry, counters.CounterEntry]
 
 
 _opened: dict[str, peewee.Database] = {}
@@ -109,6 +113,6 @@ def open_database(url: str, *, create: bool = True) -> peewee.Database:
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
     if create:
-        db.create_tables(MODELS)
+        db.create_tables(all_models())
     _opened[url] = db
     return db

@@ -108,4 +108,3 @@ def init_site(
     db.close()
     vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
     return Site(root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port)
-

@@ -1,0 +1,52 @@
+"""Counters shared between aggregator processes, kept in the ledger database.
+
+Ingest workers and the sequencer add their counts here now and then; the web
+process reads them for ``/metrics``. A counter is a (name, label) pair, for
+example ``("refused", "bad_signature")`` or ``("ingested", "")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import peewee
+
+from .db import BaseModel
+
+
+class CounterEntry(BaseModel):
+    """One monotonically growing counter."""
+
+    name = peewee.CharField(max_length=64)
+    label = peewee.CharField(max_length=64, default="")
+    value = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "counter"
+        primary_key = peewee.CompositeKey("name", "label")
+
+
+def add(counts: Mapping[tuple[str, str], int]) -> None:
+    """Add ``counts`` to the stored counters in one transaction (upsert, both databases)."""
+    rows = [
+        {"name": name[:64], "label": label[:64], "value": value}
+        for (name, label), value in counts.items()
+        if value
+    ]
+    if not rows:
+        return
+    db = CounterEntry._meta.database
+    with db.atomic():
+        for row in rows:
+            CounterEntry.insert(row).on_conflict(
+                conflict_target=[CounterEntry.name, CounterEntry.label],
+                update={CounterEntry.value: CounterEntry.value + peewee.EXCLUDED.value},
+            ).execute()
+
+
+def totals() -> dict[str, dict[str, int]]:
+    """Every counter as ``{name: {label: value}}``."""
+    out: dict[str, dict[str, int]] = {}
+    for row in CounterEntry.select():
+        out.setdefault(row.name, {})[row.label] = row.value
+    return out
