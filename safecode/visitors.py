@@ -78,8 +78,8 @@ class VisitorQueue:
 
     Each visitor holds a phone in view for ``hold_frames`` frames, then the
     view stays empty for ``gap_frames``. One visitor in ``mischief_every``
-    shows something a kiosk must refuse: an expired code, random text or a
-    code from an unknown issuer.
+    (the second, then every ``mischief_every``-th after it) shows something a
+    kiosk must refuse: an expired code, random text or a code from an unknown issuer.
     """
 
     def __init__(
@@ -110,7 +110,9 @@ class VisitorQueue:
 
     def _next_text(self) -> str:
         self.visitors += 1
-        if self.mischief_every and self.visitors % self.mischief_every == 0:
+        # The second visitor misbehaves first, so even a short demo shows a refusal.
+        every = self.mischief_every
+        if every and self.visitors % every == 2 % every:
             kind = self.visitors // self.mischief_every % 3
             if kind == 0:
                 return self._wallet().show(self.now() - 120).to_text()
