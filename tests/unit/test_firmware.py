@@ -1038,3 +1038,13 @@ def test_heartbeat_goes_out_on_reconnect(kiosk: Kiosk, link: FakeLink) -> None:
     link.is_connected = True
     kiosk.step(frame_timeout=0.01)
     assert len(link.statuses) == count + 1
+
+
+@pytest.mark.parametrize("door", ["entrance", "exit", "both"])
+def test_every_record_names_the_configured_door(
+    make_kiosk, link: FakeLink, wallets: list[Wallet], door: str
+) -> None:
+    kiosk = make_kiosk(door=door, max_in_flight=10)
+    for wallet in wallets[:2]:
+        show(kiosk, wallet.show(NOW).to_text())
+    assert [parse_checkin(w).door for w in link.published] == [door, door]
