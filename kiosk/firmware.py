@@ -154,6 +154,8 @@ class Kiosk:
         self.watchdog = watchdog or Watchdog(Notifier(), frame_stall_s=config.camera_stall_s)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._bad_input_event = RateLimitedEvents(self._event)
+        # Full tracebacks for loop faults, but not one every half second for hours.
+        self._fault_log = RateLimitedEvents(lambda text: log.error("%s", text, exc_info=True))
         self._last_status: float | None = None
         self._last_send_check = 0.0
         self._last_prune: float | None = None
@@ -493,7 +495,7 @@ class Kiosk:
                     self._fault()
                     if isinstance(exc, peewee.DatabaseError):
                         self._outbox_ok = False
-                    log.exception("kiosk %s: fault in the scan loop", self.config.kiosk_id)
+                    self._fault_log("fault", f"kiosk {self.config.kiosk_id}: fault in the loop")
                     stop.wait(0.5)
             self.watchdog.notifier.stopping()
             self.drain(drain_seconds)

@@ -24,7 +24,7 @@ from kiosk.clock import KioskClock
 from kiosk.config import KioskConfig
 from kiosk.decoders import Decoder, default_decoder
 from kiosk.disk import MB, DiskMonitor
-from kiosk.firmware import FIRMWARE_VERSION, Kiosk
+from kiosk.firmware import FIRMWARE_VERSION, Kiosk, RateLimitedEvents
 from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
 from kiosk.link import Link
@@ -1048,3 +1048,37 @@ def test_every_record_names_the_configured_door(
     for wallet in wallets[:2]:
         show(kiosk, wallet.show(NOW).to_text())
     assert [parse_checkin(w).door for w in link.published] == [door, door]
+
+
+def test_rate_limited_events_summarise_what_they_held_back() -> None:
+    lines: list[str] = []
+    clock = [0.0]
+    events = RateLimitedEvents(lines.append, burst=2, per_s=60, monotonic=lambda: clock[0])
+    assert [events("receipt", f"bad {i}") for i in range(5)] == [True, True, False, False, False]
+    assert events("config", "other kind") is True  # each kind has its own budget
+    clock[0] = 60
+    assert events("receipt", "bad again") is True
+    assert lines == [
+        "bad 0",
+        "bad 1",
+        "other kind",
+        "3 more receipt message(s) not logged",
+        "bad again",
+    ]
+
+
+def test_loop_fault_tracebacks_are_rate_limited(make_kiosk, caplog) -> None:
+    source = FlakySource(failures=1000)
+    kiosk = make_kiosk(source)
+    stop = threading.Event()
+    with source, caplog.at_level("ERROR"):
+        thread = threading.Thread(target=lambda: kiosk.run(stop, drain_seconds=0), daemon=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(stop, "wait", lambda t: None)  # no half-second pause between faults
+            thread.start()
+            assert wait_for(lambda: kiosk.counters.faults >= 50, 10.0)
+            stop.set()
+            thread.join(timeout=5)
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert 1 <= len(tracebacks) <= 5
+    assert kiosk.counters.faults >= 50
