@@ -468,7 +468,9 @@ class Kiosk:
             self._outbox_ok = True
         if self._last_prune is None or now - self._last_prune >= self.PRUNE_EVERY_S:
             self._last_prune = now
-            self.prune()
+            if self.prune() == self.PRUNE_BATCH:
+                # More to prune: the next small batch in a second, not in a minute.
+                self._last_prune = now - self.PRUNE_EVERY_S + self.SEND_CHECK_S
         heartbeat_due = (
             self._last_status is None or now - self._last_status >= self.config.heartbeat_s
         )

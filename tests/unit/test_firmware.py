@@ -6,6 +6,7 @@ the uplink is an in-memory :class:`FakeLink` (the MQTT path has its own integrat
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import socket
@@ -1082,3 +1083,19 @@ def test_loop_fault_tracebacks_are_rate_limited(make_kiosk, caplog) -> None:
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert 1 <= len(tracebacks) <= 5
     assert kiosk.counters.faults >= 50
+
+
+def test_a_long_prune_backlog_goes_in_small_batches_a_second_apart(
+    kiosk: Kiosk, outbox: Outbox, wall: Wall
+) -> None:
+    for _ in range(Kiosk.PRUNE_BATCH + 5):
+        outbox.append(lambda seq: (os.urandom(16), b""), int(NOW * 1000))
+    outbox.Row.update(delivered_ms=int(NOW * 1000)).execute()
+    wall.t += 2 * 86400
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH  # not on every turn
+    kiosk._last_prune -= Kiosk.SEND_CHECK_S
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH + 5
