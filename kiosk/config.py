@@ -46,6 +46,13 @@ class KioskConfig:
     repeat_minutes: float = 10.0
     resend_after_s: float = 10.0
     max_in_flight: int = 100
+    heartbeat_s: float = 15.0
+    retention_hours: float = 24.0
+    rejected_retention_days: float = 28.0
+    disk_low_mb: float = 50.0
+    disk_low_percent: float = 5.0
+    disk_reserve_mb: float = 5.0
+    camera_stall_s: float = 10.0
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
     pins_file: Path | None = None
@@ -80,7 +87,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
     """Build a KioskConfig from parsed TOML; relative paths are taken from ``base``."""
     try:
         kiosk = dict(data["kiosk"])
-        mqtt = MqttSettings(**data.get("mqtt", {}))
+        mqtt = _mqtt_settings(data.get("mqtt", {}), base)
         camera = CameraSettings(**data.get("camera", {}))
         trust = data["trust"]
         state_dir = base / kiosk.pop("state_dir")
@@ -107,7 +114,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
     if config.door not in DOORS:
         raise ConfigError(f"kiosk.door must be one of {', '.join(DOORS)}")
     _check_camera(config.camera)
-    for name in ("window_s", "skew_s", "repeat_minutes", "resend_after_s", "max_in_flight"):
+    for name in NUMBERS:
         value = getattr(config, name)
         if (
             isinstance(value, bool)
@@ -118,9 +125,40 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
             raise ConfigError(f"kiosk.{name} must be a finite non-negative number")
     if config.max_in_flight < 1:
         raise ConfigError("kiosk.max_in_flight must be at least 1")
+    for name in ("heartbeat_s", "camera_stall_s"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"kiosk.{name} must be at least 1 (seconds)")
+    if config.disk_low_percent > 100:
+        raise ConfigError("kiosk.disk_low_percent must be at most 100")
     if not config.issuer_keys:
         raise ConfigError("trust.issuer_keys must name at least one issuer")
     return config
+
+
+NUMBERS = (
+    "window_s",
+    "skew_s",
+    "repeat_minutes",
+    "resend_after_s",
+    "max_in_flight",
+    "heartbeat_s",
+    "retention_hours",
+    "rejected_retention_days",
+    "disk_low_mb",
+    "disk_low_percent",
+    "disk_reserve_mb",
+    "camera_stall_s",
+)
+"""Kiosk settings that must be finite, non-negative numbers."""
+
+
+def _mqtt_settings(section: Any, base: Path) -> MqttSettings:
+    """MqttSettings from the [mqtt] table; relative TLS file paths are taken from ``base``."""
+    section = dict(section)
+    for name in ("ca_file", "cert_file", "key_file"):
+        if isinstance(section.get(name), str):
+            section[name] = str(base / section[name])
+    return MqttSettings(**section)
 
 
 def _check_venue_id(venue: object) -> str:

@@ -175,3 +175,22 @@ class Feedback:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def set_conditions(
+        self,
+        *,
+        offline_backlog: bool = False,
+        clock_unsynced: bool = False,
+        fault: bool = False,
+        disk_low: bool = False,
+    ) -> None:
+        """Standing conditions (idempotent, called every loop turn).
+
+        Minimal stand-in that only stores the flags; the lights helper owns the real one.
+        """
+        self.conditions = {
+            "offline_backlog": offline_backlog,
+            "clock_unsynced": clock_unsynced,
+            "fault": fault,
+            "disk_low": disk_low,
+        }

@@ -7,6 +7,12 @@ sequence number lives in the same database and so survives restarts.
 Once a receipt names a row, its signed record (which holds the visitor's
 presentation) is erased: a kiosk keeps no history of who came. A row the
 aggregator refused for good is kept, marked, for the operator, and not sent again.
+
+Bookkeeping rows do not stay for ever: :meth:`Outbox.prune` deletes delivered rows
+after a retention period (a day by default) and refused rows after a longer one
+(28 days), a small batch at a time, from the kiosk loop. A small ``meta`` table
+holds key/value facts that must survive a restart: the time of the last verified
+receipt and the latest accepted kiosk config message.
 """
 
 from __future__ import annotations
@@ -47,6 +53,17 @@ class _Counter(peewee.Model):
     value = peewee.BigIntegerField()
 
 
+class _Meta(peewee.Model):
+    key = peewee.CharField(primary_key=True, max_length=64)
+    value = peewee.BlobField()
+
+
+LAST_RECEIPT_MS = "last_receipt_ms"
+"""Meta key: wall-clock ms of the last verified receipt or refusal."""
+KIOSK_CONFIG = "kiosk_config"
+"""Meta key: the wire bytes of the latest accepted kiosk config message."""
+
+
 @dataclass(frozen=True)
 class OutboxStats:
     """Queue depth and delivery figures for heartbeats and the demo."""
@@ -75,10 +92,16 @@ class Outbox:
                 database = self.db
                 table_name = "counter"
 
+        class Meta(_Meta):
+            class Meta:
+                database = self.db
+                table_name = "meta"
+
         self.Row = Row
         self.Counter = Counter
+        self.Meta = Meta
         with self.db.connection_context():
-            self.db.create_tables([Row, Counter])
+            self.db.create_tables([Row, Counter, Meta])
         self.db.connect(reuse_if_open=True)
 
     def append(self, build: Callable[[int], tuple[bytes, bytes]], now_ms: int) -> int:
@@ -138,31 +161,43 @@ class Outbox:
     def mark_delivered(self, receipt: Receipt, now_ms: int) -> int:
         """Mark the rows a verified receipt names and erase their records; count newly done."""
         return self._mark_waiting(
-            (
-                e.seq,
-                e.checkin_id,
-                {
-                    "delivered_ms": now_ms,
-                    "block": receipt.block,
-                    "leaf_index": e.leaf_index,
-                    "wire": b"",
-                },
-            )
-            for e in receipt.entries
+            now_ms,
+            [
+                (
+                    e.seq,
+                    e.checkin_id,
+                    {
+                        "delivered_ms": now_ms,
+                        "block": receipt.block,
+                        "leaf_index": e.leaf_index,
+                        "wire": b"",
+                    },
+                )
+                for e in receipt.entries
+            ],
         )
 
     def mark_rejected(self, refusal: Refusal, now_ms: int) -> int:
         """Mark the rows a verified refusal names: kept, never sent again; count newly done."""
         return self._mark_waiting(
-            (e.seq, e.checkin_id, {"rejected_ms": now_ms, "rejected_reason": e.reason})
-            for e in refusal.entries
+            now_ms,
+            [
+                (e.seq, e.checkin_id, {"rejected_ms": now_ms, "rejected_reason": e.reason})
+                for e in refusal.entries
+            ],
         )
 
-    def _mark_waiting(self, updates: Iterable[tuple[int, bytes, dict[str, object]]]) -> int:
-        """Apply each update to the waiting row with that (seq, checkin_id), in one commit."""
+    def _mark_waiting(
+        self, now_ms: int, updates: Iterable[tuple[int, bytes, dict[str, object]]]
+    ) -> int:
+        """Apply each update to the waiting row with that (seq, checkin_id), in one commit.
+
+        The answer was verified by the caller, so its arrival time is recorded too.
+        """
         Row = self.Row
         done = 0
         with self.db.atomic():
+            self._set_meta(LAST_RECEIPT_MS, str(now_ms).encode())
             for seq, checkin_id, fields in updates:
                 done += (
                     Row.update(**fields)
@@ -170,6 +205,10 @@ class Outbox:
                     .execute()
                 )
         return done
+
+    def pending(self) -> int:
+        """How many rows wait for a receipt (cheaper than :meth:`stats`)."""
+        return self.Row.select().where(self._waiting()).count()
 
     def stats(self) -> OutboxStats:
         """Pending and delivered counts, the oldest pending row's age base, next seq."""
@@ -184,6 +223,47 @@ class Outbox:
             oldest_pending_ms=oldest,
             next_seq=counter.value if counter else 1,
         )
+
+    def prune(
+        self, now_ms: int, *, delivered_after_ms: int, rejected_after_ms: int, batch: int = 100
+    ) -> int:
+        """Delete up to ``batch`` delivered or refused rows past their retention; count them.
+
+        Waiting rows are never pruned. The sequence counter lives in its own table,
+        so pruning every row does not reuse a sequence number.
+        """
+        Row = self.Row
+        old = (
+            Row.delivered_ms.is_null(False) & (Row.delivered_ms <= now_ms - delivered_after_ms)
+        ) | (Row.rejected_ms.is_null(False) & (Row.rejected_ms <= now_ms - rejected_after_ms))
+        with self.db.atomic():
+            chosen = [r.seq for r in Row.select(Row.seq).where(old).order_by(Row.seq).limit(batch)]
+            if not chosen:
+                return 0
+            return Row.delete().where(Row.seq.in_(chosen)).execute()
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def _set_meta(self, key: str, value: bytes) -> None:
+        self.Meta.insert(key=key, value=value).on_conflict_replace().execute()
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key`` (committed when this returns)."""
+        with self.db.atomic():
+            self._set_meta(key, value)
+
+    def get_meta(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or None."""
+        row = self.Meta.get_or_none(self.Meta.key == key)
+        return None if row is None else bytes(row.value)
+
+    def last_receipt_ms(self) -> int | None:
+        """Wall-clock ms of the last verified receipt or refusal, or None if never."""
+        value = self.get_meta(LAST_RECEIPT_MS)
+        try:
+            return None if value is None else int(value.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     def close(self) -> None:
         """Close the database connection."""

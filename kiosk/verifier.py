@@ -11,7 +11,7 @@ from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from protocol.errors import ProtocolError, ReplayError
+from protocol.errors import ProtocolError, ReplayError, RevokedError
 from protocol.presentation import DEFAULT_SKEW, DEFAULT_WINDOW, CodeType, Presentation
 
 
@@ -67,7 +67,9 @@ class DoorVerifier:
     accepted at this kiosk within ``repeat_minutes`` is answered "already
     checked in" without a second record; any other presentation seen before is
     refused as a replay. Nothing here stores who a visitor is beyond the
-    credential ids of the last few minutes, in memory only.
+    credential ids of the last few minutes, in memory only. A credential whose id is
+    on the revocation list (:meth:`set_revoked`, from the signed kiosk config) is
+    refused as ``revoked`` once its signatures check out.
     """
 
     def __init__(
@@ -88,6 +90,11 @@ class DoorVerifier:
         self._visitors = _ExpiringSet(ttl=repeat_minutes * 60, max_items=100_000)
         self._showing = _ExpiringSet(ttl=debounce_s, max_items=1_000)
         self.refusals: dict[str, int] = {}
+        self.revoked: frozenset[bytes] = frozenset()
+
+    def set_revoked(self, credential_ids: frozenset[bytes]) -> None:
+        """Replace the revocation list (credential ids)."""
+        self.revoked = frozenset(credential_ids)
 
     def check(self, text: str) -> Verdict | None:
         """Verify one scanned text; None while the same showing stays in view.
@@ -113,6 +120,8 @@ class DoorVerifier:
                 window=self.window,
                 skew=self.skew,
             )
+            if presentation.credential.credential_id in self.revoked:
+                raise RevokedError("this credential is revoked")
         except ProtocolError as exc:
             self.refusals[exc.reason] = self.refusals.get(exc.reason, 0) + 1
             return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc), checked_at=now)

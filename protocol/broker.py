@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from .config_file import ConfigError
+
 
 @dataclass(frozen=True)
 class MqttSettings:
-    """Broker address, credentials and TLS options."""
+    """Broker address, per-device credentials, TLS options and reconnect backoff.
+
+    ``tls = true`` verifies the broker's certificate and host name against ``ca_file``
+    (the system's CAs when it is not given); ``cert_file``/``key_file`` present a
+    client certificate. ``tls_insecure`` exists only to be refused with a clear
+    message: a kiosk never talks to a broker it has not verified.
+    """
 
     host: str = "127.0.0.1"
     port: int = 1883
@@ -17,14 +26,59 @@ class MqttSettings:
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
     keepalive: int = 30
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ConfigError("mqtt.host must be a host name or address")
+        if type(self.port) is not int or not 0 < self.port < 65536:
+            raise ConfigError("mqtt.port must be an integer from 1 to 65535")
+        for name in ("username", "password", "ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"mqtt.{name} must be a string")
+        if self.password is not None and not self.username:
+            raise ConfigError("mqtt.password needs mqtt.username")
+        for name in ("tls", "tls_insecure"):
+            if type(getattr(self, name)) is not bool:
+                raise ConfigError(f"mqtt.{name} must be true or false")
+        if self.tls_insecure:
+            raise ConfigError(
+                "mqtt.tls_insecure is refused: give the broker's CA in mqtt.ca_file instead"
+            )
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ConfigError("mqtt.ca_file, cert_file and key_file need mqtt.tls = true")
+        if self.key_file and not self.cert_file:
+            raise ConfigError("mqtt.key_file needs mqtt.cert_file")
+        for name in ("keepalive", "reconnect_min_s", "reconnect_max_s"):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 < value <= 3600:
+                raise ConfigError(f"mqtt.{name} must be an integer from 1 to 3600 (seconds)")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ConfigError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client-side TLS context (certificate and host name verified), or None."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
 def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
     """A paho-mqtt 2.x client (VERSION2 callbacks) with a persistent session.
 
     The session survives disconnects, so QoS 1 messages wait at the broker while
-    the client is away. Credentials, TLS and reconnect backoff come from ``settings``.
+    the client is away. Credentials, TLS and reconnect backoff come from ``settings``;
+    unreadable TLS files raise OSError or ssl.SSLError here, not later in a thread.
     """
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -34,7 +88,10 @@ def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
     )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set(ca_certs=settings.ca_file)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    context = settings.tls_context()
+    if context is not None:
+        client.tls_set_context(context)
+    client.reconnect_delay_set(
+        min_delay=settings.reconnect_min_s, max_delay=settings.reconnect_max_s
+    )
     return client

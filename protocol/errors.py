@@ -95,3 +95,15 @@ class NoteError(ProtocolError):
     """A signed note or verifier key is malformed, or no trusted signature verifies."""
 
     reason = "bad_note"
+
+
+class RevokedError(ProtocolError):
+    """The credential is on the revocation list the kiosk holds."""
+
+    reason = "revoked"
+
+
+class RollbackError(ProtocolError):
+    """A signed message older than (or as old as) one already accepted."""
+
+    reason = "rollback"

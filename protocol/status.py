@@ -1,13 +1,42 @@
 """Kiosk status (heartbeat) messages: small JSON objects on the retained status topic.
 
 JSON so that an operator can read them with ``mosquitto_sub``. ``state`` is
-``online`` or ``offline`` (the retained last will). Parsed strictly.
+``online`` or ``offline`` (the retained last will). Parsed strictly: a JSON object of
+at most 4096 bytes, version 1, scalar values only, and every documented field below,
+when present, of its documented type. Unknown scalar fields are allowed, so a newer
+kiosk can add figures an older aggregator ignores.
+
+Heartbeat fields (all optional; a last will carries only ``v`` and ``state``):
+
+| field | type | meaning |
+| --- | --- | --- |
+| ``firmware`` | text | firmware version |
+| ``queue`` | int | check-ins waiting for a receipt |
+| ``oldest_unsent_ms`` | int or null | age of the oldest waiting check-in |
+| ``in_flight`` | int | check-ins sent and waiting for a receipt within the resend timeout |
+| ``last_receipt_age_ms`` | int or null | time since the last verified receipt (null: never) |
+| ``fps`` | number | frames per second over the last interval |
+| ``decode_ms`` | number or null | median decode time of recent frames |
+| ``clock_synced`` | bool | whether the wall clock is synchronised |
+| ``clock_boot`` | text | boot id, 32 lowercase hex digits |
+| ``clock_mono_ms`` | int | monotonic clock (ms since boot) when the status was made |
+| ``clock_wall_ms`` | int | wall clock (Unix ms) at the same instant |
+| ``disk_free_mb`` | number | free space where the outbox lives |
+| ``disk_low`` | bool | the low-disk alarm |
+| ``config_serial`` | int or null | serial of the kiosk config message in force |
+| each name in :data:`COUNTERS` | int | counters since the kiosk started |
+
+With ``clock_boot``, ``clock_mono_ms`` and ``clock_wall_ms`` the aggregator can place a
+record scanned with an unsynchronised clock: same boot, so wall time at the scan is
+the heartbeat's wall time minus the monotonic difference.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import MalformedError, OversizeError, UnsupportedVersionError
@@ -15,12 +44,63 @@ from .errors import MalformedError, OversizeError, UnsupportedVersionError
 VERSION = 1
 MAX_BYTES = 4096
 STATES = ("online", "offline")
+COUNTERS = (
+    "scanned",
+    "accepted",
+    "already",
+    "refused",
+    "faults",
+    "delivered",
+    "rejected",
+    "bad_receipts",
+    "bad_configs",
+    "disk_full",
+)
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+def _nullable(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _hex32(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) is not None
+
+
+FIELDS: dict[str, Callable[[Any], bool]] = {
+    "firmware": lambda v: isinstance(v, str) and 0 < len(v) <= 32,
+    "queue": _count,
+    "oldest_unsent_ms": _nullable(_count),
+    "in_flight": _count,
+    "last_receipt_age_ms": _nullable(_count),
+    "fps": _number,
+    "decode_ms": _nullable(_number),
+    "clock_synced": lambda v: type(v) is bool,
+    "clock_boot": _hex32,
+    "clock_mono_ms": _count,
+    "clock_wall_ms": _count,
+    "disk_free_mb": _number,
+    "disk_low": lambda v: type(v) is bool,
+    "config_serial": _nullable(_count),
+    **dict.fromkeys(COUNTERS, _count),
+}
+"""Documented heartbeat fields and the check each value must pass."""
 
 
 def encode_status(state: str, **fields: Any) -> bytes:
-    """A status message: version, state and any number of scalar figures."""
+    """A status message: version, state and scalar figures (documented ones type-checked)."""
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}")
+    for key, value in fields.items():
+        if key in FIELDS and not FIELDS[key](value):
+            raise ValueError(f"status.{key} = {value!r} is not a valid value")
     return json.dumps({"v": VERSION, "state": state, **fields}, sort_keys=True).encode()
 
 
@@ -57,4 +137,6 @@ def parse_status(data: bytes) -> dict[str, Any]:
     for key, item in value.items():
         if not isinstance(item, str | int | float | bool | type(None)):
             raise MalformedError(f"status.{key[:40]} must be a scalar")
+        if key in FIELDS and not FIELDS[key](item):
+            raise MalformedError(f"status.{key} has a value of the wrong type or range")
     return value

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -54,6 +55,19 @@ def _effective_user() -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener: the CA that clients trust, the broker's certificate and key.
+
+    ``require_certificate`` makes clients present a certificate signed by ``ca_file``.
+    """
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    require_certificate: bool = False
+
+
 class LocalBroker:
     """A Mosquitto process listening on 127.0.0.1 only, with its own config and data.
 
@@ -61,8 +75,17 @@ class LocalBroker:
     process group) does not reach it: whoever started it stops it, after its clients.
     """
 
-    def __init__(self, port: int | None = None, *, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        workdir: Path | None = None,
+        tls: BrokerTls | None = None,
+        password_file: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.tls = tls
+        self.password_file = password_file
         self.host = "127.0.0.1"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -78,9 +101,20 @@ class LocalBroker:
 
     def config_text(self) -> str:
         """The mosquitto.conf for this broker."""
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+        lines = [f"listener {self.port} {self.host}"]
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca_file}",
+                f"certfile {self.tls.cert_file}",
+                f"keyfile {self.tls.key_file}",
+                "tls_version tlsv1.2",
+                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
+            ]
+        if self.password_file is not None:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        lines += [
             "persistence true",
             f"persistence_location {self.workdir}/",
             "max_queued_messages 100000",

@@ -154,3 +154,24 @@ def test_mosquitto_exiting_at_start_is_a_broker_error_with_its_log(
     assert "mosquitto exited with code" in message and f"127.0.0.1:{port}" in message
     assert "in use" in message  # mosquitto's own words, from its log
     assert broker.process is None
+
+
+def test_tls_and_password_options_reach_the_config(tmp_path: Path) -> None:
+    tls = broker_module.BrokerTls(
+        tmp_path / "ca.pem", tmp_path / "s.pem", tmp_path / "s.key", require_certificate=True
+    )
+    text = LocalBroker(workdir=tmp_path, tls=tls, password_file=tmp_path / "pw").config_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("listener ")
+    for line in (
+        f"cafile {tmp_path / 'ca.pem'}",
+        f"certfile {tmp_path / 's.pem'}",
+        f"keyfile {tmp_path / 's.key'}",
+        "require_certificate true",
+        "allow_anonymous false",
+        f"password_file {tmp_path / 'pw'}",
+    ):
+        assert line in lines
+    assert "allow_anonymous true" not in lines
+    plain = LocalBroker(workdir=tmp_path).config_text().splitlines()
+    assert "allow_anonymous true" in plain and not any(x.startswith("cafile") for x in plain)

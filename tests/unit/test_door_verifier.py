@@ -40,6 +40,7 @@ REASONS = {
     "expired",
     "future",
     "replayed",
+    "revoked",
 }
 
 
@@ -368,3 +369,26 @@ def test_verdict_carries_the_time_of_the_check(
 ) -> None:
     verdict = verifier.check(wallet.show(clock.t).to_text())
     assert verdict is not None and verdict.checked_at == clock.t
+
+
+# -- revocation ---------------------------------------------------------------------------
+
+
+def test_revoked_credential_is_refused_and_others_are_not(
+    verifier: DoorVerifier, clock: FakeClock, wallet: Wallet, other_wallet: Wallet
+) -> None:
+    verifier.set_revoked(frozenset({wallet.credential.credential_id}))
+    verdict = verifier.check(wallet.show(NOW).to_text())
+    assert refused(verdict) == "revoked"
+    assert verifier.refusals == {"revoked": 1}
+    assert verifier.check(other_wallet.show(NOW).to_text()).outcome is Outcome.ACCEPTED
+    verifier.set_revoked(frozenset())
+    clock.t += 1
+    assert verifier.check(wallet.show(clock.t).to_text()).outcome is Outcome.ACCEPTED
+
+
+def test_forged_code_of_a_revoked_credential_is_a_bad_signature(
+    verifier: DoorVerifier, wallet: Wallet
+) -> None:
+    verifier.set_revoked(frozenset({wallet.credential.credential_id}))
+    assert refused(verifier.check(_tampered_signature(wallet.show(NOW)))) == "bad_signature"

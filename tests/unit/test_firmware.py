@@ -6,7 +6,10 @@ the uplink is an in-memory :class:`FakeLink` (the MQTT path has its own integrat
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -21,15 +24,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.clock import KioskClock
 from kiosk.config import KioskConfig
 from kiosk.decoders import Decoder, default_decoder
-from kiosk.firmware import FIRMWARE_VERSION, Kiosk
+from kiosk.disk import MB, DiskMonitor
+from kiosk.firmware import FIRMWARE_VERSION, Kiosk, RateLimitedEvents
 from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
 from kiosk.link import Link
 from kiosk.outbox import Outbox
 from kiosk.verifier import Outcome
+from kiosk.watchdog import Notifier, Watchdog
 from protocol import keys
 from protocol.checkin import parse_checkin
+from protocol.kiosk_config import sign_kiosk_config
 from protocol.receipt import ReceiptEntry, sign_receipt
+from protocol.status import encode_status, parse_status
 from safecode.render import blank_frame, render_code_frame
 from safecode.visitors import Wallet, enrol_visitor
 from tests.unit.wire_checks import seeded
@@ -50,6 +57,7 @@ class FakeLink(Link):
 
     def __init__(self) -> None:
         self.receipts: queue.Queue[bytes] = queue.Queue()
+        self.configs: queue.Queue[bytes] = queue.Queue()
         self.published: list[bytes] = []
         self.statuses: list[dict[str, Any]] = []
         self.is_connected = True
@@ -75,8 +83,25 @@ class FakeLink(Link):
     def connected(self) -> bool:
         return self.is_connected
 
+    def poll_config(self) -> bytes | None:
+        try:
+            return self.configs.get_nowait()
+        except queue.Empty:
+            return None
+
     def stop(self) -> None:
         self.stopped = True
+
+
+class Usage:
+    """What shutil.disk_usage returns, set by hand (no disk is filled)."""
+
+    def __init__(self, free_mb: float = 10_000, total_mb: float = 32_000) -> None:
+        self.free_mb, self.total_mb = free_mb, total_mb
+
+    def __call__(self, path: str):
+        total, free = int(self.total_mb * MB), int(self.free_mb * MB)
+        return shutil._ntuple_diskusage(total, total - free, free)
 
 
 class Wall:
@@ -141,19 +166,26 @@ def make_config(tmp_path: Path, **overrides: Any) -> KioskConfig:
 
 
 @pytest.fixture
-def make_kiosk(tmp_path, wall, link, outbox, feedback, decoder):
+def usage() -> Usage:
+    return Usage()
+
+
+@pytest.fixture
+def make_kiosk(tmp_path, wall, link, outbox, feedback, decoder, usage):
     events: list[str] = []
 
-    def make(source=None, **overrides: Any) -> Kiosk:
+    def make(source=None, *, synced=lambda: True, notifier=None, **overrides: Any) -> Kiosk:
         kiosk = Kiosk(
             make_config(tmp_path, **overrides),
             device_key=DEVICE,
-            source=source or GeneratedFrameSource(lambda i: None),
+            source=source or GeneratedFrameSource(lambda i: None).open(),
             decoder=decoder,
             feedback=feedback,
             link=link,
             outbox=outbox,
-            clock=KioskClock(synced=lambda: True, wall=wall, monotonic=lambda: MONOTONIC),
+            clock=KioskClock(synced=synced, wall=wall, monotonic=lambda: MONOTONIC),
+            disk=DiskMonitor(tmp_path, usage=usage, cache_s=0),
+            watchdog=Watchdog(notifier or Notifier({})),
             on_event=events.append,
         )
         kiosk.events = events  # type: ignore[attr-defined]
@@ -462,21 +494,48 @@ def test_nothing_is_published_while_disconnected(
     assert parse_checkin(link.published[0]).scanned_ms == int(NOW * 1000)  # time of the scan
 
 
-def test_publish_status_reports_queue_figures(
-    kiosk: Kiosk, link: FakeLink, wall: Wall, wallets: list[Wallet]
+def test_publish_status_reports_the_heartbeat(
+    kiosk: Kiosk, link: FakeLink, wall: Wall, wallets: list[Wallet], usage: Usage
 ) -> None:
     show(kiosk, wallets[0].show(NOW).to_text())
     show(kiosk, "hello")
+    usage.free_mb = 40
     wall.t = NOW + 2.5
     kiosk.publish_status()
-    assert link.statuses[-1] == {
+    figures = link.statuses[-1]
+    assert parse_status(encode_status("online", **figures))  # strict JSON, documented types
+    fps, decode_ms = figures.pop("fps"), figures.pop("decode_ms")
+    assert fps > 0 and 0 < decode_ms < 5000
+    assert figures == {
         "firmware": FIRMWARE_VERSION,
         "queue": 1,
         "oldest_unsent_ms": 2500,
+        "in_flight": 1,
+        "last_receipt_age_ms": None,
+        "clock_synced": True,
+        "clock_boot": kiosk.clock.boot_id.hex(),
+        "clock_mono_ms": int(MONOTONIC * 1000),
+        "clock_wall_ms": int((NOW + 2.5) * 1000),
+        "disk_free_mb": 40.0,
+        "disk_low": True,
+        "config_serial": None,
         "scanned": 2,
         "accepted": 1,
-        "clock_synced": True,
+        "already": 0,
+        "refused": 1,
+        "faults": 0,
+        "delivered": 0,
+        "rejected": 0,
+        "bad_receipts": 0,
+        "bad_configs": 0,
+        "disk_full": 0,
     }
+    link.receipts.put(receipt_for(link.published))
+    kiosk.apply_receipts()
+    wall.t += 4
+    kiosk.publish_status()
+    assert link.statuses[-1]["last_receipt_age_ms"] == 4000
+    assert link.statuses[-1]["queue"] == 0
 
 
 # -- draining and running -----------------------------------------------------------------
@@ -737,3 +796,306 @@ def test_idle_frames_do_not_query_the_outbox_every_time(
     assert kiosk.counters.frames == 20
     assert 1 <= len(calls) <= 3, "one look a second, not one a frame"
     source.close()
+
+
+# -- kiosk config from the aggregator: revocation list ----------------------------------------
+
+
+def config_wire(
+    serial: int, revoked: list[bytes], *, key=LEDGER, kiosk_id: str = KIOSK_ID
+) -> bytes:
+    return sign_kiosk_config(
+        key, kiosk_id=kiosk_id, serial=serial, issued_ms=int(NOW * 1000), revoked=revoked
+    )
+
+
+def test_revoked_credential_is_refused_after_a_config_arrives(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, feedback: Feedback, wallets: list[Wallet]
+) -> None:
+    revoked = wallets[0].credential.credential_id
+    link.configs.put(config_wire(5, [revoked]))
+    assert kiosk.apply_configs() == 1
+    verdicts = show(kiosk, wallets[0].show(NOW).to_text())
+    assert [(v.outcome, v.reason) for v in verdicts] == [(Outcome.REFUSED, "revoked")]
+    assert kiosk.counters.refusals == {"revoked": 1}
+    assert outbox.stats().next_seq == 1
+    assert wait_for(lambda: feedback.red.is_lit)
+    assert [v.outcome for v in show(kiosk, wallets[1].show(NOW).to_text())] == [Outcome.ACCEPTED]
+    assert kiosk.counters.configs == 1 and kiosk.kiosk_config.serial == 5
+    assert any("kiosk config 5 in force: 1 revoked" in e for e in kiosk.events)
+
+
+def test_config_survives_a_restart(
+    make_kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet]
+) -> None:
+    first = make_kiosk()
+    link.configs.put(config_wire(5, [wallets[0].credential.credential_id]))
+    first.apply_configs()
+    second = make_kiosk()  # a new firmware instance on the same outbox database
+    assert second.kiosk_config is not None and second.kiosk_config.serial == 5
+    verdicts = show(second, wallets[0].show(NOW).to_text())
+    assert [v.reason for v in verdicts] == ["revoked"]
+    link.configs.put(config_wire(4, []))  # an older one is still a rollback after restart
+    assert second.apply_configs() == 0
+    assert second.counters.bad_configs == 1
+
+
+def test_newer_config_replaces_the_list_and_redelivery_is_quiet(
+    kiosk: Kiosk, link: FakeLink, wallets: list[Wallet]
+) -> None:
+    first = config_wire(5, [wallets[0].credential.credential_id])
+    link.configs.put(first)
+    link.configs.put(first)  # the broker sends the retained message again on reconnect
+    assert kiosk.apply_configs() == 1
+    assert kiosk.counters.bad_configs == 0
+    link.configs.put(config_wire(6, []))  # un-revoked
+    assert kiosk.apply_configs() == 1
+    assert [v.outcome for v in show(kiosk, wallets[0].show(NOW).to_text())] == [Outcome.ACCEPTED]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("forged", "bad_signature"),
+        ("device key", "bad_signature"),
+        ("other kiosk", "wrong_type"),
+        ("older", "rollback"),
+        ("same serial, other list", "rollback"),
+        ("garbage", "malformed"),
+        ("empty", "truncated"),
+        ("receipt", "wrong_type"),
+    ],
+)
+def test_bad_config_messages_are_refused_counted_and_change_nothing(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wallets: list[Wallet], case: str, reason: str
+) -> None:
+    revoked = wallets[0].credential.credential_id
+    link.configs.put(config_wire(5, [revoked]))
+    kiosk.apply_configs()
+    held = outbox.get_meta("kiosk_config")
+    payload = {
+        "forged": lambda: config_wire(9, [], key=IMPOSTOR),
+        "device key": lambda: config_wire(9, [], key=DEVICE),
+        "other kiosk": lambda: config_wire(9, [], kiosk_id="kiosk-8"),
+        "older": lambda: config_wire(4, []),
+        "same serial, other list": lambda: config_wire(5, []),
+        "garbage": lambda: b"\x00garbage",
+        "empty": lambda: b"",
+        "receipt": _a_receipt,
+    }[case]()
+    link.configs.put(payload)
+    assert kiosk.apply_configs() == 0
+    assert kiosk.counters.bad_configs == 1
+    assert kiosk.counters.bad_input == {f"config:{reason}": 1}
+    assert kiosk.kiosk_config.serial == 5 and kiosk.verifier.revoked == {revoked}
+    assert outbox.get_meta("kiosk_config") == held
+    assert any(f"refused a config ({reason}" in e for e in kiosk.events)
+
+
+def _a_receipt() -> bytes:
+    return sign_receipt(
+        LEDGER,
+        kiosk_id=KIOSK_ID,
+        entries=[ReceiptEntry(bytes(16), 1, 0)],
+        block=1,
+        tree_size=1,
+        root=bytes(32),
+        issued_ms=0,
+    )
+
+
+def test_a_flood_of_bad_messages_is_counted_but_logged_sparingly(
+    kiosk: Kiosk, link: FakeLink
+) -> None:
+    for i in range(500):
+        link.configs.put(b"junk-%d" % i)
+        link.receipts.put(b"junk-%d" % i)
+    kiosk.apply_configs()
+    kiosk.apply_receipts()
+    assert kiosk.counters.bad_configs == 500 and kiosk.counters.bad_receipts == 500
+    logged = [e for e in kiosk.events if "refused a" in e]
+    assert len(logged) == 10  # five of each kind a minute
+    assert not any("junk" in e for e in logged) or all(len(e) < 300 for e in logged)
+
+
+# -- standing conditions, disk, pruning, watchdog -------------------------------------------
+
+
+def test_conditions_reach_the_lights_every_turn(
+    make_kiosk, link: FakeLink, feedback: Feedback, wallets: list[Wallet], usage: Usage
+) -> None:
+    text = wallets[0].show(NOW).to_text()
+    source = GeneratedFrameSource(lambda i: frame(text) if i == 0 else blank_frame((640, 480)))
+    kiosk = make_kiosk(source.open(), synced=lambda: False)
+    link.is_connected = False
+    kiosk.step(frame_timeout=1.0)
+    assert feedback.conditions == {
+        "offline_backlog": True,
+        "clock_unsynced": True,
+        "fault": False,
+        "disk_low": False,
+    }
+    link.is_connected = True
+    usage.free_mb = 30
+    kiosk.step(frame_timeout=1.0)
+    assert feedback.conditions["disk_low"] is True
+    assert feedback.conditions["offline_backlog"] is False
+    source.close()
+
+
+def test_a_stalled_camera_is_a_fault(make_kiosk, feedback: Feedback) -> None:
+    kiosk = make_kiosk(camera_stall_s=1)
+    kiosk._started -= 5  # started five seconds ago and no frame since
+    assert kiosk.conditions()["fault"] is True
+    kiosk.last_frame_at = time.monotonic()
+    assert kiosk.conditions()["fault"] is False
+
+
+def test_full_disk_refuses_the_visitor_and_keeps_counting(
+    kiosk: Kiosk, outbox: Outbox, feedback: Feedback, wallets: list[Wallet], usage: Usage
+) -> None:
+    usage.free_mb = 3  # under the 5 MB reserve
+    verdicts = show(kiosk, wallets[0].show(NOW).to_text())
+    assert [v.outcome for v in verdicts] == [Outcome.ACCEPTED]  # the code itself was good
+    assert outbox.stats().next_seq == 1  # nothing stored, nothing shown green
+    assert (kiosk.counters.accepted, kiosk.counters.faults, kiosk.counters.disk_full) == (0, 1, 1)
+    assert wait_for(lambda: feedback.red.is_lit)
+    assert not feedback.green.is_lit
+    assert kiosk.conditions()["fault"] and kiosk.conditions()["disk_low"]
+    assert any("disk full" in e for e in kiosk.events)
+    usage.free_mb = 1000
+    assert [v.outcome for v in show(kiosk, wallets[1].show(NOW).to_text())] == [Outcome.ACCEPTED]
+    assert kiosk.counters.accepted == 1
+
+
+def test_sqlite_full_error_is_counted_as_disk_full(
+    kiosk: Kiosk, outbox: Outbox, monkeypatch: pytest.MonkeyPatch, wallets: list[Wallet]
+) -> None:
+    import peewee
+
+    def full(*args, **kwargs):
+        raise peewee.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(outbox, "append", full)
+    show(kiosk, wallets[0].show(NOW).to_text())
+    assert (kiosk.counters.accepted, kiosk.counters.faults, kiosk.counters.disk_full) == (0, 1, 1)
+    assert kiosk.conditions()["fault"] is True
+
+
+def test_step_prunes_old_delivered_rows(
+    kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    show(kiosk, wallets[0].show(NOW).to_text())
+    link.receipts.put(receipt_for(link.published))
+    kiosk.apply_receipts()
+    assert kiosk.prune() == 0
+    wall.t += 24 * 3600
+    kiosk._last_prune = None
+    kiosk.step(frame_timeout=0.01)
+    assert outbox.Row.select().count() == 0 and kiosk.counters.pruned == 1
+    assert outbox.stats().next_seq == 2
+
+
+def test_watchdog_pings_while_frames_arrive(
+    make_kiosk, tmp_path: Path, wallets: list[Wallet]
+) -> None:
+    path = str(tmp_path / "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(2)
+    blank = blank_frame((640, 480))
+    source = GeneratedFrameSource(lambda i: blank if i < 1 else None).open()
+    kiosk = make_kiosk(source, notifier=Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000"}))
+    try:
+        kiosk.step(frame_timeout=1.0)
+        first = drain(listener)
+        assert "WATCHDOG=1" in first
+        assert any(m.startswith("STATUS=queue 0") for m in first)  # the first heartbeat
+        kiosk.last_frame_at = time.monotonic() - 60  # the camera stalls
+        time.sleep(0.02)  # a ping is due again (every 10 ms here)
+        kiosk.step(frame_timeout=0.01)
+        assert drain(listener) == []
+        assert kiosk.watchdog.withheld >= 1
+    finally:
+        listener.close()
+        source.close()
+
+
+def drain(sock: socket.socket) -> list[str]:
+    sock.setblocking(False)
+    out = []
+    try:
+        while True:
+            out.append(sock.recv(4096).decode())
+    except BlockingIOError:
+        return out
+
+
+def test_heartbeat_goes_out_on_reconnect(kiosk: Kiosk, link: FakeLink) -> None:
+    kiosk.step(frame_timeout=0.01)
+    count = len(link.statuses)
+    link.is_connected = False
+    kiosk.step(frame_timeout=0.01)
+    link.is_connected = True
+    kiosk.step(frame_timeout=0.01)
+    assert len(link.statuses) == count + 1
+
+
+@pytest.mark.parametrize("door", ["entrance", "exit", "both"])
+def test_every_record_names_the_configured_door(
+    make_kiosk, link: FakeLink, wallets: list[Wallet], door: str
+) -> None:
+    kiosk = make_kiosk(door=door, max_in_flight=10)
+    for wallet in wallets[:2]:
+        show(kiosk, wallet.show(NOW).to_text())
+    assert [parse_checkin(w).door for w in link.published] == [door, door]
+
+
+def test_rate_limited_events_summarise_what_they_held_back() -> None:
+    lines: list[str] = []
+    clock = [0.0]
+    events = RateLimitedEvents(lines.append, burst=2, per_s=60, monotonic=lambda: clock[0])
+    assert [events("receipt", f"bad {i}") for i in range(5)] == [True, True, False, False, False]
+    assert events("config", "other kind") is True  # each kind has its own budget
+    clock[0] = 60
+    assert events("receipt", "bad again") is True
+    assert lines == [
+        "bad 0",
+        "bad 1",
+        "other kind",
+        "3 more receipt message(s) not logged",
+        "bad again",
+    ]
+
+
+def test_loop_fault_tracebacks_are_rate_limited(make_kiosk, caplog) -> None:
+    source = FlakySource(failures=1000)
+    kiosk = make_kiosk(source)
+    stop = threading.Event()
+    with source, caplog.at_level("ERROR"):
+        thread = threading.Thread(target=lambda: kiosk.run(stop, drain_seconds=0), daemon=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(stop, "wait", lambda t: None)  # no half-second pause between faults
+            thread.start()
+            assert wait_for(lambda: kiosk.counters.faults >= 50, 10.0)
+            stop.set()
+            thread.join(timeout=5)
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert 1 <= len(tracebacks) <= 5
+    assert kiosk.counters.faults >= 50
+
+
+def test_a_long_prune_backlog_goes_in_small_batches_a_second_apart(
+    kiosk: Kiosk, outbox: Outbox, wall: Wall
+) -> None:
+    for _ in range(Kiosk.PRUNE_BATCH + 5):
+        outbox.append(lambda seq: (os.urandom(16), b""), int(NOW * 1000))
+    outbox.Row.update(delivered_ms=int(NOW * 1000)).execute()
+    wall.t += 2 * 86400
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH  # not on every turn
+    kiosk._last_prune -= Kiosk.SEND_CHECK_S
+    kiosk.step(frame_timeout=0.01)
+    assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH + 5

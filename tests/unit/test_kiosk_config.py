@@ -295,3 +295,99 @@ def test_kiosk_section_as_a_string_is_a_config_error(tmp_path: Path) -> None:
     data["kiosk"] = "kiosk-1"
     with pytest.raises(ConfigError):
         load_config(write(tmp_path, data))
+
+
+# -- delivery, disk and MQTT settings -----------------------------------------------------
+
+
+def test_housekeeping_settings(tmp_path: Path) -> None:
+    data = copy.deepcopy(valid())
+    data["kiosk"].update(
+        {
+            "heartbeat_s": 30,
+            "retention_hours": 6,
+            "rejected_retention_days": 28,
+            "disk_low_mb": 100,
+            "disk_low_percent": 10,
+            "disk_reserve_mb": 8,
+            "camera_stall_s": 20,
+        }
+    )
+    config = parse_config(data, base=tmp_path)
+    assert (config.heartbeat_s, config.retention_hours, config.rejected_retention_days) == (
+        30,
+        6,
+        28,
+    )
+    assert (config.disk_low_mb, config.disk_low_percent, config.disk_reserve_mb) == (100, 10, 8)
+    assert config.camera_stall_s == 20
+    defaults = parse_config(valid(), base=tmp_path)
+    assert (defaults.retention_hours, defaults.rejected_retention_days) == (24.0, 28.0)
+    assert (defaults.disk_low_mb, defaults.disk_low_percent) == (50.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "match"),
+    [
+        ("heartbeat_s", 0, "at least 1"),
+        ("camera_stall_s", 0.5, "at least 1"),
+        ("disk_low_percent", 101, "at most 100"),
+        ("retention_hours", -1, "finite non-negative"),
+        ("disk_reserve_mb", "5", "finite non-negative"),
+    ],
+)
+def test_bad_housekeeping_settings(tmp_path: Path, name: str, value: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=f"kiosk.{name}.*{match}"):
+        parse_config(changed("kiosk", name, value), base=tmp_path)
+
+
+def test_tls_settings_and_relative_paths(tmp_path: Path) -> None:
+    data = copy.deepcopy(valid())
+    data["mqtt"].update(
+        {
+            "ca_file": "tls/ca.pem",
+            "cert_file": "/etc/safecode/kiosk.crt",
+            "key_file": "tls/kiosk.key",
+            "password": "s3cret",
+            "reconnect_min_s": 2,
+            "reconnect_max_s": 60,
+        }
+    )
+    mqtt = parse_config(data, base=tmp_path).mqtt
+    assert mqtt.ca_file == str(tmp_path / "tls" / "ca.pem")
+    assert mqtt.cert_file == "/etc/safecode/kiosk.crt"
+    assert mqtt.key_file == str(tmp_path / "tls" / "kiosk.key")
+    assert (mqtt.username, mqtt.password) == ("kiosk-1", "s3cret")
+    assert (mqtt.reconnect_min_s, mqtt.reconnect_max_s) == (2, 60)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"tls_insecure": True}, "tls_insecure is refused"),
+        ({"tls": False, "ca_file": "ca.pem"}, "need mqtt.tls = true"),
+        ({"key_file": "k.pem"}, "key_file needs mqtt.cert_file"),
+        ({"username": None, "password": "x"}, "password needs mqtt.username"),
+        ({"reconnect_min_s": 10, "reconnect_max_s": 5}, "must not exceed"),
+        ({"reconnect_max_s": 0}, "reconnect_max_s must be an integer"),
+        ({"port": 0}, "mqtt.port"),
+        ({"port": "1883"}, "mqtt.port"),
+        ({"tls": "yes"}, "mqtt.tls must be true or false"),
+        ({"host": ""}, "mqtt.host"),
+    ],
+)
+def test_bad_mqtt_settings(tmp_path: Path, changes: dict[str, Any], match: str) -> None:
+    data = copy.deepcopy(valid())
+    data["mqtt"].update(changes)
+    data["mqtt"] = {k: v for k, v in data["mqtt"].items() if v is not None}
+    with pytest.raises(ConfigError, match=match):
+        parse_config(data, base=tmp_path)
+
+
+def test_unreadable_ca_file_fails_when_the_client_is_made(tmp_path: Path) -> None:
+    from protocol.broker import make_client
+
+    data = changed("mqtt", "ca_file", "missing-ca.pem")
+    settings = parse_config(data, base=tmp_path).mqtt
+    with pytest.raises(OSError):
+        make_client(settings, "kiosk-1")

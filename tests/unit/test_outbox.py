@@ -411,3 +411,85 @@ def test_due_orders_rows_sent_at_the_same_time_by_seq(outbox: Outbox) -> None:
         outbox.append(builder(), T0)
     outbox.mark_sent([3, 1, 2], T0)
     assert seqs(outbox.due(T0 + RESEND, RESEND, 10)) == [1, 2, 3]
+
+
+# -- pruning and meta ---------------------------------------------------------------------
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def prune(box: Outbox, now_ms: int, batch: int = 100) -> int:
+    return box.prune(now_ms, delivered_after_ms=DAY, rejected_after_ms=28 * DAY, batch=batch)
+
+
+def test_prune_deletes_only_rows_past_their_retention(outbox: Outbox) -> None:
+    for _ in range(4):
+        outbox.append(builder(), T0)
+    outbox.mark_delivered(receipt([(cid(1), 1, 0)]), T0)
+    outbox.mark_delivered(receipt([(cid(2), 2, 1)]), T0 + HOUR)
+    outbox.mark_rejected(refusal([(cid(3), 3, "replayed")]), T0)
+    assert prune(outbox, T0 + DAY - 1) == 0
+    assert prune(outbox, T0 + DAY) == 1  # row 1; row 2 was delivered an hour later
+    assert seqs(outbox.Row.select().order_by(outbox.Row.seq)) == [2, 3, 4]
+    assert prune(outbox, T0 + 27 * DAY) == 1  # row 2
+    assert prune(outbox, T0 + 28 * DAY) == 1  # the refused row after 28 days
+    assert prune(outbox, T0 + 1000 * DAY) == 0  # the waiting row is never pruned
+    assert seqs(outbox.Row.select()) == [4]
+    assert outbox.stats().pending == 1
+
+
+def test_prune_works_in_batches_and_keeps_the_sequence(path: Path) -> None:
+    box = Outbox(path)
+    for _ in range(7):
+        box.append(builder(), T0)
+    box.mark_delivered(receipt([(cid(i), i, i) for i in range(1, 8)]), T0)
+    assert [prune(box, T0 + DAY, batch=3) for _ in range(4)] == [3, 3, 1, 0]
+    assert box.Row.select().count() == 0
+    box.close()
+    box = Outbox(path)
+    try:
+        assert box.append(builder(), T0) == 8  # a pruned seq is never used again
+    finally:
+        box.close()
+
+
+def test_meta_values_survive_reopen(path: Path) -> None:
+    box = Outbox(path)
+    assert box.get_meta("kiosk_config") is None
+    box.set_meta("kiosk_config", b"\x00config")
+    box.set_meta("kiosk_config", b"\x00newer")
+    box.close()
+    box = Outbox(path)
+    try:
+        assert box.get_meta("kiosk_config") == b"\x00newer"
+    finally:
+        box.close()
+
+
+def test_last_receipt_time_is_recorded_and_survives_reopen(path: Path) -> None:
+    box = Outbox(path)
+    assert box.last_receipt_ms() is None
+    box.append(builder(), T0)
+    box.append(builder(), T0)
+    box.mark_delivered(receipt([(cid(1), 1, 0)]), T0 + 5)
+    assert box.last_receipt_ms() == T0 + 5
+    box.mark_rejected(refusal([(cid(2), 2, "expired")]), T0 + 9)
+    assert box.last_receipt_ms() == T0 + 9
+    box.mark_delivered(receipt([(cid(1), 1, 0)]), T0 + 20)  # repeated: still a receipt
+    assert box.last_receipt_ms() == T0 + 20
+    box.close()
+    other = sqlite3.connect(path)  # what `kiosk status` can read without the firmware
+    try:
+        row = other.execute("SELECT value FROM meta WHERE key = 'last_receipt_ms'").fetchone()
+    finally:
+        other.close()
+    assert row == (str(T0 + 20).encode(),)
+
+
+def test_pending_counts_waiting_rows(outbox: Outbox) -> None:
+    for _ in range(3):
+        outbox.append(builder(), T0)
+    outbox.mark_delivered(receipt([(cid(1), 1, 0)]), T0)
+    outbox.mark_rejected(refusal([(cid(2), 2, "expired")]), T0)
+    assert outbox.pending() == outbox.stats().pending == 1

@@ -15,7 +15,15 @@ from protocol.errors import (
     ProtocolError,
     UnsupportedVersionError,
 )
-from protocol.status import MAX_BYTES, STATES, VERSION, encode_status, parse_status
+from protocol.status import (
+    COUNTERS,
+    FIELDS,
+    MAX_BYTES,
+    STATES,
+    VERSION,
+    encode_status,
+    parse_status,
+)
 
 
 def status(**fields: Any) -> bytes:
@@ -228,3 +236,68 @@ def test_arbitrary_json_objects_raise_only_protocol_errors(value: dict[str, Any]
 @given(text=st.text(alphabet='[]{}":,0123456789.eE-+ \\ntrufalsNIinity', max_size=400))
 def test_json_like_text_raises_only_protocol_errors(text: str) -> None:
     _check(text.encode())
+
+
+# --- documented heartbeat fields -----------------------------------------------------------------
+
+HEARTBEAT = {
+    "firmware": "0.2.0",
+    "queue": 3,
+    "oldest_unsent_ms": 2500,
+    "in_flight": 2,
+    "last_receipt_age_ms": None,
+    "fps": 14.8,
+    "decode_ms": 0.71,
+    "clock_synced": False,
+    "clock_boot": "0f" * 16,
+    "clock_mono_ms": 123456,
+    "clock_wall_ms": 1764000000000,
+    "disk_free_mb": 48.2,
+    "disk_low": True,
+    "config_serial": 7,
+    **{name: 1 for name in COUNTERS},
+}
+
+
+def test_full_heartbeat_round_trips() -> None:
+    data = encode_status("online", **HEARTBEAT)
+    assert len(data) < MAX_BYTES // 2
+    assert parse_status(data) == {"v": 1, "state": "online", **HEARTBEAT}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("queue", -1),
+        ("queue", 1.5),
+        ("queue", True),
+        ("queue", None),
+        ("oldest_unsent_ms", "5"),
+        ("fps", -0.1),
+        ("fps", "fast"),
+        ("decode_ms", True),
+        ("clock_synced", 1),
+        ("clock_boot", "0F" * 16),
+        ("clock_boot", "0f" * 15),
+        ("disk_low", "yes"),
+        ("firmware", ""),
+        ("scanned", 2**63),
+        ("config_serial", -3),
+    ],
+)
+def test_documented_fields_are_type_checked(name: str, value: Any) -> None:
+    with pytest.raises(MalformedError, match=name):
+        parse_status(status(**{name: value}) if value is not None else _with_null(name))
+    with pytest.raises(ValueError):
+        encode_status("online", **{name: value})
+
+
+def _with_null(name: str) -> bytes:
+    return json.dumps({"v": 1, "state": "online", name: None}).encode()
+
+
+def test_every_documented_field_is_in_the_docstring() -> None:
+    import protocol.status
+
+    for name in FIELDS:
+        assert f"``{name}``" in protocol.status.__doc__ or name in COUNTERS
