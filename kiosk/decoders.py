@@ -6,35 +6,39 @@ the QR codes they read, as :class:`Decoded` values; an image with no readable co
 Decoders only read QR codes (Model 2, plus Model 1 / Micro QR / rMQR with zxing-cpp 3):
 other symbologies in view are ignored.
 
-How the default was chosen (``safecode bench decoders``, kiosk/decode_bench.py; 179 images
-of shared/data/qr/zxing-blackbox plus 640x480 frames with no code; zxing-cpp 3.1.1,
-pyzbar 0.1.9 / ZBar 0.23, 2-core x86; cost = per-image median of the repeats, then the mean
-over images, every decoder timed on the same image in the same loop):
+How the default was chosen: ``safecode bench decoders`` (kiosk/decode_bench.py) decodes
+the 179 labelled images of shared/data/qr/zxing-blackbox and 10 empty 640x480 frames
+with every candidate, each image 5 times in one loop (cost = per-image median, then the
+mean over images). One run, 2-core x86, zxing-cpp 3.1.1, pyzbar 0.1.9 (ZBar 0.23):
 
-====================================  =========  ========  ==============
-decoder                               read       mean ms   empty frame ms
-====================================  =========  ========  ==============
-zxing-cpp alone (library defaults)    166 92.7%  0.33      2.6
-pyzbar alone                          147 82.1%  3.6       18
-zxing, then pyzbar on every miss      168 93.9%  0.55      21
-zxing LocalAverage, then zxing        169 94.4%  0.38      2.7
-GlobalHistogram, then pyzbar on the
-crop of a code zxing saw but could
-not read (the default, ``cascade``)
-====================================  =========  ========  ==============
+======================================  ===========  =======  ==============
+decoder                                 read         mean ms  empty frame ms
+======================================  ===========  =======  ==============
+zxing-cpp alone (library defaults)      166 (92.7%)  0.45     3.1
+zxing-cpp without try_invert            166 (92.7%)  0.38     1.6
+zxing-cpp GlobalHistogram binarizer     155 (86.6%)  0.39     0.5
+pyzbar alone                            147 (82.1%)  4.4      17
+zxing, then pyzbar on every miss        168 (93.9%)  0.66     21
+zxing, then zxing GlobalHistogram       168 (93.9%)  0.43     3.7
+zxing, then pyzbar if zxing saw a code  166 (92.7%)  0.52     3.1
+**cascade** (the default, below)        169 (94.4%)  0.56     3.6
+======================================  ===========  =======  ==============
 
-(See the commit and report for the exact run; the bench prints these numbers afresh.)
+The cascade is 1.23x zxing-cpp's mean cost on the image set and 1.18x on empty frames.
 
-* zxing-cpp's options: ``try_invert`` (light-on-dark codes, dark-mode phones) reads
-  nothing more on this set but is needed for inverted codes; ``try_rotate`` and
-  ``try_downscale`` gain nothing here and cost little. Its ``GlobalHistogram`` binarizer
-  alone reads less (86.6 %) but reads 2 images LocalAverage misses, and costs about
-  0.07 ms on an empty frame; ``FixedThreshold`` reads 74.9 % and nothing new.
-* pyzbar reads 2 images zxing-cpp misses, but costs 15-20 ms on an empty 640x480 frame:
-  a plain zxing-then-pyzbar cascade spends that on every frame without a code, which is
-  most kiosk frames. zxing-cpp (with ``return_errors``) reports codes it located but could
-  not decode; the cascade runs pyzbar only then, on a crop around them (and on its
-  inverse, since ZBar does not read light-on-dark codes). Empty frames never reach pyzbar.
+* zxing-cpp's options: ``try_invert`` reads nothing more on this set but is what reads
+  light-on-dark codes (dark-mode phones), and doubles the cost of an empty frame;
+  ``try_rotate`` and ``try_downscale`` are kept (no reads lost, little cost).
+  ``GlobalHistogram`` alone reads less, but reads 2 images LocalAverage misses and costs
+  about 0.5 ms on an empty frame; ``FixedThreshold`` reads 74.9 % and nothing new.
+* pyzbar reads 2 images zxing-cpp misses, but costs 15-20 ms on an empty frame: a plain
+  zxing-then-pyzbar cascade spends that on every frame without a code, which is most
+  kiosk frames. zxing-cpp (with ``return_errors``) reports codes it located but could not
+  decode; the cascade runs pyzbar only then, on a crop around them, inverted first when
+  the surround is darker than the code (ZBar reads dark-on-light only). Empty frames never
+  reach pyzbar. On this set pyzbar runs on 9 images and reads 1 (qrcode-2/28.png, located
+  only by the GlobalHistogram pass); the 10 images nobody reads are 2 with no code zxing
+  can locate and 8 warped or damaged ones.
 """
 
 from __future__ import annotations
