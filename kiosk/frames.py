@@ -7,6 +7,9 @@ Every source hands out :class:`Frame` objects holding a 2-D ``uint8`` grayscale 
 * :class:`ReplayFrameSource` - image files from disk (recorded frames, test images).
 * :class:`GeneratedFrameSource` - frames made by a callable (the demo's simulated visitors).
 
+USB cameras (V4L2) and video files go through OpenCV in :mod:`kiosk.camera_opencv`;
+:func:`kiosk.sources.frame_source` builds whichever the kiosk config names.
+
 Sources are used from one thread: ``open`` (or ``with``), then ``read`` or iterate, then
 ``close``. ``read(timeout)`` returns ``None`` when no frame came within ``timeout`` seconds;
 iteration yields frames until the source is exhausted or closed.
