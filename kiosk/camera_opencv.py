@@ -8,6 +8,7 @@ apt's ``python3-opencv`` in a venv made with ``--system-site-packages``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -70,9 +71,13 @@ class V4L2FrameSource(FrameSource):
 
     ``device`` is ``/dev/videoN``, an index, or (with ``backend="any"``) anything OpenCV
     can open, such as a video file. The size and rate are requested once in ``open``; the
-    camera may pick others (logged, and reported by ``geometry``). ``frame_timeout`` bounds
-    a read where the backend supports ``CAP_PROP_READ_TIMEOUT_MSEC``; a failed read gives
-    ``None``, like a timeout. The driver queue is kept to one buffer so frames are fresh.
+    camera may pick others (logged, and reported by ``geometry``). The driver queue is kept
+    to one buffer so frames are fresh. A failed read gives ``None``, like a timeout.
+
+    ``frame_timeout``: OpenCV's V4L2 backend ignores ``CAP_PROP_READ_TIMEOUT_MSEC`` (FFmpeg
+    and GStreamer only) and waits ``OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT`` whole seconds
+    (default 10) for a frame, read once per process. ``open`` sets that variable to
+    ``frame_timeout`` rounded up to a second, unless the operator already set it.
     """
 
     def __init__(
@@ -107,6 +112,9 @@ class V4L2FrameSource(FrameSource):
         return self._geometry
 
     def _open(self) -> None:
+        if self.backend == "v4l2":
+            seconds = str(max(1, math.ceil(self.iter_timeout)))
+            os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", seconds)
         cv2 = import_cv2()
         api = cv2.CAP_V4L2 if self.backend == "v4l2" and sys.platform == "linux" else cv2.CAP_ANY
         capture = cv2.VideoCapture(_device_arg(self.device), api)
@@ -120,7 +128,6 @@ class V4L2FrameSource(FrameSource):
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
         capture.set(cv2.CAP_PROP_FPS, self.fps)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        capture.set(cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.iter_timeout * 1000.0)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if (width, height) != self.size:

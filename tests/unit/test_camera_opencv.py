@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -148,3 +149,15 @@ def test_device_names(device: str | int, arg: str | int) -> None:
 def test_is_video() -> None:
     assert is_video("a.MP4") and is_video("/x/y.avi") and is_video("z.mkv")
     assert not is_video("frames") and not is_video("a.png")
+
+
+def test_v4l2_open_sets_the_select_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's V4L2 backend takes its frame wait from the environment, in whole seconds."""
+    monkeypatch.delenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", raising=False)
+    with pytest.raises(FrameSourceError):
+        V4L2FrameSource("/dev/video97", frame_timeout=1.5).open()
+    assert os.environ["OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"] == "2"
+    monkeypatch.setenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", "7")  # the operator's choice wins
+    with pytest.raises(FrameSourceError):
+        V4L2FrameSource("/dev/video97", frame_timeout=0.2).open()
+    assert os.environ["OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"] == "7"
