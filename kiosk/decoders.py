@@ -115,8 +115,9 @@ class ZxingDecoder(Decoder):
     try_downscale=..., try_invert=..., binarizer=..., text_mode=TextMode.Plain,
     return_errors=True)``. ``TextMode.Plain`` returns the decoded text as is; the library
     default ``TextMode.HRI`` rewrites control characters as ``<SOH>``-style names.
-    Only results with ``valid`` set are returned as texts; invalid ones (a code located
-    but failing its checksum) are reported by :meth:`read` as boxes, for the cascade.
+    Only results with ``valid`` set are returned as texts; with ``return_errors`` (the
+    default) invalid ones (a code located but failing its checksum) are reported by
+    :meth:`read` as boxes, for the cascade; without it the call is the library's own.
     ``binarizer`` is ``"local"`` (LocalAverage, the library default) or ``"global"``
     (GlobalHistogram). ``try_invert`` reads light-on-dark codes (dark-mode phones).
     """
@@ -128,6 +129,7 @@ class ZxingDecoder(Decoder):
         try_rotate: bool = True,
         try_downscale: bool = True,
         binarizer: str = "local",
+        return_errors: bool = True,
         name: str | None = None,
     ) -> None:
         import zxingcpp
@@ -148,7 +150,7 @@ class ZxingDecoder(Decoder):
                 else zxingcpp.Binarizer.GlobalHistogram
             ),
             "text_mode": zxingcpp.TextMode.Plain,
-            "return_errors": True,
+            "return_errors": return_errors,
         }
 
     def __repr__(self) -> str:

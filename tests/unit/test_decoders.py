@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from kiosk.decode_bench import labelled_images
 from kiosk.decoders import (
@@ -325,3 +328,37 @@ def test_cascade_read_rate_on_the_whole_blackbox_set(cascade: Decoder, zxing: Zx
     # Measured with zxing-cpp 3.1.1 / pyzbar 0.1.9: 169 and 166 of 179.
     assert read["cascade"] / len(cases) >= 0.93, read
     assert read["cascade"] >= read["zxing"], read
+
+
+boxes = st.lists(
+    st.tuples(*[st.integers(-50, 300)] * 4).map(
+        lambda b: (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]) + 1, max(b[1], b[3]) + 1)
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    image=hnp.arrays(np.uint8, st.tuples(st.integers(1, 60), st.integers(1, 80))),
+    located=boxes,
+    margin=st.floats(0, 2),
+)
+def test_crop_around_any_boxes(image: np.ndarray, located: list, margin: float) -> None:
+    region, inverted = crop_around(image, located, margin)
+    assert region.ndim == 2 and region.size > 0 and region.dtype == np.uint8
+    assert region.shape[0] <= image.shape[0] and region.shape[1] <= image.shape[1]
+    assert isinstance(inverted, bool)
+
+
+@settings(max_examples=40, deadline=None)
+@given(image=hnp.arrays(np.uint8, st.tuples(st.integers(1, 120), st.integers(1, 160))))
+def test_cascade_never_raises_on_any_pixels(image: np.ndarray) -> None:
+    assert default_decoder().decode(image) == []
+
+
+def test_zxing_without_error_reports_reports_no_boxes(zxing: ZxingDecoder) -> None:
+    plain = ZxingDecoder(return_errors=False)
+    frame = damaged_code_frame(1)
+    assert zxing.read(frame)[1] and plain.read(frame) == ([], [])
