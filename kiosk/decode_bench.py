@@ -89,6 +89,11 @@ def candidates() -> dict[str, Decoder]:
         "zxing+pyzbar-if-seen": SeenFallbackCascade(
             [ZxingDecoder()], PyzbarDecoder(), name="zxing+pyzbar-if-seen"
         ),
+        "zxing+zxing-global+pyzbar-if-seen": SeenFallbackCascade(
+            [ZxingDecoder(), ZxingDecoder(binarizer="global")],
+            PyzbarDecoder(),
+            name="zxing+zxing-global+pyzbar-if-seen",
+        ),
         "cascade": default_decoder(),
     }
 

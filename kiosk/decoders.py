@@ -9,36 +9,42 @@ other symbologies in view are ignored.
 How the default was chosen: ``safecode bench decoders`` (kiosk/decode_bench.py) decodes
 the 179 labelled images of shared/data/qr/zxing-blackbox and 10 empty 640x480 frames
 with every candidate, each image 5 times in one loop (cost = per-image median, then the
-mean over images). One run, 2-core x86, zxing-cpp 3.1.1, pyzbar 0.1.9 (ZBar 0.23):
+mean over images). One run on a 2-core x86 shared with other jobs (load 6.22), zxing-cpp
+3.1.1, pyzbar 0.1.9 (ZBar 0.23); absolute times vary with load, ratios less:
 
-======================================  ===========  =======  ==============
-decoder                                 read         mean ms  empty frame ms
-======================================  ===========  =======  ==============
-zxing-cpp alone (library defaults)      166 (92.7%)  0.45     3.1
-zxing-cpp without try_invert            166 (92.7%)  0.38     1.6
-zxing-cpp GlobalHistogram binarizer     155 (86.6%)  0.39     0.5
-pyzbar alone                            147 (82.1%)  4.4      17
-zxing, then pyzbar on every miss        168 (93.9%)  0.66     21
-zxing, then zxing GlobalHistogram       168 (93.9%)  0.43     3.7
-zxing, then pyzbar if zxing saw a code  166 (92.7%)  0.52     3.1
-**cascade** (the default, below)        169 (94.4%)  0.56     3.6
-======================================  ===========  =======  ==============
+========================================  ===========  =======  ==============
+decoder                                   read         mean ms  empty frame ms
+========================================  ===========  =======  ==============
+zxing-cpp alone (library defaults)        166 (92.7%)  0.67     8.0
+zxing-cpp without try_invert              166 (92.7%)  0.54     2.4
+zxing-cpp GlobalHistogram binarizer       155 (86.6%)  0.59     0.7
+pyzbar alone                              147 (82.1%)  11.32    51.3
+zxing, then pyzbar on every miss          168 (93.9%)  1.37     58.2
+zxing, then zxing GlobalHistogram         168 (93.9%)  0.74     9.1
+zxing, then pyzbar if zxing saw a code    166 (92.7%)  0.93     9.0
+both zxing, then pyzbar if either saw     169 (94.4%)  1.09     9.8
+**cascade** (the default, below)          169 (94.4%)  0.68     9.2
+========================================  ===========  =======  ==============
 
-The cascade is 1.23x zxing-cpp's mean cost on the image set and 1.18x on empty frames.
+In that run the cascade cost 1.019x zxing-cpp's mean on the image set and 1.149x on
+empty frames.
 
 * zxing-cpp's options: ``try_invert`` reads nothing more on this set but is what reads
-  light-on-dark codes (dark-mode phones), and doubles the cost of an empty frame;
+  light-on-dark codes (dark-mode phones); it doubles the cost of an empty frame.
   ``try_rotate`` and ``try_downscale`` are kept (no reads lost, little cost).
-  ``GlobalHistogram`` alone reads less, but reads 2 images LocalAverage misses and costs
-  about 0.5 ms on an empty frame; ``FixedThreshold`` reads 74.9 % and nothing new.
-* pyzbar reads 2 images zxing-cpp misses, but costs 15-20 ms on an empty frame: a plain
-  zxing-then-pyzbar cascade spends that on every frame without a code, which is most
-  kiosk frames. zxing-cpp (with ``return_errors``) reports codes it located but could not
-  decode; the cascade runs pyzbar only then, on a crop around them, inverted first when
-  the surround is darker than the code (ZBar reads dark-on-light only). Empty frames never
-  reach pyzbar. On this set pyzbar runs on 9 images and reads 1 (qrcode-2/28.png, located
-  only by the GlobalHistogram pass); the 10 images nobody reads are 2 with no code zxing
-  can locate and 8 warped or damaged ones.
+  ``GlobalHistogram`` alone reads less, but reads 2 images LocalAverage misses and is
+  cheap on an empty frame (FixedThreshold, tried by hand once: 74.9 %, nothing new).
+* pyzbar reads 2 images zxing-cpp misses, but costs about 6x zxing-cpp on an empty frame:
+  a plain zxing-then-pyzbar cascade spends that on every frame without a code, which is
+  most kiosk frames. zxing-cpp (with ``return_errors``) reports codes it located but could
+  not decode. Run pyzbar on every such code and it runs on 9 images of the set, reading 1
+  (qrcode-2/28.png) at about 1.2-1.6x zxing-cpp's mean cost; the other 8 were located by
+  the LocalAverage pass itself and failed error correction (warped or damaged symbols),
+  which ZBar does not read either. So the cascade runs pyzbar only on a code that the
+  LocalAverage pass did not locate but the GlobalHistogram pass did (a binarisation miss),
+  on a crop around it, inverted first when its surround is darker than the code (ZBar reads
+  dark-on-light only). Empty frames never reach pyzbar. The 10 images nobody reads: 2 with
+  no code zxing-cpp can locate, 8 warped or damaged.
 """
 
 from __future__ import annotations
@@ -264,6 +270,10 @@ class SeenFallbackCascade(Decoder):
     the code (a light-on-dark code, which ZBar cannot read as it is). With nothing located
     the answer is ``[]`` without running the fallback: frames with no code cost only the
     zxing passes.
+
+    With ``only_if_first_missed`` the fallback runs only when the first pass located
+    nothing (later passes did): a binarisation miss, where another binariser may help,
+    rather than a symbol the first pass found and could not correct (damaged or warped).
     """
 
     def __init__(
@@ -272,6 +282,7 @@ class SeenFallbackCascade(Decoder):
         fallback: Decoder | None,
         *,
         margin: float = 0.25,
+        only_if_first_missed: bool = False,
         name: str = "cascade",
     ) -> None:
         if not passes:
@@ -281,6 +292,7 @@ class SeenFallbackCascade(Decoder):
         self.passes = tuple(passes)
         self.fallback = fallback
         self.margin = margin
+        self.only_if_first_missed = only_if_first_missed
         self.name = name
 
     @property
@@ -289,16 +301,23 @@ class SeenFallbackCascade(Decoder):
         return self.passes + ((self.fallback,) if self.fallback is not None else ())
 
     def __repr__(self) -> str:
-        return f"SeenFallbackCascade({list(self.passes)!r}, fallback={self.fallback!r})"
+        return (
+            f"SeenFallbackCascade({list(self.passes)!r}, fallback={self.fallback!r}, "
+            f"only_if_first_missed={self.only_if_first_missed})"
+        )
 
     def _decode(self, image: np.ndarray) -> list[Decoded]:
         located: list[Box] = []
-        for zxing in self.passes:
+        first_located = False
+        for index, zxing in enumerate(self.passes):
             found, boxes = zxing.read(image)
             if found:
                 return found
             located.extend(boxes)
+            first_located = first_located or (index == 0 and bool(boxes))
         if not located or self.fallback is None:
+            return []
+        if self.only_if_first_missed and first_located:
             return []
         region, inverted = crop_around(image, located, self.margin)
         if inverted:
@@ -333,11 +352,13 @@ def crop_around(image: np.ndarray, boxes: Sequence[Box], margin: float) -> tuple
 
 
 def default_decoder() -> Decoder:
-    """The measured default: zxing-cpp (LocalAverage, then GlobalHistogram), then pyzbar
-    only on the crop of a code zxing-cpp located but could not read (see module docs)."""
+    """The measured default (see the module docs): zxing-cpp with its LocalAverage
+    binariser, then with GlobalHistogram, then pyzbar on the crop of a code only the
+    GlobalHistogram pass located."""
     return SeenFallbackCascade(
         [ZxingDecoder(), ZxingDecoder(binarizer="global")],
         PyzbarDecoder(),
+        only_if_first_missed=True,
     )
 
 

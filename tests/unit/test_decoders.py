@@ -248,6 +248,21 @@ def test_cascade_gives_the_fallback_a_crop_of_a_located_code(
         assert border.mean() > 100, f"border mean {border.mean()} (inverted={inverted})"
 
 
+def test_cascade_only_if_first_missed(zxing: ZxingDecoder) -> None:
+    """The fallback runs for a code only a later pass located, not one the first failed."""
+    fallback = Recording()
+    cascade = SeenFallbackCascade([zxing], fallback, only_if_first_missed=True)
+    assert cascade.decode(damaged_code_frame(0)) == []
+    assert fallback.images == []  # located by the first pass: damaged, not a binarisation miss
+    no_invert = ZxingDecoder(try_invert=False)
+    cascade = SeenFallbackCascade([no_invert, zxing], fallback, only_if_first_missed=True)
+    inverted = damaged_code_frame(0, inverted=True)
+    assert no_invert.read(inverted) == ([], [])
+    assert cascade.decode(inverted) == []
+    assert len(fallback.images) == 1
+    assert default_decoder().only_if_first_missed is True  # type: ignore[attr-defined]
+
+
 def test_cascade_fallback_reads_what_it_can(zxing: ZxingDecoder) -> None:
     class Answer(Decoder):
         name = "answer"
