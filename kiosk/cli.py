@@ -15,6 +15,7 @@ import click
 from protocol import keys
 
 from .config import ConfigError, load_config
+from .decode_cli import decode_command
 from .identity import ensure_device_key
 
 config_option = click.option(
@@ -104,3 +105,6 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
         }
         click.echo(json.dumps(summary, sort_keys=True))
     sys.stdout.flush()
+
+
+kiosk_group.add_command(decode_command)

@@ -14,13 +14,22 @@ from protocol.checkin import DOORS
 from protocol.config_file import ConfigError, read_toml
 from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
 
+CAMERA_KINDS = ("picamera2", "v4l2", "replay", "simulated")
+
 
 @dataclass(frozen=True)
 class CameraSettings:
-    """Where frames come from: ``picamera2``, ``replay`` (a folder) or ``simulated``.
+    """Where frames come from (``[camera] kind``).
 
-    ``simulated`` reads a crowd file at ``path``; ``visitor_share = [i, n]`` gives
-    this kiosk every n-th visitor from the i-th, so no visitor is at two doors at once.
+    * ``picamera2``: the Raspberry Pi camera; ``width`` and ``height`` must be even.
+    * ``v4l2``: a USB camera or webcam through OpenCV; ``device`` is ``/dev/videoN`` or N.
+    * ``replay``: ``path`` is a folder of images, one image, or a video file; ``loop``
+      plays it again from the start.
+    * ``simulated``: reads a crowd file at ``path``; ``visitor_share = [i, n]`` gives
+      this kiosk every n-th visitor from the i-th, so no visitor is at two doors at once.
+
+    ``fps`` is the frame rate asked of the camera (or the replay pace); ``frame_timeout``
+    the seconds a read waits for a frame before reporting none.
     """
 
     kind: str = "picamera2"
@@ -29,6 +38,9 @@ class CameraSettings:
     fps: float = 15.0
     width: int = 640
     height: int = 480
+    device: str | int = "/dev/video0"
+    loop: bool = True
+    frame_timeout: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -168,17 +180,33 @@ def _check_venue_id(venue: object) -> str:
 
 
 def _check_camera(camera: CameraSettings) -> None:
-    if camera.kind not in ("picamera2", "replay", "simulated"):
-        raise ConfigError("camera.kind must be picamera2, replay or simulated")
-    if camera.kind in ("replay", "simulated") and not camera.path:
-        raise ConfigError(f"camera.kind = {camera.kind!r} needs camera.path")
+    kind = camera.kind
+    if kind not in CAMERA_KINDS:
+        raise ConfigError(
+            f"camera.kind must be picamera2, replay or simulated, or v4l2 for a USB camera "
+            f"(got {kind!r})"
+        )
+    if kind in ("replay", "simulated") and (not isinstance(camera.path, str) or not camera.path):
+        raise ConfigError(f"camera.kind = {kind!r} needs camera.path")
     fps = camera.fps
     if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 120:
-        raise ConfigError("camera.fps must be a number from 0 to 120")
+        raise ConfigError("camera.fps must be a number above 0 and at most 120")
+    timeout = camera.frame_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
+        raise ConfigError("camera.frame_timeout must be a number of seconds above 0, at most 60")
     for name in ("width", "height"):
         value = getattr(camera, name)
         if type(value) is not int or not 16 <= value <= 4096:
             raise ConfigError(f"camera.{name} must be an integer from 16 to 4096")
+        if kind == "picamera2" and value % 2:
+            raise ConfigError(f"camera.{name} must be even for picamera2 (got {value})")
+    device = camera.device
+    if kind == "v4l2" and not (
+        (type(device) is int and device >= 0) or (isinstance(device, str) and device.strip())
+    ):
+        raise ConfigError("camera.device must be a device path such as /dev/video0 or an index")
+    if type(camera.loop) is not bool:
+        raise ConfigError("camera.loop must be true or false")
     share = camera.visitor_share
     if (
         not isinstance(share, list | tuple)

@@ -7,6 +7,9 @@ Every source hands out :class:`Frame` objects holding a 2-D ``uint8`` grayscale 
 * :class:`ReplayFrameSource` - image files from disk (recorded frames, test images).
 * :class:`GeneratedFrameSource` - frames made by a callable (the demo's simulated visitors).
 
+USB cameras (V4L2) and video files go through OpenCV in :mod:`kiosk.camera_opencv`;
+:func:`kiosk.sources.frame_source` builds whichever the kiosk config names.
+
 Sources are used from one thread: ``open`` (or ``with``), then ``read`` or iterate, then
 ``close``. ``read(timeout)`` returns ``None`` when no frame came within ``timeout`` seconds;
 iteration yields frames until the source is exhausted or closed.
@@ -407,39 +410,57 @@ class GeneratedFrameSource(FrameSource):
 def yuv420_to_gray(buffer: np.ndarray, width: int, height: int, stride: int) -> np.ndarray:
     """The Y (luma) plane of a picamera2 YUV420 buffer, without the stride padding.
 
-    ``buffer`` is what ``Picamera2.capture_array("lores")`` returns for a YUV420 stream:
-    a 2-D uint8 array of shape ``(height * 3 // 2, stride)`` (picamera2's
-    ``Helpers.make_array`` reshapes YUV420 buffers that way and leaves the row padding in).
-    The first ``height`` rows are the Y plane. Returns a C-contiguous view when
-    ``stride == width``, else a C-contiguous copy of the ``width`` leftmost columns.
+    ``buffer`` is either what ``Picamera2.capture_buffer("lores")`` returns, a 1-D uint8
+    array holding the whole frame (``height`` Y rows of ``stride`` bytes, then the U and V
+    planes at half resolution, possibly followed by alignment bytes), or what
+    ``capture_array("lores")`` returns, the same bytes reshaped by picamera2's
+    ``Helpers.make_array`` to ``(height * 3 // 2, stride)`` with the row padding left in.
+    The first ``height`` rows of ``stride`` bytes are the Y plane. Returns a C-contiguous
+    view when ``stride == width``, else a C-contiguous copy of the ``width`` leftmost
+    columns.
     """
     if not isinstance(buffer, np.ndarray):
         raise FrameSourceError(f"YUV420 buffer must be a numpy array, not {type(buffer).__name__}")
-    if buffer.dtype != np.uint8 or buffer.ndim != 2:
+    if buffer.dtype != np.uint8 or buffer.ndim not in (1, 2):
         raise FrameSourceError(
-            f"YUV420 buffer must be a 2-D uint8 array, got dtype {buffer.dtype} "
+            f"YUV420 buffer must be a 1-D or 2-D uint8 array, got dtype {buffer.dtype} "
             f"shape {buffer.shape}"
         )
     if width <= 0 or height <= 0 or stride < width:
         raise FrameSourceError(
             f"bad YUV420 geometry: width {width}, height {height}, stride {stride}"
         )
-    expected = (height * 3 // 2, stride)
-    if buffer.shape != expected:
-        raise FrameSourceError(
-            f"YUV420 buffer shape {buffer.shape} does not match {width}x{height} "
-            f"stride {stride} (expected {expected})"
-        )
-    return np.ascontiguousarray(buffer[:height, :width])
+    chroma_rows = (height + 1) // 2  # U and V: (height+1)//2 rows of stride//2 bytes each
+    if buffer.ndim == 1:
+        needed = stride * height + 2 * (stride // 2) * chroma_rows
+        if buffer.size < needed:
+            raise FrameSourceError(
+                f"YUV420 buffer of {buffer.size} bytes is too short for {width}x{height} "
+                f"stride {stride} (needs {needed})"
+            )
+        plane = buffer[: stride * height].reshape(height, stride)
+    else:
+        expected = (height * 3 // 2, stride)
+        if buffer.shape != expected:
+            raise FrameSourceError(
+                f"YUV420 buffer shape {buffer.shape} does not match {width}x{height} "
+                f"stride {stride} (expected {expected})"
+            )
+        plane = buffer[:height]
+    return np.ascontiguousarray(plane[:, :width])
 
 
 class Picamera2FrameSource(FrameSource):
     """Frames from the Raspberry Pi camera: the Y plane of a YUV420 ``lores`` stream.
 
     The camera is configured and started once in ``open`` and never reconfigured; each
-    ``read`` copies one lores frame. ``size`` is (width, height). ``frame_timeout`` is
-    the wait used when iterating. picamera2 is imported only in ``open``: it exists on
-    Raspberry Pi OS (python3-picamera2), not on PyPI-only machines.
+    ``read`` takes one lores buffer (``capture_buffer("lores")``) and hands its Y plane,
+    stride padding removed, to the decoder. ``size`` is (width, height) and must be even
+    (picamera2 refuses odd sizes); the main stream is YUV420 of the same size, so the ISP
+    makes no RGB frames nobody reads. ``fps`` fixes the frame rate through the
+    ``FrameDurationLimits`` control. ``frame_timeout`` is the wait used when iterating.
+    picamera2 is imported only in ``open``: it exists on Raspberry Pi OS
+    (python3-picamera2), not on PyPI-only machines.
     """
 
     def __init__(
@@ -447,13 +468,17 @@ class Picamera2FrameSource(FrameSource):
         size: tuple[int, int] = (640, 480),
         frame_timeout: float = 1.0,
         *,
+        fps: float = 15.0,
         camera_num: int = 0,
     ) -> None:
         super().__init__()
         width, height = size
         if width <= 0 or height <= 0:
             raise ValueError(f"bad camera size {size!r}")
+        if not fps > 0 or not frame_timeout > 0:
+            raise ValueError("fps and frame_timeout must be positive")
         self.size = (int(width), int(height))
+        self.fps = float(fps)
         self.iter_timeout = float(frame_timeout)
         self.camera_num = camera_num
         self._camera: Any = None
@@ -485,9 +510,11 @@ class Picamera2FrameSource(FrameSource):
         camera = None
         try:
             camera = Picamera2(self.camera_num)
+            period_us = int(round(1_000_000 / self.fps))
             config = camera.create_video_configuration(
-                main={"size": self.size},
+                main={"size": self.size, "format": "YUV420"},
                 lores={"size": self.size, "format": "YUV420"},
+                controls={"FrameDurationLimits": (period_us, period_us)},
             )
             camera.configure(config)
             camera.start()
@@ -504,7 +531,7 @@ class Picamera2FrameSource(FrameSource):
         self._geometry = (width, height, stride)
 
     def _read(self, timeout: float) -> Frame | None:
-        # picamera2 (raspberrypi/picamera2, picamera2/picamera2.py): capture_array(name,
+        # picamera2 (raspberrypi/picamera2, picamera2/picamera2.py): capture_buffer(name,
         # wait=None, signal_function=None) goes through dispatch_functions, where wait=False
         # returns a Job at once and Picamera2.wait(job, timeout) returns job.get_result(
         # timeout), a concurrent.futures Future result: it raises TimeoutError when no frame
@@ -515,7 +542,7 @@ class Picamera2FrameSource(FrameSource):
         assert camera is not None and self._geometry is not None
         try:
             if self._job is None:
-                self._job = camera.capture_array("lores", wait=False)
+                self._job = camera.capture_buffer("lores", wait=False)
             buffer = camera.wait(self._job, timeout=timeout)
         except TimeoutError:
             return None

@@ -1,7 +1,7 @@
 """Build the frame source a kiosk config names.
 
-``picamera2`` and ``replay`` are built in. Other kinds are registered by whoever
-provides them: the ``safecode`` command registers ``simulated`` (visitors made
+``picamera2``, ``v4l2`` and ``replay`` are built in. Other kinds are registered by
+whoever provides them: the ``safecode`` command registers ``simulated`` (visitors made
 up for the demo), so the firmware itself never holds simulation code.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .camera_opencv import V4L2FrameSource, VideoFrameSource, is_video
 from .config import CameraSettings, ConfigError
 from .frames import FrameSource, Picamera2FrameSource, ReplayFrameSource
 
@@ -21,14 +22,26 @@ def register_source(kind: str, factory: SourceFactory) -> None:
     _registered[kind] = factory
 
 
+def replay_source(path: str, *, fps: float | None, loop: bool) -> FrameSource:
+    """A video file (by its suffix: .mp4 .avi .mkv ...) or a folder / file of images."""
+    if is_video(path):
+        return VideoFrameSource(path, fps=fps, loop=loop)
+    return ReplayFrameSource(path, fps=fps, loop=loop)
+
+
 def frame_source(camera: CameraSettings) -> FrameSource:
-    """The configured camera: picamera2 on a Pi, a replayed folder, or a registered kind."""
+    """The configured camera, built but not opened (nothing is touched until ``open``)."""
+    size = (camera.width, camera.height)
     if camera.kind == "picamera2":
-        return Picamera2FrameSource(size=(camera.width, camera.height))
+        return Picamera2FrameSource(size=size, frame_timeout=camera.frame_timeout, fps=camera.fps)
+    if camera.kind == "v4l2":
+        return V4L2FrameSource(
+            camera.device, size=size, fps=camera.fps, frame_timeout=camera.frame_timeout
+        )
     if camera.kind == "replay":
         if not camera.path:
             raise ConfigError("camera.kind = 'replay' needs camera.path")
-        return ReplayFrameSource(camera.path, fps=camera.fps, loop=True)
+        return replay_source(camera.path, fps=camera.fps, loop=camera.loop)
     factory = _registered.get(camera.kind)
     if factory is None:
         raise ConfigError(

@@ -75,3 +75,29 @@ def presentation_command(samples: int) -> None:
             sort_keys=True,
         )
     )
+
+
+@bench_group.command("decoders")
+@click.option(
+    "--set",
+    "dataset",
+    default="zxing-blackbox",
+    show_default=True,
+    help="A labelled image set under <shared data>/qr, or a folder.",
+)
+@click.option("--repeats", default=5, show_default=True, help="Decodes of each image per decoder.")
+@click.option("--empty", default=10, show_default=True, help="Empty 640x480 frames to time.")
+def decoders_command(dataset: str, repeats: int, empty: int) -> None:
+    """Read rate and cost of each decoder and of the cascade (kiosk/decode_bench.py)."""
+    from kiosk.decode_bench import dataset_dir, decoder_figures
+
+    root = dataset_dir(dataset)
+    if not root.is_dir():
+        raise click.BadParameter(f"no image set at {root}", param_hint="--set")
+    if repeats < 1 or empty < 1:
+        raise click.BadParameter("--repeats and --empty must be at least 1")
+    try:
+        figures = decoder_figures([root], repeats=repeats, empty=empty)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"set": str(root), **figures}, sort_keys=True))

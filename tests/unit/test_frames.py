@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from kiosk.frames import (
@@ -83,11 +85,59 @@ def test_yuv420_to_gray_rejects_mismatched_buffers(
         yuv420_to_gray(np.zeros(shape, dtype=dtype), *geometry)
 
 
-def test_yuv420_to_gray_rejects_flat_and_colour_arrays() -> None:
-    with pytest.raises(FrameSourceError):
-        yuv420_to_gray(np.zeros(640 * 720, dtype=np.uint8), 640, 480, 640)
+def flat_yuv420(width: int, height: int, stride: int, seed: int = 0, tail: int = 0) -> tuple:
+    """A 1-D buffer laid out like picamera2's capture_buffer("lores") for YUV420, and its Y.
+
+    ``height`` Y rows of ``stride`` bytes (padding 255), then U and V planes of
+    (height+1)//2 rows of stride//2 bytes, then ``tail`` alignment bytes.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 255, (height, width), dtype=np.uint8)
+    luma = np.full((height, stride), 255, dtype=np.uint8)
+    luma[:, :width] = y
+    chroma = rng.integers(0, 256, 2 * (stride // 2) * ((height + 1) // 2), dtype=np.uint8)
+    return np.concatenate([luma.ravel(), chroma, np.full(tail, 255, np.uint8)]), y
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "stride", "tail"),
+    [(640, 480, 640, 0), (500, 376, 512, 0), (501, 375, 512, 4096), (33, 17, 64, 0), (1, 1, 32, 0)],
+)
+def test_yuv420_flat_buffer_gives_the_y_plane(
+    width: int, height: int, stride: int, tail: int
+) -> None:
+    """capture_buffer's 1-D buffers, odd sizes and trailing alignment bytes included."""
+    buffer, y = flat_yuv420(width, height, stride, tail=tail)
+    gray = yuv420_to_gray(buffer, width, height, stride)
+    assert gray.shape == (height, width) and gray.flags.c_contiguous
+    np.testing.assert_array_equal(gray, y)
+    assert not (gray == 255).any()
+    frame = Frame(gray, 0.0, 0)  # the kiosk's Frame accepts it as it is
+    assert (frame.width, frame.height) == (width, height)
+
+
+def test_yuv420_flat_buffer_too_short_or_colour_is_refused() -> None:
+    buffer, _ = flat_yuv420(500, 376, 512)
+    with pytest.raises(FrameSourceError, match="too short"):
+        yuv420_to_gray(buffer[:-1], 500, 376, 512)
+    with pytest.raises(FrameSourceError, match="too short"):
+        yuv420_to_gray(np.zeros(640 * 480, dtype=np.uint8), 640, 480, 640)  # Y plane only
     with pytest.raises(FrameSourceError):
         yuv420_to_gray(np.zeros((720, 640, 3), dtype=np.uint8), 640, 480, 640)
+    with pytest.raises(FrameSourceError):
+        yuv420_to_gray(buffer.astype(np.int16), 500, 376, 512)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 80),
+    height=st.integers(1, 60),
+    pad=st.integers(0, 40),
+    tail=st.integers(0, 64),
+)
+def test_yuv420_any_geometry_round_trips(width: int, height: int, pad: int, tail: int) -> None:
+    buffer, y = flat_yuv420(width, height, width + pad, seed=width * height, tail=tail)
+    np.testing.assert_array_equal(yuv420_to_gray(buffer, width, height, width + pad), y)
 
 
 # -- Frame -----------------------------------------------------------------------------------
@@ -328,7 +378,12 @@ class FakeJob:
 
 
 class FakePicamera2:
-    """Mimics the picamera2 calls the source makes; YUV420 lores buffers of (h*3/2, stride)."""
+    """Mimics the picamera2 calls the source makes (signatures as in raspberrypi/picamera2).
+
+    configure() checks what picamera2's check_camera_config checks (even sizes, lores no
+    bigger than main and YUV); capture_buffer("lores") jobs give 1-D YUV420 buffers whose
+    rows are ``stride`` bytes, plus trailing alignment bytes.
+    """
 
     instances: list[FakePicamera2] = []
 
@@ -341,12 +396,23 @@ class FakePicamera2:
         self.stride = 512
         FakePicamera2.instances.append(self)
 
-    def create_video_configuration(self, main: dict, lores: dict) -> dict:
+    def create_video_configuration(
+        self, main: dict | None = None, lores: dict | None = None, controls: dict | None = None
+    ) -> dict:
         self.calls.append("create_video_configuration")
-        return {"main": dict(main), "lores": dict(lores)}
+        return {"main": dict(main or {}), "lores": dict(lores or {}), "controls": controls}
 
     def configure(self, config: dict) -> None:
         self.calls.append("configure")
+        for stream in ("main", "lores"):
+            width, height = config[stream]["size"]
+            if width % 2 or height % 2:
+                raise RuntimeError("width and height should be even")
+        lores_w, lores_h = config["lores"]["size"]
+        if lores_w > config["main"]["size"][0] or lores_h > config["main"]["size"][1]:
+            raise RuntimeError("lores stream dimensions may not exceed main stream")
+        if config["lores"]["format"] not in ("YUV420", "YVU420"):
+            raise RuntimeError("lores stream must be YUV")
         self.config = config
         self.config["lores"]["stride"] = self.stride
 
@@ -356,9 +422,9 @@ class FakePicamera2:
     def stream_configuration(self, name: str) -> dict:
         return self.config[name]
 
-    def capture_array(self, name: str = "main", wait: Any = None) -> FakeJob:
+    def capture_buffer(self, name: str = "main", wait: Any = None) -> FakeJob:
         assert name == "lores" and wait is False
-        self.calls.append("capture_array")
+        self.calls.append("capture_buffer")
         job = FakeJob()
         self.jobs.append(job)
         return job
@@ -370,9 +436,10 @@ class FakePicamera2:
             raise TimeoutError()
         self.frames_ready -= 1
         width, height = self.config["lores"]["size"]
-        buffer = np.full((height * 3 // 2, self.stride), 255, np.uint8)
-        buffer[:height, :width] = len(self.calls) % 200
-        return buffer
+        luma = np.full((height, self.stride), 255, np.uint8)
+        luma[:, :width] = len(self.calls) % 200
+        chroma = np.full(self.stride * (height // 2) + 1024, 128, np.uint8)
+        return np.concatenate([luma.ravel(), chroma])
 
     def cancel_all_and_flush(self) -> None:
         self.calls.append("cancel_all_and_flush")
@@ -451,10 +518,11 @@ def test_picamera2_that_fails_to_load_gives_a_helpful_error(
 def test_picamera2_configures_once_and_crops_the_stride(
     fake_picamera2: type[FakePicamera2],
 ) -> None:
-    with Picamera2FrameSource(size=(500, 376), frame_timeout=0.01) as source:
+    with Picamera2FrameSource(size=(500, 376), frame_timeout=0.01, fps=20) as source:
         camera = fake_picamera2.instances[0]
         assert camera.config["lores"] == {"size": (500, 376), "format": "YUV420", "stride": 512}
-        assert camera.config["main"] == {"size": (500, 376)}
+        assert camera.config["main"] == {"size": (500, 376), "format": "YUV420"}
+        assert camera.config["controls"] == {"FrameDurationLimits": (50_000, 50_000)}
         assert source.geometry == (500, 376, 512)
         camera.frames_ready = 3
         frames = [source.read(timeout=0.01) for _ in range(3)]
@@ -469,7 +537,7 @@ def test_picamera2_configures_once_and_crops_the_stride(
     assert [f.index for f in frames if f] == [0, 1, 2]
     assert camera.calls.count("configure") == 1 and camera.calls.count("start") == 1
     # 4 frames delivered; the job that timed out twice was waited on again, not re-queued
-    assert camera.calls.count("capture_array") == 4
+    assert camera.calls.count("capture_buffer") == 4
     assert camera.calls[-2:] == ["stop", "close"]
     assert "cancel_all_and_flush" not in camera.calls
 
@@ -492,3 +560,16 @@ def test_picamera2_start_failure_closes_the_camera(
     with pytest.raises(FrameSourceError, match="not found"):
         Picamera2FrameSource().open()
     assert fake_picamera2.instances[0].calls[-1] == "close"
+
+
+def test_picamera2_odd_size_is_refused_by_the_camera(fake_picamera2: type[FakePicamera2]) -> None:
+    """picamera2 refuses odd sizes; the config check catches it earlier (test_sources)."""
+    with pytest.raises(FrameSourceError, match="even"):
+        Picamera2FrameSource(size=(501, 375)).open()
+    assert fake_picamera2.instances[0].calls[-1] == "close"
+
+
+def test_picamera2_bad_arguments() -> None:
+    for kwargs in ({"fps": 0}, {"frame_timeout": 0}, {"size": (0, 480)}):
+        with pytest.raises(ValueError):
+            Picamera2FrameSource(**kwargs)  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kiosk import sources
-from kiosk.config import CameraSettings, ConfigError
+from kiosk.camera_opencv import V4L2FrameSource, VideoFrameSource
+from kiosk.config import CameraSettings, ConfigError, _check_camera
 from kiosk.frames import FrameSource, GeneratedFrameSource, Picamera2FrameSource, ReplayFrameSource
 from kiosk.sources import frame_source, register_source
 
@@ -119,3 +120,59 @@ def test_firmware_alone_does_not_know_simulated() -> None:
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_v4l2_is_built_but_not_opened() -> None:
+    camera = CameraSettings(kind="v4l2", device="/dev/video2", width=320, height=240, fps=30.0)
+    source = frame_source(camera)
+    assert type(source) is V4L2FrameSource
+    assert (source.device, source.size, source.fps) == ("/dev/video2", (320, 240), 30.0)
+    assert not source.is_open and source.geometry is None
+
+
+def test_replay_of_a_video_file_is_a_video_source(tmp_path: Path) -> None:
+    camera = CameraSettings(kind="replay", path=str(tmp_path / "walk-up.mp4"), loop=False)
+    source = frame_source(camera)
+    assert type(source) is VideoFrameSource
+    assert source.loop is False
+
+
+def test_picamera2_gets_fps_and_timeout() -> None:
+    source = frame_source(CameraSettings(kind="picamera2", fps=24.0, frame_timeout=0.5))
+    assert isinstance(source, Picamera2FrameSource)
+    assert (source.fps, source.iter_timeout) == (24.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (CameraSettings(kind="webcam"), "or v4l2 for a USB camera"),
+        (CameraSettings(kind="picamera2", width=641), "camera.width must be even for picamera2"),
+        (CameraSettings(kind="picamera2", height=479), "camera.height must be even"),
+        (CameraSettings(kind="v4l2", device=""), "camera.device"),
+        (CameraSettings(kind="v4l2", device=-1), "camera.device"),
+        (CameraSettings(kind="v4l2", device=1.5), "camera.device"),  # type: ignore[arg-type]
+        (CameraSettings(kind="replay"), "needs camera.path"),
+        (CameraSettings(frame_timeout=0), "camera.frame_timeout"),
+        (CameraSettings(frame_timeout=float("nan")), "camera.frame_timeout"),
+        (CameraSettings(frame_timeout="1"), "camera.frame_timeout"),  # type: ignore[arg-type]
+        (CameraSettings(loop="yes"), "camera.loop"),  # type: ignore[arg-type]
+        (CameraSettings(fps=float("inf")), "camera.fps"),
+    ],
+)
+def test_camera_settings_are_checked(settings: CameraSettings, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _check_camera(settings)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        CameraSettings(),
+        CameraSettings(kind="v4l2", width=641, height=479),  # odd sizes are fine over USB
+        CameraSettings(kind="v4l2", device=0),
+        CameraSettings(kind="replay", path="frames/", loop=False, fps=120),
+    ],
+)
+def test_good_camera_settings_pass(settings: CameraSettings) -> None:
+    _check_camera(settings)
