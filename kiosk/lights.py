@@ -4,7 +4,7 @@ Verdicts (:meth:`Feedback.accepted`, :meth:`Feedback.refused`,
 :meth:`Feedback.already_checked_in`) start gpiozero background blinks and beeps and
 return at once, so the scan loop never waits for a light. Standing conditions
 (:meth:`Feedback.set_conditions`, :meth:`Feedback.starting`) are shown whenever no
-verdict is; when a verdict ends, a timer puts the condition's pattern back. The
+verdict is; when a verdict ends, one long-lived thread puts the condition's pattern back. The
 patterns themselves are data in :mod:`kiosk.patterns`.
 
 On a laptop or in tests pass :func:`mock_pin_factory` (gpiozero's ``MockFactory`` with
@@ -184,9 +184,13 @@ class Feedback:
         self._condition: Pattern = READY
         self._announced: Pattern = READY  # the last condition whose sound was played
         self._verdict: Pattern | None = None
-        self._generation = 0
-        self._timer: threading.Timer | None = None
+        self._verdict_ends: float | None = None  # monotonic time the verdict's pattern is over
         self._closed = False
+        self._wake = threading.Condition(self._lock)
+        self._resumer = threading.Thread(
+            target=self._resume_conditions, name="safecode-lights", daemon=True
+        )
+        self._resumer.start()
 
     # -- what is shown ----------------------------------------------------------------------
 
@@ -229,22 +233,30 @@ class Feedback:
         with self._lock:
             if self._closed:
                 return
-            self._generation += 1
             self._verdict = pattern
             self._show(pattern, sound=True)
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(pattern.seconds, self._verdict_over, (self._generation,))
-            self._timer.daemon = True
-            self._timer.start()
+            idle = self._verdict_ends is None
+            self._verdict_ends = time.monotonic() + pattern.seconds
+            if idle:  # else the resumer is already waiting and will see the new end time
+                self._wake.notify()
 
-    def _verdict_over(self, generation: int) -> None:
+    def _resume_conditions(self) -> None:
+        """One thread for the Feedback's life: put the condition back when a verdict ends.
+
+        A later verdict moves the end time; cheaper per scan than a timer thread each.
+        """
         with self._lock:
-            if self._closed or generation != self._generation:
-                return  # closed, or a later verdict took over and has its own timer
-            self._verdict = None
-            self._timer = None
-            self._show_condition()
+            while not self._closed:
+                if self._verdict_ends is None:
+                    self._wake.wait()
+                    continue
+                left = self._verdict_ends - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                self._verdict_ends = None
+                self._verdict = None
+                self._show_condition()
 
     def accepted(self) -> None:
         """Green for a second and one short beep; returns at once."""
@@ -320,9 +332,7 @@ class Feedback:
         """
         results = []
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._verdict_ends = None
             self._verdict = None
             self._show(READY, sound=True)
             for name, led in self._leds.items():
@@ -351,12 +361,12 @@ class Feedback:
             if self._closed:
                 return
             self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._wake.notify()
             self._sound.stop()
             for device in (self.green, self.red, self.amber, self.buzzer):
                 device.close()
+        if self._resumer is not threading.current_thread():
+            self._resumer.join()
 
     @property
     def closed(self) -> bool:

@@ -509,6 +509,7 @@ def test_close_releases_the_pins_and_later_calls_do_nothing(factory: MockFactory
     fb.close()
     fb.close()
     assert fb.closed
+    assert not fb._resumer.is_alive()  # the thread that restores conditions is gone
     assert fb.amber.closed and fb.green.closed and fb.red.closed and fb.buzzer.closed
     fb.refused()
     fb.set_conditions(fault=True)
