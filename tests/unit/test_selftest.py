@@ -336,3 +336,29 @@ def test_a_clock_never_set_fails(config: Path) -> None:
 def test_the_new_commands_have_help(command: str) -> None:
     result = CliRunner().invoke(cli, ["kiosk", command, "--help"])
     assert result.exit_code == 0 and "--config" in result.output and "--json" in result.output
+
+
+def test_the_broker_check_does_not_take_over_the_kiosks_session(
+    config: Path, broker: LocalBroker
+) -> None:
+    """A running kiosk (client id = kiosk id) stays connected while selftest reaches the broker."""
+    import threading
+
+    from protocol.broker import make_client
+
+    kiosk_config = load_config(config)
+    running = make_client(kiosk_config.mqtt, kiosk_config.kiosk_id)
+    up, dropped = threading.Event(), threading.Event()
+    running.on_connect = lambda *args: up.set()
+    running.on_disconnect = lambda *args: dropped.set()
+    running.connect(broker.host, broker.port)
+    running.loop_start()
+    try:
+        assert up.wait(5)
+        detail = st.check_broker(kiosk_config, st.SelftestOptions(broker_timeout=3))
+        assert "connected" in detail
+        assert not dropped.wait(0.5), "selftest kicked the kiosk's own connection off"
+        assert running.is_connected()
+    finally:
+        running.disconnect()
+        running.loop_stop()
