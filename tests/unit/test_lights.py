@@ -34,7 +34,8 @@ PINS = PinMap(green=17, red=27, amber=22, buzzer=18)
 TONAL = PinMap(green=17, red=27, amber=22, buzzer=18, buzzer_kind="tonal")
 SLACK = 1.0  # how long to wait beyond plan for a background thread on a busy machine
 EARLY = 0.02  # a pattern step may be this much shorter than planned (timer granularity)
-LATE = 0.3  # and this much longer (a late thread on a shared machine)
+LATE = 0.4  # and this much longer (a late thread on a shared machine: 8 agents, 2 cores)
+START_LATE = 0.6  # the first change also waits for a thread to start
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -65,7 +66,8 @@ def assert_timeline(pin, expected: list[tuple[float, float]]) -> None:
         zip(actual, expected, strict=False)
     ):
         assert state == want_state, f"{pin} change {i}: {actual}"
-        assert want_s - EARLY <= seconds <= want_s + LATE, f"{pin} change {i}: {actual}"
+        late = START_LATE if i == 0 else LATE
+        assert want_s - EARLY <= seconds <= want_s + late, f"{pin} change {i}: {actual}"
 
 
 @pytest.fixture(autouse=True)
