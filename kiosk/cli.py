@@ -1,4 +1,4 @@
-"""``safecode kiosk``: run a kiosk, make its device key, read codes from images."""
+"""``safecode kiosk``: run a kiosk, make its device key, check it, show its status."""
 
 from __future__ import annotations
 
@@ -105,6 +105,77 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
         }
         click.echo(json.dumps(summary, sort_keys=True))
     sys.stdout.flush()
+
+
+@kiosk_group.command("selftest")
+@config_option
+@click.option("--mock-pins", is_flag=True, help="Drive gpiozero mock pins (no Pi needed).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for a camera frame and for the broker.",
+)
+@click.option(
+    "--lamp-seconds",
+    default=0.4,
+    show_default=True,
+    help="How long each light and the buzzer stay on.",
+)
+def selftest(
+    config_path: Path, mock_pins: bool, as_json: bool, timeout: float, lamp_seconds: float
+) -> None:
+    """Blink each light, sound the buzzer, grab a frame, reach the broker, check the outbox,
+    disk, device key and clock; print PASS/WARN/FAIL per check; exit 0 only if none failed.
+
+    Stop the kiosk service first: the camera and the GPIO pins serve one process.
+    """
+    import warnings
+
+    from gpiozero.exc import PinFactoryFallback
+
+    from . import selftest as st
+    from .lights import mock_pin_factory
+
+    config = _load(config_path)
+    warnings.simplefilter("ignore", PinFactoryFallback)  # the lights row says what failed
+    options = st.SelftestOptions(
+        pin_factory=mock_pin_factory() if mock_pins else None,
+        frame_timeout=timeout,
+        broker_timeout=timeout,
+        lamp_step_s=lamp_seconds,
+    )
+    results = st.run_selftest(config, options)
+    if as_json:
+        click.echo(json.dumps({"kiosk": config.kiosk_id, **st.as_json(results)}, sort_keys=True))
+    else:
+        click.echo(st.format_table(results))
+    sys.stdout.flush()
+    if not st.passed(results):
+        sys.exit(1)
+
+
+@kiosk_group.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Queue depth, oldest unsent age, receipts, refusals, disk, clock and firmware version.
+
+    Reads the outbox read-only: safe while the kiosk runs, never creates the database.
+    """
+    from .outbox_reader import OutboxReadError
+    from .status_report import format_status, gather_status
+
+    config = _load(config_path)
+    try:
+        figures = gather_status(config)
+    except OutboxReadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+    else:
+        click.echo(format_status(figures))
 
 
 kiosk_group.add_command(decode_command)

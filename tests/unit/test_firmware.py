@@ -929,17 +929,19 @@ def test_conditions_reach_the_lights_every_turn(
     kiosk = make_kiosk(source.open(), synced=lambda: False)
     link.is_connected = False
     kiosk.step(frame_timeout=1.0)
-    assert feedback.conditions == {
+    assert kiosk.conditions() == {
         "offline_backlog": True,
         "clock_unsynced": True,
         "fault": False,
         "disk_low": False,
     }
+    assert feedback.condition == "offline_backlog"  # it outranks the clock
     link.is_connected = True
     usage.free_mb = 30
     kiosk.step(frame_timeout=1.0)
-    assert feedback.conditions["disk_low"] is True
-    assert feedback.conditions["offline_backlog"] is False
+    assert kiosk.conditions()["disk_low"] is True
+    assert kiosk.conditions()["offline_backlog"] is False
+    assert feedback.condition == "disk_low"
     source.close()
 
 

@@ -1,0 +1,320 @@
+"""``safecode kiosk selftest``: one small check per part, each a PASS, WARN or FAIL row.
+
+Every check is a function returning a detail line, or raising :class:`CheckFailed`
+(or :class:`CheckWarning`). The errors a broken part is expected to raise (a missing
+file, a refused connection, a camera that will not open, a busy GPIO) become FAIL
+rows; anything else is a bug and keeps its traceback. Each check runs in a worker
+thread with a deadline, so a hung camera or broker cannot hang the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import ssl
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from gpiozero.exc import BadPinFactory, GPIOZeroError
+
+from protocol import keys
+from protocol.broker import make_client
+from protocol.config_file import ConfigError
+from protocol.errors import ProtocolError
+
+from .clock import KioskClock
+from .config import KioskConfig
+from .frames import FrameSourceError
+from .lights import Feedback, PinMapError, load_pins
+from .outbox_reader import OutboxReadError, read_outbox
+from .status_report import nearest_existing
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+MIN_FREE_BYTES = 64 * 1024 * 1024
+"""Less free space than this on the outbox's disk fails the disk check."""
+DEADLINE_SLACK_S = 10.0
+"""How long past its own timeouts a check may run before its row says it hung."""
+EARLIEST_PLAUSIBLE = 1_767_225_600  # 2026-01-01: a wall clock before it was never set
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    PinMapError,
+    FrameSourceError,
+    GPIOZeroError,
+    OutboxReadError,
+    ProtocolError,
+    sqlite3.Error,
+    ssl.SSLError,
+    OSError,  # includes ConnectionRefusedError, TimeoutError, FileNotFoundError
+    ValueError,  # a key file that is not PEM
+)
+
+
+class CheckFailed(Exception):
+    """The part does not work; the message says how."""
+
+
+class CheckWarning(Exception):
+    """The part works but needs attention; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of the table."""
+
+    name: str
+    status: str
+    detail: str
+    seconds: float
+
+
+@dataclass
+class SelftestOptions:
+    """How the checks run: pin factory, timeouts, the clock to ask."""
+
+    pin_factory: Any = None
+    frame_timeout: float = 5.0
+    broker_timeout: float = 5.0
+    lamp_step_s: float = 0.4
+    clock: KioskClock | None = None
+    deadline_slack: float | None = None
+    """Seconds each check may take beyond its own timeouts; None: DEADLINE_SLACK_S."""
+
+
+def run_check(name: str, check: Callable[[], str], timeout: float) -> CheckResult:
+    """Run one check in a worker thread; its row, FAIL if it raises an expected error or hangs."""
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["detail"] = check()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
+            outcome["error"] = exc
+
+    start = time.monotonic()
+    worker = threading.Thread(target=work, name=f"selftest-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    seconds = time.monotonic() - start
+    if worker.is_alive():
+        return CheckResult(name, FAIL, f"no answer within {timeout:g} s", seconds)
+    error = outcome.get("error")
+    if error is None:
+        return CheckResult(name, PASS, outcome["detail"], seconds)
+    if isinstance(error, CheckWarning):
+        return CheckResult(name, WARN, str(error), seconds)
+    if isinstance(error, CheckFailed):
+        return CheckResult(name, FAIL, str(error), seconds)
+    if isinstance(error, EXPECTED_ERRORS):
+        return CheckResult(name, FAIL, f"{type(error).__name__}: {error}", seconds)
+    raise error
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+
+def check_pins(config: KioskConfig, options: SelftestOptions) -> str:
+    pins = load_pins(config.pins_file)
+    return (
+        f"green {pins.green}, red {pins.red}, amber {pins.amber}, "
+        f"{pins.buzzer_kind} buzzer {pins.buzzer}"
+    )
+
+
+def check_lights(config: KioskConfig, options: SelftestOptions) -> str:
+    pins = load_pins(config.pins_file)
+    try:
+        feedback = Feedback(pins, pin_factory=options.pin_factory)
+    except BadPinFactory as exc:
+        raise CheckFailed(
+            f"no GPIO here ({exc}): on a Raspberry Pi install python3-lgpio; "
+            "elsewhere use --mock-pins"
+        ) from exc
+    with feedback:
+        lamps = feedback.lamp_test(step_s=options.lamp_step_s)
+    bad = [f"{lamp.name}: {lamp.detail}" for lamp in lamps if not lamp.ok]
+    if bad:
+        raise CheckFailed("; ".join(bad))
+    names = ", ".join(lamp.name for lamp in lamps)
+    return f"lit and sounded in turn: {names} (look and listen)"
+
+
+def check_camera(config: KioskConfig, options: SelftestOptions) -> str:
+    from .sources import frame_source
+
+    start = time.monotonic()
+    with frame_source(config.camera) as source:
+        frame = source.read(timeout=options.frame_timeout)
+        if frame is None:
+            raise CheckFailed(f"{source!r} gave no frame within {options.frame_timeout:g} s")
+        took = time.monotonic() - start
+        return f"{frame.width}x{frame.height} frame in {took * 1000:.0f} ms from {source!r}"
+
+
+def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
+    """Connect with the kiosk's settings under another client id (not to take over its session)."""
+    settings = config.mqtt
+    where = f"{settings.host}:{settings.port}{' (TLS)' if settings.tls else ''}"
+    client = make_client(settings, f"{config.kiosk_id}-selftest")
+    client.connect_timeout = options.broker_timeout
+    answer: dict[str, Any] = {}
+    connected = threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        answer["reason"] = reason
+        connected.set()
+
+    client.on_connect = on_connect
+    start = time.monotonic()
+    try:
+        client.connect(settings.host, settings.port, keepalive=settings.keepalive)
+    except ConnectionRefusedError as exc:
+        raise CheckFailed(f"{where}: connection refused (is the broker running?)") from exc
+    except TimeoutError as exc:
+        raise CheckFailed(f"{where}: no TCP answer within {options.broker_timeout:g} s") from exc
+    except socket.gaierror as exc:
+        raise CheckFailed(f"{where}: cannot resolve the host: {exc}") from exc
+    client.loop_start()
+    try:
+        if not connected.wait(options.broker_timeout):
+            raise CheckFailed(f"{where}: no CONNACK within {options.broker_timeout:g} s")
+        reason = answer["reason"]
+        if reason.is_failure:
+            raise CheckFailed(f"{where}: broker refused the connection: {reason}")
+        took = time.monotonic() - start
+        return f"{where}: connected in {took * 1000:.0f} ms, then disconnected"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check_outbox(config: KioskConfig, options: SelftestOptions) -> str:
+    path = config.outbox_path
+    if not path.exists():
+        folder = nearest_existing(path.parent)
+        if not _writable(folder):
+            raise CheckFailed(f"{path} does not exist and {folder} is not writable")
+        return f"{path} not created yet (the kiosk makes it on first run; {folder} is writable)"
+    snapshot = read_outbox(path, integrity=True)
+    if snapshot.integrity != "ok":
+        raise CheckFailed(f"{path}: integrity check says {snapshot.integrity}")
+    return (
+        f"{path}: integrity ok, {snapshot.pending} waiting for a receipt, "
+        f"{snapshot.refused} refused"
+    )
+
+
+def check_disk(config: KioskConfig, options: SelftestOptions) -> str:
+    folder = nearest_existing(config.state_dir)
+    usage = shutil.disk_usage(folder)
+    text = f"{_size(usage.free)} free of {_size(usage.total)} at {folder}"
+    if usage.free < MIN_FREE_BYTES:
+        raise CheckFailed(f"only {text} (need {_size(MIN_FREE_BYTES)})")
+    return text
+
+
+def check_device_key(config: KioskConfig, options: SelftestOptions) -> str:
+    path = config.device_key_path
+    if not path.exists():
+        raise CheckFailed(f"no device key at {path}: run 'safecode kiosk keygen'")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CheckFailed(f"{path} is readable by others (mode {mode:04o}); chmod 600 it")
+    key = keys.load_private(path)
+    did = keys.did_key(key)
+    return f"{path} loads: {did[:20]}...{did[-6:]}"
+
+
+def check_clock(config: KioskConfig, options: SelftestOptions) -> str:
+    clock = options.clock or KioskClock()
+    now = clock.now()
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+    if now < EARLIEST_PLAUSIBLE:
+        raise CheckFailed(f"wall clock says {when}: it was never set (check NTP and the RTC)")
+    if not clock.state().synced:
+        raise CheckWarning(
+            f"{when}, not synchronised: the kiosk scans and marks its records (check NTP)"
+        )
+    return f"{when}, synchronised"
+
+
+CHECKS: tuple[tuple[str, Callable[[KioskConfig, SelftestOptions], str]], ...] = (
+    ("pin map", check_pins),
+    ("lights and buzzer", check_lights),
+    ("camera", check_camera),
+    ("broker", check_broker),
+    ("outbox", check_outbox),
+    ("disk", check_disk),
+    ("device key", check_device_key),
+    ("clock", check_clock),
+)
+
+
+def run_selftest(
+    config: KioskConfig,
+    options: SelftestOptions | None = None,
+    *,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> list[CheckResult]:
+    """Run every check in turn; the rows in order (``on_result`` sees each as it lands)."""
+    options = options or SelftestOptions()
+    budgets = {
+        "lights and buzzer": 5 * options.lamp_step_s,
+        "camera": options.frame_timeout,
+        "broker": 2 * options.broker_timeout,
+    }
+    slack = DEADLINE_SLACK_S if options.deadline_slack is None else options.deadline_slack
+    results = []
+    for name, check in CHECKS:
+        timeout = budgets.get(name, 0.0) + slack
+        result = run_check(name, lambda check=check: check(config, options), timeout)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def passed(results: list[CheckResult]) -> bool:
+    """True when no row failed (warnings pass)."""
+    return all(r.status != FAIL for r in results)
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """A plain-text table: check, result, detail."""
+    width = max([len("check"), *(len(r.name) for r in results)])
+    lines = [f"{'check':<{width}}  result  detail", f"{'-' * width}  ------  ------"]
+    for r in results:
+        lines.append(f"{r.name:<{width}}  {r.status:<6}  {r.detail}")
+    failed = sum(r.status == FAIL for r in results)
+    warned = sum(r.status == WARN for r in results)
+    verdict = "all checks passed" if not failed else f"{failed} check(s) FAILED"
+    if warned:
+        verdict += f", {warned} warning(s)"
+    lines.append(verdict)
+    return "\n".join(lines)
+
+
+def as_json(results: list[CheckResult]) -> dict[str, Any]:
+    return {
+        "ok": passed(results),
+        "checks": [{**asdict(r), "seconds": round(r.seconds, 3)} for r in results],
+    }
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
