@@ -108,7 +108,7 @@ class CosignatureVerifier:
         """Parse ``name+keyid+base64(0x04 || key)`` strictly."""
         if not isinstance(vkey, str):
             raise NoteError("witness key must be a string")
-        parts = vkey.split("+")
+        parts = vkey.split("+", 2)
         if len(parts) != 3:
             raise NoteError("malformed witness key: want <name>+<key id>+<key>")
         name, hex_id, key64 = parts
@@ -183,7 +183,7 @@ class Cosigner:
         """Parse ``PRIVATE+KEY+name+keyid+base64(0x04 || seed)`` strictly."""
         if not isinstance(skey, str):
             raise NoteError("witness private key must be a string")
-        parts = skey.strip("\n").split("+")
+        parts = skey.strip("\n").split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("malformed witness private key: want PRIVATE+KEY+<name>+<id>+<key>")
         name, hex_id, key64 = parts[2:]

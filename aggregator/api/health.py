@@ -6,7 +6,8 @@ import time
 
 import peewee
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from ..db import CheckinEntry, database_proxy
 from ..proofs import latest_block
@@ -51,8 +52,7 @@ def metrics() -> Response:
     refusals().flush(force=True)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(time.time(), current_app.config["OFFLINE_AFTER_S"]))
-    return Response(
-        generate_latest(registry),
-        mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-        headers={"Content-Type": CONTENT_TYPE_LATEST},
-    )
+    response = Response(generate_latest(registry))
+    # The classic text format (0.0.4), which every Prometheus version scrapes.
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    return response
