@@ -201,3 +201,39 @@ def test_state_is_locked_and_checked(site: Path) -> None:
     with pytest.raises(StateError):
         StateStore(site / "s").load()
     assert LEDGER  # the log key the fixtures sign with
+
+
+def test_fuzzed_cosignature_posts_are_refused_cleanly(site: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from protocol.note import parse_note
+
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    LedgerBuilder().block(2)
+    cosigner = Cosigner.generate("witness.example/w1")
+    client = app_for(url, [cosigner.verifier().to_string()]).test_client()
+    note = client.get("/v1/checkpoint").get_data(as_text=True)
+    body = parse_note(note)[0]
+    good = note + cosigner.cosign(body, 5).line()
+    assert client.post("/v1/checkpoint/cosignature", data=good).status_code == 200
+
+    @settings(
+        max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        cut=st.integers(0, len(good)),
+        flip=st.integers(0, len(good) - 1),
+        junk=st.text(max_size=40),
+    )
+    def post(cut: int, flip: int, junk: str) -> None:
+        damaged = good[:flip] + chr((ord(good[flip]) + 1) % 0x24F) + good[flip + 1 :]
+        for data in (good[:cut] + junk, damaged, junk):
+            response = client.post(
+                "/v1/checkpoint/cosignature", data=data.encode("utf-8", "replace")
+            )
+            assert response.status_code in (200, 400, 403, 409), (data, response.data)
+            assert response.get_json()["error" if response.status_code != 200 else "accepted"]
+
+    post()
