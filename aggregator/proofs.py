@@ -1,11 +1,11 @@
 """Inclusion and consistency proofs from the stored leaf hashes.
 
-The ledger is append-only, so the leaf hashes are cached in memory per process and
-only the leaves sealed since the last request are read from the database (a prefix
-cache: every tree size is a prefix of the list). Making one proof hashes O(n) nodes
-(protocol.merkle recomputes the sibling subtree roots it needs) and the cache holds
-about 75 bytes per leaf, so this suits ledgers up to a few million leaves; past that,
-stored interior hashes (C2SP tlog-tiles) would make proofs O(log n).
+The ledger is append-only, so each web process keeps the leaf hashes (32 bytes each)
+and the roots of aligned subtrees of 64 leaves and more in memory (TreeCache), and
+reads from the database only the leaves sealed since its last request. The first
+request after a start loads every leaf once (O(n) reads and hashes); after that a
+proof costs O(log n) cached roots plus at most 63 hashes per level. Past tens of
+millions of leaves, stored interior hashes (C2SP tlog-tiles) would save the memory.
 """
 
 from __future__ import annotations
@@ -36,39 +36,148 @@ class StorageFault(RuntimeError):
     """The stored leaves are not a contiguous run from 0: the database is damaged."""
 
 
-class LeafCache:
-    """Leaf hashes 0..n-1 of the log, extended on demand; safe to share between threads."""
+class TreeCache:
+    """The log's leaf hashes and the roots of its aligned perfect subtrees, kept in memory.
+
+    Leaves are packed 32 bytes each; subtree roots are kept from size 2**LOW up (about
+    one byte per leaf), smaller ones are rehashed from the leaves when needed. Every
+    range the RFC 9162 proof algorithms ask for starts at a multiple of a power of two
+    at least its length, so its root folds O(log n) cached roots: a proof costs a few
+    hundred hashes, not O(n). Appends are incremental; one lock guards everything.
+    """
+
+    LOW = 6
 
     def __init__(self) -> None:
-        self._hashes: list[bytes] = []
+        self._leaves = bytearray()
+        self._levels: dict[int, bytearray] = {}
         self._lock = threading.Lock()
 
-    def prefix(self, size: int) -> list[bytes]:
-        """The first ``size`` leaf hashes (all sealed: ``size`` is at most the tree size)."""
-        with self._lock:
-            while len(self._hashes) < size:
-                start = len(self._hashes)
-                rows = (
-                    CheckinEntry.select(CheckinEntry.leaf_index, CheckinEntry.leaf_hash)
-                    .where(
-                        (CheckinEntry.leaf_index >= start)
-                        & (CheckinEntry.leaf_index < min(size, start + LOAD_CHUNK))
-                    )
-                    .order_by(CheckinEntry.leaf_index)
-                    .tuples()
-                )
-                loaded = 0
-                for index, leaf in rows:
-                    if index != start + loaded:
-                        raise StorageFault(f"leaf {start + loaded} is missing from storage")
-                    self._hashes.append(bytes(leaf))
-                    loaded += 1
-                if loaded == 0:
-                    raise StorageFault(f"leaf {start} is missing from storage")
-            return self._hashes[:size]
+    @property
+    def size(self) -> int:
+        return len(self._leaves) // 32
 
-    def __len__(self) -> int:
-        return len(self._hashes)
+    def _load(self, size: int) -> None:
+        """Read leaves up to ``size`` from storage and hash the subtrees they complete."""
+        while self.size < size:
+            start = self.size
+            rows = (
+                CheckinEntry.select(CheckinEntry.leaf_index, CheckinEntry.leaf_hash)
+                .where(
+                    (CheckinEntry.leaf_index >= start)
+                    & (CheckinEntry.leaf_index < min(size, start + LOAD_CHUNK))
+                )
+                .order_by(CheckinEntry.leaf_index)
+                .tuples()
+            )
+            loaded = bytearray()
+            for index, leaf in rows:
+                if index != start + len(loaded) // 32 or len(bytes(leaf)) != 32:
+                    raise StorageFault(f"leaf {start + len(loaded) // 32} is missing or damaged")
+                loaded += bytes(leaf)
+            if not loaded:
+                raise StorageFault(f"leaf {start} is missing from storage")
+            self._leaves += loaded
+            self._build()
+
+    def _build(self) -> None:
+        level, below = self.LOW, None
+        while (self.size >> level) > 0:
+            nodes = self._levels.setdefault(level, bytearray())
+            for j in range(len(nodes) // 32, self.size >> level):
+                if below is None:
+                    nodes += self._hash_leaves(j << level, level)
+                else:
+                    nodes += merkle.node_hash(
+                        below[64 * j : 64 * j + 32], below[64 * j + 32 : 64 * j + 64]
+                    )
+            level, below = level + 1, nodes
+
+    def _hash_leaves(self, lo: int, level: int) -> bytes:
+        nodes = [bytes(self._leaves[32 * i : 32 * i + 32]) for i in range(lo, lo + (1 << level))]
+        while len(nodes) > 1:
+            nodes = [merkle.node_hash(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=True)]
+        return nodes[0]
+
+    def _perfect(self, lo: int, level: int) -> bytes:
+        """Root of the aligned perfect subtree of 2**level leaves starting at ``lo``."""
+        if lo % (1 << level):
+            raise ValueError(f"subtree at {lo} is not aligned to {1 << level}")
+        if level >= self.LOW:
+            at = 32 * (lo >> level)
+            return bytes(self._levels[level][at : at + 32])
+        return self._hash_leaves(lo, level)
+
+    def _root(self, lo: int, hi: int) -> bytes:
+        """MTH(D[lo:hi]) for an aligned range: fold its perfect subtrees right to left."""
+        peaks, pos, n = [], lo, hi - lo
+        for bit in reversed(range(n.bit_length())):
+            if n >> bit & 1:
+                peaks.append(self._perfect(pos, bit))
+                pos += 1 << bit
+        root = peaks[-1]
+        for peak in reversed(peaks[:-1]):
+            root = merkle.node_hash(peak, root)
+        return root
+
+    def root(self, size: int) -> bytes:
+        """The tree hash of the first ``size`` leaves."""
+        with self._lock:
+            self._load(size)
+            return merkle.EMPTY_ROOT if size == 0 else self._root(0, size)
+
+    def leaves(self, lo: int, hi: int) -> list[bytes]:
+        """Leaf hashes ``lo`` to ``hi - 1``."""
+        with self._lock:
+            self._load(hi)
+            return [bytes(self._leaves[32 * i : 32 * i + 32]) for i in range(lo, hi)]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+        if not 0 <= index < size:
+            raise ValueError(f"leaf {index} is not in a tree of {size}")
+        with self._lock:
+            self._load(size)
+            path: list[bytes] = []
+            lo, hi = 0, size
+            while hi - lo > 1:
+                mid = lo + (1 << ((hi - lo - 1).bit_length() - 1))
+                if index < mid:
+                    path.append(self._root(mid, hi))
+                    hi = mid
+                else:
+                    path.append(self._root(lo, mid))
+                    lo = mid
+            path.reverse()
+            return path
+
+    def consistency_proof(self, old: int, size: int) -> list[bytes]:
+        """RFC 9162 consistency proof from ``old`` to ``size`` leaves (0 < old <= size)."""
+        if not 0 < old <= size:
+            raise ValueError(f"no consistency proof from {old} to {size}")
+        if old == size:
+            return []
+        with self._lock:
+            self._load(size)
+            path: list[bytes] = []
+            lo, hi, m, complete = 0, size, old, True
+            while True:
+                n = hi - lo
+                if m == n:
+                    if not complete:
+                        path.append(self._root(lo, hi))
+                    break
+                k = 1 << ((n - 1).bit_length() - 1)
+                if m <= k:
+                    path.append(self._root(lo + k, hi))
+                    hi = lo + k
+                else:
+                    path.append(self._root(lo, lo + k))
+                    lo += k
+                    m -= k
+                    complete = False
+            path.reverse()
+            return path
 
 
 def latest_block() -> BlockEntry | None:
@@ -102,7 +211,7 @@ class InclusionProof:
         }
 
 
-def inclusion(cache: LeafCache, checkin_id: bytes, tree_size: int | None) -> InclusionProof:
+def inclusion(cache: TreeCache, checkin_id: bytes, tree_size: int | None) -> InclusionProof:
     """Inclusion proof for a check-in against the checkpoint of ``tree_size`` (default latest)."""
     entry = CheckinEntry.get_or_none(CheckinEntry.checkin_id == checkin_id)
     if entry is None:
@@ -118,13 +227,12 @@ def inclusion(cache: LeafCache, checkin_id: bytes, tree_size: int | None) -> Inc
     assert block is not None  # a sealed leaf implies a block
     if entry.leaf_index >= block.tree_size:
         raise ProofError("not_in_tree", f"leaf {entry.leaf_index} is not in tree {tree_size}")
-    leaves = cache.prefix(block.tree_size)
     return InclusionProof(
         leaf_index=entry.leaf_index,
         leaf_hash=bytes(entry.leaf_hash),
         tree_size=block.tree_size,
         root=bytes(block.root),
-        proof=merkle.inclusion_proof(leaves, entry.leaf_index),
+        proof=cache.inclusion_proof(entry.leaf_index, block.tree_size),
         checkpoint=block.checkpoint,
         block_height=block.height,
         commit=_commitment(entry),
@@ -144,7 +252,7 @@ def _commitment(entry: CheckinEntry) -> bytes | None:
     return None
 
 
-def consistency(cache: LeafCache, old: int, new: int | None) -> tuple[int, int, list[bytes]]:
+def consistency(cache: TreeCache, old: int, new: int | None) -> tuple[int, int, list[bytes]]:
     """(old, new, proof): the RFC 9162 proof that tree ``old`` is a prefix of tree ``new``."""
     block = latest_block()
     latest = 0 if block is None else block.tree_size
@@ -155,10 +263,10 @@ def consistency(cache: LeafCache, old: int, new: int | None) -> tuple[int, int, 
         raise ProofError("old_after_new", f"old size {old} is greater than new size {new}")
     if old == 0:
         raise ProofError("old_is_zero", "a consistency proof from the empty tree is undefined")
-    return old, new, merkle.consistency_proof(cache.prefix(new), old)
+    return old, new, cache.consistency_proof(old, new)
 
 
-def block_leaves(cache: LeafCache, height: int) -> tuple[BlockEntry, list[bytes]]:
+def block_leaves(cache: TreeCache, height: int) -> tuple[BlockEntry, list[bytes]]:
     """A block and the hashes of the leaves it added."""
     block = BlockEntry.get_or_none(BlockEntry.height == height)
     if block is None:
@@ -167,4 +275,4 @@ def block_leaves(cache: LeafCache, height: int) -> tuple[BlockEntry, list[bytes]
         first = parse_block(bytes(block.wire)).first_leaf
     except ProtocolError as exc:
         raise StorageFault(f"stored header of block {height} does not parse: {exc}") from exc
-    return block, cache.prefix(block.tree_size)[first:]
+    return block, cache.leaves(first, block.tree_size)

@@ -26,7 +26,7 @@ from .api.ledger import ledger_api
 from .api.operator import operator_api
 from .config import load_config
 from .db import database_proxy, open_database
-from .proofs import LeafCache
+from .proofs import TreeCache
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///safecode-aggregator.sqlite",
@@ -63,7 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         raise ConfigError("web.offline_after_s must be a positive number of seconds")
     assert app.config["MAX_CONTENT_LENGTH"] >= MAX_NOTE_SIZE // 16
     app.extensions["safecode.witnesses"] = _witnesses(app.config["WITNESSES"])
-    app.extensions["safecode.leaves"] = LeafCache()
+    app.extensions["safecode.leaves"] = TreeCache()
     app.extensions["safecode.refusals"] = RefusalCounter()
     open_database(app.config["DATABASE_URL"]).close()
 

@@ -183,14 +183,14 @@ def _proof_from_db(database_url: str, checkin_id: bytes, tree_size: int | None) 
     import peewee
 
     from aggregator.db import open_database
-    from aggregator.proofs import LeafCache, ProofError, StorageFault, inclusion
+    from aggregator.proofs import ProofError, StorageFault, TreeCache, inclusion
 
     try:
         db = open_database(database_url, create=False)
     except (ValueError, peewee.DatabaseError) as exc:
         _fail(f"cannot open the ledger: {exc}")
     try:
-        return inclusion(LeafCache(), checkin_id, tree_size).to_json()
+        return inclusion(TreeCache(), checkin_id, tree_size).to_json()
     except (ProofError, StorageFault, peewee.DatabaseError) as exc:
         _fail(str(exc))
     finally:

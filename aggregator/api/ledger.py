@@ -26,7 +26,7 @@ def _note(text: str) -> Response:
     return Response(text, mimetype="text/plain; charset=utf-8")
 
 
-def _leaves() -> proofs.LeafCache:
+def _leaves() -> proofs.TreeCache:
     return current_app.extensions["safecode.leaves"]
 
 
