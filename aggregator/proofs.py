@@ -227,6 +227,7 @@ def inclusion(cache: TreeCache, checkin_id: bytes, tree_size: int | None) -> Inc
     assert block is not None  # a sealed leaf implies a block
     if entry.leaf_index >= block.tree_size:
         raise ProofError("not_in_tree", f"leaf {entry.leaf_index} is not in tree {tree_size}")
+    _check_root(cache, block)
     return InclusionProof(
         leaf_index=entry.leaf_index,
         leaf_hash=bytes(entry.leaf_hash),
@@ -263,7 +264,19 @@ def consistency(cache: TreeCache, old: int, new: int | None) -> tuple[int, int, 
         raise ProofError("old_after_new", f"old size {old} is greater than new size {new}")
     if old == 0:
         raise ProofError("old_is_zero", "a consistency proof from the empty tree is undefined")
+    assert block is not None  # latest >= new > 0
+    _check_root(cache, block)
     return old, new, cache.consistency_proof(old, new)
+
+
+def _check_root(cache: TreeCache, block: BlockEntry) -> None:
+    """Refuse to prove anything if the stored leaves do not rebuild the signed root.
+
+    The cache only grows, so this also catches a database replaced or rewritten under
+    a running process. (Block leaf listings are not checked: auditors check those.)
+    """
+    if cache.root(block.tree_size) != bytes(block.root):
+        raise StorageFault(f"stored leaves do not rebuild the root of block {block.height}")
 
 
 def block_leaves(cache: TreeCache, height: int) -> tuple[BlockEntry, list[bytes]]:

@@ -109,3 +109,17 @@ def test_prove_refuses_a_proof_for_another_leaf(built: tuple[str, list[bytes]]) 
     tampered = {**answer, "leaf_index": answer["leaf_index"] + 1}
     with pytest.raises(AuditError):
         check_inclusion(ids[2], tampered, verifier)
+
+
+def test_the_server_refuses_to_prove_from_damaged_leaves(built: tuple[str, list[bytes]]) -> None:
+    url, ids = built
+    client = create_app({"DATABASE_URL": url, "TESTING": True}).test_client()
+    assert client.get(f"/v1/proof/inclusion/{ids[0].hex()}").status_code == 200
+    row = CheckinEntry.get(CheckinEntry.leaf_index == 9)
+    row.leaf_hash = bytes(32)
+    row.save()
+    fresh = create_app({"DATABASE_URL": url, "TESTING": True}).test_client()
+    for path in (f"/v1/proof/inclusion/{ids[0].hex()}", "/v1/proof/consistency?old=2"):
+        response = fresh.get(path)
+        assert response.status_code == 500
+        assert response.get_json()["error"] == "storage_fault"
