@@ -237,3 +237,37 @@ def test_fuzzed_cosignature_posts_are_refused_cleanly(site: Path) -> None:
             assert response.get_json()["error" if response.status_code != 200 else "accepted"]
 
     post()
+
+
+def test_a_cosignature_the_log_did_not_take_is_posted_again(site: Path) -> None:
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    LedgerBuilder().block(2)
+    key, vkey = keygen(site, "witness.example/w1")
+    with serving(app_for(url, [])) as base:  # the log does not know this witness yet
+        assert witness_once(base, key, site / "s").exit_code == 2
+    with serving(app_for(url, [vkey])) as base:
+        again = witness_once(base, key, site / "s")
+        assert again.exit_code == 0 and "reposted: tree size 2" in again.output
+        assert "up_to_date" in witness_once(base, key, site / "s").output
+        assert LogClient(base).text("/v1/checkpoint/cosigned")
+
+
+def test_the_loop_keeps_going_while_the_log_is_away(site: Path) -> None:
+    from safecode.witness import Witness, run_witness
+
+    key, _ = keygen(site, "witness.example/w1")
+    store = StateStore(site / "s")
+    witness = Witness(
+        LogClient("http://127.0.0.1:9", timeout=1),
+        NoteVerifier.from_string(VKEY),
+        Cosigner.from_string(key.read_text()),
+        store,
+    )
+    lines: list[str] = []
+    turns = iter([False, False, True])
+    status = run_witness(
+        witness, once=False, interval=0, say=lines.append, stop=lambda s: next(turns)
+    )
+    assert status == 0 and len(lines) == 3 and all("unavailable" in line for line in lines)
+    store.close()
