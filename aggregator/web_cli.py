@@ -22,7 +22,11 @@ CONFIG_OPTION = click.option(
 
 
 def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30) -> list[str]:
-    """The gunicorn command line serving ``aggregator.wsgi:app``."""
+    """The gunicorn command line serving ``aggregator.wsgi:app``.
+
+    No access log: request paths carry check-in ids (inclusion proofs), which are
+    nobody's business but the asker's. Refusals are counted and logged by the app.
+    """
     return [
         sys.executable,
         "-m",
@@ -33,8 +37,6 @@ def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30)
         str(workers),
         "--timeout",
         str(timeout),
-        "--access-logfile",
-        "-",
         "--env",
         f"SAFECODE_CONFIG={Path(config_path).resolve()}",
         "aggregator.wsgi:app",

@@ -233,3 +233,35 @@ def test_token_cli_prints_the_token_once_and_stores_only_a_hash(tmp_path: Path) 
     with pytest.raises(TokenError):
         authenticate(token)
     assert time.time() > 0
+
+
+def test_gunicorn_command_line_serves_the_wsgi_app_without_an_access_log(tmp_path: Path) -> None:
+    from aggregator.web_cli import gunicorn_argv
+
+    argv = gunicorn_argv(tmp_path / "a.toml", "127.0.0.1:9000", 3)
+    assert argv[1:3] == ["-m", "gunicorn"] and argv[-1] == "aggregator.wsgi:app"
+    assert "--access-logfile" not in argv
+    assert f"SAFECODE_CONFIG={(tmp_path / 'a.toml').resolve()}" in argv
+    assert argv[argv.index("--workers") + 1] == "3"
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ({"witnesses": "w"}, "must be a list"),
+        ({"witnesses": ["not+a+key"]}, "web.witnesses"),
+        ({"offline_after_s": 0}, "offline_after_s"),
+        ({"offline_after_s": True}, "offline_after_s"),
+        ({"colour": "blue"}, "unknown key 'colour'"),
+    ],
+)
+def test_bad_web_config_is_refused_before_serving(tmp_path: Path, web: dict, message: str) -> None:
+    from aggregator.config import ConfigError
+    from aggregator.web import create_app_from_config
+    from aggregator.web_cli import web_command
+
+    config = write_config(tmp_path / "site", f"sqlite:///{tmp_path}/w.sqlite", web)
+    with pytest.raises(ConfigError, match=message):
+        create_app_from_config(config)
+    result = CliRunner().invoke(web_command, ["--config", str(config)])
+    assert result.exit_code == 1 and message.split()[0] in result.output
