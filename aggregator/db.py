@@ -83,9 +83,16 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import counters
+    from . import cosignatures, counters, operators
 
-    return [KioskEntry, CheckinEntry, BlockEntry, counters.CounterEntry]
+    return [
+        KioskEntry,
+        CheckinEntry,
+        BlockEntry,
+        counters.CounterEntry,
+        operators.OperatorToken,
+        cosignatures.CosignatureEntry,
+    ]
 
 
 _opened: dict[str, peewee.Database] = {}

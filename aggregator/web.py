@@ -1,27 +1,70 @@
-"""The read API: a Flask application factory with one blueprint per area."""
+"""The read API: a Flask application factory with one blueprint per area.
+
+Settings (``create_app`` mapping, ``SAFECODE_*`` environment variables, or the
+``[web]`` table of the aggregator config via ``create_app_from_config``):
+``DATABASE_URL``, ``WITNESSES`` (witness verifier keys whose cosignatures are
+collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as offline).
+"""
 
 from __future__ import annotations
 
-import base64
+import math
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, jsonify
+from flask import Flask
 
-from protocol import keys
+from protocol.config_file import ConfigError, read_toml
+from protocol.cosignature import CosignatureVerifier
+from protocol.errors import NoteError
+from protocol.note import MAX_NOTE_SIZE
 
-from .db import BlockEntry, CheckinEntry, KioskEntry, database_proxy, open_database
+from .api.errors import RefusalCounter, refusals, register_error_handlers
+from .api.health import health_api
+from .api.kiosks import kiosks_api
+from .api.ledger import ledger_api
+from .api.operator import operator_api
+from .config import load_config
+from .db import database_proxy, open_database
+from .proofs import TreeCache
 
-ledger_api = Blueprint("ledger", __name__, url_prefix="/v1")
-health_api = Blueprint("health", __name__)
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "sqlite:///safecode-aggregator.sqlite",
+    "WITNESSES": [],
+    "OFFLINE_AFTER_S": 180,
+    # Requests carry at most a cosigned checkpoint or a small JSON object.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+}
+
+
+def _witnesses(value: object) -> list[CosignatureVerifier]:
+    if not isinstance(value, list | tuple):
+        raise ConfigError("web.witnesses must be a list of witness verifier keys")
+    try:
+        return [CosignatureVerifier.from_string(v) for v in value]
+    except NoteError as exc:
+        raise ConfigError(f"web.witnesses: {exc}") from exc
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the web app; ``DATABASE_URL`` in the config names the ledger database."""
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL="sqlite:///safecode-aggregator.sqlite")
+    app.url_map.merge_slashes = False  # "//" is a 404, not a redirect
+    app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("SAFECODE")
     if test_config:
         app.config.from_mapping(test_config)
+    offline = app.config["OFFLINE_AFTER_S"]
+    if (
+        isinstance(offline, bool)
+        or not isinstance(offline, int | float)
+        or not (math.isfinite(offline) and offline > 0)
+    ):
+        raise ConfigError("web.offline_after_s must be a positive number of seconds")
+    assert app.config["MAX_CONTENT_LENGTH"] >= MAX_NOTE_SIZE // 16
+    app.extensions["safecode.witnesses"] = _witnesses(app.config["WITNESSES"])
+    app.extensions["safecode.leaves"] = TreeCache()
+    app.extensions["safecode.refusals"] = RefusalCounter()
     open_database(app.config["DATABASE_URL"]).close()
 
     @app.before_request
@@ -30,69 +73,28 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:
+        refusals().flush()
         if not database_proxy.is_closed():
             database_proxy.close()
 
-    app.register_blueprint(ledger_api)
-    app.register_blueprint(health_api)
+    register_error_handlers(app)
+    for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
+        app.register_blueprint(blueprint)
     return app
 
 
-def _latest_block() -> BlockEntry | None:
-    return BlockEntry.select().order_by(BlockEntry.height.desc()).first()
-
-
-@ledger_api.get("/checkpoint")
-def checkpoint() -> Response:
-    """The latest signed checkpoint (C2SP signed note, text/plain)."""
-    block = _latest_block()
-    if block is None:
-        abort(404, description="no block has been sealed yet")
-    return Response(block.checkpoint, mimetype="text/plain; charset=utf-8")
-
-
-@ledger_api.get("/blocks/<int:height>")
-def block(height: int) -> Response:
-    """One block: its signed header (base64 CBOR), hash, tree size, root and checkpoint."""
-    entry = BlockEntry.get_or_none(BlockEntry.height == height)
-    if entry is None:
-        abort(404, description=f"no block {height}")
-    return jsonify(
-        height=entry.height,
-        tree_size=entry.tree_size,
-        root=bytes(entry.root).hex(),
-        block_hash=bytes(entry.block_hash).hex(),
-        header=base64.b64encode(bytes(entry.wire)).decode("ascii"),
-        checkpoint=entry.checkpoint,
-    )
-
-
-@ledger_api.get("/kiosks")
-def kiosks() -> Response:
-    """The kiosk registry: ids, venues, device keys as did:key, last status. No visitors."""
-    rows = KioskEntry.select().order_by(KioskEntry.kiosk_id)
-    return jsonify(
-        kiosks=[
-            {
-                "kiosk_id": k.kiosk_id,
-                "venue_id": k.venue_id,
-                "device_key": keys.did_key(bytes(k.device_key)),
-                "retired": k.retired,
-                "status": k.last_status,
-            }
-            for k in rows
-        ]
-    )
-
-
-@health_api.get("/healthz")
-def healthz() -> Response:
-    """Liveness and the ledger's size."""
-    block = _latest_block()
-    unsealed = CheckinEntry.select().where(CheckinEntry.leaf_index.is_null()).count()
-    return jsonify(
-        ok=True,
-        blocks=0 if block is None else block.height + 1,
-        tree_size=0 if block is None else block.tree_size,
-        unsealed=unsealed,
-    )
+def create_app_from_config(path: Path) -> Flask:
+    """The app for an aggregator config file: its database and its ``[web]`` table."""
+    config = load_config(path)
+    web = read_toml(path).get("web", {})
+    if not isinstance(web, dict):
+        raise ConfigError("config [web] must be a table")
+    unknown = sorted(set(web) - {"witnesses", "offline_after_s"})
+    if unknown:
+        raise ConfigError(f"config [web] has unknown key {unknown[0]!r}")
+    settings: dict[str, Any] = {"DATABASE_URL": config.database_url}
+    if "witnesses" in web:
+        settings["WITNESSES"] = web["witnesses"]
+    if "offline_after_s" in web:
+        settings["OFFLINE_AFTER_S"] = web["offline_after_s"]
+    return create_app(settings)

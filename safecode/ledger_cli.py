@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from protocol.cosignature import CosignatureVerifier, Cosigner, open_cosigned
 from protocol.errors import NoteError, ProtocolError
-from protocol.note import NoteVerifier, open_note
+from protocol.note import NoteVerifier
 
 MAX_NOTE_BYTES = 1 << 20
 
@@ -26,21 +29,65 @@ def _verifier(vkey: str) -> NoteVerifier:
         _fail(f"--vkey is not a valid verifier key (name+keyid+base64): {exc}")
 
 
+def _witness_keys(values: tuple[str, ...]) -> list[CosignatureVerifier]:
+    try:
+        return [CosignatureVerifier.from_string(v) for v in values]
+    except NoteError as exc:
+        _fail(f"--witness is not a valid witness key (name+keyid+base64): {exc}")
+
+
+def _one_source(url: str | None, database_url: str | None) -> None:
+    if (url is None) == (database_url is None):
+        raise click.UsageError("give exactly one of --url and --db")
+
+
 @click.group("ledger")
 def ledger_group() -> None:
-    """Auditor tools: verify signed notes, checkpoints and the ledger."""
+    """Auditor and witness tools: verify notes, checkpoints, proofs and the ledger."""
 
 
 @ledger_group.command("verify-note")
 @click.option("--vkey", required=True, help="Verifier key: name+keyid+base64 (C2SP signed-note).")
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness key (name+keyid+base64, type 0x04) whose cosignature counts. Repeatable.",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cosignatures by distinct --witness keys required [default: all given].",
+)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def verify_note(vkey: str, file: Path | None) -> None:
-    """Exit 0 if the signed note in FILE (or stdin) carries a valid signature by VKEY, else 1."""
+def verify_note(
+    vkey: str, witnesses: tuple[str, ...], quorum: int | None, file: Path | None
+) -> None:
+    """Exit 0 if the signed note in FILE (or stdin) is signed by VKEY and enough witnesses."""
     verifier = _verifier(vkey)
+    known = _witness_keys(witnesses)
+    need = len(known) if quorum is None else quorum
+    if need > len(known):
+        raise click.UsageError(f"--quorum {need} needs at least {need} --witness keys")
     try:
         data = file.read_bytes() if file else sys.stdin.buffer.read(MAX_NOTE_BYTES + 1)
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
+    if known:
+        try:
+            cosigned = open_cosigned(data, verifier, known, quorum=need)
+        except ProtocolError as exc:
+            _fail(str(exc))
+        names = ", ".join(sorted(cosigned.witnesses)) or "none"
+        click.echo(
+            f"OK: signed by {verifier.name} (key id {verifier.key_id:08x}); tree size "
+            f"{cosigned.checkpoint.size}; cosigned by {len(cosigned.witnesses)} of "
+            f"{len(known)} witness(es) ({names}), quorum {need}"
+        )
+        return
+    from protocol.note import open_note
+
     try:
         note = open_note(data, [verifier])
     except ProtocolError as exc:
@@ -50,18 +97,32 @@ def verify_note(vkey: str, file: Path | None) -> None:
 
 
 @ledger_group.command("verify")
-@click.option("--db", "database_url", required=True, help="Ledger database URL.")
+@click.option("--url", help="Base URL of the aggregator's read API.")
+@click.option("--db", "database_url", help="Ledger database URL.")
 @click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
-def verify_ledger_command(database_url: str, vkey: str) -> None:
-    """Re-check every block signature, hash link, leaf, root and checkpoint in a database."""
+def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) -> None:
+    """Re-check every block signature, hash link, root and checkpoint (API or database)."""
+    _one_source(url, database_url)
+    verifier = _verifier(vkey)
+    if url is not None:
+        from .ledger_http import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+
+        try:
+            remote = verify_remote_ledger(LogClient(url), verifier)
+        except (AuditError, LogUnavailable, ValueError) as exc:
+            _fail(str(exc))
+        click.echo(
+            f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
+            f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
+        )
+        return
     import peewee
 
     from aggregator.audit import LedgerError, verify_ledger
     from aggregator.db import open_database
 
-    verifier = _verifier(vkey)
     try:
-        db = open_database(database_url, create=False)
+        db = open_database(str(database_url), create=False)
     except (ValueError, peewee.DatabaseError) as exc:
         _fail(f"cannot open the ledger: {exc}")
     try:
@@ -75,3 +136,153 @@ def verify_ledger_command(database_url: str, vkey: str) -> None:
     click.echo(
         f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
     )
+
+
+@ledger_group.command("prove")
+@click.argument("checkin_id")
+@click.option("--url", help="Base URL of the aggregator's read API.")
+@click.option("--db", "database_url", help="Ledger database URL.")
+@click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
+@click.option("--tree-size", type=click.IntRange(min=1), help="Prove against this checkpoint.")
+def prove_command(
+    checkin_id: str, url: str | None, database_url: str | None, vkey: str, tree_size: int | None
+) -> None:
+    """Print an inclusion proof of CHECKIN_ID (hex) and check it against a signed checkpoint."""
+    from .ledger_http import AuditError, LogClient, LogUnavailable, check_inclusion
+
+    _one_source(url, database_url)
+    verifier = _verifier(vkey)
+    try:
+        raw_id = bytes.fromhex(checkin_id)
+    except ValueError:
+        raw_id = b""
+    if len(raw_id) != 16 or checkin_id != raw_id.hex():
+        raise click.BadParameter(
+            "a check-in id is 32 lowercase hex digits", param_hint="CHECKIN_ID"
+        )
+    suffix = "" if tree_size is None else f"?tree_size={tree_size}"
+    try:
+        if url is not None:
+            answer = LogClient(url).json(f"/v1/proof/inclusion/{checkin_id}{suffix}")
+        else:
+            answer = _proof_from_db(str(database_url), raw_id, tree_size)
+        checked = check_inclusion(raw_id, answer, verifier)
+    except (AuditError, LogUnavailable, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"check-in {checkin_id}")
+    click.echo(f"leaf index {checked.leaf_index} of tree size {checked.tree_size}")
+    click.echo(f"root {checked.root.hex()} (checkpoint signed by {verifier.name})")
+    for i, node in enumerate(checked.proof):
+        click.echo(f"proof[{i}] {node.hex()}")
+    if not checked.bound_to_id:
+        click.echo("note: the leaf's commitment was not given; its link to the id is unchecked")
+    click.echo("OK: the check-in is included in the signed tree")
+
+
+def _proof_from_db(database_url: str, checkin_id: bytes, tree_size: int | None) -> dict:
+    import peewee
+
+    from aggregator.db import open_database
+    from aggregator.proofs import ProofError, StorageFault, TreeCache, inclusion
+
+    try:
+        db = open_database(database_url, create=False)
+    except (ValueError, peewee.DatabaseError) as exc:
+        _fail(f"cannot open the ledger: {exc}")
+    try:
+        return inclusion(TreeCache(), checkin_id, tree_size).to_json()
+    except (ProofError, StorageFault, peewee.DatabaseError) as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+
+
+@ledger_group.command("witness-keygen")
+@click.option("--name", required=True, help="The witness's name, e.g. witness.example.org/w1.")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the private key (mode 0600, never overwritten).",
+)
+def witness_keygen(name: str, key_path: Path) -> None:
+    """Make a witness key; print its public witness key (name+keyid+base64) for the log."""
+    try:
+        cosigner = Cosigner.generate(name)
+    except NoteError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from exc
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{key_path} exists; not overwriting a witness key") from exc
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(cosigner.to_string() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    click.echo(cosigner.verifier().to_string())
+
+
+@ledger_group.command("witness")
+@click.option("--url", required=True, help="Base URL of the aggregator's read API.")
+@click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The witness private key file (from witness-keygen).",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding the last cosigned checkpoint.",
+)
+@click.option("--once", is_flag=True, help="Check and cosign once, then exit.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1, max=86400), default=10.0, show_default=True
+)
+def witness_command(
+    url: str, vkey: str, key_path: Path, state_dir: Path, once: bool, interval: float
+) -> None:
+    """Follow the log's checkpoints; cosign each one consistent with the last one cosigned.
+
+    Exits 1 and cosigns nothing if the log shows a checkpoint inconsistent with one this
+    witness has signed (a fork or rewrite).
+    """
+    import signal
+
+    from .ledger_http import LogClient
+    from .witness import StateError, StateStore, Witness, run_witness
+
+    verifier = _verifier(vkey)
+    try:
+        cosigner = Cosigner.from_string(key_path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, NoteError) as exc:
+        raise click.ClickException(f"{key_path}: not a witness private key: {exc}") from exc
+    try:
+        client = LogClient(url)
+        store = StateStore(state_dir)
+        witness = Witness(client, verifier, cosigner, store)
+    except (ValueError, StateError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        status = run_witness(
+            witness,
+            once=once,
+            interval=interval,
+            say=lambda line: click.echo(line, err=line.startswith("REFUSED")),
+            stop=stop.wait,
+        )
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    sys.exit(status)

@@ -108,7 +108,10 @@ def test_healthz_before_and_after_sealing(client: FlaskClient, ingestor: Ingesto
 def test_checkpoint_is_404_before_any_block(client: FlaskClient) -> None:
     response = client.get("/v1/checkpoint")
     assert response.status_code == 404
-    assert b"no block has been sealed yet" in response.data
+    assert response.get_json() == {
+        "error": "no_checkpoint",
+        "message": "no block has been sealed yet",
+    }
 
 
 def test_checkpoint_is_a_signed_note_that_verifies(client: FlaskClient, ingestor: Ingestor) -> None:
@@ -153,16 +156,23 @@ def test_block_json(client: FlaskClient, ingestor: Ingestor) -> None:
     assert body["checkpoint"] == client.get("/v1/checkpoint").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/v1/blocks/999", "/v1/blocks/1", "/v1/blocks/abc"])
-def test_missing_or_bad_block_is_404(client: FlaskClient, ingestor: Ingestor, path: str) -> None:
+@pytest.mark.parametrize("path", ["/v1/blocks/999", "/v1/blocks/1"])
+def test_missing_block_is_404(client: FlaskClient, ingestor: Ingestor, path: str) -> None:
     store(ingestor, "kiosk-a", 1)
     seal()
     assert client.get("/v1/blocks/0").status_code == 200
-    assert client.get(path).status_code == 404
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "unknown_block"
 
 
-def test_negative_block_height_is_404(client: FlaskClient) -> None:
-    assert client.get("/v1/blocks/-1").status_code == 404
+@pytest.mark.parametrize(
+    "height", ["abc", "-1", "01", "1.0", "99999999999999999999", "9223372036854775808", " 1"]
+)
+def test_bad_block_height_is_400(client: FlaskClient, height: str) -> None:
+    response = client.get(f"/v1/blocks/{height}")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_height"
 
 
 def test_kiosks_list_device_keys_and_no_visitor_data(

@@ -1,0 +1,49 @@
+"""Kiosk blueprint: the public registry and fleet status. No visitor data, ever."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from protocol import keys
+
+from ..db import KioskEntry
+from . import params
+from .fleet import fleet, parse_heartbeat
+
+kiosks_api = Blueprint("kiosks", __name__, url_prefix="/v1")
+
+
+@kiosks_api.get("/kiosks")
+def kiosks() -> Response:
+    """The kiosk registry: ids, venues, device keys as did:key, last state."""
+    params.only_params()
+    rows = KioskEntry.select().order_by(KioskEntry.kiosk_id)
+    return jsonify(
+        kiosks=[
+            {
+                "kiosk_id": k.kiosk_id,
+                "venue_id": k.venue_id,
+                "device_key": keys.did_key(bytes(k.device_key)),
+                "retired": k.retired,
+                "status": parse_heartbeat(k.last_status).get("state"),
+            }
+            for k in rows
+        ]
+    )
+
+
+@kiosks_api.get("/kiosks/status")
+def status() -> Response:
+    """Fleet status from heartbeats: online, last seen, queue depth, oldest unsent, clock."""
+    params.only_params()
+    offline_after_ms = int(current_app.config["OFFLINE_AFTER_S"] * 1000)
+    now_ms = int(time.time() * 1000)
+    items = fleet(now_ms, offline_after_ms)
+    return jsonify(
+        now_ms=now_ms,
+        offline_after_s=current_app.config["OFFLINE_AFTER_S"],
+        online=sum(k.online for k in items),
+        kiosks=[k.to_json() for k in items],
+    )

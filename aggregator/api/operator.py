@@ -1,0 +1,103 @@
+"""Operator blueprint: enrol and retire kiosks, with bearer operator tokens."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from protocol import keys
+from protocol.errors import MalformedError
+from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
+
+from .. import operators
+from ..registry import RegistryError, enrol_kiosk, retire_kiosk
+from .errors import ApiError, bad_request
+
+log = logging.getLogger("aggregator.api")
+operator_api = Blueprint("operator", __name__, url_prefix="/v1/operator")
+_VENUE = re.compile(VENUE_ID_PATTERN)
+
+
+def require_operator(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Refuse with 401 unless ``Authorization: Bearer <operator token>`` is valid."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise ApiError(401, "no_token", "an operator token is required (Authorization: Bearer)")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "bad_token", "use Authorization: Bearer <operator token>")
+        try:
+            g.operator = operators.authenticate(token.strip())
+        except operators.TokenError as exc:
+            raise ApiError(401, "bad_token", "the operator token is not valid") from exc
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _json_object(allowed: set[str]) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        bad_request("bad_json", "the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        bad_request("unknown_field", f"unknown field {str(unknown[0])[:40]!r}")
+    return body
+
+
+def derived_kiosk_id(device_key: bytes) -> str:
+    """A kiosk id made from its device key, so enrolling the same key twice gives the same id."""
+    return "k-" + hashlib.sha256(device_key).hexdigest()[:12]
+
+
+@operator_api.post("/kiosks")
+@require_operator
+def enrol() -> Response:
+    """Enrol a kiosk: ``{"device_key": did:key, "venue_id": ..., "kiosk_id"?: ...}``."""
+    body = _json_object({"device_key", "venue_id", "kiosk_id"})
+    did, venue = body.get("device_key"), body.get("venue_id")
+    if not isinstance(venue, str) or not _VENUE.fullmatch(venue):
+        bad_request("bad_venue_id", "venue_id is 1-63 lowercase letters, digits or hyphens")
+    try:
+        device_key = keys.parse_did_key(did)  # type: ignore[arg-type]
+        keys.load_public(device_key)
+    except MalformedError as exc:
+        bad_request("bad_device_key", f"device_key must be an Ed25519 did:key: {exc}")
+    kiosk_id = body.get("kiosk_id", derived_kiosk_id(device_key))
+    try:
+        check_kiosk_id(kiosk_id)
+    except MalformedError as exc:
+        bad_request("bad_kiosk_id", str(exc))
+    try:
+        entry = enrol_kiosk(kiosk_id, venue, device_key)
+    except RegistryError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    log.info("operator %s enrolled kiosk %s at %s", g.operator.name, kiosk_id, venue)
+    response = jsonify(kiosk_id=entry.kiosk_id, venue_id=entry.venue_id, device_key=did)
+    response.status_code = 201
+    return response
+
+
+@operator_api.post("/kiosks/<kiosk_id>/retire")
+@require_operator
+def retire(kiosk_id: str) -> Response:
+    """Retire a kiosk: every later check-in it signs is refused."""
+    try:
+        check_kiosk_id(kiosk_id)
+    except MalformedError as exc:
+        bad_request("bad_kiosk_id", str(exc))
+    try:
+        retire_kiosk(kiosk_id)
+    except RegistryError as exc:
+        raise ApiError(404, "unknown_kiosk", str(exc)) from exc
+    log.info("operator %s retired kiosk %s", g.operator.name, kiosk_id)
+    return jsonify(kiosk_id=kiosk_id, retired=True)

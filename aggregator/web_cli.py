@@ -1,0 +1,115 @@
+"""``safecode aggregator web`` (the read API under gunicorn) and ``aggregator token``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, load_config
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="/etc/safecode/aggregator.toml",
+    show_default=True,
+    help="Aggregator configuration file.",
+)
+
+
+def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30) -> list[str]:
+    """The gunicorn command line serving ``aggregator.wsgi:app``.
+
+    No access log: request paths carry check-in ids (inclusion proofs), which are
+    nobody's business but the asker's. Refusals are counted and logged by the app.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+        "--env",
+        f"SAFECODE_CONFIG={Path(config_path).resolve()}",
+        "aggregator.wsgi:app",
+    ]
+
+
+@click.command("web")
+@CONFIG_OPTION
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to serve.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+def web_command(config_path: Path, bind: str, workers: int) -> None:
+    """Serve the read API with gunicorn (replaces this process)."""
+    from .web import create_app_from_config
+
+    try:
+        create_app_from_config(config_path)  # refuse a bad config before forking workers
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    argv = gunicorn_argv(config_path, bind, workers)
+    os.execv(argv[0], argv)
+
+
+@click.group("token")
+def token_group() -> None:
+    """Operator tokens for the enrol and retire endpoints."""
+
+
+def _open(config_path: Path) -> None:
+    from .db import open_database
+
+    try:
+        open_database(load_config(config_path).database_url)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@token_group.command("create")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Who the token is for (unique).")
+def token_create(config_path: Path, name: str) -> None:
+    """Make a token and print it once; only its hash is stored."""
+    from .operators import TokenError, create_token
+
+    _open(config_path)
+    try:
+        token = create_token(name)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(token)
+    click.echo(f"token for {name}: shown once, keep it secret", err=True)
+
+
+@token_group.command("revoke")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+def token_revoke(config_path: Path, name: str) -> None:
+    """Revoke an operator's token."""
+    from .operators import TokenError, revoke_token
+
+    _open(config_path)
+    try:
+        revoke_token(name)
+    except TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked the token of {name}")
+
+
+@token_group.command("list")
+@CONFIG_OPTION
+def token_list(config_path: Path) -> None:
+    """Operator names and token ids (never secrets), one JSON object per line."""
+    from .operators import list_tokens
+
+    _open(config_path)
+    for row in list_tokens():
+        click.echo(json.dumps(row, sort_keys=True))

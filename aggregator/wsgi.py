@@ -1,0 +1,12 @@
+"""gunicorn entry point: ``gunicorn aggregator.wsgi:app`` with SAFECODE_CONFIG naming the config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .web import create_app_from_config
+
+app = create_app_from_config(
+    Path(os.environ.get("SAFECODE_CONFIG", "/etc/safecode/aggregator.toml"))
+)

@@ -1,0 +1,247 @@
+"""An auditor's view of the aggregator over HTTP: fetch, then check everything locally.
+
+Nothing the server says is trusted: block headers and checkpoints must carry the
+ledger key's signatures, the blocks must link, and every root is recomputed from the
+leaf hashes the server lists. (Over HTTP the leaves are hashes: the records they
+commit to stay private, so ``ledger verify --db`` is the check that also recomputes
+every leaf from its record.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import merkle
+from protocol.block import GENESIS_PREV, leaf_data, parse_block
+from protocol.checkpoint import Checkpoint, open_checkpoint
+from protocol.errors import ProtocolError
+from protocol.note import NoteVerifier
+
+MAX_RESPONSE = 8 << 20
+PAGE = 100
+
+
+class LogUnavailable(OSError):
+    """The aggregator cannot be reached or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuditError(Exception):
+    """What the server returned does not verify; the message says where."""
+
+
+class LogClient:
+    """Plain HTTP(S) requests to the read API, with a timeout and a size limit."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        parsed = urllib.parse.urlparse(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"not an http(s) URL: {base_url[:80]!r}")
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, path: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(self.base + path, data=data)
+        if data is not None:
+            request.add_header("Content-Type", "text/plain; charset=utf-8")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read(MAX_RESPONSE + 1)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(2000).decode("utf-8", "replace")
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                detail = str(json.loads(detail).get("message", detail))
+            raise LogUnavailable(f"{path}: HTTP {exc.code}: {detail[:200]}", exc.code) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise LogUnavailable(f"{path}: {getattr(exc, 'reason', exc)}") from exc
+        if len(body) > MAX_RESPONSE:
+            raise LogUnavailable(f"{path}: response larger than {MAX_RESPONSE} bytes")
+        return body
+
+    def text(self, path: str) -> str:
+        try:
+            return self._request(path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LogUnavailable(f"{path}: response is not UTF-8") from exc
+
+    def json(self, path: str) -> dict[str, Any]:
+        try:
+            value = json.loads(self._request(path))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LogUnavailable(f"{path}: response is not JSON") from exc
+        if not isinstance(value, dict):
+            raise LogUnavailable(f"{path}: response is not a JSON object")
+        return value
+
+    def post_text(self, path: str, text: str) -> dict[str, Any]:
+        value = json.loads(self._request(path, text.encode("utf-8")))
+        return value if isinstance(value, dict) else {}
+
+
+def _hex(value: object, size: int, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise AuditError(f"{what} is not a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError as exc:
+        raise AuditError(f"{what} is not hex") from exc
+    if len(raw) != size:
+        raise AuditError(f"{what} is not {size} bytes")
+    return raw
+
+
+def _int(value: object, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise AuditError(f"{what} is not a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True)
+class RemoteSummary:
+    """What a successful remote audit covered."""
+
+    blocks: int
+    tree_size: int
+    root: bytes
+    latest_checkpoint: Checkpoint | None
+
+
+def verify_remote_ledger(
+    client: LogClient,
+    verifier: NoteVerifier,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> RemoteSummary:
+    """Fetch every block and its leaf hashes; re-check signatures, links, roots, checkpoints."""
+    origin = verifier.name
+    tree = merkle.MerkleAccumulator()
+    prev = GENESIS_PREV
+    height = 0
+    while True:
+        page = client.json(f"/v1/blocks?start={height}&limit={PAGE}")
+        items = page.get("blocks")
+        if not isinstance(items, list):
+            raise AuditError("block list is malformed")
+        for item in items:
+            if not isinstance(item, dict):
+                raise AuditError("block list is malformed")
+            prev = _check_block(client, item, height, prev, tree, verifier)
+            height += 1
+            if progress:
+                progress(height)
+        following = page.get("next")
+        if following is None:
+            break
+        if following != height:
+            raise AuditError(f"block list skips from {height} to {following!r}")
+    latest = None
+    if height:
+        try:
+            latest = open_checkpoint(client.text("/v1/checkpoint"), verifier, origin)
+        except ProtocolError as exc:
+            raise AuditError(f"latest checkpoint does not verify: {exc}") from exc
+        if latest.size < tree.size:
+            raise AuditError(f"latest checkpoint ({latest.size}) is older than the blocks")
+        if latest.size == tree.size and latest.root_hash != tree.root():
+            raise AuditError("latest checkpoint disagrees with the last block")
+    return RemoteSummary(height, tree.size, tree.root(), latest)
+
+
+def _check_block(
+    client: LogClient,
+    item: dict[str, Any],
+    height: int,
+    prev: bytes,
+    tree: merkle.MerkleAccumulator,
+    verifier: NoteVerifier,
+) -> bytes:
+    where = f"block {height}"
+    try:
+        wire = base64.b64decode(str(item.get("header")), validate=True)
+        header = parse_block(wire)
+        header.verify(verifier.public_key)
+    except (ProtocolError, binascii.Error, ValueError) as exc:
+        raise AuditError(f"{where}: header does not verify: {exc}") from exc
+    if header.height != height or item.get("height") != height:
+        raise AuditError(f"{where}: expected height {height}")
+    if header.origin != verifier.name:
+        raise AuditError(f"{where}: origin {header.origin!r} is not {verifier.name!r}")
+    if header.prev != prev:
+        raise AuditError(f"{where}: does not link to the previous block")
+    if header.first_leaf != tree.size:
+        raise AuditError(f"{where}: starts at leaf {header.first_leaf}, not {tree.size}")
+    leaves = client.json(f"/v1/blocks/{height}/leaves").get("leaves")
+    if not isinstance(leaves, list) or len(leaves) != header.leaf_count:
+        raise AuditError(f"{where}: the server lists the wrong number of leaves")
+    for i, leaf in enumerate(leaves):
+        tree.append(_hex(leaf, 32, f"{where} leaf {header.first_leaf + i}"))
+    if tree.size != header.tree_size or tree.root() != header.root:
+        raise AuditError(f"{where}: recomputed root differs from the signed root")
+    try:
+        checkpoint = open_checkpoint(str(item.get("checkpoint")), verifier, verifier.name)
+    except ProtocolError as exc:
+        raise AuditError(f"{where}: checkpoint does not verify: {exc}") from exc
+    if checkpoint.size != header.tree_size or checkpoint.root_hash != header.root:
+        raise AuditError(f"{where}: checkpoint disagrees with the block header")
+    if (
+        item.get("tree_size") != header.tree_size
+        or item.get("root") != header.root.hex()
+        or item.get("block_hash") != header.block_hash.hex()
+    ):
+        raise AuditError(f"{where}: listed size, root or hash differs from the signed header")
+    return header.block_hash
+
+
+@dataclass(frozen=True)
+class CheckedInclusion:
+    """An inclusion proof that verified against a signed checkpoint."""
+
+    checkin_id: bytes
+    leaf_index: int
+    tree_size: int
+    root: bytes
+    proof: list[bytes]
+    bound_to_id: bool
+
+
+def check_inclusion(
+    checkin_id: bytes, answer: dict[str, Any], verifier: NoteVerifier
+) -> CheckedInclusion:
+    """Verify a proof answer (the API's JSON) for ``checkin_id``; raise AuditError."""
+    try:
+        checkpoint = open_checkpoint(str(answer.get("checkpoint")), verifier, verifier.name)
+    except ProtocolError as exc:
+        raise AuditError(f"checkpoint does not verify: {exc}") from exc
+    index = _int(answer.get("leaf_index"), "leaf_index")
+    size = _int(answer.get("tree_size"), "tree_size")
+    leaf = _hex(answer.get("leaf_hash"), 32, "leaf_hash")
+    path = answer.get("proof")
+    if not isinstance(path, list):
+        raise AuditError("proof is not a list")
+    proof = [_hex(p, 32, f"proof[{i}]") for i, p in enumerate(path)]
+    if checkpoint.size != size:
+        raise AuditError(f"proof is for tree size {size}, the checkpoint for {checkpoint.size}")
+    commit = answer.get("commit")
+    bound = False
+    if commit is not None:
+        expected = merkle.leaf_hash(leaf_data(checkin_id, _hex(commit, 32, "commit")))
+        if expected != leaf:
+            raise AuditError("the leaf does not name this check-in id")
+        bound = True
+    try:
+        merkle.verify_inclusion(leaf, index, size, proof, checkpoint.root_hash)
+    except ProtocolError as exc:
+        raise AuditError(str(exc)) from exc
+    return CheckedInclusion(checkin_id, index, size, checkpoint.root_hash, proof, bound)

@@ -1,0 +1,142 @@
+"""/metrics (checked with prometheus_client's own parser), /healthz, /readyz, fleet status."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from aggregator import counters
+from aggregator.db import CheckinEntry, KioskEntry, database_proxy, open_database
+from aggregator.web import create_app
+from protocol.status import encode_status
+from tests.unit.ledger_builder import LedgerBuilder
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    database = open_database(url)
+    yield create_app({"DATABASE_URL": url, "TESTING": True, "OFFLINE_AFTER_S": 60})
+    database.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    out = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def heartbeat(kiosk: str, stored: str | None, age_s: float) -> None:
+    KioskEntry.update(last_status=stored, last_status_ms=int((time.time() - age_s) * 1000)).where(
+        KioskEntry.kiosk_id == kiosk
+    ).execute()
+
+
+def test_metrics_reflect_the_ledger_counters_and_kiosks(client: FlaskClient) -> None:
+    builder = LedgerBuilder(("kiosk-a", "kiosk-b", "kiosk-c", "kiosk-d"))
+    builder.block(3)
+    builder.block(2, "kiosk-b")
+    builder.scan("kiosk-c")
+    builder.scan("kiosk-c")
+    CheckinEntry.update(received_ms=int(time.time() * 1000) - 7000).where(
+        CheckinEntry.leaf_index.is_null()
+    ).execute()
+    counters.add({("ingested", ""): 7, ("refused", "bad_signature"): 2, ("refused", "expired"): 1})
+    counters.add({("gaps", "kiosk-a"): 3})
+    full = encode_status("online", queue=4, oldest_unsent_ms=9000, clock_synced=False).decode()
+    heartbeat("kiosk-a", full, 5)  # JSON heartbeat, recent
+    heartbeat("kiosk-b", "online", 10)  # bare state string, recent
+    heartbeat("kiosk-c", "online", 600)  # too old: offline
+    heartbeat("kiosk-d", encode_status("offline").decode(), 1)
+    got = samples(client)
+    assert got[("safecode_ingested_total", ())] == 7
+    assert got[("safecode_refused_total", (("reason", "bad_signature"),))] == 2
+    assert got[("safecode_refused_total", (("reason", "expired"),))] == 1
+    assert got[("safecode_gaps_total", (("kiosk", "kiosk-a"),))] == 3
+    assert got[("safecode_tree_size", ())] == 5
+    assert got[("safecode_blocks", ())] == 2
+    assert got[("safecode_unsealed_checkins", ())] == 2
+    assert 6 <= got[("safecode_oldest_unsealed_age_seconds", ())] < 60
+    assert got[("safecode_kiosks", (("state", "online"),))] == 2
+    assert got[("safecode_kiosks", (("state", "offline"),))] == 2
+    assert got[("safecode_kiosks", (("state", "retired"),))] == 0
+    assert got[("safecode_kiosk_queue", (("kiosk", "kiosk-a"),))] == 4
+    assert got[("safecode_kiosk_oldest_unsent_seconds", (("kiosk", "kiosk-a"),))] == 9
+    assert ("safecode_kiosk_queue", (("kiosk", "kiosk-b"),)) not in got
+    assert 590 < got[("safecode_kiosk_last_seen_seconds", (("kiosk", "kiosk-c"),))] < 700
+    # Counting more shows up at the next scrape: counters only grow.
+    counters.add({("ingested", ""): 1})
+    assert samples(client)[("safecode_ingested_total", ())] == 8
+
+
+def test_metrics_on_an_empty_ledger_parse(client: FlaskClient) -> None:
+    got = samples(client)
+    assert got[("safecode_tree_size", ())] == 0
+    assert got[("safecode_oldest_unsealed_age_seconds", ())] == 0
+
+
+def test_fleet_status_reads_json_and_bare_state_heartbeats(client: FlaskClient) -> None:
+    LedgerBuilder(("kiosk-a", "kiosk-b", "kiosk-c", "kiosk-e"))
+    beat = encode_status(
+        "online", queue=2, oldest_unsent_ms=1500, clock_synced=True, firmware="1.2.3"
+    ).decode()
+    heartbeat("kiosk-a", beat, 1)
+    heartbeat("kiosk-b", "online", 1)
+    heartbeat("kiosk-c", json.dumps({"state": "online", "queue": "lots", "clock": "synced"}), 200)
+    heartbeat("kiosk-e", "{not json", 1)
+    body = client.get("/v1/kiosks/status").get_json()
+    assert body["online"] == 2
+    by_id = {k["kiosk_id"]: k for k in body["kiosks"]}
+    assert by_id["kiosk-a"] == {
+        "kiosk_id": "kiosk-a",
+        "venue_id": "venue-a",
+        "online": True,
+        "state": "online",
+        "last_seen_ms": by_id["kiosk-a"]["last_seen_ms"],
+        "queue": 2,
+        "oldest_unsent_ms": 1500,
+        "clock_synced": True,
+        "firmware": "1.2.3",
+    }
+    assert by_id["kiosk-b"]["online"] and by_id["kiosk-b"]["queue"] is None
+    assert not by_id["kiosk-c"]["online"]  # 200 s old, offline after 60 s
+    assert by_id["kiosk-c"]["queue"] is None and by_id["kiosk-c"]["clock_synced"] is True
+    assert by_id["kiosk-e"]["state"] is None and not by_id["kiosk-e"]["online"]
+    registry = client.get("/v1/kiosks").get_json()["kiosks"]
+    assert {k["kiosk_id"]: k["status"] for k in registry}["kiosk-a"] == "online"
+
+
+def test_healthz_and_readyz(client: FlaskClient, app: Flask) -> None:
+    assert client.get("/healthz").get_json()["ok"] is True
+    assert client.get("/readyz").get_json() == {"ok": True}
+
+
+def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    url = f"sqlite:///{folder}/ledger.sqlite"
+    open_database(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    database_proxy.close()
+    (folder / "ledger.sqlite").unlink()
+    folder.rmdir()  # SQLite cannot even create a new file there
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "database_unavailable"
