@@ -356,6 +356,8 @@ def test_back_to_back_verdicts_resume_once_after_the_last(
     time.sleep(0.5)
     feedback.refused()  # the accepted timer (due at 1.0 s) must not bring amber back
     assert wait_for(lambda: feedback.showing == "clock_unsynced", 0.5 + Feedback.REFUSE_S + SLACK)
+    # gpiozero's blink thread drives the pin a moment after the pattern is chosen
+    assert wait_for(lambda: len(changes(pin(factory, PINS.amber))) >= 2, SLACK)
     # amber: on (the wink) until the first verdict, back when the second one ends
     assert_timeline(pin(factory, PINS.amber), [(0.0, 0.0), (0.5 + Feedback.REFUSE_S, 1.0)])
 
