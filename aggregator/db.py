@@ -7,7 +7,9 @@ a check-in id is unique, and so is (kiosk, sequence number).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -20,7 +22,11 @@ SQLITE_PRAGMAS = {
     "synchronous": 2,
     "foreign_keys": 1,
     "busy_timeout": 10_000,
+    # Deleted rows (destroyed day keys, erased visits) are overwritten, not left in free pages.
+    "secure_delete": 1,
 }
+#: Seconds to wait for a PostgreSQL server before a connection attempt fails.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 class BaseModel(peewee.Model):
@@ -52,8 +58,16 @@ class CheckinEntry(BaseModel):
     checkin_id = peewee.BlobField(unique=True)
     kiosk = peewee.ForeignKeyField(KioskEntry, column_name="kiosk_id", backref="checkins")
     seq = peewee.BigIntegerField()
+    #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
     presentation_hash = peewee.BlobField(unique=True)
-    wire = peewee.BlobField()
+    # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
+    #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
+    commit = peewee.BlobField()
+    #: Day number (UTC days since 1970) of the data key that encrypts ``sealed``.
+    day = peewee.IntegerField(index=True)
+    #: The signed record, encrypted under the day key; emptied when that key is destroyed.
+    sealed = peewee.BlobField()
+    # ---
     leaf_hash = peewee.BlobField()
     scanned_ms = peewee.BigIntegerField()
     received_ms = peewee.BigIntegerField()
@@ -63,6 +77,23 @@ class CheckinEntry(BaseModel):
     class Meta:
         table_name = "checkin"
         indexes = ((("kiosk", "seq"), True),)
+
+    @staticmethod
+    def visit_columns(checkin_id: bytes, wire: bytes, received_ms: int) -> dict[str, Any]:
+        """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
+
+        The signed record is encrypted with the vault installed for this process
+        (aggregator.vault.install); without one this raises rather than store a readable visit.
+        """
+        from .vault import day_of, installed
+
+        day = day_of(received_ms)
+        return {
+            "commit": hashlib.sha256(wire).digest(),
+            "day": day,
+            "sealed": installed().seal(checkin_id, wire, day),
+            "received_ms": received_ms,
+        }
 
 
 class BlockEntry(BaseModel):
@@ -83,9 +114,9 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import counters
+    from . import counters, vault
 
-    return [KioskEntry, CheckinEntry, BlockEntry, counters.CounterEntry]
+    return [KioskEntry, CheckinEntry, BlockEntry, counters.CounterEntry, vault.DayKey]
 
 
 _opened: dict[str, peewee.Database] = {}
@@ -107,7 +138,9 @@ def open_database(url: str, *, create: bool = True) -> peewee.Database:
             raise ValueError(f"no ledger database at {path}")
         db = connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif scheme in ("postgres", "postgresql"):
-        db = connect(url)
+        # The schema may come with the URL: ?options=-csearch_path%3DNAME
+        extra = {} if "connect_timeout" in url else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        db = connect(url, **extra)
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
     database_proxy.initialize(db)
