@@ -6,10 +6,12 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import peewee
 import pytest
@@ -19,6 +21,7 @@ from protocol import keys
 from protocol.block import parse_block
 from protocol.note import NoteSigner
 from tests.unit.ledger_site import LEDGER, ORIGIN, prefill
+from tests.unit.tcp_proxy import TcpProxy
 from tests.unit.test_sequencer_loop import check_chain, unsealed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -163,3 +166,55 @@ def test_two_sequencers_started_at_once_one_seals_the_other_waits(
             p.stop()
     check_blocks_are_contiguous()
     check_chain(700)
+
+
+def test_database_outage_stops_sealing_and_everything_seals_after(
+    db: peewee.Database, db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: the server goes away under a running sequencer process and comes back.
+    SQLite: another process holds the write lock for a while."""
+    prefill(200, received_ms=0)
+    if db_url.startswith("postgresql"):
+        target = urlparse(db_url)
+        proxy = TcpProxy((target.hostname, target.port or 5432))
+        proxy.start()
+        url = db_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}", 1)
+        proc = SequencerProcess(tmp_path, "outage", url, batch_size=50)
+        try:
+            wait_for(lambda: unsealed() == 0, timeout=30)
+            proxy.cut()
+            prefill(100, start=200, received_ms=0)  # ingest, on its own link, goes on storing
+            time.sleep(1.5)
+            assert unsealed() == 100, "nothing is sealed while the database is unreachable"
+            assert sum(b["leaves"] for b in proc.sealed()) == 200, "and no receipt goes out"
+            assert "database" in proc.log() and "error" in proc.log().lower()
+            proxy.start()
+            wait_for(lambda: unsealed() == 0, timeout=30)
+            wait_for(lambda: sum(b["leaves"] for b in proc.sealed()) == 300)
+        finally:
+            proc.stop()
+            proxy.cut()
+        assert "lost the sequencer lock" in proc.log()
+    else:
+        path = urlparse(db_url).path
+        proc = SequencerProcess(tmp_path, "outage", db_url, batch_size=50)
+        try:
+            wait_for(lambda: unsealed() == 0, timeout=30)
+            # Pause it only to make the order certain: rows wait, then the lock is taken.
+            proc.proc.send_signal(signal.SIGSTOP)
+            prefill(100, start=200, received_ms=0)
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # the database is not writable for a while
+            proc.proc.send_signal(signal.SIGCONT)
+            try:
+                time.sleep(1.5)
+                assert unsealed() == 100, "nothing is sealed while the database is locked"
+                assert sum(b["leaves"] for b in proc.sealed()) == 200, "and no receipt goes out"
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+            wait_for(lambda: sum(b["leaves"] for b in proc.sealed()) == 300, timeout=30)
+        finally:
+            proc.stop()
+    check_blocks_are_contiguous()
+    check_chain(300)
