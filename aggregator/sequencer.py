@@ -159,7 +159,7 @@ class Sequencer:
             for offset, row in enumerate(rows):
                 row.leaf_index = first + offset
                 row.block_height = height
-            CheckinEntry.bulk_update(rows, fields=["leaf_index", "block_height"], batch_size=500)
+            _set_leaf_indexes(rows, height)
         self.counts["blocks"] += 1
         self.counts["sealed"] += len(rows)
         receipts = self._receipts(rows, height, tree.size, root)
@@ -210,6 +210,21 @@ class Sequencer:
             entries=[RefusalEntry(record.checkin_id, record.seq, reason)],
             issued_ms=int(self._now() * 1000),
         )
+
+
+def _set_leaf_indexes(rows: list[CheckinEntry], height: int) -> None:
+    """Record each row's leaf index and block (PostgreSQL: UPDATE ... FROM (VALUES ...))."""
+    if not isinstance(_database(), peewee.PostgresqlDatabase):
+        # SQLite cannot name the columns of a VALUES list; its CASE update is fast anyway.
+        CheckinEntry.bulk_update(rows, fields=["leaf_index", "block_height"], batch_size=500)
+        return
+    for chunk in peewee.chunked(rows, 500):  # bulk_update's CASE is slow on PostgreSQL
+        values = peewee.ValuesList(
+            [(row.id, row.leaf_index) for row in chunk], columns=("id", "leaf"), alias="v"
+        )
+        CheckinEntry.update(leaf_index=values.c.leaf, block_height=height).from_(values).where(
+            CheckinEntry.id == values.c.id
+        ).execute()
 
 
 # --- the sequencer loop -------------------------------------------------------------------
