@@ -155,3 +155,24 @@ def test_master_key_file(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(VaultError, match="32 raw bytes"):
         load_master_key(path)
+
+
+@pytest.mark.sqlite_only
+def test_any_stored_bytes_give_a_typed_error_never_another(
+    site: LedgerSite, test_vault: Vault
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    row = site.scan(T0)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(sealed=st.binary(max_size=200), checkin_id=st.binary(min_size=16, max_size=16))
+    def opening(sealed: bytes, checkin_id: bytes) -> None:
+        try:
+            wire = test_vault.open(checkin_id, row.day, sealed)
+        except VaultError:
+            return
+        assert checkin_id == bytes(row.checkin_id) and sealed == bytes(row.sealed), wire
+
+    opening()
