@@ -11,6 +11,17 @@ commitments, still verifies.
 
 A day is the UTC day of the moment the aggregator *stored* the check-in, so a
 late backlog never brings a destroyed day key back.
+
+What stays in clear, for ever: the leaf commitment ``commit`` = SHA-256 of the
+signed record. It hides the visit because the record holds two Ed25519 signatures
+nobody outside can predict (the kiosk's over the record, the visitor's wallet over
+the one-time presentation); the random check-in id adds nothing, as the leaf shows
+it. A salted commitment would hide even from someone holding both signing keys and
+the exact presentation; it would change protocol/block.py's leaf, so it is not done.
+``presentation_hash`` (replay detection) is a hash of a one-time presentation, just
+as unpredictable. Kiosk, sequence number and times stay readable: where and when,
+never who. Residual copies (backups, PostgreSQL WAL, SQLite WAL before a
+checkpoint) are outside what the retention job can erase.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def test_a_kiosk_resend_after_a_crash_before_publishing_gets_a_receipt(
     assert again.result is Result.DUPLICATE and again.entry is not None
     receipt = parse_receipt(Sequencer(LEDGER, ORIGIN).receipt_again(again.entry))
     receipt.verify(LEDGER.public_key())
-    assert receipt.entries == (ReceiptEntry(again.entry.checkin_id, 1, 0),)
+    assert receipt.entries == (ReceiptEntry(bytes(again.entry.checkin_id), 1, 0),)
 
 
 def test_receipt_again_after_a_crash_before_publishing(db: peewee.Database) -> None:
