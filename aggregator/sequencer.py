@@ -330,9 +330,9 @@ def _hold(lock: SequencerLock, stop: threading.Event, poll_s: float, seq: Sequen
                 log.info("sequencer: holding the sequencer lock")
                 return True
             holder = lock.holder()
-        except peewee.PeeweeException as exc:
+        except (peewee.PeeweeException, OSError) as exc:  # server down, lock file unusable
             seq.counts["error:lock"] += 1
-            holder = f"? (database unreachable: {str(exc).strip()[:120]})"
+            holder = f"? (cannot reach the lock: {str(exc).strip()[:120]})"
         if time.monotonic() - last_log >= 5.0:
             log.info("sequencer: waiting for the sequencer lock held by %s", holder)
             last_log = time.monotonic()

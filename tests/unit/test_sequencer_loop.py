@@ -279,3 +279,23 @@ def test_postgres_outage_under_run_sequencer(proxied: TcpProxy) -> None:
         stop.set()
         thread.join(10)
     check_chain(50)
+
+
+@pytest.mark.sqlite_only
+def test_an_unusable_lock_file_is_counted_and_waited_on(
+    db: peewee.Database, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aggregator.sequencer")
+    seq = Sequencer(LEDGER, ORIGIN)
+    stop = threading.Event()
+    lock = FileLock(tmp_path / "missing-dir" / "ledger.sqlite.sequencer-lock")
+    thread = threading.Thread(target=run_sequencer, args=(seq, stop, print), kwargs={"lock": lock})
+    thread.start()
+    try:
+        wait_for(lambda: seq.counts["error:lock"] >= 2)
+        assert "cannot reach the lock" in caplog.text
+        assert seq.counts["lock_taken"] == 0
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
