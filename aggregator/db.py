@@ -27,6 +27,8 @@ SQLITE_PRAGMAS = {
 }
 #: Seconds to wait for a PostgreSQL server before a connection attempt fails.
 PG_CONNECT_TIMEOUT_S = 5
+#: Advisory lock key held while creating tables on PostgreSQL.
+PG_SCHEMA_LOCK = 0x5AFE_C0DE
 
 
 class BaseModel(peewee.Model):
@@ -146,6 +148,12 @@ def open_database(url: str, *, create: bool = True) -> peewee.Database:
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
     if create:
-        db.create_tables(all_models())
+        if isinstance(db, peewee.PostgresqlDatabase):
+            # Processes starting together on a fresh database must not race to create tables.
+            with db.atomic():
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
+                db.create_tables(all_models())
+        else:
+            db.create_tables(all_models())
     _opened[url] = db
     return db

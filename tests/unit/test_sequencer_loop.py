@@ -299,3 +299,28 @@ def test_an_unusable_lock_file_is_counted_and_waited_on(
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) -> None:
+    """Four processes create the tables of one fresh database at the same moment."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "import sys; from aggregator.db import open_database; open_database(sys.argv[1])"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, db_url],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    failures = [p.communicate(timeout=60)[1] for p in procs if p.wait(60) != 0]
+    assert failures == []
+    open_database(db_url)
+    assert CheckinEntry.select().count() == 0
