@@ -114,6 +114,7 @@ def test_kill_9_mid_batch_loses_nothing_and_seals_nothing_twice(
     assert kills_with_work_left >= 3, "the kills must land while sealing"
     last = SequencerProcess(tmp_path, "last", db_url, batch_size=50)
     try:
+        wait_for(lambda: "holding the sequencer lock" in last.log(), timeout=60)
         wait_for(lambda: unsealed() == 0, timeout=60)
     finally:
         last.stop()
