@@ -17,6 +17,7 @@ from protocol.merkle import MerkleAccumulator, leaf_hash
 from protocol.note import NoteVerifier
 
 from .db import BlockEntry, CheckinEntry
+from .vault import Vault, VaultError, destroyed_days
 
 
 class LedgerError(Exception):
@@ -37,8 +38,15 @@ def verify_ledger(
     origin: str,
     *,
     progress: Callable[[int], None] | None = None,
+    vault: Vault | None = None,
 ) -> LedgerSummary:
-    """Walk every block in order and recompute everything it commits to."""
+    """Walk every block in order and recompute everything it commits to.
+
+    Leaves are recomputed from each check-in's id and commitment, so days whose data
+    keys were destroyed still verify. With ``vault``, every record that can still be
+    read is decrypted and checked against its commitment too.
+    """
+    gone = destroyed_days() if vault is not None else set()
     verifier = NoteVerifier.from_public_key(origin, ledger_key)
     tree = MerkleAccumulator()
     prev = GENESIS_PREV
@@ -59,7 +67,14 @@ def verify_ledger(
         if header.first_leaf != tree.size:
             raise LedgerError(f"{where}: starts at leaf {header.first_leaf}, not {tree.size}")
         rows = (
-            CheckinEntry.select(CheckinEntry.leaf_index, CheckinEntry.wire, CheckinEntry.leaf_hash)
+            CheckinEntry.select(
+                CheckinEntry.leaf_index,
+                CheckinEntry.checkin_id,
+                CheckinEntry.commit,
+                CheckinEntry.leaf_hash,
+                CheckinEntry.day,
+                CheckinEntry.sealed,
+            )
             .where(CheckinEntry.block_height == header.height)
             .order_by(CheckinEntry.leaf_index)
         )
@@ -67,6 +82,8 @@ def verify_ledger(
             if row.leaf_index != tree.size:
                 raise LedgerError(f"{where}: leaf {tree.size} is missing")
             tree.append(_recompute_leaf(row, where))
+            if vault is not None and row.day not in gone:
+                _check_plaintext(row, vault, where)
         if tree.size != header.tree_size:
             raise LedgerError(f"{where}: holds {tree.size} leaves, header says {header.tree_size}")
         if tree.root() != header.root:
@@ -105,10 +122,28 @@ def _check_stored_columns(
 
 def _recompute_leaf(row: CheckinEntry, where: str) -> bytes:
     try:
-        record = parse_checkin(bytes(row.wire))
+        data = leaf_data(bytes(row.checkin_id), bytes(row.commit))
     except ProtocolError as exc:
         raise LedgerError(f"{where}: stored check-in {row.leaf_index} is corrupt: {exc}") from exc
-    expected = leaf_hash(leaf_data(record.checkin_id, hashlib.sha256(bytes(row.wire)).digest()))
+    expected = leaf_hash(data)
     if expected != bytes(row.leaf_hash):
         raise LedgerError(f"{where}: leaf {row.leaf_index} does not match its check-in")
     return expected
+
+
+def _check_plaintext(row: CheckinEntry, vault: Vault, where: str) -> None:
+    """The decrypted record is the committed one and carries the leaf's check-in id."""
+    try:
+        wire = vault.open(bytes(row.checkin_id), row.day, bytes(row.sealed))
+    except VaultError as exc:
+        raise LedgerError(
+            f"{where}: stored check-in {row.leaf_index} is unreadable: {exc}"
+        ) from exc
+    if hashlib.sha256(wire).digest() != bytes(row.commit):
+        raise LedgerError(f"{where}: leaf {row.leaf_index} does not match its check-in")
+    try:
+        record = parse_checkin(wire)
+    except ProtocolError as exc:
+        raise LedgerError(f"{where}: stored check-in {row.leaf_index} is corrupt: {exc}") from exc
+    if record.checkin_id != bytes(row.checkin_id):
+        raise LedgerError(f"{where}: leaf {row.leaf_index} holds another check-in's record")

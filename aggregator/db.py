@@ -7,7 +7,9 @@ a check-in id is unique, and so is (kiosk, sequence number).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import peewee
@@ -20,7 +22,13 @@ SQLITE_PRAGMAS = {
     "synchronous": 2,
     "foreign_keys": 1,
     "busy_timeout": 10_000,
+    # Deleted rows (destroyed day keys, erased visits) are overwritten, not left in free pages.
+    "secure_delete": 1,
 }
+#: Seconds to wait for a PostgreSQL server before a connection attempt fails.
+PG_CONNECT_TIMEOUT_S = 5
+#: Advisory lock key held while creating tables on PostgreSQL.
+PG_SCHEMA_LOCK = 0x5AFE_C0DE
 
 
 class BaseModel(peewee.Model):
@@ -52,8 +60,16 @@ class CheckinEntry(BaseModel):
     checkin_id = peewee.BlobField(unique=True)
     kiosk = peewee.ForeignKeyField(KioskEntry, column_name="kiosk_id", backref="checkins")
     seq = peewee.BigIntegerField()
+    #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
     presentation_hash = peewee.BlobField(unique=True)
-    wire = peewee.BlobField()
+    # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
+    #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
+    commit = peewee.BlobField()
+    #: Day number (UTC days since 1970) of the data key that encrypts ``sealed``.
+    day = peewee.IntegerField(index=True)
+    #: The signed record, encrypted under the day key; emptied when that key is destroyed.
+    sealed = peewee.BlobField()
+    # ---
     leaf_hash = peewee.BlobField()
     scanned_ms = peewee.BigIntegerField()
     received_ms = peewee.BigIntegerField()
@@ -63,6 +79,23 @@ class CheckinEntry(BaseModel):
     class Meta:
         table_name = "checkin"
         indexes = ((("kiosk", "seq"), True),)
+
+    @staticmethod
+    def visit_columns(checkin_id: bytes, wire: bytes, received_ms: int) -> dict[str, Any]:
+        """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
+
+        The signed record is encrypted with the vault installed for this process
+        (aggregator.vault.install); without one this raises rather than store a readable visit.
+        """
+        from .vault import day_of, installed
+
+        day = day_of(received_ms)
+        return {
+            "commit": hashlib.sha256(wire).digest(),
+            "day": day,
+            "sealed": installed().seal(checkin_id, wire, day),
+            "received_ms": received_ms,
+        }
 
 
 class BlockEntry(BaseModel):
@@ -83,7 +116,7 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import cosignatures, counters, operators
+    from . import cosignatures, counters, operators, vault
 
     return [
         KioskEntry,
@@ -92,6 +125,7 @@ def all_models() -> list[type[BaseModel]]:
         counters.CounterEntry,
         operators.OperatorToken,
         cosignatures.CosignatureEntry,
+        vault.DayKey,
     ]
 
 
@@ -114,12 +148,20 @@ def open_database(url: str, *, create: bool = True) -> peewee.Database:
             raise ValueError(f"no ledger database at {path}")
         db = connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif scheme in ("postgres", "postgresql"):
-        db = connect(url)
+        # The schema may come with the URL: ?options=-csearch_path%3DNAME
+        extra = {} if "connect_timeout" in url else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        db = connect(url, **extra)
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
     if create:
-        db.create_tables(all_models())
+        if isinstance(db, peewee.PostgresqlDatabase):
+            # Processes starting together on a fresh database must not race to create tables.
+            with db.atomic():
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
+                db.create_tables(all_models())
+        else:
+            db.create_tables(all_models())
     _opened[url] = db
     return db

@@ -125,10 +125,12 @@ class Ingestor:
                     kiosk=record.kiosk_id,
                     seq=record.seq,
                     presentation_hash=hashlib.sha256(record.presentation).digest(),
-                    wire=record.wire,
                     leaf_hash=leaf,
                     scanned_ms=record.scanned_ms,
-                    received_ms=int(self._now() * 1000),
+                    # commit, day, the record encrypted under its day key, received_ms
+                    **CheckinEntry.visit_columns(
+                        record.checkin_id, record.wire, int(self._now() * 1000)
+                    ),
                 )
                 self._note_sequence(record)
         except peewee.IntegrityError:

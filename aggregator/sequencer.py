@@ -7,8 +7,10 @@ after that commit, so a kiosk never hears "sealed" for what is not durable.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +32,9 @@ from protocol.receipt import (
 )
 
 from .db import BlockEntry, CheckinEntry
+from .seqlock import SequencerLock, lock_for, seal_lock_sql
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ class Sequencer:
         self.note_signer = NoteSigner.from_private_key(origin, ledger_key)
         self.batch_size = batch_size
         self._now = now
+        #: Blocks and leaves sealed, and errors by kind (``error:database``, ...).
+        self.counts: Counter[str] = Counter()
+        self._oldest_seen: tuple[int, float] | None = None
+        self._seal_lock: str | None = None
 
     def _tip(self) -> tuple[int, bytes, MerkleAccumulator]:
         """Next height, previous block hash and the tree after the last block."""
@@ -76,6 +85,29 @@ class Sequencer:
         """Verified check-ins not yet sealed."""
         return CheckinEntry.select().where(CheckinEntry.leaf_index.is_null()).count()
 
+    def due(self, max_age_s: float) -> bool:
+        """A block is due: ``batch_size`` check-ins wait, or the oldest has waited ``max_age_s``.
+
+        The wait is measured from the check-in's ``received_ms`` and, in case the
+        ingest machine's clock runs ahead, from when this sequencer first saw it.
+        """
+        waiting = CheckinEntry.select(CheckinEntry.id).where(CheckinEntry.leaf_index.is_null())
+        oldest = (
+            waiting.select(CheckinEntry.id, CheckinEntry.received_ms)
+            .order_by(CheckinEntry.id)
+            .first()
+        )
+        if oldest is None:
+            self._oldest_seen = None
+            return False
+        if self._oldest_seen is None or self._oldest_seen[0] != oldest.id:
+            self._oldest_seen = (oldest.id, time.monotonic())
+        if self._now() * 1000 - oldest.received_ms >= max_age_s * 1000:
+            return True
+        if time.monotonic() - self._oldest_seen[1] >= max_age_s:
+            return True
+        return waiting.limit(self.batch_size).count() >= self.batch_size
+
     def seal(self) -> SealedBlock | None:
         """Seal up to ``batch_size`` waiting check-ins into the next block, if any wait."""
         db = BlockEntry._meta.database
@@ -83,6 +115,10 @@ class Sequencer:
         # fails at once (SQLITE_BUSY_SNAPSHOT) if ingest committed in between.
         lock = {"lock_type": "IMMEDIATE"} if isinstance(db, peewee.SqliteDatabase) else {}
         with db.atomic(**lock):
+            if self._seal_lock is None:
+                self._seal_lock = seal_lock_sql(db, self.origin) or ""
+            if self._seal_lock:
+                db.execute_sql(self._seal_lock)
             rows = list(
                 CheckinEntry.select()
                 .where(CheckinEntry.leaf_index.is_null())
@@ -123,7 +159,9 @@ class Sequencer:
             for offset, row in enumerate(rows):
                 row.leaf_index = first + offset
                 row.block_height = height
-            CheckinEntry.bulk_update(rows, fields=["leaf_index", "block_height"], batch_size=500)
+            _set_leaf_indexes(rows, height)
+        self.counts["blocks"] += 1
+        self.counts["sealed"] += len(rows)
         receipts = self._receipts(rows, height, tree.size, root)
         return SealedBlock(height, tree.size, len(rows), root, note.decode("utf-8"), receipts)
 
@@ -172,3 +210,131 @@ class Sequencer:
             entries=[RefusalEntry(record.checkin_id, record.seq, reason)],
             issued_ms=int(self._now() * 1000),
         )
+
+
+def _set_leaf_indexes(rows: list[CheckinEntry], height: int) -> None:
+    """Record each row's leaf index and block (PostgreSQL: UPDATE ... FROM (VALUES ...))."""
+    if not isinstance(_database(), peewee.PostgresqlDatabase):
+        # SQLite cannot name the columns of a VALUES list; its CASE update is fast anyway.
+        CheckinEntry.bulk_update(rows, fields=["leaf_index", "block_height"], batch_size=500)
+        return
+    for chunk in peewee.chunked(rows, 500):  # bulk_update's CASE is slow on PostgreSQL
+        values = peewee.ValuesList(
+            [(row.id, row.leaf_index) for row in chunk], columns=("id", "leaf"), alias="v"
+        )
+        CheckinEntry.update(leaf_index=values.c.leaf, block_height=height).from_(values).where(
+            CheckinEntry.id == values.c.id
+        ).execute()
+
+
+# --- the sequencer loop -------------------------------------------------------------------
+
+
+def _database() -> peewee.Database:
+    db = BlockEntry._meta.database
+    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+
+
+def _reset_connection(db: peewee.Database) -> None:
+    """Forget this thread's connection after a database error; the next use reconnects."""
+    try:
+        db.close()
+    except peewee.PeeweeException:
+        db.dispose()
+
+
+def seal_once(
+    sequencer: Sequencer,
+    on_sealed: Callable[[SealedBlock], None],
+    *,
+    max_age_s: float = 0.25,
+) -> int:
+    """Seal one block if one is due and hand it to ``on_sealed`` (after the commit).
+
+    Returns the check-ins sealed (0 if none were due), or -1 after a database error,
+    which is counted in ``sequencer.counts["error:database"]`` and rolled back: the
+    same check-ins are tried again, and no receipt went out.
+    """
+    db = _database()
+    try:
+        db.connect(reuse_if_open=True)
+        block = sequencer.seal() if sequencer.due(max_age_s) else None
+    except peewee.PeeweeException as exc:
+        sequencer.counts["error:database"] += 1
+        log.error("sequencer: database error, nothing sealed: %s", str(exc).strip()[:200])
+        _reset_connection(db)
+        return -1
+    if block is None:
+        return 0
+    try:
+        on_sealed(block)
+    except Exception:  # noqa: BLE001 - the block is durable; kiosks resend and get receipts
+        sequencer.counts["error:publish"] += 1
+        log.exception("sequencer: sealed block %d but could not hand it on", block.height)
+    return block.leaf_count
+
+
+def run_sequencer(
+    sequencer: Sequencer,
+    stop: threading.Event,
+    on_sealed: Callable[[SealedBlock], None],
+    *,
+    max_age_s: float = 0.25,
+    poll_s: float = 0.05,
+    lock: SequencerLock | None = None,
+    drain: bool = True,
+) -> None:
+    """Hold the ledger's sequencer lock and seal blocks until ``stop`` is set.
+
+    Waits (polling, logging who holds it) while another sequencer holds the lock,
+    and takes over when that one dies. Seals when ``batch_size`` check-ins wait or
+    the oldest has waited ``max_age_s``; a full block is followed at once by the
+    next. Database errors are counted and retried after a pause. With ``drain``,
+    what is due when ``stop`` is set is sealed before returning.
+    """
+    db = _database()
+    lock = lock or lock_for(db, sequencer.origin)
+    backoff = poll_s
+    try:
+        while not stop.is_set():
+            if not _hold(lock, stop, poll_s, sequencer):
+                break
+            sealed = seal_once(sequencer, on_sealed, max_age_s=max_age_s)
+            if sealed < 0:
+                backoff = min(max(backoff * 2, poll_s), 2.0)
+                stop.wait(backoff)
+                continue
+            backoff = poll_s
+            if sealed < sequencer.batch_size:
+                stop.wait(poll_s)
+        if drain and lock.still_held():
+            while seal_once(sequencer, on_sealed, max_age_s=0) > 0:
+                pass
+    finally:
+        lock.release()
+        _reset_connection(db)
+
+
+def _hold(lock: SequencerLock, stop: threading.Event, poll_s: float, seq: Sequencer) -> bool:
+    """Make sure ``lock`` is held, waiting for it; False if ``stop`` was set first."""
+    if lock.still_held():
+        return True
+    if seq.counts["lock_taken"]:
+        seq.counts["lock_lost"] += 1
+        log.error("sequencer: lost the sequencer lock (database connection gone); waiting")
+    last_log = 0.0
+    while not stop.is_set():
+        try:
+            if lock.try_acquire():
+                seq.counts["lock_taken"] += 1
+                log.info("sequencer: holding the sequencer lock")
+                return True
+            holder = lock.holder()
+        except (peewee.PeeweeException, OSError) as exc:  # server down, lock file unusable
+            seq.counts["error:lock"] += 1
+            holder = f"? (cannot reach the lock: {str(exc).strip()[:120]})"
+        if time.monotonic() - last_log >= 5.0:
+            log.info("sequencer: waiting for the sequencer lock held by %s", holder)
+            last_log = time.monotonic()
+        stop.wait(poll_s)
+    return False

@@ -1,19 +1,100 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the unit tests.
+
+``db`` runs each test that uses it twice: on a fresh SQLite file and on a fresh
+schema of the PostgreSQL server at ``SAFECODE_TEST_PG_URL`` (default
+postgresql://postgres@127.0.0.1:5432/test), dropped afterwards, so parallel runs
+never collide. The PostgreSQL runs skip, saying why, when the server is not
+reachable. Mark a test ``@pytest.mark.sqlite_only`` to run it on SQLite alone.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import peewee
 import pytest
 
+from aggregator import vault
 from aggregator.db import open_database
+
+PG_URL = os.environ.get("SAFECODE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: A fixed data master key for tests; never used outside them.
+TEST_MASTER_KEY = bytes(range(32))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: runs on the SQLite ledger database only")
+
+
+@functools.cache
+def postgres_unavailable() -> str:
+    """Why the test PostgreSQL server cannot be used, or "" if it can."""
+    try:
+        import psycopg2
+    except ImportError:
+        return "psycopg2 is not installed"
+    try:
+        psycopg2.connect(PG_URL, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc).strip()}"
+    return ""
+
+
+def _admin(statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_URL, connect_timeout=3)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '20s'")
+            cur.execute(statement)
+    finally:
+        conn.close()
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[peewee.Database]:
-    """A fresh SQLite ledger database in tmp_path, closed afterwards."""
-    database = open_database(f"sqlite:///{tmp_path}/ledger.sqlite")
+def pg_schema_url() -> Iterator[str]:
+    """A URL of a fresh PostgreSQL schema (search_path set through the URL), dropped after."""
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    _admin(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        _admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh, empty ledger database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.sqlite"
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite-specific test")
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def test_vault() -> Iterator[vault.Vault]:
+    """The data vault new check-ins are sealed with during the test."""
+    installed = vault.Vault(TEST_MASTER_KEY)
+    vault.install(installed)
+    yield installed
+    vault.install(None)
+
+
+@pytest.fixture
+def db(db_url: str, test_vault: vault.Vault) -> Iterator[peewee.Database]:
+    """A fresh ledger database (SQLite, then PostgreSQL), closed afterwards."""
+    database = open_database(db_url)
     yield database
     database.close()

@@ -13,8 +13,9 @@ from aggregator.db import BlockEntry, CheckinEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
 from aggregator.sequencer import Sequencer
+from aggregator.vault import Vault
 from protocol import keys, merkle, topics
-from protocol.block import parse_block, sign_block
+from protocol.block import leaf_data, parse_block, sign_block
 from protocol.checkin import ClockState, sign_checkin
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.encoding import decode, encode
@@ -135,20 +136,44 @@ def test_unsealed_checkins_do_not_disturb_the_audit(ledger: list[bytes]) -> None
 # --- tampered check-ins -------------------------------------------------------------------
 
 
-def test_flipped_byte_in_a_stored_checkin(ledger: list[bytes]) -> None:
-    wire = bytearray(leaf_row(4).wire)
-    wire[-1] ^= 0x01  # inside the device signature: still parses
-    set_checkin(4, wire=bytes(wire))
+def test_flipped_byte_in_a_stored_commitment(ledger: list[bytes]) -> None:
+    commit = bytearray(leaf_row(4).commit)
+    commit[-1] ^= 0x01
+    set_checkin(4, commit=bytes(commit))
     with pytest.raises(LedgerError, match=r"^block 1: leaf 4 does not match its check-in"):
         verify()
 
 
-def test_corrupt_stored_checkin(ledger: list[bytes]) -> None:
-    wire = bytearray(leaf_row(6).wire)
-    wire[0] ^= 0xFF
-    set_checkin(6, wire=bytes(wire))
+def test_corrupt_stored_commitment(ledger: list[bytes]) -> None:
+    set_checkin(6, commit=b"short")
     with pytest.raises(LedgerError, match=r"^block 2: stored check-in 6 is corrupt"):
         verify()
+
+
+def test_flipped_byte_in_a_stored_ciphertext(ledger: list[bytes], test_vault: Vault) -> None:
+    sealed = bytearray(leaf_row(4).sealed)
+    sealed[-1] ^= 0x01
+    set_checkin(4, sealed=bytes(sealed))
+    verify()  # the structure does not depend on the plaintext
+    with pytest.raises(LedgerError, match=r"^block 1: stored check-in 4 is unreadable"):
+        verify_ledger(LEDGER.public_key(), ORIGIN, vault=test_vault)
+
+
+def test_ciphertext_of_another_checkin_does_not_open(
+    ledger: list[bytes], test_vault: Vault
+) -> None:
+    set_checkin(5, sealed=bytes(leaf_row(3).sealed))
+    with pytest.raises(LedgerError, match=r"^block 1: stored check-in 5 is unreadable"):
+        verify_ledger(LEDGER.public_key(), ORIGIN, vault=test_vault)
+
+
+def test_readable_records_match_their_commitments(ledger: list[bytes], test_vault: Vault) -> None:
+    assert verify_ledger(LEDGER.public_key(), ORIGIN, vault=test_vault).tree_size == 8
+    row = leaf_row(2)
+    other = test_vault.seal(bytes(row.checkin_id), b"not the committed record", row.day)
+    set_checkin(2, sealed=other)
+    with pytest.raises(LedgerError, match=r"^block 0: leaf 2 does not match its check-in"):
+        verify_ledger(LEDGER.public_key(), ORIGIN, vault=test_vault)
 
 
 def test_modified_leaf_hash(ledger: list[bytes]) -> None:
@@ -186,13 +211,14 @@ def test_checkin_moved_out_of_its_block(ledger: list[bytes]) -> None:
 
 def test_checkin_replaced_by_another_valid_one(ledger: list[bytes]) -> None:
     """Swapping in another check-in with a consistent leaf hash still changes the root."""
-    donor = leaf_row(0)
-    victim = leaf_row(1)
-    CheckinEntry.update(leaf_index=-2).where(CheckinEntry.id == donor.id).execute()
-    CheckinEntry.update(wire=bytes(donor.wire), leaf_hash=bytes(donor.leaf_hash)).where(
-        CheckinEntry.id == victim.id
-    ).execute()
-    CheckinEntry.update(leaf_index=0).where(CheckinEntry.id == donor.id).execute()
+    other_id = hashlib.sha256(b"another visit").digest()[:16]
+    other_commit = hashlib.sha256(b"another record").digest()
+    set_checkin(
+        1,
+        checkin_id=other_id,
+        commit=other_commit,
+        leaf_hash=merkle.leaf_hash(leaf_data(other_id, other_commit)),
+    )
     with pytest.raises(LedgerError, match=r"^block 0: recomputed root differs"):
         verify()
 

@@ -1,0 +1,79 @@
+"""Retention: destroy the data keys of days older than the retention period.
+
+After this the visits of those days can never be read again (their ciphertexts
+are erased too), while every leaf, block and checkpoint stays and still verifies:
+the ledger only ever held commitments. Run it daily (a timer, or the service).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import peewee
+
+from .db import CheckinEntry
+from .vault import DAY_MS, DayKey, day_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 28
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one run destroyed."""
+
+    days: tuple[int, ...]
+    records_erased: int
+
+
+def first_kept_day(now: float, retention_days: int = DEFAULT_RETENTION_DAYS) -> int:
+    """The oldest day still kept at ``now``: days before it lie wholly beyond retention."""
+    if type(retention_days) is not int or retention_days < 1:
+        raise ValueError("retention_days must be a whole number of days, at least 1")
+    return day_of(int(now * 1000) - retention_days * DAY_MS)
+
+
+def destroy_expired_keys(
+    now: float, retention_days: int = DEFAULT_RETENTION_DAYS
+) -> RetentionReport:
+    """Destroy every day key older than ``retention_days`` and erase that day's ciphertexts.
+
+    A day is destroyed once all of it lies more than ``retention_days`` before ``now``.
+    Idempotent: a second run finds nothing to do.
+    """
+    cutoff = first_kept_day(now, retention_days)
+    now_ms = int(now * 1000)
+    db = DayKey._meta.database
+    with db.atomic():
+        days = tuple(
+            row.day
+            for row in DayKey.select(DayKey.day)
+            .where((DayKey.day < cutoff) & ~DayKey.destroyed)
+            .order_by(DayKey.day)
+        )
+        if days:
+            DayKey.update(wrapped=b"", destroyed=True, destroyed_ms=now_ms).where(
+                DayKey.day.in_(days)
+            ).execute()
+        # Also rows of days whose key was destroyed earlier but which still hold bytes.
+        erased = (
+            CheckinEntry.update(sealed=b"")
+            .where((CheckinEntry.day < cutoff) & (CheckinEntry.sealed != b""))
+            .execute()
+        )
+    if days:
+        log.info(
+            "retention: destroyed the data keys of %d day(s), erased %d visit(s)", len(days), erased
+        )
+        _reclaim(db)
+    return RetentionReport(days, erased)
+
+
+def _reclaim(db: peewee.Database) -> None:
+    """Ask the database to drop the old row versions that still hold the erased bytes."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        # VACUUM cannot run in a transaction; peewee runs this one in autocommit.
+        db.execute_sql("VACUUM daykey")
+    # SQLite: secure_delete (aggregator/db.py) overwrites deleted content in place.
