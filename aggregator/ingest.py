@@ -159,7 +159,7 @@ class Ingestor:
 
     def _duplicate(self, record: CheckinRecord) -> Outcome:
         existing = CheckinEntry.get_or_none(CheckinEntry.checkin_id == record.checkin_id)
-        if existing is not None and bytes(existing.wire) == record.wire:
+        if existing is not None and bytes(existing.commit) == record.digest:
             self.counts["duplicate"] += 1
             return Outcome(Result.DUPLICATE, "duplicate", existing)
         # Same (kiosk, seq) or same presentation under another record: a replay.

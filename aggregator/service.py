@@ -14,6 +14,7 @@ from protocol import keys, topics
 from protocol.errors import ProtocolError
 from protocol.status import parse_status
 
+from . import vault
 from .bus import Bus
 from .config import AggregatorConfig
 from .db import KioskEntry, open_database
@@ -36,6 +37,9 @@ class AggregatorService:
         self.config = config
         self.bus = bus
         self.db = open_database(config.database_url)
+        # Visits are stored sealed under per-day keys, wrapped by the data master key.
+        master = config.ledger_key_path.parent / vault.MASTER_KEY_FILE
+        vault.install(vault.Vault.from_file(master, create=True))
         issuer = keys.load_private(config.issuer_key_path)
         self.ingestor = Ingestor([issuer.public_key()], window=config.window_s, skew=config.skew_s)
         self.sequencer = Sequencer(

@@ -100,7 +100,7 @@ def test_valid_checkin_is_stored_with_its_leaf_hash(ingestor: Ingestor) -> None:
     assert outcome.result is Result.STORED
     assert outcome.reason == ""
     assert ingestor.counts == {"stored": 1}
-    row = CheckinEntry.get(CheckinEntry.wire == wire)
+    row = CheckinEntry.get(CheckinEntry.commit == hashlib.sha256(wire).digest())
     assert outcome.entry is not None and outcome.entry.id == row.id
     assert row.kiosk_id == "kiosk-a"
     assert row.seq == 1

@@ -100,11 +100,6 @@ def test_run_sequencer_seals_by_age_and_drains_on_stop(db: peewee.Database) -> N
 # --- receipts after a crash between commit and publish ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs ingest._duplicate to compare the stored commit (CheckinEntry.commit) "
-    "with record.digest instead of the stored wire, which is now encrypted",
-)
 def test_a_kiosk_resend_after_a_crash_before_publishing_gets_a_receipt(
     db: peewee.Database,
 ) -> None:

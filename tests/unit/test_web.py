@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from aggregator import vault
 from aggregator.db import CheckinEntry, open_database
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk, retire_kiosk
@@ -33,7 +34,7 @@ NOW = 1_764_000_000
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
+def url(tmp_path: Path, test_vault: vault.Vault) -> Iterator[str]:
     address = f"sqlite:///{tmp_path}/ledger.sqlite"
     database = open_database(address)
     yield address
@@ -176,7 +177,7 @@ def test_bad_block_height_is_400(client: FlaskClient, height: str) -> None:
 
 
 def test_kiosks_list_device_keys_and_no_visitor_data(
-    client: FlaskClient, ingestor: Ingestor
+    client: FlaskClient, ingestor: Ingestor, test_vault: vault.Vault
 ) -> None:
     store(ingestor, "kiosk-a", 1)
     store(ingestor, "kiosk-b", 1)
@@ -207,7 +208,7 @@ def test_kiosks_list_device_keys_and_no_visitor_data(
     rows = list(CheckinEntry.select())
     assert len(rows) == 3
     for row in rows:
-        record = parse_checkin(bytes(row.wire))
+        record = parse_checkin(test_vault.open_entry(row))
         credential = Presentation.from_bytes(record.presentation).credential
         visitor_forms = [
             credential.credential_id.hex(),
