@@ -13,6 +13,7 @@ import segno
 from protocol import keys
 from protocol.presentation import Presentation
 
+from .bench_kiosk import kiosk_command
 from .visitors import enrol_visitor
 
 # QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
@@ -75,3 +76,6 @@ def presentation_command(samples: int) -> None:
             sort_keys=True,
         )
     )
+
+
+bench_group.add_command(kiosk_command)
