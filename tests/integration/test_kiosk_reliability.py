@@ -136,6 +136,10 @@ def test_kill9_while_scanning_then_restart_every_accepted_checkin_sealed_once(
     assert aggregator.stop(timeout=60) == 0
     seqs = _assert_exactly_once(rig, 1, logged)
     assert len(seqs) >= 10, f"too few check-ins to mean anything: {len(seqs)}"
+    print(
+        f"kill9: 6 kills ({kills_with_unreceipted_rows} with rows awaiting a receipt), "
+        f"{len(seqs)} check-ins sealed once each"
+    )
     _assert_ledger_verifies(rig)
 
 
@@ -197,6 +201,8 @@ def test_broker_then_aggregator_down_for_a_minute_backlog_drains_in_order(
         }.items():
             window = {seq for _, seq in kiosk.accepted(since, until)}
             assert _in_order(seqs, window), f"{kiosk.name}: {name} backlog sealed out of order"
+            print(f"{kiosk.name}: {len(window)} check-ins accepted during the {name}")
+        print(f"{kiosk.name}: {len(seqs)} check-ins sealed once each, outages of {outage} s")
     _assert_ledger_verifies(rig)
 
 
