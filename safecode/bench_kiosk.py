@@ -315,7 +315,7 @@ def _held_code_chunks(
     left = frames
     while left > 0:
         chunk: list[np.ndarray] = []
-        for _ in range(max(1, 150 // hold)):
+        for _ in range(min(max(1, 150 // hold), -(-left // hold))):
             wallet = enrol_visitor(issuer, time.time())
             text = wallet.show(time.time()).to_text()
             views = [render_code_frame(text, size=SIZE, rng=rng) for _ in range(3)]
