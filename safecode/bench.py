@@ -13,6 +13,7 @@ import segno
 from protocol import keys
 from protocol.presentation import Presentation
 
+from .bench_kiosk import kiosk_command
 from .visitors import enrol_visitor
 
 # QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
@@ -101,3 +102,6 @@ def decoders_command(dataset: str, repeats: int, empty: int) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"set": str(root), **figures}, sort_keys=True))
+
+
+bench_group.add_command(kiosk_command)
