@@ -246,6 +246,9 @@ def measure_latency(workdir: Path, samples: int, warmup: int = 5) -> dict[str, A
             # The floor runs before the kiosk on odd samples, after it on even ones.
             f = _floor_on(floor, frame) if floor is not None and index % 2 else None
             timed.reset()
+            # The last acceptance's green may still be on (it lasts a second): put it out,
+            # so this sample's light is a change on the pin.
+            kiosk.feedback.green.off()
             cleared_at = time.monotonic()
             pin.clear_states()
             start = time.monotonic()
