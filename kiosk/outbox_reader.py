@@ -102,6 +102,9 @@ def _read(conn: sqlite3.Connection, path: Path, integrity: bool) -> OutboxSnapsh
         row = conn.execute("SELECT value FROM counter WHERE name = 'next_seq'").fetchone()
         if row is not None and isinstance(row[0], int) and row[0] > 1:
             last_seq = row[0] - 1
+    stored_receipt = _meta_ms(conn, "last_receipt_ms")
+    if stored_receipt is not None:  # survives pruning of delivered rows
+        last_receipt = max(stored_receipt, last_receipt or 0)
     conn.execute("COMMIT")
     return OutboxSnapshot(
         pending=int(pending),
@@ -114,3 +117,22 @@ def _read(conn: sqlite3.Connection, path: Path, integrity: bool) -> OutboxSnapsh
         last_receipt_ms=last_receipt,
         integrity=check,
     )
+
+
+def _meta_ms(conn: sqlite3.Connection, key: str) -> int | None:
+    """A millisecond time the firmware keeps in its ``meta`` table (None if absent)."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone():
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        return None
+    value = row[0]
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None

@@ -162,7 +162,8 @@ def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
     """Connect with the kiosk's settings under another client id (not to take over its session)."""
     settings = config.mqtt
     where = f"{settings.host}:{settings.port}{' (TLS)' if settings.tls else ''}"
-    client = make_client(settings, f"{config.kiosk_id}-selftest")
+    # A one-off check: a clean session, so nothing is left queued at the broker.
+    client = make_client(settings, f"{config.kiosk_id}-selftest", persistent=False)
     client.connect_timeout = options.broker_timeout
     answer: dict[str, Any] = {}
     connected = threading.Event()

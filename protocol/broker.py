@@ -73,8 +73,8 @@ class MqttSettings:
         return context
 
 
-def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
-    """A paho-mqtt 2.x client (VERSION2 callbacks) with a persistent session.
+def make_client(settings: MqttSettings, client_id: str, *, persistent: bool = True) -> mqtt.Client:
+    """A paho-mqtt 2.x client (VERSION2 callbacks), by default with a persistent session.
 
     The session survives disconnects, so QoS 1 messages wait at the broker while
     the client is away. Credentials, TLS and reconnect backoff come from ``settings``;
@@ -83,7 +83,7 @@ def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=False,
+        clean_session=not persistent,
         protocol=mqtt.MQTTv311,
     )
     if settings.username:

@@ -184,3 +184,13 @@ def test_fuzz_any_file_reads_or_fails_cleanly(
         assert str(path) in str(exc)
     else:
         assert snapshot.pending >= 0
+
+
+def test_the_last_receipt_survives_pruning_of_delivered_rows(config: Path, outbox: Outbox) -> None:
+    now_ms = int(time.time() * 1000)
+    fill(outbox, now_ms)
+    outbox._set_meta("last_receipt_ms", str(now_ms - 10_000).encode())
+    outbox.prune(now_ms, delivered_after_ms=0, rejected_after_ms=0)
+    figures = json.loads(status(config, "--json").output)
+    assert figures["delivered_kept"] == 0
+    assert figures["last_receipt_ms"] == now_ms - 10_000

@@ -69,10 +69,11 @@ def _no_default_pins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The systemd-timesyncd flag file, present."""
+    """A synchronised clock (the kernel's answer, then timesyncd's flag file, say yes)."""
     flag = tmp_path / "synchronized"
     flag.touch()
     monkeypatch.setattr("kiosk.clock.TIMESYNC_FLAG", flag)
+    monkeypatch.setattr("kiosk.clock.system_clock_synced", lambda: True)
     return flag
 
 
@@ -126,6 +127,7 @@ def test_an_unsynchronised_clock_warns_but_passes(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("kiosk.clock.TIMESYNC_FLAG", tmp_path / "absent")
+    monkeypatch.setattr("kiosk.clock.system_clock_synced", lambda: False)
     result, report = selftest(config, "--json")
     assert result.exit_code == 0, result.output
     assert rows(report)["clock"]["status"] == "WARN"
