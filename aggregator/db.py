@@ -59,10 +59,19 @@ class CheckinEntry(BaseModel):
     received_ms = peewee.BigIntegerField()
     leaf_index = peewee.BigIntegerField(null=True, unique=True)
     block_height = peewee.BigIntegerField(null=True, index=True)
+    #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it
+    #: scanned, the time the aggregator places the scan at, and how it was placed.
+    boot_id = peewee.BlobField(null=True)
+    mono_ms = peewee.BigIntegerField(null=True)
+    placed_ms = peewee.BigIntegerField(null=True)
+    placement = peewee.CharField(max_length=16, null=True)
 
     class Meta:
         table_name = "checkin"
-        indexes = ((("kiosk", "seq"), True),)
+        indexes = (
+            (("kiosk", "seq"), True),
+            (("kiosk", "boot_id", "placement", "mono_ms"), False),
+        )
 
 
 class BlockEntry(BaseModel):

@@ -1,12 +1,19 @@
-"""The aggregator process: MQTT in, ingest worker, sequencer, receipts out."""
+"""An aggregator process: MQTT in, ingest workers, sequencer, receipts out.
+
+``roles`` picks what a process runs: ``ingest`` (N worker threads taking check-ins
+from the bus), ``sequence`` (the one sequencer sealing blocks and sending
+receipts), or both (the all-in-one ``safecode aggregator run``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 
 import peewee
 
@@ -14,13 +21,42 @@ from protocol import keys, topics
 from protocol.errors import ProtocolError
 from protocol.status import parse_status
 
+from . import counters, placement
 from .bus import Bus
 from .config import AggregatorConfig
 from .db import KioskEntry, open_database
-from .ingest import Ingestor, Result
+from .ingest import Ingestor, Outcome, Result, counter_key
+from .logs import RateLimitedLog
 from .sequencer import Sequencer
 
 log = logging.getLogger(__name__)
+
+INGEST = "ingest"
+SEQUENCE = "sequence"
+ALL_ROLES = frozenset({INGEST, SEQUENCE})
+
+
+class CounterFlusher:
+    """Adds what a tally gained since the last flush to the shared counter table."""
+
+    def __init__(self, snapshot: Callable[[], Counter[str]]) -> None:
+        self._snapshot = snapshot
+        self._flushed: Counter[str] = Counter()
+
+    def flush(self) -> bool:
+        """One flush; False (and the delta kept for next time) if the database failed."""
+        now = self._snapshot()
+        delta: Counter[tuple[str, str]] = Counter()
+        for key, value in now.items():
+            if value - self._flushed[key]:
+                delta[counter_key(key)] += value - self._flushed[key]
+        try:
+            counters.add(delta)
+        except peewee.DatabaseError as exc:
+            log.warning("could not flush counters: %s", exc)
+            return False
+        self._flushed = now
+        return True
 
 
 class AggregatorService:
@@ -32,56 +68,105 @@ class AggregatorService:
         bus: Bus,
         *,
         on_event: Callable[[str], None] | None = None,
+        roles: Collection[str] = ALL_ROLES,
     ) -> None:
+        unknown = set(roles) - ALL_ROLES
+        if unknown or not roles:
+            raise ValueError(f"roles must be some of {sorted(ALL_ROLES)}, not {sorted(roles)}")
         self.config = config
         self.bus = bus
+        self.roles = frozenset(roles)
         self.db = open_database(config.database_url)
         issuer = keys.load_private(config.issuer_key_path)
-        self.ingestor = Ingestor([issuer.public_key()], window=config.window_s, skew=config.skew_s)
+        self.refusal_log = RateLimitedLog(
+            log, per_interval=config.log_lines_per_reason, interval_s=config.log_interval_s
+        )
+        self.ingestor = Ingestor(
+            [issuer.public_key()],
+            window=config.window_s,
+            skew=config.skew_s,
+            issuer_cache_size=config.issuer_cache_size,
+            refusal_log=self.refusal_log,
+        )
+        # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
         self.sequencer = Sequencer(
             keys.load_private(config.ledger_key_path),
             config.origin,
             batch_size=config.batch_size,
         )
+        self.flusher = CounterFlusher(self._counts)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()
         self._stop_sequencer = threading.Event()
+        self._stop_flush = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
         self.blocks_sealed = 0
+
+    def _counts(self) -> Counter[str]:
+        counts = self.ingestor.counts
+        dropped = getattr(self.bus, "dropped", 0)
+        if dropped:
+            counts["error:inbox_full"] = dropped
+        return counts
 
     def _event(self, text: str) -> None:
         self._on_event(f"aggregator: {text}")
 
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads[name] = thread
+
     def start(self) -> None:
-        """Connect to the broker and start the ingest and sequencer threads."""
+        """Connect to the broker and start this process's threads."""
         self.bus.start()
-        for target, name in ((self._ingest_loop, "ingest"), (self._sequencer_loop, "sequencer")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads[name] = thread
+        if INGEST in self.roles:
+            for number in range(self.config.ingest_workers):
+                self._spawn(f"ingest-{number}", self._ingest_loop)
+        if SEQUENCE in self.roles:
+            self._spawn("sequencer", self._sequencer_loop)
+        self._spawn("counters", self._flush_loop)
 
     def stop(self) -> None:
         """Finish the work in hand, seal what is verified, and disconnect."""
         self._stop_ingest.set()
-        if "ingest" in self._threads:
-            self._threads["ingest"].join(timeout=10)
+        for name, thread in self._threads.items():
+            if name.startswith("ingest-"):
+                thread.join(timeout=10)
         self._stop_sequencer.set()
         if "sequencer" in self._threads:
             self._threads["sequencer"].join(timeout=10)
+        self._stop_flush.set()
+        if "counters" in self._threads:
+            self._threads["counters"].join(timeout=10)
         self.bus.stop()
         self.db.close()
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Route one message by topic; bad input is counted, never raised."""
-        try:
-            kiosk_id, leaf = topics.parse_topic(topic)
-        except ProtocolError:
-            self.ingestor.counts["refused:bad_topic"] += 1
+        self.handle_many([(topic, payload)])
+
+    def handle_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """Status messages one by one; check-ins verified, then stored in one commit."""
+        checkins: list[tuple[str, bytes]] = []
+        for topic, payload in messages:
+            try:
+                kiosk_id, leaf = topics.parse_topic(topic)
+            except ProtocolError:
+                self.ingestor.count("refused:bad_topic")
+                self.refusal_log.warning("bad_topic", "message on a foreign topic %.80r", topic)
+                continue
+            if leaf == topics.STATUS:
+                self._note_status(kiosk_id, payload)
+            else:
+                checkins.append((topic, payload))
+        if not checkins:
             return
-        if leaf == topics.STATUS:
-            self._note_status(kiosk_id, payload)
-            return
-        outcome = self.ingestor.handle(topic, payload)
+        for (topic, _), outcome in zip(checkins, self.ingestor.handle_many(checkins), strict=True):
+            self._answer(topics.parse_topic(topic)[0], outcome)
+
+    def _answer(self, kiosk_id: str, outcome: Outcome) -> None:
+        """Tell the kiosk about a refusal it must know, or re-send a receipt for a duplicate."""
         if outcome.result is Result.REFUSED:
             self._event(f"refused a check-in from {kiosk_id} ({outcome.reason})")
             if outcome.refused_record is not None:
@@ -95,29 +180,62 @@ class AggregatorService:
     def _note_status(self, kiosk_id: str, payload: bytes) -> None:
         try:
             status = parse_status(payload)
-        except ProtocolError:
-            self.ingestor.counts["refused:bad_status"] += 1
+        except ProtocolError as exc:
+            self.ingestor.count("refused:bad_status")
+            self.refusal_log.warning("bad_status", "bad status from %s: %s", kiosk_id, exc)
             return
-        KioskEntry.update(
-            last_status=status["state"], last_status_ms=int(time.time() * 1000)
-        ).where(KioskEntry.kiosk_id == kiosk_id).execute()
+        now_ms = int(time.time() * 1000)
+        updated = (
+            KioskEntry.update(last_status=status["state"], last_status_ms=now_ms)
+            .where(KioskEntry.kiosk_id == kiosk_id)
+            .execute()
+        )
+        if updated:
+            placement.note_heartbeat(kiosk_id, status, now_ms)
+
+    def _take(self) -> list[tuple[str, bytes]]:
+        """One message (waiting up to 0.1 s), then whatever else is queued, up to a batch."""
+        try:
+            batch = [self.bus.inbox.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        while len(batch) < self.config.ingest_batch:
+            try:
+                batch.append(self.bus.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _ingest_loop(self) -> None:
         with self.db.connection_context():
             while not self._stop_ingest.is_set():
-                try:
-                    topic, payload = self.bus.inbox.get(timeout=0.1)
-                except queue.Empty:
+                batch = self._take()
+                if not batch:
                     continue
                 try:
-                    self.handle(topic, payload)
+                    self.handle_many(batch)
                 except peewee.DatabaseError as exc:
-                    # Not stored, so no receipt: the kiosk keeps the row and sends it again.
-                    self.ingestor.counts["error:database"] += 1
-                    log.error("database error while ingesting from %.80s: %s", topic, exc)
+                    # Not stored, so no receipt: the kiosk keeps the rows and sends them again.
+                    self.ingestor.count("error:database", len(batch))
+                    self.refusal_log.log(
+                        logging.ERROR,
+                        "database_error",
+                        "database error while ingesting %d message(s): %s",
+                        len(batch),
+                        exc,
+                    )
+                    self._reconnect()
                 except Exception:  # noqa: BLE001 - the loop's last line of defence
-                    self.ingestor.counts["error:ingest"] += 1
-                    log.exception("fault while ingesting from %.80s", topic)
+                    self.ingestor.count("error:ingest", len(batch))
+                    log.exception("fault while ingesting %d message(s)", len(batch))
+
+    def _reconnect(self) -> None:
+        """After a database error: drop this thread's connection, back off a little."""
+        with contextlib.suppress(peewee.DatabaseError):
+            self.db.close()
+        time.sleep(0.2)
+        with contextlib.suppress(peewee.DatabaseError):
+            self.db.connect(reuse_if_open=True)
 
     def seal_once(self) -> int:
         """Seal one block if check-ins wait, send its receipts; returns check-ins sealed."""
@@ -125,16 +243,20 @@ class AggregatorService:
             block = self.sequencer.seal()
         except peewee.DatabaseError as exc:
             # The transaction rolled back; the same check-ins are tried on the next tick.
-            self.ingestor.counts["error:sequencer"] += 1
-            log.error("database error while sealing: %s", exc)
+            self.ingestor.count("error:sequencer")
+            self.refusal_log.log(
+                logging.ERROR, "sequencer_error", "database error while sealing: %s", exc
+            )
+            self._reconnect()
             return 0
         except Exception:  # noqa: BLE001 - the loop's last line of defence
-            self.ingestor.counts["error:sequencer"] += 1
+            self.ingestor.count("error:sequencer")
             log.exception("fault while sealing")
             return 0
         if block is None:
             return 0
         self.blocks_sealed += 1
+        self.ingestor.count("sealed", block.leaf_count)
         for kiosk_id, wire in block.receipts.items():
             self.bus.send_answer(kiosk_id, wire)
         self._event(
@@ -150,3 +272,10 @@ class AggregatorService:
                     self._stop_sequencer.wait(self.config.batch_interval_s)
             while self.seal_once():
                 pass
+
+    def _flush_loop(self) -> None:
+        with self.db.connection_context():
+            while not self._stop_flush.wait(self.config.counter_flush_s):
+                self.flusher.flush()
+                self.refusal_log.flush()
+            self.flusher.flush()
