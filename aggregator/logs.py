@@ -59,7 +59,8 @@ class RateLimitedLog:
                 window.suppressed += 1
                 return False
             window.written += 1
-        self.logger.log(level, msg, *args, extra={"reason": reason, **extra})
+        exc_info = extra.pop("exc_info", None)
+        self.logger.log(level, msg, *args, exc_info=exc_info, extra={"reason": reason, **extra})
         return True
 
     def warning(self, reason: str, msg: str, *args: Any, **extra: Any) -> bool:

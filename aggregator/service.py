@@ -207,45 +207,74 @@ class AggregatorService:
         return batch
 
     def _ingest_loop(self) -> None:
-        with self.db.connection_context():
-            while not self._stop_ingest.is_set():
-                batch = self._take()
-                if not batch:
-                    continue
-                try:
-                    self.handle_many(batch)
-                except peewee.DatabaseError as exc:
-                    # Not stored, so no receipt: the kiosk keeps the rows and sends them again.
-                    self.ingestor.count("error:database", len(batch))
-                    self.refusal_log.log(
-                        logging.ERROR,
-                        "database_error",
-                        "database error while ingesting %d message(s): %s",
-                        len(batch),
-                        exc,
-                    )
-                    self._reconnect()
-                except Exception:  # noqa: BLE001 - the loop's last line of defence
-                    self.ingestor.count("error:ingest", len(batch))
-                    log.exception("fault while ingesting %d message(s)", len(batch))
+        try:
+            self._ingest_until_stopped()
+        finally:
+            self._close_connection()
+
+    def _ingest_until_stopped(self) -> None:
+        # No connection_context: after a database error the connection is closed and
+        # peewee opens a new one on the next query (a restarted PostgreSQL, say).
+        while not self._stop_ingest.is_set():
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                self.handle_many(batch)
+            except peewee.DatabaseError as exc:
+                # Not stored, so no receipt: the kiosk keeps the rows and sends them again.
+                self.ingestor.count("error:database", len(batch))
+                self.refusal_log.log(
+                    logging.ERROR,
+                    "database_error",
+                    "database error while ingesting %d message(s): %s",
+                    len(batch),
+                    exc,
+                )
+                self._reconnect()
+            except Exception:  # noqa: BLE001 - the loop's last line of defence
+                self.ingestor.count("error:ingest", len(batch))
+                log.exception("fault while ingesting %d message(s)", len(batch))
 
     def _reconnect(self) -> None:
-        """After a database error: drop this thread's connection, back off a little."""
+        """After a database error: drop this thread's connection and back off a little.
+
+        peewee connects again on the next query.
+        """
+        self._close_connection()
+        time.sleep(0.5)
+
+    def _close_connection(self) -> None:
         with contextlib.suppress(peewee.DatabaseError):
             self.db.close()
-        time.sleep(0.2)
-        with contextlib.suppress(peewee.DatabaseError):
-            self.db.connect(reuse_if_open=True)
+
+    def _seal_transaction(self) -> contextlib.AbstractContextManager[object]:
+        """On SQLite, the write lock up front (BEGIN IMMEDIATE) around Sequencer.seal.
+
+        Sequencer.seal means to do this itself but tests the model's DatabaseProxy, not
+        the database behind it, so it begins a deferred transaction that fails with
+        "database is locked" (SQLITE_BUSY_SNAPSHOT) when ingest committed meanwhile.
+        """
+        if isinstance(self.db, peewee.SqliteDatabase):
+            return self.db.atomic(lock_type="IMMEDIATE")
+        return contextlib.nullcontext()
 
     def seal_once(self) -> int:
         """Seal one block if check-ins wait, send its receipts; returns check-ins sealed."""
         try:
-            block = self.sequencer.seal()
+            # In one process, ingest workers and the sequencer take turns at SQLite's
+            # single write lock here instead of starving each other in its busy handler.
+            with self.ingestor.store_lock, self._seal_transaction():
+                block = self.sequencer.seal()
         except peewee.DatabaseError as exc:
             # The transaction rolled back; the same check-ins are tried on the next tick.
             self.ingestor.count("error:sequencer")
             self.refusal_log.log(
-                logging.ERROR, "sequencer_error", "database error while sealing: %s", exc
+                logging.ERROR,
+                "sequencer_error",
+                "database error while sealing: %s",
+                exc,
+                exc_info=True,
             )
             self._reconnect()
             return 0
@@ -266,16 +295,21 @@ class AggregatorService:
         return block.leaf_count
 
     def _sequencer_loop(self) -> None:
-        with self.db.connection_context():
+        try:
             while not self._stop_sequencer.is_set():
                 if self.seal_once() < self.config.batch_size:
                     self._stop_sequencer.wait(self.config.batch_interval_s)
             while self.seal_once():
                 pass
+        finally:
+            self._close_connection()
 
     def _flush_loop(self) -> None:
-        with self.db.connection_context():
+        try:
             while not self._stop_flush.wait(self.config.counter_flush_s):
-                self.flusher.flush()
+                if not self.flusher.flush():
+                    self._close_connection()
                 self.refusal_log.flush()
             self.flusher.flush()
+        finally:
+            self._close_connection()

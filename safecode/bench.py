@@ -13,6 +13,7 @@ import segno
 from protocol import keys
 from protocol.presentation import Presentation
 
+from .bench_ingest import ingest_command
 from .visitors import enrol_visitor
 
 # QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
@@ -22,6 +23,9 @@ _ALNUM_CAPACITY_M = [20, 38, 61, 90, 122, 154, 178, 221, 262, 311]
 @click.group("bench")
 def bench_group() -> None:
     """Benchmarks and size figures, printed as JSON."""
+
+
+bench_group.add_command(ingest_command)
 
 
 @bench_group.command("presentation")

@@ -124,7 +124,12 @@ def test_same_wire_again_is_a_duplicate_without_a_second_row(ingestor: Ingestor)
     assert again.reason == "duplicate"
     assert again.entry is not None and again.entry.id == first.entry.id
     assert rows() == 1
-    assert ingestor.counts == {"stored": 1, "duplicate": 1, "issuer_cache:miss": 1, "issuer_cache:hit": 1}
+    assert ingestor.counts == {
+        "stored": 1,
+        "duplicate": 1,
+        "issuer_cache:miss": 1,
+        "issuer_cache:hit": 1,
+    }
 
 
 def test_other_record_reusing_kiosk_and_seq_is_replayed(ingestor: Ingestor) -> None:
