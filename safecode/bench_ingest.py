@@ -373,6 +373,38 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
+def make_site(
+    workdir: Path, url: str, port: int, kiosks: int, **aggregator: Any
+) -> tuple[Path, Ed25519PrivateKey, list[KioskSpec]]:
+    """Keys, an aggregator config and ``kiosks`` enrolled kiosks; (config, issuer, kiosks)."""
+    from aggregator.db import open_database
+    from aggregator.registry import enrol_kiosk
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    issuer, ledger = keys.generate(), keys.generate()
+    keys.save_private(issuer, workdir / "issuer.key")
+    keys.save_private(ledger, workdir / "ledger.key")
+    config = workdir / "aggregator.toml"
+    section = {
+        "origin": ORIGIN,
+        "database_url": url,
+        "ledger_key": "ledger.key",
+        "issuer_key": "issuer.key",
+        **aggregator,
+    }
+    mqtt_section = {"host": "127.0.0.1", "port": port}
+    config.write_text(tomli_w.dumps({"aggregator": section, "mqtt": mqtt_section}))
+    db = open_database(url)
+    specs = []
+    for number in range(kiosks):
+        device = keys.generate()
+        spec = KioskSpec(f"kiosk-{number + 1}", f"venue-{number + 1}", keys.private_seed(device))
+        enrol_kiosk(spec.kiosk_id, spec.venue_id, keys.public_bytes(device))
+        specs.append(spec)
+    db.close()
+    return config, issuer, specs
+
+
 def run_bench(
     *,
     seconds: float,
@@ -387,7 +419,6 @@ def run_bench(
 ) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
     from aggregator.db import CheckinEntry, open_database
-    from aggregator.registry import enrol_kiosk
 
     workdir = Path(tempfile.mkdtemp(prefix="safecode-bench-ingest-"))
     schema = None
@@ -403,35 +434,16 @@ def run_bench(
         else:
             url, schema = _fresh_postgres_schema(db_url)
             kind = "postgresql"
-        issuer, ledger = keys.generate(), keys.generate()
-        keys.save_private(issuer, workdir / "issuer.key")
-        keys.save_private(ledger, workdir / "ledger.key")
-        config = workdir / "aggregator.toml"
-        config.write_text(
-            tomli_w.dumps(
-                {
-                    "aggregator": {
-                        "origin": ORIGIN,
-                        "database_url": url,
-                        "ledger_key": "ledger.key",
-                        "issuer_key": "issuer.key",
-                        "shared_group": "bench",
-                        "ingest_workers": workers,
-                        "client_id": "bench-aggregator",
-                    },
-                    "mqtt": {"host": broker.host, "port": broker.port},
-                }
-            )
+        config, issuer, specs = make_site(
+            workdir,
+            url,
+            broker.port,
+            kiosks,
+            shared_group="bench",
+            ingest_workers=workers,
+            client_id="bench-aggregator",
         )
         db = open_database(url)
-        specs = []
-        for number in range(kiosks):
-            device = keys.generate()
-            spec = KioskSpec(
-                f"kiosk-{number + 1}", f"venue-{number + 1}", keys.private_seed(device)
-            )
-            enrol_kiosk(spec.kiosk_id, spec.venue_id, keys.public_bytes(device))
-            specs.append(spec)
 
         # The peak rate cannot beat the ceiling: make that many records, and some more.
         per_checkin_max = 3
