@@ -228,8 +228,8 @@ class Ingestor:
                 for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
                     if outcome.result is Result.STORED:
                         by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
-                for kiosk_id, seqs in by_kiosk.items():
-                    self._note_sequences(kiosk_id, seqs)
+                for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
+                    self._note_sequences(kiosk_id, by_kiosk[kiosk_id])
             for index, outcome in stored:
                 outcomes[index] = outcome
                 if outcome.result is Result.STORED:
@@ -352,7 +352,9 @@ class Ingestor:
             self.count("gaps:filled", filled)
         if opened > 0:
             self.count("gaps:opened", opened)
-            self.refusal_log.warning(
+            # Info, not warning: workers and shared subscriptions reorder; most gaps fill.
+            self.refusal_log.log(
+                logging.INFO,
                 "sequence_gap",
                 "kiosk %s: %d sequence number(s) missing up to seq %d (may still arrive)",
                 kiosk_id,

@@ -50,6 +50,7 @@ from .broker import LocalBroker
 from .visitors import enrol_visitor
 
 SHOWS_PER_VISITOR = 30
+_AGG = ("ingest", "sequence", "aggregator")
 ORIGIN = "bench.localhost/ledger"
 
 
@@ -291,6 +292,15 @@ def _rss_mb(pid: int) -> dict[str, float]:
     return out
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _fresh_postgres_schema(url: str) -> tuple[str, str]:
     """Create a fresh schema for this run; the URL that uses it, and the schema name."""
     import psycopg2
@@ -506,11 +516,20 @@ def run_bench(
         for _, conn in fleet_procs:
             conn.send(("run", (warmup + seconds, max_in_flight, None, 30.0)))
         time.sleep(warmup)
+        pids = {proc.name: proc.popen.pid for proc in procs}
+        pids["mosquitto"] = broker.process.pid if broker.process else 0
+        for number, (proc, _) in enumerate(fleet_procs):
+            pids[f"kiosk_fleet_{number + 1}"] = proc.pid or 0
+        cpu_start = {name: _cpu_s(pid) for name, pid in pids.items()}
         with db.connection_context():
             t_start, n_start = time.perf_counter(), _tree_size()
         time.sleep(seconds)
         with db.connection_context():
             t_end, n_end = time.perf_counter(), _tree_size()
+        cpu_cores = {
+            name: round((_cpu_s(pid) - cpu_start[name]) / (t_end - t_start), 2)
+            for name, pid in pids.items()
+        }
         peak_runs = [conn.recv() for _, conn in fleet_procs]
         peak = (n_end - n_start) / (t_end - t_start)
         rss_at_peak = {proc.name: _rss_mb(proc.popen.pid) for proc in procs}
@@ -598,6 +617,21 @@ def run_bench(
             "verifications_per_checkin_uncached": per_checkin_max,
             "crypto_ceiling_checkins_per_s": round(ceiling, 1),
             "ratio_to_ceiling": round(peak / ceiling, 3),
+            "checkins_per_aggregator_core_s": round(
+                peak / max(0.01, sum(v for k, v in cpu_cores.items() if k.startswith(_AGG))), 1
+            ),
+            "crypto_ceiling_per_core": round(ceiling / cores, 1),
+            # Cores each process kept busy during the peak window: kiosks and broker share
+            # the machine with the aggregator, and other users may too (see load).
+            "cpu_cores_used_at_peak": cpu_cores,
+            "aggregator_cores_used_at_peak": round(
+                sum(
+                    v
+                    for k, v in cpu_cores.items()
+                    if k.startswith(("ingest", "sequence", "aggregator"))
+                ),
+                2,
+            ),
             "memory_mb": {
                 **{name: rss for name, rss in rss_at_peak.items()},
                 "mosquitto": _rss_mb(broker.process.pid) if broker.process else {},
@@ -606,7 +640,8 @@ def run_bench(
             "aggregator_counts": summaries,
             "aggregator_log_tail": log_tails,
             "machine": f"{platform.machine()} {platform.python_implementation()} "
-            f"{platform.python_version()}, {cores} cores, load {os.getloadavg()[0]:.2f}",
+            f"{platform.python_version()}, {cores} cores, load {os.getloadavg()[0]:.2f} "
+            f"(1-min average at the end; 2 cores shared with other users)",
         }
     finally:
         for proc in procs:
