@@ -437,7 +437,7 @@ def run_bench(
     broker = LocalBroker(workdir=workdir / "broker").start()
     try:
         log("measuring the crypto ceiling")
-        verify_rate, cores = verify_rate_all_cores()
+        verify_before, cores = verify_rate_all_cores()
         if db_url is None:
             url = f"sqlite:///{workdir / 'ledger.sqlite'}"
             kind = "sqlite"
@@ -457,7 +457,7 @@ def run_bench(
 
         # The peak rate cannot beat the ceiling: make that many records, and some more.
         per_checkin_max = 3
-        ceiling_max = verify_rate / 2
+        ceiling_max = verify_before / 2
         peak_records = int(ceiling_max * (seconds + 5) * 1.05) + 1000
         context = mp.get_context("fork")
         for index in range(fleets):
@@ -531,6 +531,10 @@ def run_bench(
             for name, pid in pids.items()
         }
         peak_runs = [conn.recv() for _, conn in fleet_procs]
+        # Measured again right after the peak: the machine may be shared, so the higher
+        # of the two (the stricter ceiling) is used.
+        verify_after, _ = verify_rate_all_cores()
+        verify_rate = max(verify_before, verify_after)
         peak = (n_end - n_start) / (t_end - t_start)
         rss_at_peak = {proc.name: _rss_mb(proc.popen.pid) for proc in procs}
 
@@ -611,6 +615,10 @@ def run_bench(
             if latencies
             else None,
             "ed25519_verify_per_s_all_cores": round(verify_rate),
+            "ed25519_verify_per_s_before_and_after_peak": [
+                round(verify_before),
+                round(verify_after),
+            ],
             "cores": cores,
             "issuer_cache_miss_share": round(issuer_share, 4),
             "verifications_per_checkin": round(per_checkin, 3),
