@@ -94,7 +94,7 @@ def _serve(
         click.echo("aggregator: broker not reachable yet; retrying in the background", err=True)
     else:
         click.echo(
-            f"aggregator ({'+'.join(sorted(roles))}): connected to "
+            f"aggregator ({'+'.join(sorted(roles))}): listening on "
             f"{config.mqtt.host}:{config.mqtt.port}"
         )
     stop.wait()

@@ -507,7 +507,7 @@ def run_bench(
                 _Proc("sequence", [*python, "sequence", "--config", str(config), "--summary-json"])
             )
         for proc in procs:
-            if not proc.wait_for("connected to", 30):
+            if not proc.wait_for("listening on", 30):
                 raise click.ClickException(f"{proc.name} did not start: {proc.lines[-5:]}")
 
         # Peak: as fast as receipts allow.

@@ -43,7 +43,7 @@ class Site:
 
     def start(self, name: str, *args: str) -> _Proc:
         proc = _Proc(name, [*PYTHON, *args, "--config", str(self.config), "--summary-json"])
-        assert proc.wait_for("connected to", 30), proc.lines
+        assert proc.wait_for("listening on", 30), proc.lines
         self.procs.append(proc)
         return proc
 
