@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes]
 SHARE_GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Larger than any check-in (1 KiB) or status (4 KiB): dropped before queueing, so a
+#: flood of huge payloads cannot fill memory (the inbox is bounded by count).
+MAX_PAYLOAD = 8192
 
 
 def subscriptions(shared_group: str | None = None) -> list[str]:
@@ -68,7 +71,7 @@ class MqttBus(Bus):
         *,
         shared_group: str | None = None,
         ingest: bool = True,
-        inbox_size: int = 100_000,
+        inbox_size: int = 20_000,
     ) -> None:
         """``shared_group`` takes check-ins through ``$share/<group>/...`` so several
         ingest processes split them; ``ingest=False`` subscribes to nothing (sequencer)."""
@@ -76,6 +79,7 @@ class MqttBus(Bus):
         self.subscriptions = subscriptions(shared_group) if ingest else []
         self.inbox = queue.Queue(maxsize=inbox_size)
         self.dropped = 0
+        self.oversize = 0
         self._ready = threading.Event()
         client = make_client(settings, client_id)
         client.max_inflight_messages_set(100)
@@ -108,6 +112,9 @@ class MqttBus(Bus):
         self._ready.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if len(message.payload) > MAX_PAYLOAD:
+            self.oversize += 1  # counted as refused:oversize_payload; never a valid record
+            return
         try:
             self.inbox.put_nowait((message.topic, bytes(message.payload)))
         except queue.Full:

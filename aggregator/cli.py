@@ -102,7 +102,7 @@ def _serve(
         shutdown()
     service.stop()
     if summary_json:
-        click.echo(json.dumps(dict(service.ingestor.counts), sort_keys=True))
+        click.echo(json.dumps(dict(service.counts()), sort_keys=True))
 
 
 @aggregator_group.command("run")

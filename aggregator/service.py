@@ -94,7 +94,7 @@ class AggregatorService:
             config.origin,
             batch_size=config.batch_size,
         )
-        self.flusher = CounterFlusher(self._counts)
+        self.flusher = CounterFlusher(self.counts)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()
         self._stop_sequencer = threading.Event()
@@ -102,11 +102,15 @@ class AggregatorService:
         self._threads: dict[str, threading.Thread] = {}
         self.blocks_sealed = 0
 
-    def _counts(self) -> Counter[str]:
+    def counts(self) -> Counter[str]:
+        """This process's counts, with messages the bus dropped."""
         counts = self.ingestor.counts
         dropped = getattr(self.bus, "dropped", 0)
         if dropped:
             counts["error:inbox_full"] = dropped
+        oversize = getattr(self.bus, "oversize", 0)
+        if oversize:
+            counts["refused:oversize_payload"] = oversize
         return counts
 
     def _event(self, text: str) -> None:

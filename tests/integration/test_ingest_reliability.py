@@ -6,18 +6,23 @@ broker, simulated kiosks that keep unreceipted rows and resend them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from aggregator.audit import verify_ledger
 from aggregator.db import CheckinEntry, open_database
-from protocol import keys
+from aggregator.placement import KioskClockEntry
+from protocol import keys, topics
+from protocol.status import encode_status
 from safecode.bench_ingest import KioskFleet, _Proc, make_site
 from safecode.broker import LocalBroker
 
@@ -158,3 +163,48 @@ def test_a_locked_database_stops_receipts_and_everything_drains_after(make, tmp_
     summaries = site.close()
     assert summaries["aggregator"].get("error:database", 0) > 0, summaries
     _assert_all_sealed_once(site)
+
+
+def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
+    make, own_broker: LocalBroker, tmp_path: Path
+) -> None:
+    site = make(kiosks=2, log_lines_per_reason=2, log_interval_s=1.0)
+    proc = _Proc(
+        "aggregator",
+        [*PYTHON, "run", "--config", str(site.config), "--summary-json", "--log-json"],
+    )
+    assert proc.wait_for("listening on", 30), proc.lines
+    site.procs.append(proc)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hostile")
+    client.connect(own_broker.host, own_broker.port)
+    client.loop_start()
+    topic = topics.topic("kiosk-1", topics.CHECKIN)
+    status = encode_status(
+        "online", boot="ab" * 16, mono_ms=1234, wall_ms=1_700_000_000_000, clock_synced=True
+    )
+    client.publish(topics.topic("kiosk-1", topics.STATUS), status, qos=1, retain=True)
+    for n in range(50):
+        client.publish(topic, b"\xff garbage %d" % n, qos=1)
+    for _ in range(3):
+        client.publish(topic, bytes(100_000), qos=1)
+    client.publish("safecode/v1/kiosk/kiosk-1/checkin/extra", b"x", qos=1).wait_for_publish(5)
+    site.fleet.generate(20)
+    site.fleet.run(1.0, 50, None, 5.0)
+    assert site.fleet.drain(60, 5.0) == 0
+    time.sleep(2.5)  # the suppressed-lines summary follows the 1 s interval
+    client.disconnect()
+    client.loop_stop()
+    summary = site.close()["aggregator"]
+    assert summary["refused:malformed"] == 50
+    assert summary["refused:oversize_payload"] == 3
+    assert summary["stored"] == 40
+    _assert_all_sealed_once(site)
+    logs = [json.loads(line) for line in proc.lines if line.startswith('{"')]
+    malformed = [line for line in logs if line.get("reason") == "malformed"]
+    assert 2 <= len(malformed) <= 4, malformed
+    assert any(line.get("suppressed", 0) >= 40 for line in malformed), malformed
+    assert not any("SC1:" in line for line in proc.lines)
+    db = open_database(site.url)
+    clock = KioskClockEntry.get_by_id("kiosk-1")
+    assert (bytes(clock.boot_id), clock.mono_ms, clock.source) == (b"\xab" * 16, 1234, "kiosk")
+    db.close()
