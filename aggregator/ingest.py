@@ -365,7 +365,10 @@ class Ingestor:
 
     def _duplicate(self, record: CheckinRecord) -> Outcome:
         existing = CheckinEntry.get_or_none(CheckinEntry.checkin_id == record.checkin_id)
-        if existing is not None and bytes(existing.wire) == record.wire:
+        # The leaf hash commits to the id and the whole signed wire, and stays readable
+        # when the stored wire is encrypted: the same record again is a duplicate.
+        leaf = leaf_hash(leaf_data(record.checkin_id, record.digest))
+        if existing is not None and bytes(existing.leaf_hash) == leaf:
             self.count("duplicate")
             return Outcome(Result.DUPLICATE, "duplicate", existing)
         # Same (kiosk, seq) or same presentation under another record: a replay.
