@@ -141,7 +141,12 @@ def ingest(config_path: Path, client_id: str | None, log_json: bool, summary_jso
     give each its own --client-id.
     """
     config = _load(config_path, log_json)
-    _serve(config, {"ingest"}, client_id=client_id, summary_json=summary_json)
+    _serve(
+        config,
+        {"ingest"},
+        client_id=client_id or f"{config.client_id}-ingest",
+        summary_json=summary_json,
+    )
 
 
 @aggregator_group.command("sequence")
