@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import logging
 import queue
+import re
 import threading
 from typing import Any
 
@@ -19,6 +20,23 @@ from protocol.broker import MqttSettings, make_client
 log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes]
+SHARE_GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Larger than any check-in (1 KiB) or status (4 KiB): dropped before queueing, so a
+#: flood of huge payloads cannot fill memory (the inbox is bounded by count).
+MAX_PAYLOAD = 8192
+
+
+def subscriptions(shared_group: str | None = None) -> list[str]:
+    """Topic filters of an ingest process: check-ins (shared if a group is named), status.
+
+    Status stays a normal subscription: every ingest process sees every heartbeat.
+    """
+    checkins = topics.ALL_CHECKINS
+    if shared_group:
+        if not SHARE_GROUP.fullmatch(shared_group):
+            raise ValueError(f"shared group must match {SHARE_GROUP.pattern}")
+        checkins = f"$share/{shared_group}/{checkins}"
+    return [checkins, topics.ALL_STATUS]
 
 
 class Bus(abc.ABC):
@@ -46,10 +64,22 @@ class Bus(abc.ABC):
 class MqttBus(Bus):
     """paho-mqtt 2.x client with a persistent session, so check-ins wait while it is away."""
 
-    def __init__(self, settings: MqttSettings, client_id: str = "safecode-aggregator") -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str = "safecode-aggregator",
+        *,
+        shared_group: str | None = None,
+        ingest: bool = True,
+        inbox_size: int = 20_000,
+    ) -> None:
+        """``shared_group`` takes check-ins through ``$share/<group>/...`` so several
+        ingest processes split them; ``ingest=False`` subscribes to nothing (sequencer)."""
         self.settings = settings
-        self.inbox = queue.Queue(maxsize=100_000)
+        self.subscriptions = subscriptions(shared_group) if ingest else []
+        self.inbox = queue.Queue(maxsize=inbox_size)
         self.dropped = 0
+        self.oversize = 0
         self._ready = threading.Event()
         client = make_client(settings, client_id)
         client.max_inflight_messages_set(100)
@@ -70,7 +100,10 @@ class MqttBus(Bus):
         if rc.is_failure:
             log.warning("broker refused connection: %s", rc)
             return
-        client.subscribe([(topics.ALL_CHECKINS, 1), (topics.ALL_STATUS, 1)])
+        if not self.subscriptions:
+            self._ready.set()
+            return
+        client.subscribe([(name, 1) for name in self.subscriptions])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any):
         self._ready.set()
@@ -79,6 +112,9 @@ class MqttBus(Bus):
         self._ready.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if len(message.payload) > MAX_PAYLOAD:
+            self.oversize += 1  # counted as refused:oversize_payload; never a valid record
+            return
         try:
             self.inbox.put_nowait((message.topic, bytes(message.payload)))
         except queue.Full:

@@ -1,26 +1,25 @@
-"""``safecode aggregator``: run the ingest, sequencer and read API on one machine."""
+"""``safecode aggregator``: run all of it on one machine, or one role per process.
+
+- ``run``: ingest, sequencer and read API in one process (one box);
+- ``ingest``: ingest workers only (start several with ``shared_group`` set);
+- ``sequence``: the one sequencer: seals blocks and sends receipts.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
-from .config import ConfigError, load_config
+from .config import AggregatorConfig, ConfigError, load_config
 
-
-@click.group("aggregator")
-def aggregator_group() -> None:
-    """Central aggregator: verify check-ins, seal the ledger, send receipts."""
-
-
-@aggregator_group.command("run")
-@click.option(
+_config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -28,21 +27,34 @@ def aggregator_group() -> None:
     show_default=True,
     help="Aggregator configuration file.",
 )
-@click.option("--summary-json", is_flag=True, help="Print the counters as JSON on exit.")
-def run(config_path: Path, summary_json: bool) -> None:
-    """Run until SIGTERM or Ctrl-C; seal everything verified before exiting."""
-    from werkzeug.serving import make_server
+_log_json_option = click.option(
+    "--log-json", is_flag=True, help="Log one JSON object per line (for log collectors)."
+)
+_summary_option = click.option(
+    "--summary-json", is_flag=True, help="Print the counters as JSON on exit."
+)
+_client_id_option = click.option(
+    "--client-id", default=None, help="MQTT client id (overrides aggregator.client_id)."
+)
 
-    from .bus import MqttBus
-    from .service import AggregatorService
-    from .web import create_app
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+@click.group("aggregator")
+def aggregator_group() -> None:
+    """Central aggregator: verify check-ins, seal the ledger, send receipts."""
+
+
+def _load(config_path: Path, log_json: bool) -> AggregatorConfig:
+    from .logs import setup_logging
+
+    setup_logging(json_lines=log_json)
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -50,21 +62,104 @@ def run(config_path: Path, summary_json: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    service = AggregatorService(config, MqttBus(config.mqtt), on_event=click.echo)
+    return stop
+
+
+def _serve(
+    config: AggregatorConfig,
+    roles: Collection[str],
+    *,
+    client_id: str | None,
+    summary_json: bool,
+    extra: Callable[[], Callable[[], None] | None] = lambda: None,
+) -> None:
+    """Run one process of ``roles`` until stopped; seal what is verified before exiting."""
+    from .bus import MqttBus
+    from .service import INGEST, AggregatorService
+
+    stop = _stop_event()
+    try:
+        bus = MqttBus(
+            config.mqtt,
+            client_id or config.client_id,
+            shared_group=config.shared_group,
+            ingest=INGEST in roles,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    service = AggregatorService(config, bus, on_event=click.echo, roles=roles)
     service.start()
-    http = None
-    if config.http_port:
-        app = create_app({"DATABASE_URL": config.database_url})
-        http = make_server("127.0.0.1", config.http_port, app, threaded=True)
-        threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
-        click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
+    shutdown = extra()
     if not service.bus.wait_connected(10):
         click.echo("aggregator: broker not reachable yet; retrying in the background", err=True)
     else:
-        click.echo(f"aggregator: listening on {config.mqtt.host}:{config.mqtt.port}")
+        click.echo(
+            f"aggregator ({'+'.join(sorted(roles))}): listening on "
+            f"{config.mqtt.host}:{config.mqtt.port}"
+        )
     stop.wait()
-    if http is not None:
-        http.shutdown()
+    if shutdown is not None:
+        shutdown()
     service.stop()
     if summary_json:
-        click.echo(json.dumps(dict(service.ingestor.counts), sort_keys=True))
+        click.echo(json.dumps(dict(service.counts()), sort_keys=True))
+
+
+@aggregator_group.command("run")
+@_config_option
+@_log_json_option
+@_summary_option
+def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
+    """Ingest, sequencer and read API in one process, until SIGTERM or Ctrl-C."""
+    config = _load(config_path, log_json)
+
+    def web() -> Callable[[], None] | None:
+        if not config.http_port:
+            return None
+        from werkzeug.serving import make_server
+
+        from .web import create_app
+
+        app = create_app({"DATABASE_URL": config.database_url})
+        http: Any = make_server("127.0.0.1", config.http_port, app, threaded=True)
+        threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
+        click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
+        return http.shutdown
+
+    _serve(config, {"ingest", "sequence"}, client_id=None, summary_json=summary_json, extra=web)
+
+
+@aggregator_group.command("ingest")
+@_config_option
+@_client_id_option
+@_log_json_option
+@_summary_option
+def ingest(config_path: Path, client_id: str | None, log_json: bool, summary_json: bool) -> None:
+    """Ingest workers only: verify and store check-ins (no sequencer).
+
+    Several ingest processes share check-ins when aggregator.shared_group is set;
+    give each its own --client-id.
+    """
+    config = _load(config_path, log_json)
+    _serve(
+        config,
+        {"ingest"},
+        client_id=client_id or f"{config.client_id}-ingest",
+        summary_json=summary_json,
+    )
+
+
+@aggregator_group.command("sequence")
+@_config_option
+@_client_id_option
+@_log_json_option
+@_summary_option
+def sequence(config_path: Path, client_id: str | None, log_json: bool, summary_json: bool) -> None:
+    """The sequencer only: seal verified check-ins into blocks and send receipts."""
+    config = _load(config_path, log_json)
+    _serve(
+        config,
+        {"sequence"},
+        client_id=client_id or f"{config.client_id}-sequencer",
+        summary_json=summary_json,
+    )

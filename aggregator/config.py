@@ -14,6 +14,8 @@ from protocol.config_file import ConfigError, read_toml
 from protocol.note import is_valid_name
 from protocol.receipt import MAX_ENTRIES
 
+from .bus import SHARE_GROUP
+
 
 @dataclass(frozen=True)
 class AggregatorConfig:
@@ -28,6 +30,20 @@ class AggregatorConfig:
     window_s: int = 30
     skew_s: int = 5
     http_port: int | None = None
+    #: Ingest worker threads per process (cryptography releases the GIL while verifying).
+    ingest_workers: int = 2
+    #: Check-ins a worker stores in one transaction at most (group commit).
+    ingest_batch: int = 200
+    #: Take check-ins through ``$share/<group>/...`` so ingest processes split the load.
+    shared_group: str | None = None
+    #: MQTT client id (persistent session); every process needs its own.
+    client_id: str = "safecode-aggregator"
+    issuer_cache_size: int = 100_000
+    #: How often counts go to the shared counter table read by /metrics.
+    counter_flush_s: float = 1.0
+    #: Rate limit of refusal log lines: at most this many per reason per interval.
+    log_lines_per_reason: int = 5
+    log_interval_s: float = 60.0
     mqtt: MqttSettings = field(default_factory=MqttSettings)
 
 
@@ -85,6 +101,35 @@ def _check(config: AggregatorConfig) -> None:
         value = getattr(config, name)
         if type(value) is not int or not 0 <= value <= 3600:
             raise ConfigError(f"aggregator.{name} must be an integer from 0 to 3600")
+    _check_ingest(config)
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")
+
+
+def _number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _check_ingest(config: AggregatorConfig) -> None:
+    """Ingest settings: workers, shared group, client id, cache, counters and log limits."""
+    limits = {
+        "ingest_workers": 64,
+        "ingest_batch": 5000,
+        "issuer_cache_size": 10_000_000,
+        "log_lines_per_reason": 1000,
+    }
+    for name, top in limits.items():
+        value = getattr(config, name)
+        if type(value) is not int or not 1 <= value <= top:
+            raise ConfigError(f"aggregator.{name} must be an integer from 1 to {top}")
+    group = config.shared_group
+    if group is not None and (not isinstance(group, str) or not SHARE_GROUP.fullmatch(group)):
+        raise ConfigError("aggregator.shared_group must be 1-64 letters, digits, - or _")
+    client_id = config.client_id
+    if not isinstance(client_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", client_id):
+        raise ConfigError("aggregator.client_id must be 1-64 letters, digits, '.', - or _")
+    for name in ("counter_flush_s", "log_interval_s"):
+        value = getattr(config, name)
+        if not _number(value) or not 0 < value <= 3600:
+            raise ConfigError(f"aggregator.{name} must be a number more than 0, at most 3600")

@@ -75,10 +75,19 @@ class CheckinEntry(BaseModel):
     received_ms = peewee.BigIntegerField()
     leaf_index = peewee.BigIntegerField(null=True, unique=True)
     block_height = peewee.BigIntegerField(null=True, index=True)
+    #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it
+    #: scanned, the time the aggregator places the scan at, and how it was placed.
+    boot_id = peewee.BlobField(null=True)
+    mono_ms = peewee.BigIntegerField(null=True)
+    placed_ms = peewee.BigIntegerField(null=True)
+    placement = peewee.CharField(max_length=16, null=True)
 
     class Meta:
         table_name = "checkin"
-        indexes = ((("kiosk", "seq"), True),)
+        indexes = (
+            (("kiosk", "seq"), True),
+            (("kiosk", "boot_id", "placement", "mono_ms"), False),
+        )
 
     @staticmethod
     def visit_columns(checkin_id: bytes, wire: bytes, received_ms: int) -> dict[str, Any]:
@@ -116,7 +125,7 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import cosignatures, counters, operators, vault
+    from . import cosignatures, counters, operators, placement, vault
 
     return [
         KioskEntry,
@@ -126,6 +135,7 @@ def all_models() -> list[type[BaseModel]]:
         operators.OperatorToken,
         cosignatures.CosignatureEntry,
         vault.DayKey,
+        placement.KioskClockEntry,
     ]
 
 

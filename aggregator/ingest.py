@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -16,12 +19,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from protocol import keys, topics
 from protocol.block import leaf_data
 from protocol.checkin import CheckinRecord, parse_checkin
-from protocol.errors import NotYetValidError, ProtocolError
+from protocol.credential import Credential
+from protocol.errors import NotYetValidError, ProtocolError, WrongTypeError
 from protocol.merkle import leaf_hash
+from protocol.presentation import CodeType, Presentation
 
+from . import placement
 from .db import CheckinEntry, KioskEntry
+from .logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
+
+#: The domain label the visitor's wallet key signs a presentation under (protocol.presentation).
+PRESENTATION_LABEL = "presentation"
 
 
 class Result(Enum):
@@ -52,8 +62,101 @@ class Refused(Exception):
         self.record = record
 
 
+class Tally:
+    """Thread-safe counts by key (``stored``, ``refused:<reason>``, ``error:<kind>`` ...)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._counts)
+
+
+#: Tally keys that are not ``name:label`` get these counter names (aggregator.counters).
+_COUNTER_NAMES = {"stored": "ingested", "duplicate": "duplicate"}
+
+
+def counter_key(key: str) -> tuple[str, str]:
+    """The shared counter (name, label) of a tally key: ``refused:expired`` -> both parts."""
+    name, _, label = key.partition(":")
+    return _COUNTER_NAMES.get(name, name), label
+
+
+class IssuerCache:
+    """Credentials whose issuer signature verified, keyed by their bytes (a bounded LRU)."""
+
+    def __init__(self, maxsize: int = 100_000) -> None:
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    def check(self, credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]) -> bool:
+        """Raise unless a trusted issuer signed ``credential``; True if it was cached."""
+        key = credential.to_bytes()
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+        credential.issuer_index(issuer_keys)
+        with self._lock:
+            self._seen[key] = None
+            while len(self._seen) > self.maxsize:
+                self._seen.popitem(last=False)
+        return False
+
+
+class _Prepared:
+    """SQL text of the hot per-message lookups, built by peewee once per database."""
+
+    def __init__(self) -> None:
+        self._sql: dict[tuple[int, str], Any] = {}
+
+    # Stand-ins for the parameters, swapped for the real values at each execution.
+    _TOP = 987_654_321_987_654
+    _N = 987_654_321_987_653
+    _KIOSK = "\x00kiosk"
+
+    def note_sequence(self, kiosk_id: str, top: int, stored: int) -> None:
+        """``stored`` new seqs up to ``top``: gaps += rise of the highest seq - stored."""
+        db = CheckinEntry._meta.database
+        built = self._sql.get((id(db.obj), "gaps"))
+        if built is None:
+            Kiosk, top_, n_ = KioskEntry, self._TOP, self._N
+            above = Kiosk.highest_seq < top_
+            query = KioskEntry.update(
+                gaps=Kiosk.gaps + peewee.Case(None, [(above, top_ - Kiosk.highest_seq)], 0) - n_,
+                highest_seq=peewee.Case(None, [(above, top_)], Kiosk.highest_seq),
+            ).where(Kiosk.kiosk_id == self._KIOSK)
+            built = self._sql[(id(db.obj), "gaps")] = query.sql()
+        sql, params = built
+        values = {self._TOP: top, self._N: stored, self._KIOSK: kiosk_id}
+        db.execute_sql(sql, [values.get(p, p) for p in params])
+
+    def fetchone(self, name: str, key: object) -> tuple[object, ...] | None:
+        db = CheckinEntry._meta.database
+        sql = self._sql.get((id(db.obj), name))
+        if sql is None:
+            query = {
+                "kiosk": KioskEntry.select(
+                    KioskEntry.device_key, KioskEntry.venue_id, KioskEntry.retired
+                ),
+                "highest": KioskEntry.select(KioskEntry.highest_seq),
+            }[name].where(KioskEntry.kiosk_id == "?")
+            sql = self._sql[(id(db.obj), name)] = query.sql()[0]
+        return db.execute_sql(sql, (key,)).fetchone()
+
+
 class Ingestor:
-    """Checks kiosk, device signature and visitor presentation, then stores the check-in."""
+    """Checks kiosk, device signature and visitor presentation, then stores the check-in.
+
+    Safe to share between worker threads (each with its own database connection).
+    """
 
     def __init__(
         self,
@@ -62,24 +165,91 @@ class Ingestor:
         window: int = 30,
         skew: int = 5,
         now: Callable[[], float] = time.time,
+        issuer_cache_size: int = 100_000,
+        refusal_log: RateLimitedLog | None = None,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
         self.window = window
         self.skew = skew
         self._now = now
-        self.counts: Counter[str] = Counter()
+        self.tally = Tally()
+        self._prepared = _Prepared()
+        self.issuer_cache = IssuerCache(issuer_cache_size)
+        self.refusal_log = refusal_log or RateLimitedLog(log)
+        placement.KioskClockEntry.create_table(safe=True)
+        # SQLite has one writer: threads of a process queue here rather than spin on
+        # its busy handler (which can starve the sequencer). PostgreSQL writes in parallel.
+        sqlite = isinstance(CheckinEntry._meta.database.obj, peewee.SqliteDatabase)
+        self.store_lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if sqlite else contextlib.nullcontext()
+        )
+
+    @property
+    def counts(self) -> Counter[str]:
+        """A snapshot of the counts so far."""
+        return self.tally.snapshot()
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to one count (thread-safe)."""
+        self.tally.add(key, n)
 
     def handle(self, topic: str, payload: bytes) -> Outcome:
         """Take one message from ``topic``. Never raises on bad input."""
-        try:
-            record = self._verify(topic, payload)
-        except Refused as exc:
-            self.counts[f"refused:{exc.reason}"] += 1
-            log.info("refused check-in on %.80s: %s (%s)", topic, exc.reason, exc)
-            return Outcome(Result.REFUSED, exc.reason, refused_record=exc.record)
-        return self._store(record)
+        return self.handle_many([(topic, payload)])[0]
 
-    def _verify(self, topic: str, payload: bytes) -> CheckinRecord:
+    def handle_many(self, messages: Sequence[tuple[str, bytes]]) -> list[Outcome]:
+        """Verify each message, then store the verified ones in one transaction.
+
+        One commit for many check-ins (group commit); each insert has its own
+        savepoint, so a duplicate never undoes the others. Raises only
+        peewee.DatabaseError, with nothing stored: no receipt, the kiosk resends.
+        """
+        outcomes: list[Outcome | None] = []
+        verified: list[tuple[int, CheckinRecord, placement.Placement]] = []
+        for index, (topic, payload) in enumerate(messages):
+            try:
+                record, placed = self._verify(topic, payload)
+            except Refused as exc:
+                outcomes.append(self._refused(topic, exc))
+                continue
+            except peewee.DatabaseError:
+                raise
+            except Exception:  # noqa: BLE001 - one message's fault must not sink the batch
+                self.count("error:ingest")
+                log.exception("fault while verifying a message on %.80s", topic)
+                outcomes.append(Outcome(Result.REFUSED, "internal_error"))
+                continue
+            outcomes.append(None)
+            verified.append((index, record, placed))
+        if verified:
+            with self.store_lock, CheckinEntry._meta.database.atomic():
+                stored = [(i, self._store(record, placed)) for i, record, placed in verified]
+                by_kiosk: dict[str, list[int]] = {}
+                for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
+                    if outcome.result is Result.STORED:
+                        by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
+                for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
+                    self._note_sequences(kiosk_id, by_kiosk[kiosk_id])
+            for index, outcome in stored:
+                outcomes[index] = outcome
+                if outcome.result is Result.STORED:
+                    self.count("stored")
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _refused(self, topic: str, exc: Refused) -> Outcome:
+        self.count(f"refused:{exc.reason}")
+        self.refusal_log.log(
+            logging.INFO,
+            exc.reason,
+            "refused check-in on %.80s: %s (%s)",
+            topic,
+            exc.reason,
+            exc,
+            topic=topic[:80],
+        )
+        return Outcome(Result.REFUSED, exc.reason, refused_record=exc.record)
+
+    def _verify(self, topic: str, payload: bytes) -> tuple[CheckinRecord, placement.Placement]:
         try:
             kiosk_id, leaf = topics.parse_topic(topic)
             if leaf != topics.CHECKIN:
@@ -89,34 +259,59 @@ class Ingestor:
             raise Refused(exc.reason, str(exc)) from exc
         if record.kiosk_id != kiosk_id:
             raise Refused("topic_mismatch", f"record of {record.kiosk_id} on {kiosk_id}'s topic")
-        kiosk = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)
+        kiosk = self._prepared.fetchone("kiosk", kiosk_id)
         if kiosk is None:
             raise Refused("unknown_kiosk", f"kiosk {kiosk_id} is not enrolled")
-        if kiosk.retired:
+        device_key, venue_id, retired = kiosk
+        if retired:
             raise Refused("retired_kiosk", f"kiosk {kiosk_id} is retired")
         try:
-            record.verify(keys.load_public(bytes(kiosk.device_key)))
+            record.verify(keys.load_public(bytes(device_key)))
         except ProtocolError as exc:  # not this kiosk's record: nobody to tell
             raise Refused(exc.reason, str(exc)) from exc
-        if record.scanned_ms / 1000 > self._now() + self.skew:
+        received_ms = int(self._now() * 1000)
+        placed = placement.place(kiosk_id, record.clock, record.scanned_ms, received_ms)
+        if placed.placed_ms / 1000 > self._now() + self.skew:
             # Not final: the kiosk's clock runs ahead; the same record passes later.
             raise Refused(NotYetValidError.reason, "scan time is in the future")
-        if record.venue_id != kiosk.venue_id:
+        if record.venue_id != venue_id:
             raise Refused(
                 "venue_mismatch", f"kiosk {kiosk_id} is enrolled at another venue", record
             )
         try:
-            record.parsed_presentation().verify(
-                self.issuer_keys,
-                now=record.scanned_ms / 1000,
-                window=self.window,
-                skew=self.skew,
-            )
+            self._check_presentation(record.parsed_presentation(), placed)
         except ProtocolError as exc:
             raise Refused(exc.reason, str(exc), record) from exc
-        return record
+        return record, placed
 
-    def _store(self, record: CheckinRecord) -> Outcome:
+    def _check_presentation(self, pres: Presentation, placed: placement.Placement) -> None:
+        """Presentation.verify with the issuer check cached per credential.
+
+        Freshness is judged at the placed scan time. A record placed only at its
+        received time (no anchor, no heartbeat) may have waited in an outbox: it is
+        refused only if its code is dated after it arrived.
+        """
+        if pres.code_type != CodeType.CHECKIN:
+            raise WrongTypeError(
+                f"code type {pres.code_type} where {int(CodeType.CHECKIN)} was expected"
+            )
+        at = placed.placed_ms / 1000
+        if placed.how == placement.RECEIVED:
+            pres.check_freshness(at, window=10**9, skew=self.skew)
+            at = min(at, pres.timestamp)
+        else:
+            pres.check_freshness(at, window=self.window, skew=self.skew)
+        pres.credential.check_validity(int(at), self.skew)
+        hit = self.issuer_cache.check(pres.credential, self.issuer_keys)
+        self.count("issuer_cache:hit" if hit else "issuer_cache:miss")
+        keys.verify(
+            keys.load_public(pres.credential.visitor_key),
+            PRESENTATION_LABEL,
+            pres.signed_part(),
+            pres.signature,
+        )
+
+    def _store(self, record: CheckinRecord, placed: placement.Placement) -> Outcome:
         leaf = leaf_hash(leaf_data(record.checkin_id, record.digest))
         try:
             with CheckinEntry._meta.database.atomic():
@@ -131,40 +326,60 @@ class Ingestor:
                     **CheckinEntry.visit_columns(
                         record.checkin_id, record.wire, int(self._now() * 1000)
                     ),
+                    **placed.columns(),
                 )
-                self._note_sequence(record)
         except peewee.IntegrityError:
             return self._duplicate(record)
-        self.counts["stored"] += 1
+        if placed.how != placement.CLOCK:
+            self.count(f"placed:{placed.how}")
         return Outcome(Result.STORED, entry=entry)
 
-    def _note_sequence(self, record: CheckinRecord) -> None:
-        kiosk = KioskEntry.get_by_id(record.kiosk_id)
-        if record.seq > kiosk.highest_seq + 1:
-            missing = record.seq - kiosk.highest_seq - 1
-            log.warning(
-                "kiosk %s: sequence gap of %d before seq %d (may still arrive)",
-                record.kiosk_id,
-                missing,
-                record.seq,
+    def _note_sequences(self, kiosk_id: str, seqs: list[int]) -> None:
+        """Keep ``KioskEntry.gaps`` = highest seq - stored seqs (seqs count from 1).
+
+        ``seqs`` were just stored for ``kiosk_id`` (never before: the unique key saw to
+        that). One atomic UPDATE per kiosk and batch, so concurrent workers and late
+        records that fill a gap keep the figure exact.
+        """
+        seqs = [seq for seq in seqs if seq > 0]
+        if not seqs:
+            return
+        top = max(seqs)
+        row = self._prepared.fetchone("highest", kiosk_id)
+        before = int(row[0]) if row else 0
+        self._prepared.note_sequence(kiosk_id, top, len(seqs))
+        filled = sum(1 for seq in seqs if seq < before)
+        opened = max(0, top - before) - (len(seqs) - filled)
+        if filled:
+            self.count("gaps:filled", filled)
+        if opened > 0:
+            self.count("gaps:opened", opened)
+            # Info, not warning: workers and shared subscriptions reorder; most gaps fill.
+            self.refusal_log.log(
+                logging.INFO,
+                "sequence_gap",
+                "kiosk %s: %d sequence number(s) missing up to seq %d (may still arrive)",
+                kiosk_id,
+                opened,
+                top,
+                kiosk=kiosk_id,
             )
-            self.counts["gaps"] += missing
-            KioskEntry.update(gaps=KioskEntry.gaps + missing).where(
-                KioskEntry.kiosk_id == record.kiosk_id
-            ).execute()
-        if record.seq > kiosk.highest_seq:
-            KioskEntry.update(highest_seq=record.seq).where(
-                KioskEntry.kiosk_id == record.kiosk_id
-            ).execute()
 
     def _duplicate(self, record: CheckinRecord) -> Outcome:
         existing = CheckinEntry.get_or_none(CheckinEntry.checkin_id == record.checkin_id)
-        if existing is not None and bytes(existing.commit) == record.digest:
-            self.counts["duplicate"] += 1
+        # The leaf hash commits to the id and the whole signed wire, and stays readable
+        # when the stored wire is encrypted: the same record again is a duplicate.
+        leaf = leaf_hash(leaf_data(record.checkin_id, record.digest))
+        if existing is not None and bytes(existing.leaf_hash) == leaf:
+            self.count("duplicate")
             return Outcome(Result.DUPLICATE, "duplicate", existing)
         # Same (kiosk, seq) or same presentation under another record: a replay.
-        self.counts["refused:replayed"] += 1
-        log.warning(
-            "kiosk %s seq %d: replayed or conflicting check-in", record.kiosk_id, record.seq
+        self.count("refused:replayed")
+        self.refusal_log.warning(
+            "replayed",
+            "kiosk %s seq %d: replayed or conflicting check-in",
+            record.kiosk_id,
+            record.seq,
+            kiosk=record.kiosk_id,
         )
         return Outcome(Result.REFUSED, "replayed", refused_record=record)

@@ -7,6 +7,7 @@ after that commit, so a kiosk never hears "sealed" for what is not durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -110,7 +111,7 @@ class Sequencer:
 
     def seal(self) -> SealedBlock | None:
         """Seal up to ``batch_size`` waiting check-ins into the next block, if any wait."""
-        db = BlockEntry._meta.database
+        db = _database()
         # On SQLite take the write lock up front: a read transaction that later writes
         # fails at once (SQLITE_BUSY_SNAPSHOT) if ingest committed in between.
         lock = {"lock_type": "IMMEDIATE"} if isinstance(db, peewee.SqliteDatabase) else {}
@@ -248,17 +249,21 @@ def seal_once(
     on_sealed: Callable[[SealedBlock], None],
     *,
     max_age_s: float = 0.25,
+    guard: contextlib.AbstractContextManager[object] | None = None,
 ) -> int:
     """Seal one block if one is due and hand it to ``on_sealed`` (after the commit).
 
-    Returns the check-ins sealed (0 if none were due), or -1 after a database error,
-    which is counted in ``sequencer.counts["error:database"]`` and rolled back: the
-    same check-ins are tried again, and no receipt went out.
+    ``guard`` (a lock shared with ingest threads of the same process, say) is held
+    around the sealing transaction. Returns the check-ins sealed (0 if none were
+    due), or -1 after a database error, which is counted in
+    ``sequencer.counts["error:database"]`` and rolled back: the same check-ins are
+    tried again, and no receipt went out.
     """
     db = _database()
     try:
         db.connect(reuse_if_open=True)
-        block = sequencer.seal() if sequencer.due(max_age_s) else None
+        with guard or contextlib.nullcontext():
+            block = sequencer.seal() if sequencer.due(max_age_s) else None
     except peewee.PeeweeException as exc:
         sequencer.counts["error:database"] += 1
         log.error("sequencer: database error, nothing sealed: %s", str(exc).strip()[:200])
@@ -283,6 +288,7 @@ def run_sequencer(
     poll_s: float = 0.05,
     lock: SequencerLock | None = None,
     drain: bool = True,
+    guard: contextlib.AbstractContextManager[object] | None = None,
 ) -> None:
     """Hold the ledger's sequencer lock and seal blocks until ``stop`` is set.
 
@@ -299,7 +305,7 @@ def run_sequencer(
         while not stop.is_set():
             if not _hold(lock, stop, poll_s, sequencer):
                 break
-            sealed = seal_once(sequencer, on_sealed, max_age_s=max_age_s)
+            sealed = seal_once(sequencer, on_sealed, max_age_s=max_age_s, guard=guard)
             if sealed < 0:
                 backoff = min(max(backoff * 2, poll_s), 2.0)
                 stop.wait(backoff)
@@ -308,7 +314,7 @@ def run_sequencer(
             if sealed < sequencer.batch_size:
                 stop.wait(poll_s)
         if drain and lock.still_held():
-            while seal_once(sequencer, on_sealed, max_age_s=0) > 0:
+            while seal_once(sequencer, on_sealed, max_age_s=0, guard=guard) > 0:
                 pass
     finally:
         lock.release()

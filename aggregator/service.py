@@ -1,12 +1,20 @@
-"""The aggregator process: MQTT in, ingest worker, sequencer, receipts out."""
+"""An aggregator process: MQTT in, ingest workers, sequencer, receipts out.
+
+``roles`` picks what a process runs: ``ingest`` (N worker threads taking check-ins
+from the bus), ``sequence`` (the one sequencer sealing blocks and sending
+receipts), or both (the all-in-one ``safecode aggregator run``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections import Counter
+from collections.abc import Callable, Collection
 
 import peewee
 
@@ -14,14 +22,46 @@ from protocol import keys, topics
 from protocol.errors import ProtocolError
 from protocol.status import parse_status
 
-from . import vault
+from . import counters, placement, vault
 from .bus import Bus
 from .config import AggregatorConfig
 from .db import KioskEntry, open_database
-from .ingest import Ingestor, Result
-from .sequencer import Sequencer
+from .ingest import Ingestor, Outcome, Result, counter_key
+from .logs import RateLimitedLog
+from .sequencer import SealedBlock, Sequencer, run_sequencer, seal_once
 
 log = logging.getLogger(__name__)
+
+INGEST = "ingest"
+SEQUENCE = "sequence"
+ALL_ROLES = frozenset({INGEST, SEQUENCE})
+
+
+class CounterFlusher:
+    """Adds what a tally gained since the last flush to the shared counter table."""
+
+    def __init__(self, snapshot: Callable[[], Counter[str]]) -> None:
+        self._snapshot = snapshot
+        self._flushed: Counter[str] = Counter()
+
+    def flush(self) -> bool:
+        """One flush; False (and the delta kept for next time) if the database failed."""
+        now = self._snapshot()
+        delta: Counter[tuple[str, str]] = Counter()
+        for key, value in now.items():
+            if value - self._flushed[key]:
+                delta[counter_key(key)] += value - self._flushed[key]
+        try:
+            counters.add(delta)
+        except peewee.DatabaseError as exc:
+            log.warning("could not flush counters: %s", exc)
+            return False
+        self._flushed = now
+        return True
+
+
+#: Messages waiting for one ingest worker (the bus inbox holds the rest).
+PARTITION_SIZE = 2_000
 
 
 class AggregatorService:
@@ -33,59 +73,124 @@ class AggregatorService:
         bus: Bus,
         *,
         on_event: Callable[[str], None] | None = None,
+        roles: Collection[str] = ALL_ROLES,
     ) -> None:
+        unknown = set(roles) - ALL_ROLES
+        if unknown or not roles:
+            raise ValueError(f"roles must be some of {sorted(ALL_ROLES)}, not {sorted(roles)}")
         self.config = config
         self.bus = bus
+        self.roles = frozenset(roles)
         self.db = open_database(config.database_url)
         # Visits are stored sealed under per-day keys, wrapped by the data master key.
         master = config.ledger_key_path.parent / vault.MASTER_KEY_FILE
         vault.install(vault.Vault.from_file(master, create=True))
         issuer = keys.load_private(config.issuer_key_path)
-        self.ingestor = Ingestor([issuer.public_key()], window=config.window_s, skew=config.skew_s)
+        self.refusal_log = RateLimitedLog(
+            log, per_interval=config.log_lines_per_reason, interval_s=config.log_interval_s
+        )
+        self.ingestor = Ingestor(
+            [issuer.public_key()],
+            window=config.window_s,
+            skew=config.skew_s,
+            issuer_cache_size=config.issuer_cache_size,
+            refusal_log=self.refusal_log,
+        )
+        # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
         self.sequencer = Sequencer(
             keys.load_private(config.ledger_key_path),
             config.origin,
             batch_size=config.batch_size,
         )
+        self.flusher = CounterFlusher(self.counts)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()
         self._stop_sequencer = threading.Event()
+        self._stop_flush = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
+        self._partitions: list[queue.Queue[tuple[str, bytes]]] = []
         self.blocks_sealed = 0
+
+    def counts(self) -> Counter[str]:
+        """This process's counts, with messages the bus dropped."""
+        counts = self.ingestor.counts
+        dropped = getattr(self.bus, "dropped", 0)
+        if dropped:
+            counts["error:inbox_full"] = dropped
+        # The sequencer's database, lock and publish errors (counted in sequencer.py).
+        for key in ("error:database", "error:lock", "error:publish"):
+            if self.sequencer.counts[key]:
+                counts[f"error:sequencer_{key.split(':')[1]}"] = self.sequencer.counts[key]
+        oversize = getattr(self.bus, "oversize", 0)
+        if oversize:
+            counts["refused:oversize_payload"] = oversize
+        return counts
 
     def _event(self, text: str) -> None:
         self._on_event(f"aggregator: {text}")
 
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads[name] = thread
+
     def start(self) -> None:
-        """Connect to the broker and start the ingest and sequencer threads."""
+        """Connect to the broker and start this process's threads."""
         self.bus.start()
-        for target, name in ((self._ingest_loop, "ingest"), (self._sequencer_loop, "sequencer")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads[name] = thread
+        if INGEST in self.roles:
+            workers = self.config.ingest_workers
+            if workers > 1:
+                # One queue per worker, chosen by kiosk: each kiosk's check-ins are
+                # stored in the order they came, kiosks are ingested in parallel.
+                self._partitions = [queue.Queue(maxsize=PARTITION_SIZE) for _ in range(workers)]
+                self._spawn("ingest-dispatch", self._dispatch_loop)
+            for number in range(workers):
+                inbox = self._partitions[number] if workers > 1 else self.bus.inbox
+                self._spawn(f"ingest-{number}", lambda inbox=inbox: self._ingest_loop(inbox))
+        if SEQUENCE in self.roles:
+            self._spawn("sequencer", self._sequencer_loop)
+        self._spawn("counters", self._flush_loop)
 
     def stop(self) -> None:
         """Finish the work in hand, seal what is verified, and disconnect."""
         self._stop_ingest.set()
-        if "ingest" in self._threads:
-            self._threads["ingest"].join(timeout=10)
+        for name, thread in self._threads.items():
+            if name.startswith("ingest-"):
+                thread.join(timeout=10)
         self._stop_sequencer.set()
         if "sequencer" in self._threads:
             self._threads["sequencer"].join(timeout=10)
+        self._stop_flush.set()
+        if "counters" in self._threads:
+            self._threads["counters"].join(timeout=10)
         self.bus.stop()
         self.db.close()
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Route one message by topic; bad input is counted, never raised."""
-        try:
-            kiosk_id, leaf = topics.parse_topic(topic)
-        except ProtocolError:
-            self.ingestor.counts["refused:bad_topic"] += 1
+        self.handle_many([(topic, payload)])
+
+    def handle_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """Status messages one by one; check-ins verified, then stored in one commit."""
+        checkins: list[tuple[str, bytes]] = []
+        for topic, payload in messages:
+            try:
+                kiosk_id, leaf = topics.parse_topic(topic)
+            except ProtocolError:
+                self.ingestor.count("refused:bad_topic")
+                self.refusal_log.warning("bad_topic", "message on a foreign topic %.80r", topic)
+                continue
+            if leaf == topics.STATUS:
+                self._note_status(kiosk_id, payload)
+            else:
+                checkins.append((topic, payload))
+        if not checkins:
             return
-        if leaf == topics.STATUS:
-            self._note_status(kiosk_id, payload)
-            return
-        outcome = self.ingestor.handle(topic, payload)
+        for (topic, _), outcome in zip(checkins, self.ingestor.handle_many(checkins), strict=True):
+            self._answer(topics.parse_topic(topic)[0], outcome)
+
+    def _answer(self, kiosk_id: str, outcome: Outcome) -> None:
+        """Tell the kiosk about a refusal it must know, or re-send a receipt for a duplicate."""
         if outcome.result is Result.REFUSED:
             self._event(f"refused a check-in from {kiosk_id} ({outcome.reason})")
             if outcome.refused_record is not None:
@@ -99,58 +204,133 @@ class AggregatorService:
     def _note_status(self, kiosk_id: str, payload: bytes) -> None:
         try:
             status = parse_status(payload)
-        except ProtocolError:
-            self.ingestor.counts["refused:bad_status"] += 1
+        except ProtocolError as exc:
+            self.ingestor.count("refused:bad_status")
+            self.refusal_log.warning("bad_status", "bad status from %s: %s", kiosk_id, exc)
             return
-        KioskEntry.update(
-            last_status=status["state"], last_status_ms=int(time.time() * 1000)
-        ).where(KioskEntry.kiosk_id == kiosk_id).execute()
+        now_ms = int(time.time() * 1000)
+        updated = (
+            KioskEntry.update(last_status=status["state"], last_status_ms=now_ms)
+            .where(KioskEntry.kiosk_id == kiosk_id)
+            .execute()
+        )
+        if updated:
+            placement.note_heartbeat(kiosk_id, status, now_ms)
 
-    def _ingest_loop(self) -> None:
-        with self.db.connection_context():
+    def _take(self, inbox: queue.Queue[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """One message (waiting up to 0.1 s), then whatever else is queued, up to a batch."""
+        try:
+            batch = [inbox.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        while len(batch) < self.config.ingest_batch:
+            try:
+                batch.append(inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _dispatch_loop(self) -> None:
+        """Move messages from the bus to the worker that owns their kiosk."""
+        partitions = self._partitions
+        while not self._stop_ingest.is_set():
+            try:
+                topic, payload = self.bus.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            # safecode/v1/kiosk/<id>/...: a malformed topic still lands somewhere and is
+            # refused there; zlib.crc32 is stable across processes, unlike hash().
+            kiosk = topic.split("/", 4)[3] if topic.count("/") >= 4 else topic
+            target = partitions[zlib.crc32(kiosk.encode("utf-8", "replace")) % len(partitions)]
             while not self._stop_ingest.is_set():
                 try:
-                    topic, payload = self.bus.inbox.get(timeout=0.1)
-                except queue.Empty:
+                    target.put((topic, payload), timeout=0.1)
+                    break
+                except queue.Full:  # that worker is behind: hold here, the bus inbox fills
                     continue
-                try:
-                    self.handle(topic, payload)
-                except peewee.DatabaseError as exc:
-                    # Not stored, so no receipt: the kiosk keeps the row and sends it again.
-                    self.ingestor.counts["error:database"] += 1
-                    log.error("database error while ingesting from %.80s: %s", topic, exc)
-                except Exception:  # noqa: BLE001 - the loop's last line of defence
-                    self.ingestor.counts["error:ingest"] += 1
-                    log.exception("fault while ingesting from %.80s", topic)
 
-    def seal_once(self) -> int:
-        """Seal one block if check-ins wait, send its receipts; returns check-ins sealed."""
+    def _ingest_loop(self, inbox: queue.Queue[tuple[str, bytes]]) -> None:
         try:
-            block = self.sequencer.seal()
-        except peewee.DatabaseError as exc:
-            # The transaction rolled back; the same check-ins are tried on the next tick.
-            self.ingestor.counts["error:sequencer"] += 1
-            log.error("database error while sealing: %s", exc)
-            return 0
-        except Exception:  # noqa: BLE001 - the loop's last line of defence
-            self.ingestor.counts["error:sequencer"] += 1
-            log.exception("fault while sealing")
-            return 0
-        if block is None:
-            return 0
+            self._ingest_until_stopped(inbox)
+        finally:
+            self._close_connection()
+
+    def _ingest_until_stopped(self, inbox: queue.Queue[tuple[str, bytes]]) -> None:
+        # No connection_context: after a database error the connection is closed and
+        # peewee opens a new one on the next query (a restarted PostgreSQL, say).
+        while not self._stop_ingest.is_set():
+            batch = self._take(inbox)
+            if not batch:
+                continue
+            try:
+                self.handle_many(batch)
+            except peewee.DatabaseError as exc:
+                # Not stored, so no receipt: the kiosk keeps the rows and sends them again.
+                self.ingestor.count("error:database", len(batch))
+                self.refusal_log.log(
+                    logging.ERROR,
+                    "database_error",
+                    "database error while ingesting %d message(s): %s",
+                    len(batch),
+                    exc,
+                )
+                self._reconnect()
+            except Exception:  # noqa: BLE001 - the loop's last line of defence
+                self.ingestor.count("error:ingest", len(batch))
+                log.exception("fault while ingesting %d message(s)", len(batch))
+
+    def _reconnect(self) -> None:
+        """After a database error: drop this thread's connection and back off a little.
+
+        peewee connects again on the next query.
+        """
+        self._close_connection()
+        time.sleep(0.5)
+
+    def _close_connection(self) -> None:
+        with contextlib.suppress(peewee.DatabaseError):
+            self.db.close()
+
+    def publish_block(self, block: SealedBlock) -> None:
+        """Send a sealed block's receipts (after its commit) and say so."""
         self.blocks_sealed += 1
+        self.ingestor.count("sealed", block.leaf_count)
         for kiosk_id, wire in block.receipts.items():
             self.bus.send_answer(kiosk_id, wire)
         self._event(
             f"sealed block {block.height}: {block.leaf_count} check-in(s), "
             f"tree size {block.tree_size}, root {block.root.hex()[:16]}"
         )
-        return block.leaf_count
+
+    def seal_once(self) -> int:
+        """Seal one block now if check-ins wait; returns check-ins sealed (-1: database error)."""
+        sealed = seal_once(
+            self.sequencer, self.publish_block, max_age_s=0, guard=self.ingestor.store_lock
+        )
+        return sealed
 
     def _sequencer_loop(self) -> None:
-        with self.db.connection_context():
-            while not self._stop_sequencer.is_set():
-                if self.seal_once() < self.config.batch_size:
-                    self._stop_sequencer.wait(self.config.batch_interval_s)
-            while self.seal_once():
-                pass
+        # Exactly one sequencer per ledger: run_sequencer waits for the ledger's lock
+        # (a PostgreSQL advisory lock, or a lock file beside the SQLite database). In
+        # one process, ingest threads and the sequencer take turns at SQLite's single
+        # write lock (``store_lock``) instead of starving each other in its busy handler.
+        try:
+            run_sequencer(
+                self.sequencer,
+                self._stop_sequencer,
+                self.publish_block,
+                max_age_s=self.config.batch_interval_s,
+                guard=self.ingestor.store_lock,
+            )
+        finally:
+            self._close_connection()
+
+    def _flush_loop(self) -> None:
+        try:
+            while not self._stop_flush.wait(self.config.counter_flush_s):
+                if not self.flusher.flush():
+                    self._close_connection()
+                self.refusal_log.flush()
+            self.flusher.flush()
+        finally:
+            self._close_connection()

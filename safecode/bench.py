@@ -13,6 +13,7 @@ import segno
 from protocol import keys
 from protocol.presentation import Presentation
 
+from .bench_ingest import ingest_command
 from .bench_kiosk import kiosk_command
 from .visitors import enrol_visitor
 
@@ -23,6 +24,9 @@ _ALNUM_CAPACITY_M = [20, 38, 61, 90, 122, 154, 178, 221, 262, 311]
 @click.group("bench")
 def bench_group() -> None:
     """Benchmarks and size figures, printed as JSON."""
+
+
+bench_group.add_command(ingest_command)
 
 
 @bench_group.command("presentation")

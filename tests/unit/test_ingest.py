@@ -99,7 +99,7 @@ def test_valid_checkin_is_stored_with_its_leaf_hash(ingestor: Ingestor) -> None:
     outcome = ingestor.handle(TOPIC_A, wire)
     assert outcome.result is Result.STORED
     assert outcome.reason == ""
-    assert ingestor.counts == {"stored": 1}
+    assert ingestor.counts == {"stored": 1, "issuer_cache:miss": 1}
     row = CheckinEntry.get(CheckinEntry.commit == hashlib.sha256(wire).digest())
     assert outcome.entry is not None and outcome.entry.id == row.id
     assert row.kiosk_id == "kiosk-a"
@@ -124,7 +124,12 @@ def test_same_wire_again_is_a_duplicate_without_a_second_row(ingestor: Ingestor)
     assert again.reason == "duplicate"
     assert again.entry is not None and again.entry.id == first.entry.id
     assert rows() == 1
-    assert ingestor.counts == {"stored": 1, "duplicate": 1}
+    assert ingestor.counts == {
+        "stored": 1,
+        "duplicate": 1,
+        "issuer_cache:miss": 1,
+        "issuer_cache:hit": 1,
+    }
 
 
 def test_other_record_reusing_kiosk_and_seq_is_replayed(ingestor: Ingestor) -> None:
@@ -302,30 +307,33 @@ def test_refusals_are_counted_per_reason(ingestor: Ingestor) -> None:
     assert sum(ingestor.counts.values()) == 4
 
 
-def test_sequence_gap_is_counted_once(ingestor: Ingestor) -> None:
+def test_sequence_gap_is_counted_once_and_filled_by_a_late_record(ingestor: Ingestor) -> None:
     assert ingestor.handle(TOPIC_A, checkin(seq=1)).result is Result.STORED
-    assert ingestor.counts["gaps"] == 0
+    assert ingestor.counts["gaps:opened"] == 0
     assert ingestor.handle(TOPIC_A, checkin(seq=3)).result is Result.STORED
-    assert ingestor.counts["gaps"] == 1
+    assert ingestor.counts["gaps:opened"] == 1
     assert KioskEntry.get_by_id("kiosk-a").highest_seq == 3
-    # The missing one arrives late: stored, no new gap, highest stays.
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 1
+    # The missing one arrives late: stored, the gap closes, highest stays.
     assert ingestor.handle(TOPIC_A, checkin(seq=2)).result is Result.STORED
-    assert ingestor.counts["gaps"] == 1
+    assert ingestor.counts["gaps:opened"] == 1
+    assert ingestor.counts["gaps:filled"] == 1
     assert KioskEntry.get_by_id("kiosk-a").highest_seq == 3
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 0
     assert rows() == 3
 
 
 def test_gap_counts_every_missing_number(ingestor: Ingestor) -> None:
     ingestor.handle(TOPIC_A, checkin(seq=1))
     ingestor.handle(TOPIC_A, checkin(seq=5))
-    assert ingestor.counts["gaps"] == 3
+    assert ingestor.counts["gaps:opened"] == 3
 
 
 def test_no_gap_across_kiosks(ingestor: Ingestor) -> None:
     ingestor.handle(TOPIC_A, checkin(seq=1))
     ingestor.handle(TOPIC_B, checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-b", seq=1))
     ingestor.handle(TOPIC_A, checkin(seq=2))
-    assert ingestor.counts["gaps"] == 0
+    assert ingestor.counts["gaps:opened"] == 0
     assert ingestor.counts["stored"] == 3
 
 
@@ -517,12 +525,12 @@ def test_sequence_gaps_are_persisted_in_the_kiosk_entry(ingestor: Ingestor) -> N
     # A new ingestor (a restart) starts its counts afresh; the stored figure adds up.
     restarted = Ingestor([ISSUER.public_key()], window=30, skew=5, now=lambda: NOW)
     restarted.handle(TOPIC_A, checkin(seq=8))
-    assert restarted.counts["gaps"] == 2
+    assert restarted.counts["gaps:opened"] == 2
     assert KioskEntry.get_by_id("kiosk-a").gaps == 5
     assert KioskEntry.get_by_id("kiosk-b").gaps == 0
-    # A late arrival fills a hole but the gap stays counted (as in counts["gaps"]).
+    # A late arrival fills a hole: the stored figure is what is still missing.
     restarted.handle(TOPIC_A, checkin(seq=2))
-    assert KioskEntry.get_by_id("kiosk-a").gaps == 5
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 4
     assert KioskEntry.get_by_id("kiosk-a").highest_seq == 8
 
 

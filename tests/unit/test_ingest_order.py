@@ -1,0 +1,80 @@
+"""Several ingest workers keep each kiosk's check-ins in the order they arrived."""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import time
+from pathlib import Path
+
+from aggregator.bus import Bus
+from aggregator.config import load_config
+from aggregator.db import CheckinEntry
+from aggregator.service import AggregatorService
+from kiosk.config import load_config as load_kiosk_config
+from protocol import keys, topics
+from protocol.checkin import ClockState, sign_checkin
+from provisioning.site import init_site
+from safecode.visitors import load_crowd
+
+
+class QueueBus(Bus):
+    """A bus without a broker: the test fills the inbox, answers are kept."""
+
+    def __init__(self) -> None:
+        self.inbox = queue.Queue()
+        self.answers: list[tuple[str, bytes]] = []
+
+    def start(self) -> None:
+        pass
+
+    def wait_connected(self, timeout: float) -> bool:
+        return True
+
+    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
+        self.answers.append((kiosk_id, wire))
+
+    def stop(self) -> None:
+        pass
+
+
+def test_each_kiosks_checkins_are_stored_in_arrival_order(tmp_path: Path) -> None:
+    per_kiosk = 40
+    # One visitor per check-in: the same code twice would be a replay.
+    site = init_site(tmp_path / "site", kiosks=3, visitors=per_kiosk * 3)
+    config = dataclasses.replace(
+        load_config(site.aggregator_config), ingest_workers=3, ingest_batch=7
+    )
+    wallets = iter(load_crowd(site.crowd_file))
+    kiosks = [load_kiosk_config(path) for path in site.kiosk_configs]
+    bus = QueueBus()
+    now = time.time()
+    for seq in range(1, per_kiosk + 1):
+        for kiosk in kiosks:
+            wire = sign_checkin(
+                keys.load_private(kiosk.device_key_path),
+                checkin_id=f"{kiosk.kiosk_id}/{seq}".encode().ljust(16, b"\0")[:16],
+                kiosk_id=kiosk.kiosk_id,
+                venue_id=kiosk.venue_id,
+                seq=seq,
+                door=kiosk.door,
+                scanned_ms=int(now * 1000),
+                clock=ClockState(True, bytes(16), seq),
+                presentation=next(wallets).show(now).to_bytes(),
+            )
+            bus.inbox.put((topics.topic(kiosk.kiosk_id, topics.CHECKIN), wire))
+    service = AggregatorService(config, bus, on_event=lambda line: None, roles={"ingest"})
+    service.start()
+    try:
+        deadline = time.monotonic() + 30
+        while CheckinEntry.select().count() < per_kiosk * len(kiosks):
+            assert time.monotonic() < deadline, "not everything was stored"
+            time.sleep(0.05)
+    finally:
+        service.stop()
+    service.db.connect(reuse_if_open=True)
+    for kiosk in kiosks:
+        rows = CheckinEntry.select().where(CheckinEntry.kiosk == kiosk.kiosk_id)
+        stored = [row.seq for row in rows.order_by(CheckinEntry.id)]
+        assert stored == list(range(1, per_kiosk + 1)), kiosk.kiosk_id
+    service.db.close()
