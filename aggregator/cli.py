@@ -2,7 +2,9 @@
 
 - ``run``: ingest, sequencer and read API in one process (one box);
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
-- ``sequence``: the one sequencer: seals blocks and sends receipts.
+- ``sequence``: the one sequencer: seals blocks and sends receipts;
+- ``web``: the read API under gunicorn; ``token``: operator tokens;
+- ``retention``: destroy day keys past the retention period.
 """
 
 from __future__ import annotations
@@ -118,9 +120,9 @@ def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
             return None
         from werkzeug.serving import make_server
 
-        from .web import create_app
+        from .web import create_app_from_config
 
-        app = create_app({"DATABASE_URL": config.database_url})
+        app = create_app_from_config(config_path)
         http: Any = make_server("127.0.0.1", config.http_port, app, threaded=True)
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
@@ -163,3 +165,51 @@ def sequence(config_path: Path, client_id: str | None, log_json: bool, summary_j
         client_id=client_id or f"{config.client_id}-sequencer",
         summary_json=summary_json,
     )
+
+
+@aggregator_group.command("retention")
+@_config_option
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Retention in days (default: aggregator.retention_days, 28).",
+)
+def retention(config_path: Path, days: int | None) -> None:
+    """Destroy the day keys of visits older than the retention period; print what went.
+
+    Their records become unreadable for good; the ledger still verifies. Safe to run
+    often (a systemd timer, say): a second run finds nothing to do.
+    """
+    import time
+
+    from .db import open_database
+    from .retention import destroy_expired_keys
+
+    config = _load(config_path, False)
+    keep = days or config.retention_days
+    db = open_database(config.database_url)
+    try:
+        report = destroy_expired_keys(time.time(), keep)
+    finally:
+        db.close()
+    click.echo(
+        json.dumps(
+            {
+                "retention_days": keep,
+                "days_destroyed": list(report.days),
+                "records_erased": report.records_erased,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+def _register_web() -> None:
+    from .web_cli import token_group, web_command
+
+    aggregator_group.add_command(web_command)
+    aggregator_group.add_command(token_group)
+
+
+_register_web()

@@ -44,6 +44,8 @@ class AggregatorConfig:
     #: Rate limit of refusal log lines: at most this many per reason per interval.
     log_lines_per_reason: int = 5
     log_interval_s: float = 60.0
+    #: Days a visit stays readable; then its day key is destroyed (the chain still verifies).
+    retention_days: int = 28
     mqtt: MqttSettings = field(default_factory=MqttSettings)
 
 
@@ -102,6 +104,9 @@ def _check(config: AggregatorConfig) -> None:
         if type(value) is not int or not 0 <= value <= 3600:
             raise ConfigError(f"aggregator.{name} must be an integer from 0 to 3600")
     _check_ingest(config)
+    days = config.retention_days
+    if type(days) is not int or not 1 <= days <= 3650:
+        raise ConfigError("aggregator.retention_days must be an integer from 1 to 3650")
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")

@@ -1,0 +1,52 @@
+"""``safecode aggregator retention``: destroy day keys past the retention period."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator import vault
+from aggregator.config import ConfigError, load_config
+from aggregator.db import open_database
+from provisioning.site import init_site
+from safecode.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["aggregator", "retention", *args])
+
+
+def test_old_day_keys_go_and_new_ones_stay(tmp_path: Path) -> None:
+    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    config = load_config(site.aggregator_config)
+    db = open_database(config.database_url)
+    keeper = vault.Vault.from_file(
+        config.ledger_key_path.parent / vault.MASTER_KEY_FILE, create=True
+    )
+    today = int(time.time() // 86400)
+    for day in (today - 40, today - 29, today):
+        keeper.seal(bytes(16), b"visit", day)
+    db.close()
+    result = run("--config", str(site.aggregator_config))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.splitlines()[-1])
+    assert report["retention_days"] == 28
+    assert report["days_destroyed"] == [today - 40, today - 29]
+    again = json.loads(run("--config", str(site.aggregator_config), "--days", "1").output)
+    assert again["days_destroyed"] == []  # today's key is younger than a day's retention
+
+
+def test_retention_days_is_checked(tmp_path: Path) -> None:
+    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    text = site.aggregator_config.read_text()
+    site.aggregator_config.write_text(
+        text.replace("[aggregator]\n", "[aggregator]\nretention_days = 0\n")
+    )
+    with pytest.raises(ConfigError, match="retention_days"):
+        load_config(site.aggregator_config)
+    result = run("--config", str(site.aggregator_config))
+    assert result.exit_code != 0 and "retention_days" in result.output
