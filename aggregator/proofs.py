@@ -10,7 +10,6 @@ millions of leaves, stored interior hashes (C2SP tlog-tiles) would save the memo
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -246,7 +245,7 @@ def _commitment(entry: CheckinEntry) -> bytes | None:
     Given to the client, it lets the client check that the leaf really names the
     check-in id it asked about. It reveals nothing of the visit.
     """
-    commit = hashlib.sha256(bytes(entry.wire)).digest()
+    commit = bytes(entry.commit)
     checkin_id = bytes(entry.checkin_id)
     if merkle.leaf_hash(leaf_data(checkin_id, commit)) == bytes(entry.leaf_hash):
         return commit

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from werkzeug.serving import make_server
 
+from aggregator import vault
 from aggregator.db import CheckinEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
@@ -29,6 +30,21 @@ LEDGER = seeded("api-ledger")
 ORIGIN = "ledger.example/api"
 NOW = 1_764_000_000
 VKEY = NoteVerifier.from_public_key(ORIGIN, LEDGER.public_key()).to_string()
+
+
+@contextmanager
+def _a_vault() -> Iterator[None]:
+    """The test's data vault if one is installed, else one just for this store."""
+    try:
+        vault.installed()
+    except vault.VaultError:
+        vault.install(vault.Vault(hashlib.sha256(b"ledger-builder master key").digest()))
+        try:
+            yield
+        finally:
+            vault.install(None)
+        return
+    yield
 
 
 class LedgerBuilder:
@@ -62,7 +78,8 @@ class LedgerBuilder:
             clock=ClockState(True, bytes(16), seq),
             presentation=enrol_visitor(ISSUER, NOW - 3600).show(NOW).to_bytes(),
         )
-        outcome = self.ingestor.handle(topics.topic(kiosk, topics.CHECKIN), wire)
+        with _a_vault():
+            outcome = self.ingestor.handle(topics.topic(kiosk, topics.CHECKIN), wire)
         assert outcome.result is Result.STORED, outcome.reason
         return checkin_id
 
