@@ -79,11 +79,12 @@ def heartbeat_clock(status: dict[str, Any], received_ms: int) -> tuple[bytes, in
 
     Parsed defensively: any field missing or of the wrong shape means no clock.
     """
-    boot = status.get("boot")
-    mono = _ms(status.get("mono_ms"))
+    # protocol/status.py names them clock_boot, clock_mono_ms, clock_wall_ms.
+    boot = status.get("clock_boot", status.get("boot"))
+    mono = _ms(status.get("clock_mono_ms", status.get("mono_ms")))
     if not isinstance(boot, str) or not _BOOT_HEX.fullmatch(boot) or mono is None:
         return None
-    wall = _ms(status.get("wall_ms"))
+    wall = _ms(status.get("clock_wall_ms", status.get("wall_ms")))
     if status.get("clock_synced") is True and wall is not None:
         return bytes.fromhex(boot), mono, wall, "kiosk"
     return bytes.fromhex(boot), mono, received_ms, "received"

@@ -8,6 +8,7 @@ receipts), or both (the all-in-one ``safecode aggregator run``).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -210,7 +211,11 @@ class AggregatorService:
             return
         now_ms = int(time.time() * 1000)
         updated = (
-            KioskEntry.update(last_status=status["state"], last_status_ms=now_ms)
+            KioskEntry.update(
+                # The whole heartbeat (a small strict JSON object) for the fleet view.
+                last_status=json.dumps(status, sort_keys=True),
+                last_status_ms=now_ms,
+            )
             .where(KioskEntry.kiosk_id == kiosk_id)
             .execute()
         )

@@ -17,6 +17,7 @@ from aggregator.registry import enrol_kiosk
 from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from protocol.errors import UnknownKeyError
+from protocol.status import encode_status, parse_status
 from safecode.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
@@ -108,6 +109,21 @@ def test_unsynced_heartbeat_is_anchored_at_its_arrival(ingestor: Ingestor) -> No
     placement.note_heartbeat("kiosk-a", status, (NOW - 1) * 1000)
     wire = record(1, synced=False, scanned_ms=7, mono_ms=49_000, shown=NOW - 2)
     ingestor.handle(TOPIC, wire)
+    assert (stored(1).placed_ms, stored(1).placement) == ((NOW - 2) * 1000, "heartbeat")
+
+
+def test_a_kiosk_heartbeat_in_protocol_field_names_anchors_placement(ingestor: Ingestor) -> None:
+    beat = parse_status(
+        encode_status(
+            "online",
+            clock_synced=False,
+            clock_boot=BOOT.hex(),
+            clock_mono_ms=50_000,
+            clock_wall_ms=3,
+        )
+    )
+    assert placement.note_heartbeat("kiosk-a", beat, (NOW - 1) * 1000)
+    ingestor.handle(TOPIC, record(1, synced=False, scanned_ms=7, mono_ms=49_000, shown=NOW - 2))
     assert (stored(1).placed_ms, stored(1).placement) == ((NOW - 2) * 1000, "heartbeat")
 
 
