@@ -32,6 +32,7 @@ from protocol.note import NoteVerifier, open_note
 from provisioning.site import Site, init_site
 
 from .broker import LocalBroker, free_port
+from .demo_witness import add_witness, cosign_once, show_fleet
 
 
 class _Process:
@@ -169,6 +170,8 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
             http_port=free_port(),
         )
         echo(f"site: {kiosks} kiosk(s) enrolled under {site.root}; ledger key {site.ledger_vkey}")
+        witness = add_witness(site, root / "witness")
+        echo(f"witness: an outside party's key {witness.vkey}")
         aggregator = _Process(
             "aggregator",
             ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
@@ -186,6 +189,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
                 break
         if stop.is_set():
             echo("interrupted: stopping the kiosks, then the aggregator")
+        show_fleet(site, echo)
         echo("stopping kiosks (each waits a few seconds for its last receipts)")
         for process in kiosk_processes:
             process.popen.terminate()
@@ -194,6 +198,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         checkpoint, checkpoint_ok = _fetch_checkpoint(site)
         if checkpoint:
             echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
+        witness_ok = cosign_once(site, witness, echo)
         aggregator.stop(timeout=20)
     finally:
         for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
@@ -215,5 +220,6 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         "kiosk_pending": total("pending"),
         "kiosk_rejected": total("rejected_total"),
         "checkpoint_verified": checkpoint_ok,
+        "witness_cosigned": witness_ok,
         **_ledger_figures(site),
     }

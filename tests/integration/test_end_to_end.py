@@ -220,6 +220,7 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     assert summary["accepted"] == summary["sealed"] == summary["delivered"], summary
     assert summary["kiosk_pending"] == 0 and summary["unsealed"] == 0
     assert summary["refused"] >= 1, "the simulated crowd includes bad codes"
+    assert summary["witness_cosigned"] is True, "an outside witness cosigned the ledger"
     assert any("accepted seq=" in line for line in lines)
     assert any("sealed block" in line for line in lines)
     # Privacy: the demo's output never shows a whole code.
