@@ -24,6 +24,10 @@ SEQ_MARGIN = 1000
 """Sequence numbers skipped after a recovery: rows lost after the cut may have used them."""
 SUFFIXES = ("", "-wal", "-shm")
 """The main file and SQLite's WAL and shared-memory files."""
+BUSY_TIMEOUT_S = 10.0
+"""How long the check waits for a lock another process holds on the file."""
+_IN_USE = ("SQLITE_BUSY", "SQLITE_LOCKED")
+"""SQLite errors that mean "someone else holds it", not damage: never moved aside."""
 
 
 class OutboxOpenError(Exception):
@@ -95,9 +99,11 @@ def inspect_outbox_file(path: Path) -> FileCheck:
         if leftovers:  # a WAL without its database must not be replayed into a new one
             return FileCheck(False, None, detail="main file missing beside its -wal/-shm")
         return FileCheck(True, None)
+    uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.DatabaseError as exc:
+        _refuse_if_in_use(path, exc)
         return FileCheck(False, None, detail=str(exc))
     try:
         detail = ""
@@ -107,11 +113,18 @@ def inspect_outbox_file(path: Path) -> FileCheck:
             if not intact:
                 detail = str(answer[0][0]) if answer else "no answer"
         except sqlite3.DatabaseError as exc:
+            _refuse_if_in_use(path, exc)
             intact, detail = False, str(exc)
         highest, recovered = _highest(db)
     finally:
         db.close()
     return FileCheck(intact, highest, recovered, detail[:200])
+
+
+def _refuse_if_in_use(path: Path, exc: sqlite3.DatabaseError) -> None:
+    """Raise OutboxOpenError if ``exc`` says another process holds the file (not damage)."""
+    if getattr(exc, "sqlite_errorname", "") in _IN_USE:
+        raise OutboxOpenError(f"outbox {path} is locked by another process: {exc}") from exc
 
 
 def _stamp(now: float) -> str:

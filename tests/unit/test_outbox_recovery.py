@@ -229,3 +229,24 @@ def test_kiosk_run_without_an_outbox_exits_with_a_message_and_no_traceback(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "cannot open the outbox" in result.stderr and "not scanning" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_file_locked_by_another_process_is_not_moved_aside(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy is not damage: a second kiosk on the same file must not move the first's aside."""
+    import kiosk.outbox_recovery as recovery
+
+    filled(path, 3)
+    monkeypatch.setattr(recovery, "BUSY_TIMEOUT_S", 0.05)
+    holder = sqlite3.connect(path)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OutboxOpenError, match="locked by another process"):
+            Outbox(path)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert aside_files(path) == []
+    assert inspect_outbox_file(path).intact
