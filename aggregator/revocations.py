@@ -6,12 +6,17 @@ the ledger key and naming that kiosk, published retained at QoS 1 to
 newest list. ``serial`` must grow with every publication (the kiosk ignores older or
 equal serials); by default it is the issue time in milliseconds. Retired kiosks get
 nothing.
+
+Each message also carries ``next_seq_floor``: one above the highest sequence number
+the aggregator holds from that kiosk (``KioskEntry.highest_seq + 1``), so a kiosk
+whose outbox lost its last commits in a power cut does not give out those numbers
+again (they would be refused as replayed).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -39,6 +44,14 @@ def enrolled_kiosk_ids() -> list[str]:
     return [k.kiosk_id for k in query.order_by(KioskEntry.kiosk_id)]
 
 
+def next_seq_floors() -> dict[str, int]:
+    """Enrolled, not retired kiosk id -> the lowest sequence number it may give out next."""
+    query = KioskEntry.select(KioskEntry.kiosk_id, KioskEntry.highest_seq).where(
+        KioskEntry.retired == False  # noqa: E712
+    )
+    return {k.kiosk_id: k.highest_seq + 1 for k in query.order_by(KioskEntry.kiosk_id)}
+
+
 def publish_revocations(
     publish: Publish,
     ledger_key: Ed25519PrivateKey,
@@ -47,20 +60,33 @@ def publish_revocations(
     serial: int | None = None,
     now_ms: int | None = None,
     kiosk_ids: Iterable[str] | None = None,
+    floors: Mapping[str, int] | None = None,
 ) -> dict[str, bytes]:
     """Sign and publish the config with ``revoked`` credential ids to each kiosk.
 
-    ``kiosk_ids`` defaults to every enrolled kiosk (needs the aggregator database
-    open). Returns the wire bytes published per kiosk id.
+    ``kiosk_ids`` defaults to every enrolled kiosk, and ``floors`` (kiosk id -> next
+    sequence floor) to :func:`next_seq_floors`; both need the aggregator database
+    open. With an explicit ``kiosk_ids`` and no ``floors``, no floor is sent. Returns
+    the wire bytes published per kiosk id.
     """
     issued = int(time.time() * 1000) if now_ms is None else now_ms
     serial = issued if serial is None else serial
-    ids = enrolled_kiosk_ids() if kiosk_ids is None else list(kiosk_ids)
+    if kiosk_ids is None:
+        ids = enrolled_kiosk_ids()
+        floors = next_seq_floors() if floors is None else floors
+    else:
+        ids = list(kiosk_ids)
+    floors = {} if floors is None else floors
     revoked = sorted(set(revoked))
     sent: dict[str, bytes] = {}
     for kiosk_id in ids:
         wire = sign_kiosk_config(
-            ledger_key, kiosk_id=kiosk_id, serial=serial, issued_ms=issued, revoked=revoked
+            ledger_key,
+            kiosk_id=kiosk_id,
+            serial=serial,
+            issued_ms=issued,
+            revoked=revoked,
+            next_seq_floor=floors.get(kiosk_id),
         )
         publish(topics.topic(kiosk_id, topics.CONFIG), wire)
         sent[kiosk_id] = wire

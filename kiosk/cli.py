@@ -63,7 +63,7 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
     from .firmware import Kiosk
     from .lights import Feedback, load_pins, mock_pin_factory
     from .link import MqttLink
-    from .outbox import Outbox
+    from .outbox import Outbox, OutboxOpenError
     from .sources import frame_source
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -79,9 +79,12 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    try:
+        outbox = Outbox(config.outbox_path)
+    except OutboxOpenError as exc:  # no fresh outbox either: no check-in could be kept
+        raise click.ClickException(f"{exc}; not scanning") from exc
     pins = load_pins(config.pins_file)
     feedback = Feedback(pins, mock_pin_factory() if mock_pins else None)
-    outbox = Outbox(config.outbox_path)
     with frame_source(config.camera) as source, feedback:
         kiosk = Kiosk(
             config,

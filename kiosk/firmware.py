@@ -393,6 +393,14 @@ class Kiosk:
         return message
 
     def _apply_config(self, message: KioskConfigMessage, *, store: bool) -> None:
+        if message.next_seq_floor is not None:
+            # Seqs the aggregator already holds may have been lost here in a WAL cut:
+            # never give them out again. Raised before the config is stored, and again
+            # from the kept config at each start, so a crash in between loses nothing.
+            before = self.outbox.next_seq()
+            after = self.outbox.raise_next_seq(message.next_seq_floor)
+            if after != before:
+                self._event(f"sequence raised from {before} to {after} by the kiosk config")
         if store:
             self.outbox.set_meta(KIOSK_CONFIG, message.wire)
         self.verifier.set_revoked(message.revoked)

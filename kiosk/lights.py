@@ -215,6 +215,10 @@ class Feedback:
             elif blink.steady:
                 led.on()
             else:
+                # Light it here, not when gpiozero's new blink thread first runs: that
+                # thread can wait milliseconds for the GIL while the scan loop goes on.
+                # Its first step writes "on" again, which changes nothing.
+                led.on()
                 led.blink(on_time=blink.on_s, off_time=blink.off_s, n=blink.n, background=True)
         if sound and pattern.sound is not None:
             self._sound.play(pattern.sound)

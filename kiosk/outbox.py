@@ -12,11 +12,20 @@ Bookkeeping rows do not stay for ever: :meth:`Outbox.prune` deletes delivered ro
 after a retention period (a day by default) and refused rows after a longer one
 (28 days), a small batch at a time, from the kiosk loop. A small ``meta`` table
 holds key/value facts that must survive a restart: the time of the last verified
-receipt and the latest accepted kiosk config message.
+receipt, the latest accepted kiosk config message and how many times a damaged file
+was moved aside.
+
+At startup the file is checked before peewee opens it (:mod:`kiosk.outbox_recovery`):
+a damaged outbox is moved aside, never deleted, and a fresh one continues above every
+sequence number the old one may have given out. An intact file whose counter lags its
+rows (a copy with a stale counter page) has its counter raised, so appends do not
+collide. The append is the kiosk's hot path: three prepared statements in one
+``BEGIN IMMEDIATE`` transaction, no ORM query building.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +33,10 @@ from pathlib import Path
 import peewee
 
 from protocol.receipt import Receipt, Refusal
+
+from .outbox_recovery import OutboxOpenError, Recovery, recover_if_damaged
+
+log = logging.getLogger(__name__)
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -62,6 +75,18 @@ LAST_RECEIPT_MS = "last_receipt_ms"
 """Meta key: wall-clock ms of the last verified receipt or refusal."""
 KIOSK_CONFIG = "kiosk_config"
 """Meta key: the wire bytes of the latest accepted kiosk config message."""
+RECOVERED = "recovered"
+"""Meta key: how many times a damaged outbox file was moved aside (ASCII decimal)."""
+
+_NEXT_SEQ = "SELECT value FROM counter WHERE name = 'next_seq'"
+_INSERT_ROW = (
+    "INSERT INTO outbox (seq, checkin_id, wire, created_ms, attempts) VALUES (?, ?, ?, ?, 0)"
+)
+_SET_NEXT_SEQ = "UPDATE counter SET value = ? WHERE name = 'next_seq'"
+_RAISE_NEXT_SEQ = (
+    "UPDATE counter SET value = max(value, ?, (SELECT coalesce(max(seq), 0) + 1 FROM outbox))"
+    " WHERE name = 'next_seq'"
+)
 
 
 @dataclass(frozen=True)
@@ -73,13 +98,41 @@ class OutboxStats:
     rejected: int
     oldest_pending_ms: int | None
     next_seq: int
+    recoveries: int = 0
 
 
 class Outbox:
-    """Check-ins waiting for a receipt, in one SQLite file."""
+    """Check-ins waiting for a receipt, in one SQLite file.
 
-    def __init__(self, path: Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Raises :class:`OutboxOpenError` if the file can be neither opened nor replaced
+    by a fresh one.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        self.path = path
+        self.recovery: Recovery | None = None
+        """Set when a damaged file was moved aside at this start."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.recovery, _ = recover_if_damaged(path)
+            self._open(path)
+        except (OSError, peewee.DatabaseError) as exc:
+            raise OutboxOpenError(f"cannot open the outbox {path}: {exc}") from exc
+        if self.recovery is not None:
+            r = self.recovery
+            log.warning(
+                "outbox %s failed its integrity check (%s): moved aside to %s; highest "
+                "readable seq %s, a fresh outbox continues at seq %d (recovery %d)",
+                r.damaged,
+                r.detail,
+                r.aside,
+                r.highest_seq,
+                r.next_seq,
+                r.recoveries,
+            )
+
+    def _open(self, path: Path) -> None:
         self.db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
 
         class Row(_Row):
@@ -100,23 +153,49 @@ class Outbox:
         self.Row = Row
         self.Counter = Counter
         self.Meta = Meta
-        with self.db.connection_context():
-            self.db.create_tables([Row, Counter, Meta])
         self.db.connect(reuse_if_open=True)
+        recovery = self.recovery
+        with self.db.atomic("IMMEDIATE"):
+            self.db.create_tables([Row, Counter, Meta])
+            Counter.insert(name="next_seq", value=1).on_conflict_ignore().execute()
+            before = self.next_seq()
+            floor = 1 if recovery is None else recovery.next_seq
+            self.db.execute_sql(_RAISE_NEXT_SEQ, (floor,))
+            if recovery is not None:
+                self._set_meta(RECOVERED, str(recovery.recoveries).encode())
+            after = self.next_seq()
+        if recovery is None and after != before:
+            log.warning(
+                "outbox %s: sequence counter %d lagged its stored rows; raised to %d",
+                path,
+                before,
+                after,
+            )
+
+    def next_seq(self) -> int:
+        """The sequence number the next append will take."""
+        return int(self.db.execute_sql(_NEXT_SEQ).fetchone()[0])
 
     def append(self, build: Callable[[int], tuple[bytes, bytes]], now_ms: int) -> int:
         """Take the next sequence number, build (checkin_id, wire) with it, commit; return seq.
 
         ``build`` runs inside the transaction, so a crash leaves neither the row
-        nor a used sequence number behind.
+        nor a used sequence number behind. The commit (WAL, ``synchronous=FULL``)
+        is on disk when this returns.
         """
+        execute = self.db.execute_sql
         with self.db.atomic("IMMEDIATE"):
-            counter, _ = self.Counter.get_or_create(name="next_seq", defaults={"value": 1})
-            seq = counter.value
+            seq = int(execute(_NEXT_SEQ).fetchone()[0])
             checkin_id, wire = build(seq)
-            self.Row.create(seq=seq, checkin_id=checkin_id, wire=wire, created_ms=now_ms)
-            self.Counter.update(value=seq + 1).where(self.Counter.name == "next_seq").execute()
+            execute(_INSERT_ROW, (seq, checkin_id, wire, now_ms))
+            execute(_SET_NEXT_SEQ, (seq + 1,))
         return seq
+
+    def raise_next_seq(self, floor: int) -> int:
+        """Make the next sequence number at least ``floor`` (never lower it); return it."""
+        with self.db.atomic("IMMEDIATE"):
+            self.db.execute_sql(_RAISE_NEXT_SEQ, (floor,))
+            return self.next_seq()
 
     def due(self, now_ms: int, resend_after_ms: int, limit: int) -> list[_Row]:
         """Undelivered rows never sent, or sent longer than ``resend_after_ms`` ago."""
@@ -222,7 +301,16 @@ class Outbox:
             rejected=Row.select().where(Row.rejected_ms.is_null(False)).count(),
             oldest_pending_ms=oldest,
             next_seq=counter.value if counter else 1,
+            recoveries=self.recoveries(),
         )
+
+    def recoveries(self) -> int:
+        """How many times a damaged outbox file was moved aside (carried over each time)."""
+        value = self.get_meta(RECOVERED)
+        try:
+            return 0 if value is None else int(value.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return 0
 
     def prune(
         self, now_ms: int, *, delivered_after_ms: int, rejected_after_ms: int, batch: int = 100

@@ -11,6 +11,14 @@ is refused). ``serial`` grows with every new config: a kiosk applies a message o
 if its serial is higher than the one it holds, so an old retained message cannot roll
 back a revocation. ``revoked`` lists credential ids (``protocol.credential``, 8 bytes),
 sorted and unique, so that the same list always has the same bytes.
+
+``next_seq_floor`` (optional, uint; absent in older messages, which stay valid) is the
+lowest sequence number the kiosk may give out next: the aggregator sets it one above
+the highest sequence number it holds from that kiosk. SQLite silently drops the WAL
+frames after a cut, so a kiosk restarted after a power cut could otherwise give out
+numbers the aggregator has already sealed (and would refuse as replayed). The kiosk
+raises its counter to at least this value when it applies the config; it never
+lowers it.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from . import keys
 from .credential import CREDENTIAL_ID_SIZE
+from .encoding import decode
 from .errors import MalformedError, RollbackError, WrongTypeError
 from .ids import KIOSK_ID_PATTERN
-from .schema import array, raw, record, text, uint
+from .schema import Check, array, raw, record, text, uint
 from .signed import seal, unseal
 
 KIND = "kiosk-config"
@@ -37,6 +46,8 @@ _SCHEMA = {
     "issued_ms": uint(),
     "revoked": array(raw(CREDENTIAL_ID_SIZE), MAX_REVOKED),
 }
+NEXT_SEQ_FLOOR = "next_seq_floor"
+_SCHEMA_WITH_FLOOR = {**_SCHEMA, NEXT_SEQ_FLOOR: uint()}
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class KioskConfigMessage:
     serial: int
     issued_ms: int
     revoked: frozenset[bytes]
+    next_seq_floor: int | None = None
+    """Lowest sequence number the kiosk may give out next (None: not said)."""
     wire: bytes = b""
     signed_bytes: bytes = b""
     signature: bytes = b""
@@ -72,21 +85,29 @@ def sign_kiosk_config(
     serial: int,
     issued_ms: int,
     revoked: Iterable[bytes],
+    next_seq_floor: int | None = None,
 ) -> bytes:
-    """Encode and sign a config message; the revoked ids are sorted and de-duplicated."""
-    fields = {
+    """Encode and sign a config message; the revoked ids are sorted and de-duplicated.
+
+    ``next_seq_floor`` is left out of the message when None (as older aggregators did).
+    """
+    fields: dict[str, object] = {
         "kiosk": kiosk_id,
         "serial": serial,
         "issued_ms": issued_ms,
         "revoked": sorted(set(revoked)),
     }
-    record(_SCHEMA)(fields, KIND)  # refuse to sign what a verifier would refuse
+    if next_seq_floor is not None:
+        fields[NEXT_SEQ_FLOOR] = next_seq_floor
+    record(_schema_for(fields))(fields, KIND)  # refuse to sign what a verifier would refuse
     return seal(KIND, fields, ledger_key)
 
 
 def parse_kiosk_config(data: bytes) -> KioskConfigMessage:
     """Parse a config message strictly; the caller checks the signature with ``verify``."""
-    sealed = unseal(data, KIND, _SCHEMA, max_size=MAX_BYTES)
+    sealed = unseal(
+        data, KIND, _schema_for(decode(data, max_size=MAX_BYTES, what=KIND)), max_size=MAX_BYTES
+    )
     f = sealed.fields
     revoked = f["revoked"]
     if any(a >= b for a, b in zip(revoked, revoked[1:], strict=False)):
@@ -96,7 +117,13 @@ def parse_kiosk_config(data: bytes) -> KioskConfigMessage:
         serial=f["serial"],
         issued_ms=f["issued_ms"],
         revoked=frozenset(revoked),
+        next_seq_floor=f.get(NEXT_SEQ_FLOOR),
         wire=bytes(data),
         signed_bytes=sealed.signed_bytes,
         signature=sealed.signature,
     )
+
+
+def _schema_for(value: object) -> dict[str, Check]:
+    """The schema with the optional ``next_seq_floor`` when the map holds that key."""
+    return _SCHEMA_WITH_FLOOR if isinstance(value, dict) and NEXT_SEQ_FLOOR in value else _SCHEMA

@@ -329,26 +329,8 @@ def _copied_mid_write(path: Path, rng: random.Random, scratch: Path) -> str:
     "damage",
     [
         pytest.param(_cut_wal, id="wal-cut"),
-        pytest.param(
-            _cut_main,
-            id="main-cut",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="kiosk/outbox.py does not check the file at startup: Outbox() raises "
-                "DatabaseError 'database disk image is malformed' and `safecode kiosk run` "
-                "exits with a traceback (a crash loop under systemd)",
-            ),
-        ),
-        pytest.param(
-            _copied_mid_write,
-            id="copied-mid-write",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="kiosk/outbox.py does not run PRAGMA integrity_check at startup: a torn "
-                "copy either crashes `safecode kiosk run` or answers every visitor with a "
-                "FAULT (database disk image is malformed), and is never moved aside",
-            ),
-        ),
+        pytest.param(_cut_main, id="main-cut"),
+        pytest.param(_copied_mid_write, id="copied-mid-write"),
     ],
 )
 def test_damaged_outbox_is_detected_and_the_kiosk_recovers(
