@@ -60,6 +60,10 @@ class Bus(abc.ABC):
     def stop(self) -> None:
         """Disconnect."""
 
+    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
+        """Publish a signed kiosk config to one kiosk, retained (QoS 1)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot publish kiosk configs")
+
 
 class MqttBus(Bus):
     """paho-mqtt 2.x client with a persistent session, so check-ins wait while it is away."""
@@ -123,6 +127,9 @@ class MqttBus(Bus):
 
     def send_answer(self, kiosk_id: str, wire: bytes) -> None:
         self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)
+
+    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
+        self.client.publish(topics.topic(kiosk_id, topics.CONFIG), wire, qos=1, retain=True)
 
     def stop(self) -> None:
         self.client.disconnect()

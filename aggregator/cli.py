@@ -206,8 +206,10 @@ def retention(config_path: Path, days: int | None) -> None:
 
 
 def _register_web() -> None:
+    from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
+    aggregator_group.add_command(revoke_command)
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
 

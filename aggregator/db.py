@@ -125,7 +125,7 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import cosignatures, counters, operators, placement, vault
+    from . import cosignatures, counters, operators, placement, revocations, vault
 
     return [
         KioskEntry,
@@ -136,6 +136,7 @@ def all_models() -> list[type[BaseModel]]:
         cosignatures.CosignatureEntry,
         vault.DayKey,
         placement.KioskClockEntry,
+        revocations.RevokedCredentialEntry,
     ]
 
 

@@ -18,12 +18,44 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import topics
 from protocol.kiosk_config import sign_kiosk_config
 
-from .db import KioskEntry
+from .db import BaseModel, KioskEntry
+
+
+class RevokedCredentialEntry(BaseModel):
+    """A visitor credential the issuer revoked (8-byte credential id), and when."""
+
+    credential_id = peewee.BlobField(primary_key=True)
+    revoked_ms = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "revoked_credential"
+
+
+def revoke(credential_ids: Iterable[bytes], now_ms: int | None = None) -> int:
+    """Add ``credential_ids`` to the revocation list; returns how many were new."""
+    when = int(time.time() * 1000) if now_ms is None else now_ms
+    with RevokedCredentialEntry._meta.database.atomic():
+        before = RevokedCredentialEntry.select().count()
+        for credential_id in credential_ids:
+            RevokedCredentialEntry.insert(
+                credential_id=credential_id, revoked_ms=when
+            ).on_conflict_ignore().execute()
+        return RevokedCredentialEntry.select().count() - before
+
+
+def revoked_ids() -> list[bytes]:
+    """Every revoked credential id, in order."""
+    query = RevokedCredentialEntry.select(RevokedCredentialEntry.credential_id)
+    return [
+        bytes(row.credential_id) for row in query.order_by(RevokedCredentialEntry.credential_id)
+    ]
+
 
 Publish = Callable[[str, bytes], object]
 """Publishes ``payload`` to ``topic`` retained at QoS 1."""

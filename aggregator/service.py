@@ -24,11 +24,13 @@ from protocol.errors import ProtocolError
 from protocol.status import parse_status
 
 from . import counters, placement, vault
+from .api.fleet import parse_heartbeat
 from .bus import Bus
 from .config import AggregatorConfig
 from .db import KioskEntry, open_database
 from .ingest import Ingestor, Outcome, Result, counter_key
 from .logs import RateLimitedLog
+from .revocations import next_seq_floors, publish_revocations, revoked_ids
 from .sequencer import SealedBlock, Sequencer, run_sequencer, seal_once
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,14 @@ class CounterFlusher:
             return False
         self._flushed = now
         return True
+
+
+def _wants_config(before: KioskEntry, status: dict[str, object]) -> bool:
+    """A kiosk needs its config now: it just came online, or says it holds none."""
+    if status["state"] != "online":
+        return False
+    came_online = parse_heartbeat(before.last_status).get("state") != "online"
+    return came_online or ("config_serial" in status and status["config_serial"] is None)
 
 
 #: Messages waiting for one ingest worker (the bus inbox holds the rest).
@@ -210,6 +220,7 @@ class AggregatorService:
             self.refusal_log.warning("bad_status", "bad status from %s: %s", kiosk_id, exc)
             return
         now_ms = int(time.time() * 1000)
+        before = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)
         updated = (
             KioskEntry.update(
                 # The whole heartbeat (a small strict JSON object) for the fleet view.
@@ -221,6 +232,26 @@ class AggregatorService:
         )
         if updated:
             placement.note_heartbeat(kiosk_id, status, now_ms)
+        if updated and before is not None and not before.retired and _wants_config(before, status):
+            self.send_config(kiosk_id)
+
+    def send_config(self, kiosk_id: str) -> None:
+        """Send a kiosk that just came online its config: revocations and its seq floor.
+
+        A kiosk whose outbox lost its last commits (a power cut) learns here the
+        sequence numbers the ledger already holds, so it never gives them out again.
+        """
+        try:
+            publish_revocations(
+                lambda topic, wire: self.bus.publish_config(kiosk_id, wire),
+                self.sequencer.ledger_key,
+                revoked_ids(),
+                kiosk_ids=[kiosk_id],
+                floors=next_seq_floors(),
+            )
+        except NotImplementedError:
+            return
+        self.ingestor.count("configs_sent")
 
     def _take(self, inbox: queue.Queue[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
         """One message (waiting up to 0.1 s), then whatever else is queued, up to a batch."""

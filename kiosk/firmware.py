@@ -350,6 +350,7 @@ class Kiosk:
             "disk_free_mb": disk.free_mb,
             "disk_low": disk.low,
             "config_serial": None if self.kiosk_config is None else self.kiosk_config.serial,
+            "outbox_recoveries": stats.recoveries,
             "scanned": c.scanned,
             "accepted": c.accepted,
             "already": c.already,

@@ -24,6 +24,7 @@ Heartbeat fields (all optional; a last will carries only ``v`` and ``state``):
 | ``disk_free_mb`` | number | free space where the outbox lives |
 | ``disk_low`` | bool | the low-disk alarm |
 | ``config_serial`` | int or null | serial of the kiosk config message in force |
+| ``outbox_recoveries`` | int | times a damaged outbox was moved aside and a fresh one begun |
 | each name in :data:`COUNTERS` | int | counters since the kiosk started |
 
 With ``clock_boot``, ``clock_mono_ms`` and ``clock_wall_ms`` the aggregator can place a
@@ -89,6 +90,7 @@ FIELDS: dict[str, Callable[[Any], bool]] = {
     "disk_free_mb": _number,
     "disk_low": lambda v: type(v) is bool,
     "config_serial": _nullable(_count),
+    "outbox_recoveries": _count,
     **dict.fromkeys(COUNTERS, _count),
 }
 """Documented heartbeat fields and the check each value must pass."""

@@ -519,6 +519,7 @@ def test_publish_status_reports_the_heartbeat(
         "disk_free_mb": 40.0,
         "disk_low": True,
         "config_serial": None,
+        "outbox_recoveries": 0,
         "scanned": 2,
         "accepted": 1,
         "already": 0,

@@ -78,3 +78,36 @@ def test_each_kiosks_checkins_are_stored_in_arrival_order(tmp_path: Path) -> Non
         stored = [row.seq for row in rows.order_by(CheckinEntry.id)]
         assert stored == list(range(1, per_kiosk + 1)), kiosk.kiosk_id
     service.db.close()
+
+
+class ConfigBus(QueueBus):
+    """A queue bus that also keeps the kiosk configs the service publishes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.configs: list[tuple[str, bytes]] = []
+
+    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
+        self.configs.append((kiosk_id, wire))
+
+
+def test_a_kiosk_coming_online_gets_its_config(tmp_path: Path) -> None:
+    from protocol.kiosk_config import parse_kiosk_config
+    from protocol.status import encode_status
+
+    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    config = load_config(site.aggregator_config)
+    bus = ConfigBus()
+    service = AggregatorService(config, bus, on_event=lambda line: None, roles={"ingest"})
+    status_topic = topics.topic("kiosk-1", topics.STATUS)
+    try:
+        service.handle_many([(status_topic, encode_status("online", config_serial=None))])
+        service.handle_many([(status_topic, encode_status("online", config_serial=5))])
+        service.handle_many([(status_topic, encode_status("offline"))])
+        service.handle_many([(status_topic, encode_status("online", config_serial=5))])
+    finally:
+        service.db.close()
+    assert [kiosk for kiosk, _ in bus.configs] == ["kiosk-1", "kiosk-1"]
+    message = parse_kiosk_config(bus.configs[0][1])
+    message.verify(keys.load_private(config.ledger_key_path).public_key())
+    assert message.next_seq_floor == 1 and message.revoked == frozenset()
