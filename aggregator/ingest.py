@@ -306,8 +306,10 @@ class Ingestor:
             outcomes.append(None)
             verified.append((index, record, placed))
         if verified:
-            with self.store_lock, CheckinEntry._meta.database.atomic():
-                stored = self._store_batch(verified)
+            # Encrypted and hashed before the write lock: other workers write meanwhile.
+            rows = self._rows(verified)
+            with self.store_lock, self._write_transaction():
+                stored = self._store_batch(verified, rows)
                 by_kiosk: dict[str, list[int]] = {}
                 for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
                     if outcome.result is Result.STORED:
@@ -404,8 +406,39 @@ class Ingestor:
             pres.signature,
         )
 
-    def _store_batch(
+    def _write_transaction(self) -> Any:
+        """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+        A deferred one that reads first would fail at once with "database is locked"
+        instead of waiting when another process wrote meanwhile.
+        """
+        db = CheckinEntry._meta.database
+        if isinstance(db.obj, peewee.SqliteDatabase) and not db.in_transaction():
+            return db.atomic("IMMEDIATE")
+        return db.atomic()
+
+    def _rows(
         self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
+    ) -> dict[int, tuple[Any, ...]]:
+        """The new rows by position in ``verified``, the first record of each id only.
+
+        A check-in id twice in one batch: only its first record is offered to the
+        INSERT, so a returned id names exactly one record; the others are judged after.
+        """
+        received_ms = int(self._now() * 1000)
+        first: dict[bytes, int] = {}
+        for position, (_, record, _) in enumerate(verified):
+            first.setdefault(record.checkin_id, position)
+        return {
+            position: _row(record, placed, received_ms)
+            for position, (_, record, placed) in enumerate(verified)
+            if first[record.checkin_id] == position
+        }
+
+    def _store_batch(
+        self,
+        verified: list[tuple[int, CheckinRecord, placement.Placement]],
+        rows: dict[int, tuple[Any, ...]],
     ) -> list[tuple[int, Outcome]]:
         """Insert verified records with multi-row INSERTs; each one's outcome, in order.
 
@@ -414,17 +447,6 @@ class Ingestor:
         one (or with one earlier in this batch) on a unique key: :meth:`_duplicate`
         then tells a duplicate from a replay by reading the row that holds its id.
         """
-        received_ms = int(self._now() * 1000)
-        first: dict[bytes, int] = {}  # checkin id -> position of its first record here
-        for position, (_, record, _) in enumerate(verified):
-            first.setdefault(record.checkin_id, position)
-        # A check-in id twice in one batch: only its first record is offered to the
-        # INSERT, so a returned id names exactly one record; the others are judged after.
-        rows = {
-            position: _row(record, placed, received_ms)
-            for position, (_, record, placed) in enumerate(verified)
-            if first[record.checkin_id] == position
-        }
         offered = list(rows.values())
         inserted: dict[bytes, int] = {}
         for start in range(0, len(offered), INSERT_CHUNK):
