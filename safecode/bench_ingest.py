@@ -111,6 +111,9 @@ class KioskFleet:
         self.issuer = _key(issuer_seed)
         self.lock = threading.Lock()
         self.sent: dict[bytes, list[Any]] = {}  # id -> [kiosk index, wire, first, last]
+        # (last send, id) in sending order: resends look only at the oldest few, never
+        # scan every row ever sent (which made the load generator the busiest process).
+        self.unanswered: deque[tuple[float, bytes]] = deque()
         self.done: dict[bytes, float] = {}  # id -> receipt time (perf_counter)
         self.leaf: dict[bytes, int] = {}
         self.conflicts = 0
@@ -193,6 +196,7 @@ class KioskFleet:
                     checkin_id, wire = kiosk.ready.popleft()
                     with self.lock:
                         self.sent[checkin_id] = [index, wire, now, now]
+                        self.unanswered.append((now, checkin_id))
                         kiosk.in_flight += 1
                     kiosk.client.publish(
                         topics.topic(kiosk.spec.kiosk_id, topics.CHECKIN), wire, qos=1
@@ -211,15 +215,18 @@ class KioskFleet:
 
     def _resend(self, resend_s: float) -> int:
         now = time.perf_counter()
+        stale = []
         with self.lock:
-            stale = [
-                (cid, entry)
-                for cid, entry in self.sent.items()
-                if cid not in self.done and now - entry[3] > resend_s
-            ]
-            for _, entry in stale:
+            queue = self.unanswered
+            while queue and now - queue[0][0] > resend_s:
+                _, cid = queue.popleft()
+                if cid in self.done:
+                    continue
+                entry = self.sent[cid]
                 entry[3] = now
-        for _, (index, wire, _first, _last) in stale:
+                queue.append((now, cid))
+                stale.append(entry)
+        for index, wire, _first, _last in stale:
             kiosk = self.kiosks[index]
             kiosk.client.publish(topics.topic(kiosk.spec.kiosk_id, topics.CHECKIN), wire, qos=1)
         return len(stale)
