@@ -703,7 +703,8 @@ def run_bench(
     default=None,
     type=int,
     help="Ingest processes on a shared subscription plus one sequencer process; 0 runs "
-    "one all-in-one 'aggregator run' process. Default: 0 on SQLite, 2 on PostgreSQL.",
+    "one all-in-one 'aggregator run' process. Default: 2 (cryptography holds the GIL "
+    "while it verifies, so only processes use more than one core).",
 )
 @click.option("--workers", default=2, show_default=True, help="Ingest threads per process.")
 @click.option("--fleets", default=2, show_default=True, help="Kiosk-fleet processes.")
@@ -726,7 +727,7 @@ def ingest_command(
         if not 1 <= value <= 3600:
             raise click.BadParameter("must be from 1 to 3600", param_hint=name)
     if ingest_processes is None:
-        ingest_processes = 0 if db_url is None else 2
+        ingest_processes = 2
     if not 0 <= ingest_processes <= 64:
         raise click.BadParameter("must be from 0 to 64", param_hint="--ingest-processes")
     for name, value in (
