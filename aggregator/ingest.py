@@ -138,6 +138,30 @@ class _Prepared:
         values = {self._TOP: top, self._N: stored, self._KIOSK: kiosk_id}
         db.execute_sql(sql, [values.get(p, p) for p in params])
 
+    def insert_checkins(self, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
+        """INSERT ``rows`` (``ENTRY_COLUMNS`` order), skipping any a unique key refuses.
+
+        Returns checkin id -> row id of the rows really inserted.
+        """
+        db = CheckinEntry._meta.database
+        key = (id(db.obj), "insert", len(rows))
+        sql = self._sql.get(key)
+        if sql is None:
+            fields = CheckinEntry._meta.fields
+
+            def quote(name: str) -> str:
+                return db.quote[0] + name + db.quote[1]
+
+            columns = ", ".join(quote(fields[name].column_name) for name in ENTRY_COLUMNS)
+            one = "(" + ", ".join([db.param] * len(ENTRY_COLUMNS)) + ")"
+            sql = self._sql[key] = (
+                f"INSERT INTO {quote(CheckinEntry._meta.table_name)} ({columns}) "
+                f"VALUES {', '.join([one] * len(rows))} ON CONFLICT DO NOTHING "
+                f"RETURNING {quote('checkin_id')}, {quote('id')}"
+            )
+        params = [value for row in rows for value in row]
+        return {bytes(cid): row_id for cid, row_id in db.execute_sql(sql, params).fetchall()}
+
     def fetchone(self, name: str, key: object) -> tuple[object, ...] | None:
         db = CheckinEntry._meta.database
         sql = self._sql.get((id(db.obj), name))
@@ -150,6 +174,65 @@ class _Prepared:
             }[name].where(KioskEntry.kiosk_id == "?")
             sql = self._sql[(id(db.obj), name)] = query.sql()[0]
         return db.execute_sql(sql, (key,)).fetchone()
+
+
+#: Columns a new check-in row is inserted with (the rest are set when it is sealed).
+ENTRY_COLUMNS = (
+    "checkin_id",
+    "kiosk",
+    "seq",
+    "presentation_hash",
+    "commit",
+    "day",
+    "sealed",
+    "leaf_hash",
+    "scanned_ms",
+    "received_ms",
+    "boot_id",
+    "mono_ms",
+    "placed_ms",
+    "placement",
+)
+#: Rows per INSERT statement: 14 parameters each stays under SQLite's 32,766 and
+#: PostgreSQL's 65,535 parameters per statement.
+INSERT_CHUNK = 1000
+
+
+def _row(record: CheckinRecord, placed: placement.Placement, received_ms: int) -> tuple[Any, ...]:
+    """The values of a new check-in row, in ``ENTRY_COLUMNS`` order."""
+    # commit, day, the record encrypted under its day key, received_ms (aggregator.vault)
+    visit = CheckinEntry.visit_columns(record.checkin_id, record.wire, received_ms)
+    return (
+        record.checkin_id,
+        record.kiosk_id,
+        record.seq,
+        hashlib.sha256(record.presentation).digest(),
+        visit["commit"],
+        visit["day"],
+        visit["sealed"],
+        leaf_hash(leaf_data(record.checkin_id, record.digest)),
+        record.scanned_ms,
+        visit["received_ms"],
+        placed.boot_id,
+        placed.mono_ms,
+        placed.placed_ms,
+        placed.how,
+    )
+
+
+@dataclass
+class _Kiosk:
+    """An enrolled kiosk's row as ingest needs it; the device key parsed on first use."""
+
+    device_key: bytes
+    venue_id: str
+    retired: bool
+    _public: Ed25519PublicKey | None = None
+
+    def public_key(self) -> Ed25519PublicKey:
+        if self._public is None:
+            self._public = keys.load_public(bytes(self.device_key))
+        return self._public
 
 
 class Ingestor:
@@ -206,9 +289,10 @@ class Ingestor:
         """
         outcomes: list[Outcome | None] = []
         verified: list[tuple[int, CheckinRecord, placement.Placement]] = []
+        kiosks: dict[str, _Kiosk | None] = {}  # this batch's kiosk rows, read once each
         for index, (topic, payload) in enumerate(messages):
             try:
-                record, placed = self._verify(topic, payload)
+                record, placed = self._verify(topic, payload, kiosks)
             except Refused as exc:
                 outcomes.append(self._refused(topic, exc))
                 continue
@@ -222,8 +306,10 @@ class Ingestor:
             outcomes.append(None)
             verified.append((index, record, placed))
         if verified:
-            with self.store_lock, CheckinEntry._meta.database.atomic():
-                stored = [(i, self._store(record, placed)) for i, record, placed in verified]
+            # Encrypted and hashed before the write lock: other workers write meanwhile.
+            rows = self._rows(verified)
+            with self.store_lock, self._write_transaction():
+                stored = self._store_batch(verified, rows)
                 by_kiosk: dict[str, list[int]] = {}
                 for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
                     if outcome.result is Result.STORED:
@@ -249,7 +335,16 @@ class Ingestor:
         )
         return Outcome(Result.REFUSED, exc.reason, refused_record=exc.record)
 
-    def _verify(self, topic: str, payload: bytes) -> tuple[CheckinRecord, placement.Placement]:
+    def _kiosk(self, kiosk_id: str, kiosks: dict[str, _Kiosk | None]) -> _Kiosk | None:
+        """The enrolled kiosk's row and parsed device key, read once per batch."""
+        if kiosk_id not in kiosks:
+            row = self._prepared.fetchone("kiosk", kiosk_id)
+            kiosks[kiosk_id] = None if row is None else _Kiosk(*row)
+        return kiosks[kiosk_id]
+
+    def _verify(
+        self, topic: str, payload: bytes, kiosks: dict[str, _Kiosk | None]
+    ) -> tuple[CheckinRecord, placement.Placement]:
         try:
             kiosk_id, leaf = topics.parse_topic(topic)
             if leaf != topics.CHECKIN:
@@ -259,14 +354,14 @@ class Ingestor:
             raise Refused(exc.reason, str(exc)) from exc
         if record.kiosk_id != kiosk_id:
             raise Refused("topic_mismatch", f"record of {record.kiosk_id} on {kiosk_id}'s topic")
-        kiosk = self._prepared.fetchone("kiosk", kiosk_id)
+        kiosk = self._kiosk(kiosk_id, kiosks)
         if kiosk is None:
             raise Refused("unknown_kiosk", f"kiosk {kiosk_id} is not enrolled")
-        device_key, venue_id, retired = kiosk
-        if retired:
+        if kiosk.retired:
             raise Refused("retired_kiosk", f"kiosk {kiosk_id} is retired")
+        venue_id = kiosk.venue_id
         try:
-            record.verify(keys.load_public(bytes(device_key)))
+            record.verify(kiosk.public_key())
         except ProtocolError as exc:  # not this kiosk's record: nobody to tell
             raise Refused(exc.reason, str(exc)) from exc
         received_ms = int(self._now() * 1000)
@@ -311,28 +406,65 @@ class Ingestor:
             pres.signature,
         )
 
-    def _store(self, record: CheckinRecord, placed: placement.Placement) -> Outcome:
-        leaf = leaf_hash(leaf_data(record.checkin_id, record.digest))
-        try:
-            with CheckinEntry._meta.database.atomic():
-                entry = CheckinEntry.create(
-                    checkin_id=record.checkin_id,
-                    kiosk=record.kiosk_id,
-                    seq=record.seq,
-                    presentation_hash=hashlib.sha256(record.presentation).digest(),
-                    leaf_hash=leaf,
-                    scanned_ms=record.scanned_ms,
-                    # commit, day, the record encrypted under its day key, received_ms
-                    **CheckinEntry.visit_columns(
-                        record.checkin_id, record.wire, int(self._now() * 1000)
-                    ),
-                    **placed.columns(),
-                )
-        except peewee.IntegrityError:
-            return self._duplicate(record)
-        if placed.how != placement.CLOCK:
-            self.count(f"placed:{placed.how}")
-        return Outcome(Result.STORED, entry=entry)
+    def _write_transaction(self) -> Any:
+        """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+        A deferred one that reads first would fail at once with "database is locked"
+        instead of waiting when another process wrote meanwhile.
+        """
+        db = CheckinEntry._meta.database
+        if isinstance(db.obj, peewee.SqliteDatabase) and not db.in_transaction():
+            return db.atomic("IMMEDIATE")
+        return db.atomic()
+
+    def _rows(
+        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
+    ) -> dict[int, tuple[Any, ...]]:
+        """The new rows by position in ``verified``, the first record of each id only.
+
+        A check-in id twice in one batch: only its first record is offered to the
+        INSERT, so a returned id names exactly one record; the others are judged after.
+        """
+        received_ms = int(self._now() * 1000)
+        first: dict[bytes, int] = {}
+        for position, (_, record, _) in enumerate(verified):
+            first.setdefault(record.checkin_id, position)
+        return {
+            position: _row(record, placed, received_ms)
+            for position, (_, record, placed) in enumerate(verified)
+            if first[record.checkin_id] == position
+        }
+
+    def _store_batch(
+        self,
+        verified: list[tuple[int, CheckinRecord, placement.Placement]],
+        rows: dict[int, tuple[Any, ...]],
+    ) -> list[tuple[int, Outcome]]:
+        """Insert verified records with multi-row INSERTs; each one's outcome, in order.
+
+        ``ON CONFLICT DO NOTHING ... RETURNING`` stores every record no unique key
+        refuses and names those it stored. A record it skipped collided with a stored
+        one (or with one earlier in this batch) on a unique key: :meth:`_duplicate`
+        then tells a duplicate from a replay by reading the row that holds its id.
+        """
+        offered = list(rows.values())
+        inserted: dict[bytes, int] = {}
+        for start in range(0, len(offered), INSERT_CHUNK):
+            inserted.update(self._prepared.insert_checkins(offered[start : start + INSERT_CHUNK]))
+        results: list[tuple[int, Outcome]] = []
+        for position, (index, record, placed) in enumerate(verified):
+            row = rows.get(position)
+            row_id = None if row is None else inserted.get(record.checkin_id)
+            if row is None or row_id is None:
+                results.append((index, self._duplicate(record)))
+                continue
+            if placed.how != placement.CLOCK:
+                self.count(f"placed:{placed.how}")
+            entry = CheckinEntry(__no_default__=True)
+            entry.__data__.update(zip(ENTRY_COLUMNS, row, strict=True))
+            entry.__data__["id"] = row_id
+            results.append((index, Outcome(Result.STORED, entry=entry)))
+        return results
 
     def _note_sequences(self, kiosk_id: str, seqs: list[int]) -> None:
         """Keep ``KioskEntry.gaps`` = highest seq - stored seqs (seqs count from 1).

@@ -538,3 +538,51 @@ def test_first_record_with_a_high_seq_counts_the_numbers_before_it(ingestor: Ing
     ingestor.handle(TOPIC_B, checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-b", seq=4))
     assert KioskEntry.get_by_id("kiosk-b").gaps == 3
     assert KioskEntry.get_by_id("kiosk-a").gaps == 0
+
+
+# --- one batch: duplicates and replays told apart by the unique keys ---------------------
+
+
+def test_duplicates_and_replays_inside_one_batch(ingestor: Ingestor) -> None:
+    """One multi-row INSERT per batch: every conflict is still judged by the unique keys."""
+    stored_before = checkin(seq=1)
+    assert ingestor.handle(TOPIC_A, stored_before).result is Result.STORED
+    same = checkin(seq=2)
+    pres = presentation()
+    first_of_code = checkin(seq=3, pres=pres)
+    same_id = parse_checkin(same).checkin_id
+    batch = [
+        (TOPIC_A, same),
+        (TOPIC_A, same),  # the same record twice in one batch: a duplicate
+        (TOPIC_A, checkin(seq=4, checkin_id=same_id)),  # its id, other content: a replay
+        (TOPIC_A, first_of_code),
+        (TOPIC_B, checkin(device=DEVICE_B, kiosk="kiosk-b", venue="venue-b", pres=pres)),
+        (TOPIC_A, checkin(seq=2)),  # (kiosk, seq) taken earlier in this batch
+        (TOPIC_A, stored_before),  # stored by an earlier batch
+        (TOPIC_A, checkin(seq=5)),
+    ]
+    outcomes = ingestor.handle_many(batch)
+    assert [(o.result, o.reason) for o in outcomes] == [
+        (Result.STORED, ""),
+        (Result.DUPLICATE, "duplicate"),
+        (Result.REFUSED, "replayed"),
+        (Result.STORED, ""),
+        (Result.REFUSED, "replayed"),
+        (Result.REFUSED, "replayed"),
+        (Result.DUPLICATE, "duplicate"),
+        (Result.STORED, ""),
+    ]
+    assert outcomes[1].entry is not None and outcomes[0].entry is not None
+    assert outcomes[1].entry.id == outcomes[0].entry.id
+    assert rows() == 4
+    for outcome, (_, wire) in zip(outcomes, batch, strict=True):
+        if outcome.result is Result.STORED:
+            assert outcome.entry is not None
+            row = CheckinEntry.get_by_id(outcome.entry.id)
+            assert bytes(row.commit) == hashlib.sha256(wire).digest()
+            assert bytes(outcome.entry.checkin_id) == bytes(row.checkin_id)
+    assert ingestor.counts["stored"] == 4
+    assert ingestor.counts["duplicate"] == 2
+    assert ingestor.counts["refused:replayed"] == 3
+    assert KioskEntry.get_by_id("kiosk-a").highest_seq == 5
+    assert KioskEntry.get_by_id("kiosk-a").gaps == 1  # seq 4 came only as a replay
