@@ -6,8 +6,10 @@ is placed, in order of preference, from:
 
 - ``anchor``: a synchronised record of the same kiosk and boot (nearest in
   monotonic time): ``anchor.scanned_ms + (mono_ms - anchor.mono_ms)``;
-- ``heartbeat``: the kiosk's latest heartbeat of the same boot, whose wall time
-  is its own clock if synchronised, else the time the aggregator received it;
+- ``heartbeat``: a heartbeat of the same boot, whose wall time is the kiosk's own
+  clock if synchronised, else the time the aggregator received it; of the latter,
+  the one with the smallest offset (receive time - monotonic time) is kept, since
+  a message can arrive late (queued, retained) but never early;
 - ``received``: the time the aggregator received the record.
 
 Synchronised records are placed at their own scan time (``clock``).
@@ -97,6 +99,16 @@ def note_heartbeat(kiosk_id: str, status: dict[str, Any], received_ms: int) -> b
         return False
     boot, mono, wall, source = clock
     row = {"kiosk_id": kiosk_id, "boot_id": boot, "mono_ms": mono, "wall_ms": wall}
+    # Within one boot, wall - mono is the kiosk's clock offset. A heartbeat can arrive
+    # late (queued at the broker while the aggregator was down, or retained) but never
+    # early, so a receive-time offset only ever over-estimates: keep the smallest seen.
+    stored = KioskClockEntry
+    new = peewee.EXCLUDED
+    better = (
+        (stored.boot_id != new.boot_id)
+        | (new.source == "kiosk")
+        | ((new.wall_ms - new.mono_ms) < (stored.wall_ms - stored.mono_ms))
+    )
     KioskClockEntry.insert(**row, source=source).on_conflict(
         conflict_target=[KioskClockEntry.kiosk_id],
         update={
@@ -105,6 +117,7 @@ def note_heartbeat(kiosk_id: str, status: dict[str, Any], received_ms: int) -> b
             KioskClockEntry.wall_ms: wall,
             KioskClockEntry.source: source,
         },
+        where=better,
     ).execute()
     return True
 
@@ -136,5 +149,6 @@ def place(kiosk_id: str, clock: ClockState, scanned_ms: int, received_ms: int) -
         return made(anchor.scanned_ms + (mono - anchor.mono_ms), ANCHOR)
     beat = KioskClockEntry.get_or_none(KioskClockEntry.kiosk_id == kiosk_id)
     if beat is not None and bytes(beat.boot_id) == clock.boot_id:
-        return made(beat.wall_ms + (mono - beat.mono_ms), HEARTBEAT)
+        # A scan cannot have happened after its record arrived.
+        return made(min(beat.wall_ms + (mono - beat.mono_ms), received_ms), HEARTBEAT)
     return made(received_ms, RECEIVED)

@@ -259,3 +259,14 @@ def test_counter_keys() -> None:
     assert counter_key("duplicate") == ("duplicate", "")
     assert counter_key("gaps:opened") == ("gaps", "opened")
     assert counter_key("error:database") == ("error", "database")
+
+
+def test_a_late_heartbeat_does_not_move_the_anchor(ingestor: Ingestor) -> None:
+    """Queued while the aggregator was down, it arrives late: its offset is worse."""
+    fresh = {"boot": BOOT.hex(), "mono_ms": 50_000, "wall_ms": 0, "clock_synced": False}
+    assert placement.note_heartbeat("kiosk-a", fresh, (NOW - 20) * 1000)
+    stale = {**fresh, "mono_ms": 60_000}  # sent 10 s later, received 19 s later
+    assert placement.note_heartbeat("kiosk-a", stale, (NOW - 1) * 1000)
+    wire = record(1, synced=False, scanned_ms=7, mono_ms=55_000, shown=NOW - 15)
+    assert ingestor.handle(TOPIC, wire).result is Result.STORED
+    assert (stored(1).placed_ms, stored(1).placement) == ((NOW - 15) * 1000, "heartbeat")
