@@ -60,6 +60,9 @@ class Bus(abc.ABC):
     def stop(self) -> None:
         """Disconnect."""
 
+    def pause(self, timeout: float = 2.0) -> None:  # noqa: B027 - optional for a bus
+        """Stop taking new messages (stay connected to send answers); default: nothing."""
+
     def publish_config(self, kiosk_id: str, wire: bytes) -> None:
         """Publish a signed kiosk config to one kiosk, retained (QoS 1)."""
         raise NotImplementedError(f"{type(self).__name__} cannot publish kiosk configs")
@@ -85,7 +88,10 @@ class MqttBus(Bus):
         self.dropped = 0
         self.oversize = 0
         self._ready = threading.Event()
-        client = make_client(settings, client_id)
+        self._paused = threading.Event()
+        # Acknowledged by hand: once paused, messages are left unacknowledged, so the
+        # broker hands them, in order, to the next process with this session.
+        client = make_client(settings, client_id, manual_ack=True)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -116,17 +122,29 @@ class MqttBus(Bus):
         self._ready.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._paused.is_set():
+            return  # unacknowledged: the broker keeps it for this session's next connect
         if len(message.payload) > MAX_PAYLOAD:
             self.oversize += 1  # counted as refused:oversize_payload; never a valid record
-            return
-        try:
-            self.inbox.put_nowait((message.topic, bytes(message.payload)))
-        except queue.Full:
-            # Nothing is lost: the kiosk keeps the row and sends it again without a receipt.
-            self.dropped += 1
+        else:
+            try:
+                self.inbox.put_nowait((message.topic, bytes(message.payload)))
+            except queue.Full:
+                # Nothing is lost: the kiosk keeps the row and sends it again unreceipted.
+                self.dropped += 1
+        client.ack(message.mid, message.qos)
 
     def send_answer(self, kiosk_id: str, wire: bytes) -> None:
         self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)
+
+    def pause(self, timeout: float = 2.0) -> None:
+        """Take no more messages: from now on they stay unacknowledged at the broker.
+
+        The subscriptions stay (so the persistent session keeps queueing), and the
+        messages delivered meanwhile are redelivered, in order, on the next connect
+        of this session; the ones already in the inbox are for the caller to finish.
+        """
+        self._paused.set()
 
     def publish_config(self, kiosk_id: str, wire: bytes) -> None:
         self.client.publish(topics.topic(kiosk_id, topics.CONFIG), wire, qos=1, retain=True)

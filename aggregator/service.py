@@ -163,7 +163,14 @@ class AggregatorService:
         self._spawn("counters", self._flush_loop)
 
     def stop(self) -> None:
-        """Finish the work in hand, seal what is verified, and disconnect."""
+        """Finish the work in hand, seal what is verified, and disconnect.
+
+        New messages stop first; those already taken from the broker (acknowledged
+        to it) are stored before the workers stop, so a restart loses none of them
+        and each kiosk's check-ins keep their order.
+        """
+        self.bus.pause()
+        self._drain_inboxes(timeout=20)
         self._stop_ingest.set()
         for name, thread in self._threads.items():
             if name.startswith("ingest-"):
@@ -176,6 +183,16 @@ class AggregatorService:
             self._threads["counters"].join(timeout=10)
         self.bus.stop()
         self.db.close()
+
+    def _drain_inboxes(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) until ingest workers have taken every waiting message."""
+        if not any(name.startswith("ingest-") for name in self._threads):
+            return
+        deadline = time.monotonic() + timeout
+        queues = [self.bus.inbox, *self._partitions]
+        while any(not q.empty() for q in queues) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A batch a worker holds now is stored before it sees the stop (stop() joins it).
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Route one message by topic; bad input is counted, never raised."""

@@ -73,7 +73,9 @@ class MqttSettings:
         return context
 
 
-def make_client(settings: MqttSettings, client_id: str, *, persistent: bool = True) -> mqtt.Client:
+def make_client(
+    settings: MqttSettings, client_id: str, *, persistent: bool = True, manual_ack: bool = False
+) -> mqtt.Client:
     """A paho-mqtt 2.x client (VERSION2 callbacks), by default with a persistent session.
 
     The session survives disconnects, so QoS 1 messages wait at the broker while
@@ -85,6 +87,7 @@ def make_client(settings: MqttSettings, client_id: str, *, persistent: bool = Tr
         client_id=client_id,
         clean_session=not persistent,
         protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
     )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)

@@ -200,7 +200,8 @@ def test_broker_then_aggregator_down_for_a_minute_backlog_drains_in_order(
             "aggregator outage": (aggregator_down, aggregator_up),
         }.items():
             window = {seq for _, seq in kiosk.accepted(since, until)}
-            assert _in_order(seqs, window), f"{kiosk.name}: {name} backlog sealed out of order"
+            inside = [seq for seq in seqs if seq in window]
+            assert _in_order(seqs, window), f"{kiosk.name}: {name} backlog out of order: {inside}"
             print(f"{kiosk.name}: {len(window)} check-ins accepted during the {name}")
         print(f"{kiosk.name}: {len(seqs)} check-ins sealed once each, outages of {outage} s")
     _assert_ledger_verifies(rig)
