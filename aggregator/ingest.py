@@ -20,13 +20,14 @@ from protocol import keys, topics
 from protocol.block import leaf_data
 from protocol.checkin import CheckinRecord, parse_checkin
 from protocol.credential import Credential
-from protocol.errors import NotYetValidError, ProtocolError, WrongTypeError
+from protocol.errors import NotYetValidError, ProtocolError, RevokedError, WrongTypeError
 from protocol.merkle import leaf_hash
 from protocol.presentation import CodeType, Presentation
 
 from . import placement
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
+from .revocations import RevocationCache
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,7 @@ class Ingestor:
         self.tally = Tally()
         self._prepared = _Prepared()
         self.issuer_cache = IssuerCache(issuer_cache_size)
+        self.revoked = RevocationCache()
         self.refusal_log = refusal_log or RateLimitedLog(log)
         placement.KioskClockEntry.create_table(safe=True)
         # SQLite has one writer: threads of a process queue here rather than spin on
@@ -405,6 +407,9 @@ class Ingestor:
             pres.signed_part(),
             pres.signature,
         )
+        # After the signatures: a forged code is "bad_signature", not "revoked".
+        if pres.credential.credential_id in self.revoked:
+            raise RevokedError("the visitor's credential is revoked")
 
     def _write_transaction(self) -> Any:
         """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).

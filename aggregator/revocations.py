@@ -57,6 +57,23 @@ def revoked_ids() -> list[bytes]:
     ]
 
 
+class RevocationCache:
+    """The revocation list as ingest sees it: read again at most every ``refresh_s``."""
+
+    def __init__(self, refresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.refresh_s = refresh_s
+        self._clock = clock
+        self._ids: frozenset[bytes] = frozenset()
+        self._read_at: float | None = None
+
+    def __contains__(self, credential_id: bytes) -> bool:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self.refresh_s:
+            self._ids = frozenset(revoked_ids())  # one swap: safe for worker threads
+            self._read_at = now
+        return credential_id in self._ids
+
+
 Publish = Callable[[str, bytes], object]
 """Publishes ``payload`` to ``topic`` retained at QoS 1."""
 

@@ -586,3 +586,28 @@ def test_duplicates_and_replays_inside_one_batch(ingestor: Ingestor) -> None:
     assert ingestor.counts["refused:replayed"] == 3
     assert KioskEntry.get_by_id("kiosk-a").highest_seq == 5
     assert KioskEntry.get_by_id("kiosk-a").gaps == 1  # seq 4 came only as a replay
+
+
+# --- revoked credentials ---------------------------------------------------------------------
+
+
+def test_a_revoked_credential_is_refused_and_its_kiosk_told(ingestor: Ingestor) -> None:
+    from aggregator.revocations import revoke
+    from protocol.presentation import Presentation
+
+    pres = presentation()
+    revoke([Presentation.from_bytes(pres).credential.credential_id])
+    outcome = ingestor.handle(TOPIC_A, checkin(pres=pres))
+    assert_refused(outcome, "revoked", ingestor)
+    assert outcome.refused_record is not None  # a signed refusal goes back to the kiosk
+    assert ingestor.handle(TOPIC_A, checkin(seq=2)).result is Result.STORED  # others pass
+
+
+def test_a_forged_code_on_a_revoked_credential_reads_bad_signature(ingestor: Ingestor) -> None:
+    from aggregator.revocations import revoke
+    from protocol.presentation import Presentation
+
+    pres = bytearray(presentation())
+    revoke([Presentation.from_bytes(bytes(pres)).credential.credential_id])
+    pres[-1] ^= 1  # the visitor's signature no longer verifies
+    assert_refused(ingestor.handle(TOPIC_A, checkin(pres=bytes(pres))), "bad_signature", ingestor)
