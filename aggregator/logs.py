@@ -11,21 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from protocol.quota import WindowedQuota
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-
-
-@dataclass
-class _Window:
-    start: float
-    written: int = 0
-    suppressed: int = 0
 
 
 class RateLimitedLog:
@@ -40,25 +33,14 @@ class RateLimitedLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger = logger
-        self.per_interval = per_interval
-        self.interval_s = interval_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._windows: dict[str, _Window] = {}
+        self._quota = WindowedQuota(per_interval, interval_s, clock)
 
     def log(self, level: int, reason: str, msg: str, *args: Any, **extra: Any) -> bool:
         """Write one line about ``reason`` unless its quota is spent; True if written."""
-        now = self._clock()
-        with self._lock:
-            window = self._windows.get(reason)
-            if window is None or now - window.start >= self.interval_s:
-                if window is not None:
-                    self._summarise(reason, window, level)
-                window = self._windows[reason] = _Window(now)
-            if window.written >= self.per_interval:
-                window.suppressed += 1
-                return False
-            window.written += 1
+        allowed, held = self._quota.take(reason)
+        self._summarise(reason, held, level)
+        if not allowed:
+            return False
         exc_info = extra.pop("exc_info", None)
         self.logger.log(level, msg, *args, exc_info=exc_info, extra={"reason": reason, **extra})
         return True
@@ -69,21 +51,17 @@ class RateLimitedLog:
 
     def flush(self) -> None:
         """Write the summary of every window that has ended (call it now and then)."""
-        now = self._clock()
-        with self._lock:
-            for reason, window in list(self._windows.items()):
-                if now - window.start >= self.interval_s:
-                    self._summarise(reason, window, logging.WARNING)
-                    del self._windows[reason]
+        for reason, held in self._quota.ended():
+            self._summarise(reason, held, logging.WARNING)
 
-    def _summarise(self, reason: str, window: _Window, level: int) -> None:
-        if window.suppressed:
+    def _summarise(self, reason: str, suppressed: int, level: int) -> None:
+        if suppressed:
             self.logger.log(
                 level,
                 "suppressed %d similar %s lines",
-                window.suppressed,
+                suppressed,
                 reason,
-                extra={"reason": reason, "suppressed": window.suppressed},
+                extra={"reason": reason, "suppressed": suppressed},
             )
 
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from protocol.checkin import sign_checkin
 from protocol.errors import ProtocolError, WrongTypeError
 from protocol.kiosk_config import KioskConfigMessage, parse_kiosk_config
+from protocol.quota import WindowedQuota
 from protocol.receipt import Refusal, parse_answer
 
 from .clock import KioskClock
@@ -83,25 +84,16 @@ class RateLimitedEvents:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._emit = emit
-        self.burst = burst
-        self.per_s = per_s
-        self._monotonic = monotonic
-        self._windows: dict[str, tuple[float, int, int]] = {}
+        self._quota = WindowedQuota(burst, per_s, monotonic)
 
     def __call__(self, kind: str, text: str) -> bool:
         """Emit ``text`` unless ``kind`` is over its budget; True if emitted."""
-        now = self._monotonic()
-        start, sent, held = self._windows.get(kind, (now, 0, 0))
-        if now - start >= self.per_s:
-            if held:
-                self._emit(f"{held} more {kind} message(s) not logged")
-            start, sent, held = now, 0, 0
-        if sent >= self.burst:
-            self._windows[kind] = (start, sent, held + 1)
-            return False
-        self._windows[kind] = (start, sent + 1, held)
-        self._emit(text)
-        return True
+        allowed, held = self._quota.take(kind)
+        if held:
+            self._emit(f"{held} more {kind} message(s) not logged")
+        if allowed:
+            self._emit(text)
+        return allowed
 
 
 class Kiosk:
