@@ -19,16 +19,9 @@ from typing import Any
 
 import click
 
+from .cli_options import CONFIG_OPTION
 from .config import AggregatorConfig, ConfigError, load_config
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="/etc/safecode/aggregator.toml",
-    show_default=True,
-    help="Aggregator configuration file.",
-)
 _log_json_option = click.option(
     "--log-json", is_flag=True, help="Log one JSON object per line (for log collectors)."
 )
@@ -108,7 +101,7 @@ def _serve(
 
 
 @aggregator_group.command("run")
-@_config_option
+@CONFIG_OPTION
 @_log_json_option
 @_summary_option
 def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
@@ -132,7 +125,7 @@ def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
 
 
 @aggregator_group.command("ingest")
-@_config_option
+@CONFIG_OPTION
 @_client_id_option
 @_log_json_option
 @_summary_option
@@ -152,7 +145,7 @@ def ingest(config_path: Path, client_id: str | None, log_json: bool, summary_jso
 
 
 @aggregator_group.command("sequence")
-@_config_option
+@CONFIG_OPTION
 @_client_id_option
 @_log_json_option
 @_summary_option
@@ -168,7 +161,7 @@ def sequence(config_path: Path, client_id: str | None, log_json: bool, summary_j
 
 
 @aggregator_group.command("retention")
-@_config_option
+@CONFIG_OPTION
 @click.option(
     "--days",
     type=click.IntRange(1, 3650),

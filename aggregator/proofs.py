@@ -137,46 +137,15 @@ class TreeCache:
             raise ValueError(f"leaf {index} is not in a tree of {size}")
         with self._lock:
             self._load(size)
-            path: list[bytes] = []
-            lo, hi = 0, size
-            while hi - lo > 1:
-                mid = lo + (1 << ((hi - lo - 1).bit_length() - 1))
-                if index < mid:
-                    path.append(self._root(mid, hi))
-                    hi = mid
-                else:
-                    path.append(self._root(lo, mid))
-                    lo = mid
-            path.reverse()
-            return path
+            return merkle.inclusion_path(size, index, self._root)
 
     def consistency_proof(self, old: int, size: int) -> list[bytes]:
         """RFC 9162 consistency proof from ``old`` to ``size`` leaves (0 < old <= size)."""
         if not 0 < old <= size:
             raise ValueError(f"no consistency proof from {old} to {size}")
-        if old == size:
-            return []
         with self._lock:
             self._load(size)
-            path: list[bytes] = []
-            lo, hi, m, complete = 0, size, old, True
-            while True:
-                n = hi - lo
-                if m == n:
-                    if not complete:
-                        path.append(self._root(lo, hi))
-                    break
-                k = 1 << ((n - 1).bit_length() - 1)
-                if m <= k:
-                    path.append(self._root(lo + k, hi))
-                    hi = lo + k
-                else:
-                    path.append(self._root(lo, lo + k))
-                    lo += k
-                    m -= k
-                    complete = False
-            path.reverse()
-            return path
+            return merkle.consistency_path(size, old, self._root)
 
 
 def latest_block() -> BlockEntry | None:

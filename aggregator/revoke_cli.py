@@ -13,6 +13,7 @@ from protocol import keys
 from protocol.broker import make_client
 from protocol.credential import CREDENTIAL_ID_SIZE
 
+from .cli_options import CONFIG_OPTION
 from .config import ConfigError, load_config
 
 _HEX_ID = re.compile(rf"[0-9a-f]{{{2 * CREDENTIAL_ID_SIZE}}}")
@@ -28,14 +29,7 @@ def _credential_id(text: str) -> bytes:
 
 
 @click.command("revoke")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="/etc/safecode/aggregator.toml",
-    show_default=True,
-    help="Aggregator configuration file.",
-)
+@CONFIG_OPTION
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to reach the broker.")
 @click.argument("credential_ids", nargs=-1)
 def revoke_command(config_path: Path, timeout: float, credential_ids: tuple[str, ...]) -> None:

@@ -9,16 +9,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import CONFIG_OPTION
 from .config import ConfigError, load_config
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="/etc/safecode/aggregator.toml",
-    show_default=True,
-    help="Aggregator configuration file.",
-)
 
 
 def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30) -> list[str]:

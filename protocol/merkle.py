@@ -10,7 +10,7 @@ Indices are 0-based.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from protocol.errors import ConsistencyProofError, InclusionProofError, MerkleError
 
@@ -62,9 +62,12 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return _subtree_root(leaf_hashes, 0, len(leaf_hashes))
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
-    """Return the RFC 9162 inclusion proof (leaf to root order) for leaf ``index``."""
-    size = len(leaf_hashes)
+SubtreeRoot = Callable[[int, int], bytes]
+"""MTH(D[lo:hi]) of some tree, however it is stored (a list of leaves, a cache)."""
+
+
+def inclusion_path(size: int, index: int, subtree_root: SubtreeRoot) -> list[bytes]:
+    """The RFC 9162 inclusion proof (leaf to root) of ``index`` in a tree of ``size``."""
     if not 0 <= index < size:
         raise MerkleError(f"leaf index {index} out of range for tree size {size}")
     path: list[bytes] = []
@@ -72,22 +75,21 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     while hi - lo > 1:
         mid = lo + _largest_power_of_two_below(hi - lo)
         if index < mid:
-            path.append(_subtree_root(leaf_hashes, mid, hi))
+            path.append(subtree_root(mid, hi))
             hi = mid
         else:
-            path.append(_subtree_root(leaf_hashes, lo, mid))
+            path.append(subtree_root(lo, mid))
             lo = mid
     path.reverse()
     return path
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
-    """Return the RFC 9162 consistency proof from ``old_size`` to ``len(leaf_hashes)``.
+def consistency_path(size: int, old_size: int, subtree_root: SubtreeRoot) -> list[bytes]:
+    """The RFC 9162 consistency proof from ``old_size`` to ``size`` (empty if equal).
 
-    The proof is empty when ``old_size`` equals the tree size. A proof from the
-    empty tree to a non-empty one is undefined (RFC 9162 requires 0 < old_size).
+    A proof from the empty tree to a non-empty one is undefined (RFC 9162 requires
+    0 < old_size).
     """
-    size = len(leaf_hashes)
     if not 0 <= old_size <= size:
         raise MerkleError(f"old size {old_size} out of range for tree size {size}")
     if old_size == size:
@@ -100,19 +102,33 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
         n = hi - lo
         if m == n:
             if not complete:
-                path.append(_subtree_root(leaf_hashes, lo, hi))
+                path.append(subtree_root(lo, hi))
             break
         k = _largest_power_of_two_below(n)
         if m <= k:
-            path.append(_subtree_root(leaf_hashes, lo + k, hi))
+            path.append(subtree_root(lo + k, hi))
             hi = lo + k
         else:
-            path.append(_subtree_root(leaf_hashes, lo, lo + k))
+            path.append(subtree_root(lo, lo + k))
             lo += k
             m -= k
             complete = False
     path.reverse()
     return path
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """Return the RFC 9162 inclusion proof (leaf to root order) for leaf ``index``."""
+    return inclusion_path(
+        len(leaf_hashes), index, lambda lo, hi: _subtree_root(leaf_hashes, lo, hi)
+    )
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
+    """Return the RFC 9162 consistency proof from ``old_size`` to ``len(leaf_hashes)``."""
+    return consistency_path(
+        len(leaf_hashes), old_size, lambda lo, hi: _subtree_root(leaf_hashes, lo, hi)
+    )
 
 
 def _check_hash(value: object, what: str, error: type[MerkleError]) -> bytes:
