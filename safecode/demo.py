@@ -27,6 +27,7 @@ import click
 
 from aggregator.audit import LedgerError, verify_ledger
 from aggregator.db import BlockEntry, CheckinEntry, open_database
+from aggregator.operators import create_token
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, open_note
 from provisioning.site import Site, init_site
@@ -153,6 +154,15 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _operator_token(site: Site) -> str:
+    """An operator token for the demo's own look at the fleet (an operator-only view)."""
+    db = open_database(site.database_url)
+    try:
+        return create_token("demo operator")
+    finally:
+        db.close()
+
+
 def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
     stop = _stop_on_signals()
     clock = time.monotonic()
@@ -172,6 +182,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         echo(f"site: {kiosks} kiosk(s) enrolled under {site.root}; ledger key {site.ledger_vkey}")
         witness = add_witness(site, root / "witness")
         echo(f"witness: an outside party's key {witness.vkey}")
+        token = _operator_token(site)
         aggregator = _Process(
             "aggregator",
             ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
@@ -189,7 +200,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
                 break
         if stop.is_set():
             echo("interrupted: stopping the kiosks, then the aggregator")
-        show_fleet(site, echo)
+        show_fleet(site, token, echo)
         echo("stopping kiosks (each waits a few seconds for its last receipts)")
         for process in kiosk_processes:
             process.popen.terminate()

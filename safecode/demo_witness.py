@@ -54,9 +54,12 @@ def add_witness(site: Site, folder: Path) -> DemoWitness:
     return DemoWitness(key_path, vkey, folder / "state")
 
 
-def _get(url: str) -> bytes | None:
+def _get(url: str, token: str | None = None) -> bytes | None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=5
+        ) as response:
             return response.read()
     except (urllib.error.URLError, OSError):
         return None
@@ -107,9 +110,9 @@ def cosign_once(site: Site, witness: DemoWitness, echo: Callable[[str], None]) -
     return True
 
 
-def show_fleet(site: Site, echo: Callable[[str], None]) -> dict[str, Any] | None:
-    """Print the fleet view (from the kiosks' heartbeats) and return it."""
-    body = _get(f"http://127.0.0.1:{site.http_port}/v1/kiosks/status")
+def show_fleet(site: Site, token: str, echo: Callable[[str], None]) -> dict[str, Any] | None:
+    """Print the fleet view (from the kiosks' heartbeats; operators only) and return it."""
+    body = _get(f"http://127.0.0.1:{site.http_port}/v1/kiosks/status", token)
     if body is None:
         return None
     fleet = json.loads(body)

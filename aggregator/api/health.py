@@ -14,6 +14,7 @@ from ..proofs import latest_block
 from . import params
 from .errors import refusals
 from .metrics import LedgerCollector
+from .operator import require_operator
 
 health_api = Blueprint("health", __name__)
 
@@ -46,8 +47,12 @@ def readyz() -> Response:
 
 
 @health_api.get("/metrics")
+@require_operator
 def metrics() -> Response:
-    """Prometheus text format, read from the database (the same in every gunicorn worker)."""
+    """Prometheus text format, read from the database (the same in every gunicorn worker).
+
+    Operators only: Prometheus sends the token with ``authorization: {credentials: ...}``.
+    """
     params.only_params()
     refusals().flush(force=True)
     registry = CollectorRegistry(auto_describe=False)

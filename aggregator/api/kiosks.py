@@ -1,4 +1,4 @@
-"""Kiosk blueprint: the public registry and fleet status. No visitor data, ever."""
+"""Kiosk blueprint: the public registry, and fleet status for operators. No visitor data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from protocol import keys
 from ..db import KioskEntry
 from . import params
 from .fleet import fleet, parse_heartbeat
+from .operator import require_operator
 
 kiosks_api = Blueprint("kiosks", __name__, url_prefix="/v1")
 
@@ -35,8 +36,13 @@ def kiosks() -> Response:
 
 
 @kiosks_api.get("/kiosks/status")
+@require_operator
 def status() -> Response:
-    """Fleet status from heartbeats: online, last seen, queue depth, oldest unsent, clock."""
+    """Fleet status from heartbeats (operators only): online, queues, oldest unsent, clock.
+
+    Which venues are open and how busy they are is the operator's business, not the
+    public's; the registry of device keys above stays public for auditors.
+    """
     params.only_params()
     offline_after_ms = int(current_app.config["OFFLINE_AFTER_S"] * 1000)
     now_ms = int(time.time() * 1000)

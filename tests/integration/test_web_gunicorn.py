@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from aggregator.db import database_proxy, open_database
+from aggregator.operators import create_token
 from protocol.checkpoint import open_checkpoint
 from protocol.note import NoteVerifier
 from tests.unit.ledger_builder import LEDGER, ORIGIN, VKEY, LedgerBuilder, free_port, write_config
@@ -22,9 +24,10 @@ pytestmark = pytest.mark.integration
 SAFECODE = str(Path(sys.executable).with_name("safecode"))
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read()
+def fetch(url: str, token: str | None = None) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as got:
+        return got.read()
 
 
 def wait_ready(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -46,6 +49,7 @@ def test_gunicorn_serves_the_api_and_a_witness_cosigns(tmp_path: Path) -> None:
     builder = LedgerBuilder()
     builder.block(3)
     builder.block(2, "kiosk-b")
+    token = create_token("prometheus")
     database_proxy.close()
     key = tmp_path / "w1.key"
     made = subprocess.run(
@@ -134,7 +138,9 @@ def test_gunicorn_serves_the_api_and_a_witness_cosigns(tmp_path: Path) -> None:
         )
         assert audit.returncode == 0, audit.stderr
         assert "tree size 5" in audit.stdout
-        metrics = fetch(base + "/metrics").decode()
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            fetch(base + "/metrics")
+        metrics = fetch(base + "/metrics", token).decode()
         assert 'safecode_witness_cosigned_tree_size{witness="witness.example/w1"} 5.0' in metrics
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aggregator import counters
 from aggregator.db import CheckinEntry, KioskEntry, database_proxy, open_database
+from aggregator.operators import create_token
 from aggregator.web import create_app
 from protocol.status import encode_status
 from tests.unit.ledger_builder import LedgerBuilder
@@ -29,7 +30,23 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A client that sends an operator token: /metrics and fleet status need one."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token('prometheus')}"
+    return client
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/v1/kiosks/status"])
+def test_metrics_and_fleet_status_need_an_operator_token(app: Flask, path: str) -> None:
+    anonymous = app.test_client()
+    for headers in ({}, {"Authorization": "Bearer sco_0000000000000000_" + "A" * 43}):
+        response = anonymous.get(path, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert b"safecode_" not in response.data and b"kiosk" not in response.data
+    # What stays public: liveness, readiness and the registry of device keys (auditors).
+    for public in ("/healthz", "/readyz", "/v1/kiosks"):
+        assert anonymous.get(public).status_code == 200
 
 
 def samples(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -129,7 +129,7 @@ def test_enrol_and_retire_with_a_token(client: FlaskClient, token: str) -> None:
 def test_missing_or_bad_token_is_401_and_counted(
     client: FlaskClient, token: str, headers: dict[str, str], reason: str
 ) -> None:
-    before = client.get("/metrics") and refused().get(reason, 0)
+    before = client.get("/metrics", headers=bearer(token)) and refused().get(reason, 0)
     did = keys.did_key(DEVICE)
     for response in (
         client.post(
@@ -141,9 +141,9 @@ def test_missing_or_bad_token_is_401_and_counted(
         assert response.get_json()["error"] == reason
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert KioskEntry.select().count() == 0
-    client.get("/metrics")  # flushes this worker's pending counts
+    client.get("/metrics", headers=bearer(token))  # flushes this worker's pending counts
     assert refused().get(reason, 0) == before + 2
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers=bearer(token)).get_data(as_text=True)
     assert f'safecode_api_refused_total{{reason="{reason}"}}' in metrics
 
 
