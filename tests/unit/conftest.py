@@ -9,6 +9,7 @@ reachable. Mark a test ``@pytest.mark.sqlite_only`` to run it on SQLite alone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
@@ -58,9 +59,12 @@ def _admin(statement: str) -> None:
         conn.close()
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A URL of a fresh PostgreSQL schema (search_path set through the URL), dropped after."""
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A URL of a fresh PostgreSQL schema (search_path set through the URL), dropped after.
+
+    Skips the test, saying why, when the server is not reachable.
+    """
     reason = postgres_unavailable()
     if reason:
         pytest.skip(reason)
@@ -73,6 +77,13 @@ def pg_schema_url() -> Iterator[str]:
         _admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A URL of a fresh PostgreSQL schema, dropped after the test."""
+    with fresh_pg_schema() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a fresh, empty ledger database of each kind."""
@@ -81,6 +92,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("SQLite-specific test")
     return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Like ``db_url``, for a database a whole module shares (built once, read by many)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('ledger')}/ledger.sqlite"
+        return
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

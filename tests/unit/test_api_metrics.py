@@ -21,8 +21,8 @@ from tests.unit.ledger_builder import LedgerBuilder
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    url = f"sqlite:///{tmp_path}/ledger.sqlite"
+def app(db_url: str) -> Iterator[Flask]:
+    url = db_url  # SQLite, then PostgreSQL
     database = open_database(url)
     yield create_app({"DATABASE_URL": url, "TESTING": True, "OFFLINE_AFTER_S": 60})
     database.close()

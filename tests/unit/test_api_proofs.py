@@ -28,9 +28,12 @@ BLOCK_SIZES = (3, 1, 4, 1, 5)  # tree sizes 3, 4, 8, 9, 14
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, list[bytes]]]:
-    """Five blocks sealed through ingest and the sequencer, plus one unsealed check-in."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('proofs')}/ledger.sqlite"
+def ledger(module_db_url: str) -> Iterator[tuple[Flask, list[bytes]]]:
+    """Five blocks sealed through ingest and the sequencer, plus one unsealed check-in.
+
+    On SQLite and on PostgreSQL (``module_db_url``).
+    """
+    url = module_db_url
     database = open_database(url)
     builder = LedgerBuilder()
     ids: list[bytes] = []

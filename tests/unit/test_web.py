@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -34,8 +33,8 @@ NOW = 1_764_000_000
 
 
 @pytest.fixture
-def url(tmp_path: Path, test_vault: vault.Vault) -> Iterator[str]:
-    address = f"sqlite:///{tmp_path}/ledger.sqlite"
+def url(db_url: str, test_vault: vault.Vault) -> Iterator[str]:
+    address = db_url  # SQLite, then PostgreSQL
     database = open_database(address)
     yield address
     database.close()
