@@ -25,6 +25,7 @@ from protocol import keys, topics
 from protocol.status import encode_status
 from safecode.bench_ingest import KioskFleet, _Proc, make_site
 from safecode.broker import LocalBroker
+from tests.unit.conftest import fresh_pg_schema
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +39,10 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
 
 
 class Site:
-    def __init__(self, tmp_path: Path, broker: LocalBroker, kiosks: int, **aggregator) -> None:
-        self.url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    def __init__(
+        self, tmp_path: Path, broker: LocalBroker, kiosks: int, url: str | None, **aggregator
+    ) -> None:
+        self.url = url or f"sqlite:///{tmp_path / 'ledger.sqlite'}"
         self.config, self.issuer, self.specs = make_site(
             tmp_path / "site", self.url, broker.port, kiosks, **aggregator
         )
@@ -74,8 +77,8 @@ class Site:
 def make(tmp_path: Path, own_broker: LocalBroker) -> Iterator:
     made: list[Site] = []
 
-    def _make(kiosks: int = 4, **aggregator) -> Site:
-        site = Site(tmp_path, own_broker, kiosks, **aggregator)
+    def _make(kiosks: int = 4, url: str | None = None, **aggregator) -> Site:
+        site = Site(tmp_path, own_broker, kiosks, url, **aggregator)
         made.append(site)
         return site
 
@@ -120,8 +123,20 @@ def test_two_ingest_processes_in_one_share_group_split_the_checkins(make) -> Non
     _assert_all_sealed_once(site)
 
 
-def test_kill_9_of_an_ingest_process_loses_nothing_and_stores_nothing_twice(make) -> None:
-    site = make(kiosks=4, shared_group="ingest", ingest_workers=2)
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (a SQLite file in the site), then a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_pg_schema() as url:
+        yield url
+
+
+def test_kill_9_of_an_ingest_process_loses_nothing_and_stores_nothing_twice(
+    make, ledger_url: str | None
+) -> None:
+    site = make(kiosks=4, url=ledger_url, shared_group="ingest", ingest_workers=2)
     victim = site.start("ingest-1", "ingest", "--client-id", "ingest-1")
     site.start("ingest-2", "ingest", "--client-id", "ingest-2")
     site.start("sequence", "sequence")
