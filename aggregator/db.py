@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
+
+if TYPE_CHECKING:
+    from .vault import Vault
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -90,19 +93,23 @@ class CheckinEntry(BaseModel):
         )
 
     @staticmethod
-    def visit_columns(checkin_id: bytes, wire: bytes, received_ms: int) -> dict[str, Any]:
+    def visit_columns(
+        checkin_id: bytes, wire: bytes, received_ms: int, data_vault: Vault | None = None
+    ) -> dict[str, Any]:
         """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
 
-        The signed record is encrypted with the vault installed for this process
-        (aggregator.vault.install); without one this raises rather than store a readable visit.
+        The signed record is encrypted with ``data_vault``, else with the vault installed
+        for this process (aggregator.vault.install); with neither this raises rather
+        than store a readable visit.
         """
         from .vault import day_of, installed
 
         day = day_of(received_ms)
+        sealer = data_vault if data_vault is not None else installed()
         return {
             "commit": hashlib.sha256(wire).digest(),
             "day": day,
-            "sealed": installed().seal(checkin_id, wire, day),
+            "sealed": sealer.seal(checkin_id, wire, day),
             "received_ms": received_ms,
         }
 

@@ -28,6 +28,7 @@ from . import placement
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
 from .revocations import RevocationCache
+from .vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,15 @@ ENTRY_COLUMNS = (
 INSERT_CHUNK = 1000
 
 
-def _row(record: CheckinRecord, placed: placement.Placement, received_ms: int) -> tuple[Any, ...]:
+def _row(
+    record: CheckinRecord,
+    placed: placement.Placement,
+    received_ms: int,
+    data_vault: Vault | None,
+) -> tuple[Any, ...]:
     """The values of a new check-in row, in ``ENTRY_COLUMNS`` order."""
     # commit, day, the record encrypted under its day key, received_ms (aggregator.vault)
-    visit = CheckinEntry.visit_columns(record.checkin_id, record.wire, received_ms)
+    visit = CheckinEntry.visit_columns(record.checkin_id, record.wire, received_ms, data_vault)
     return (
         record.checkin_id,
         record.kiosk_id,
@@ -251,8 +257,11 @@ class Ingestor:
         now: Callable[[], float] = time.time,
         issuer_cache_size: int = 100_000,
         refusal_log: RateLimitedLog | None = None,
+        data_vault: Vault | None = None,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
+        #: Seals each stored visit under its day key (None: the process's installed vault).
+        self.data_vault = data_vault
         self.window = window
         self.skew = skew
         self._now = now
@@ -435,7 +444,7 @@ class Ingestor:
         for position, (_, record, _) in enumerate(verified):
             first.setdefault(record.checkin_id, position)
         return {
-            position: _row(record, placed, received_ms)
+            position: _row(record, placed, received_ms, self.data_vault)
             for position, (_, record, placed) in enumerate(verified)
             if first[record.checkin_id] == position
         }

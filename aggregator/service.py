@@ -95,7 +95,7 @@ class AggregatorService:
         self.db = open_database(config.database_url)
         # Visits are stored sealed under per-day keys, wrapped by the data master key.
         master = config.ledger_key_path.parent / vault.MASTER_KEY_FILE
-        vault.install(vault.Vault.from_file(master, create=True))
+        self.vault = vault.Vault.from_file(master, create=True)
         issuer = keys.load_private(config.issuer_key_path)
         self.refusal_log = RateLimitedLog(
             log, per_interval=config.log_lines_per_reason, interval_s=config.log_interval_s
@@ -106,6 +106,7 @@ class AggregatorService:
             skew=config.skew_s,
             issuer_cache_size=config.issuer_cache_size,
             refusal_log=self.refusal_log,
+            data_vault=self.vault,
         )
         # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
         self.sequencer = Sequencer(
