@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,15 +21,19 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from click.testing import CliRunner
 
 from aggregator.broker_accounts import BrokerAccountError, MqttCredentials
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER, dynsec_document
+from aggregator.broker_admin import broker_accounts
+from aggregator.broker_cli import broker_init_command
 from aggregator.bus import MqttBus
+from aggregator.config import load_config
 from aggregator.dynsec import DynsecAccounts
 from kiosk.link import MqttLink
 from protocol import topics
 from protocol.broker import MqttSettings, make_client
-from safecode.broker import BrokerTls, LocalBroker, free_port
+from safecode.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
 from tests.integration.test_kiosk_link import Pki, pki  # noqa: F401 - the TLS fixture
 
 pytestmark = pytest.mark.integration
@@ -111,12 +118,14 @@ class Device:
         self.client.loop_stop()
 
 
-def _device(broker: LocalBroker, creds: MqttCredentials, client_id: str | None = None) -> Device:
-    client = make_client(
-        _settings(broker, creds.username, creds.password),
-        client_id or creds.username,
-        persistent=False,
-    )
+def _device(broker: LocalBroker, creds: MqttCredentials) -> Device:
+    return _device_at(_settings(broker, creds.username, creds.password), creds)
+
+
+def _device_at(settings: MqttSettings, creds: MqttCredentials) -> Device:
+    """A kiosk-like client logged in with ``creds`` at ``settings``' broker."""
+    client = make_client(settings, creds.username, persistent=False)
+    client.username_pw_set(creds.username, creds.password)
     device = Device(client)
 
     def on_connect(c, u, flags, rc, props) -> None:
@@ -131,7 +140,7 @@ def _device(broker: LocalBroker, creds: MqttCredentials, client_id: str | None =
     client.on_subscribe = on_subscribe
     client.on_disconnect = lambda c, u, f, rc, p: device.dropped.set()
     client.on_message = lambda c, u, m: device.messages.append((m.topic, bytes(m.payload)))
-    client.connect(broker.host, broker.port)
+    client.connect(settings.host, settings.port)
     client.loop_start()
     return device
 
@@ -394,3 +403,74 @@ def test_dynsec_broker_over_tls(
         plain = DynsecAccounts(_settings(secure, ADMIN_USER, ADMIN_PASSWORD), timeout_s=2)
         with pytest.raises(BrokerAccountError):
             plain.ensure_kiosk("kiosk-tls")
+
+
+def _run_mosquitto(conf: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [find_mosquitto(), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(5)
+
+
+def test_broker_init_folder_runs_and_keeps_kiosk_accounts_across_restarts(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    folder = tmp_path / "broker"
+    result = CliRunner().invoke(
+        broker_init_command, ["--dir", str(folder), "--port", str(port), "--bind", "127.0.0.1"]
+    )
+    assert result.exit_code == 0, result.output
+    conf = folder / "mosquitto.conf"
+    # As root, mosquitto would switch to the "mosquitto" user, who cannot read our 0600 files.
+    conf.write_text(conf.read_text() + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(folder / "broker-admin.password", site / "broker-admin.password")
+    (site / "aggregator.toml").write_text(
+        '[aggregator]\norigin = "ledger.example/safecode"\n'
+        'database_url = "sqlite:///ledger.sqlite"\nledger_key = "l.key"\nissuer_key = "i.key"\n\n'
+        + (folder / "aggregator-snippet.toml").read_text()
+    )
+    config = load_config(site / "aggregator.toml")
+    accounts = broker_accounts(config.broker_admin, config.mqtt)
+    process = _run_mosquitto(conf)
+    try:
+        assert _wait(lambda: _port_open(port))
+        creds = accounts.ensure_kiosk("kiosk-init")
+        bus = MqttBus(config.mqtt, "init-aggregator")
+        bus.start()
+        try:
+            assert bus.wait_connected(10)
+        finally:
+            bus.stop()
+    finally:
+        _stop(process)
+    process = _run_mosquitto(conf)  # the plugin saved the kiosk's account to its file
+    try:
+        assert _wait(lambda: _port_open(port))
+        settings = MqttSettings(host="127.0.0.1", port=port, username=creds.username)
+        device = _device_at(settings, creds)
+        try:
+            assert device.connected.wait(5)
+            assert device.subscribe(topics.topic("kiosk-init", topics.CONFIG)) == 1
+        finally:
+            device.stop()
+    finally:
+        _stop(process)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
