@@ -5,6 +5,7 @@
 username = "safecode_admin"
 password_file = "broker-admin.password"   # or password = "..."; relative to the config
 timeout_s = 5                             # per broker call
+pin_client_id = false                     # true: a kiosk logs in only as client id = kiosk id
 # host, port, tls, ca_file, cert_file, key_file: default to [mqtt]'s
 ```
 
@@ -27,7 +28,7 @@ from protocol.config_file import ConfigError
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 
 _CONNECTION = ("host", "port", "tls", "ca_file", "cert_file", "key_file")
-_KEYS = {"username", "password", "password_file", "timeout_s", *_CONNECTION}
+_KEYS = {"username", "password", "password_file", "timeout_s", "pin_client_id", *_CONNECTION}
 MAX_PASSWORD_FILE = 4096
 
 
@@ -37,6 +38,7 @@ class BrokerAdmin:
 
     settings: MqttSettings
     timeout_s: float = 5.0
+    pin_client_id: bool = False
 
     def accounts(self, reserved: Iterable[str] = ()) -> BrokerAccounts:
         """The ``DynsecAccounts`` this admin drives; ``reserved`` names are never touched."""
@@ -44,7 +46,12 @@ class BrokerAdmin:
         from .dynsec import DynsecAccounts
 
         names = {ADMIN_USER, AGGREGATOR_USER, *(name for name in reserved if name)}
-        return DynsecAccounts(self.settings, timeout_s=self.timeout_s, reserved=names)
+        return DynsecAccounts(
+            self.settings,
+            timeout_s=self.timeout_s,
+            reserved=names,
+            pin_client_id=self.pin_client_id,
+        )
 
 
 def broker_accounts(admin: BrokerAdmin | None, mqtt: MqttSettings) -> BrokerAccounts:
@@ -105,6 +112,9 @@ def parse_broker_admin(table: object, mqtt: MqttSettings, *, base: Path) -> Brok
         raise ConfigError("broker_admin.timeout_s must be a number of seconds")
     if not math.isfinite(timeout) or not 0 < timeout <= 120:
         raise ConfigError("broker_admin.timeout_s must be more than 0 and at most 120")
+    pin = table.get("pin_client_id", False)
+    if type(pin) is not bool:
+        raise ConfigError("broker_admin.pin_client_id must be true or false")
     changes: dict[str, Any] = {name: table[name] for name in _CONNECTION if name in table}
     if changes.get("tls") is False:
         # Plain to the admin listener: [mqtt]'s TLS files do not apply.
@@ -116,4 +126,4 @@ def parse_broker_admin(table: object, mqtt: MqttSettings, *, base: Path) -> Brok
         )
     except ConfigError as exc:
         raise ConfigError(f"[broker_admin]: {exc}") from exc
-    return BrokerAdmin(settings=settings, timeout_s=float(timeout))
+    return BrokerAdmin(settings=settings, timeout_s=float(timeout), pin_client_id=pin)

@@ -61,6 +61,14 @@ class DynsecAccounts:
     ``settings`` are the admin's connection (host, port, TLS, username and password);
     ``reserved`` usernames (the admin's, the aggregator's) are never changed, even
     when they happen to look like kiosk ids.
+
+    ``pin_client_id`` lets a kiosk's account connect only with client id = kiosk id.
+    Without it a kiosk may log in under another kiosk's client id and so take over that
+    kiosk's session: it still reads and publishes nothing of the other's (the receive
+    ACLs hold), but it kicks the other off and the other's queued receipts are dropped
+    (the kiosk resends those check-ins). Pinning also refuses any second connection
+    with the kiosk's credentials under another id (``kiosk selftest`` uses
+    ``<kiosk-id>-selftest``), hence off by default.
     """
 
     def __init__(
@@ -69,12 +77,14 @@ class DynsecAccounts:
         *,
         timeout_s: float = 5.0,
         reserved: Iterable[str] = (),
+        pin_client_id: bool = False,
     ) -> None:
         if not settings.username or settings.password is None:
             raise BrokerAccountError("broker administration needs a username and a password")
         self.settings = settings
         self.timeout_s = timeout_s
         self.reserved = frozenset({settings.username, *reserved})
+        self.pin_client_id = pin_client_id
 
     def ensure_kiosk(self, kiosk_id: str) -> MqttCredentials:
         """(Re)make the kiosk's account and role with a new password; kicks its old session."""
@@ -92,6 +102,7 @@ class DynsecAccounts:
                     "password": password,
                     "textname": f"safecode kiosk {kiosk_id}",
                     "roles": [{"rolename": role}],
+                    **({"clientid": kiosk_id} if self.pin_client_id else {}),
                 },
             ]
         )

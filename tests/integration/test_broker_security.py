@@ -122,9 +122,11 @@ def _device(broker: LocalBroker, creds: MqttCredentials) -> Device:
     return _device_at(_settings(broker, creds.username, creds.password), creds)
 
 
-def _device_at(settings: MqttSettings, creds: MqttCredentials) -> Device:
-    """A kiosk-like client logged in with ``creds`` at ``settings``' broker."""
-    client = make_client(settings, creds.username, persistent=False)
+def _device_at(
+    settings: MqttSettings, creds: MqttCredentials, client_id: str | None = None
+) -> Device:
+    """A kiosk-like client logged in with ``creds`` (client id: the username by default)."""
+    client = make_client(settings, client_id or creds.username, persistent=False)
     client.username_pw_set(creds.username, creds.password)
     device = Device(client)
 
@@ -474,3 +476,39 @@ def _port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _device_as(broker: LocalBroker, creds: MqttCredentials, client_id: str) -> Device:
+    return _device_at(_settings(broker, creds.username, creds.password), creds, client_id)
+
+
+def test_without_pinning_a_stolen_client_id_still_reads_nothing(
+    accounts: DynsecAccounts, broker: LocalBroker, aggregator: MqttBus
+) -> None:
+    a = accounts.ensure_kiosk("kiosk-f")
+    accounts.ensure_kiosk("kiosk-g")
+    impostor = _device_as(broker, a, "kiosk-g")  # A under B's client id
+    try:
+        assert impostor.connected.wait(5)
+        assert impostor.subscribe(topics.topic("kiosk-g", topics.RECEIPT)) == 0x80
+        aggregator.send_answer("kiosk-g", b"for-g")
+        time.sleep(0.3)
+        assert impostor.messages == []
+    finally:
+        impostor.stop()
+
+
+def test_pinned_accounts_refuse_another_client_id(broker: LocalBroker) -> None:
+    pinned = DynsecAccounts(
+        _settings(broker, ADMIN_USER, ADMIN_PASSWORD), timeout_s=3, pin_client_id=True
+    )
+    a = pinned.ensure_kiosk("kiosk-h")
+    impostor = _device_as(broker, a, "kiosk-i")
+    own = _device(broker, a)
+    try:
+        assert impostor.refused.wait(5)
+        assert own.connected.wait(5)
+    finally:
+        impostor.stop()
+        own.stop()
+        pinned.remove_kiosk("kiosk-h")

@@ -79,6 +79,14 @@ def test_overrides_and_plain_admin_listener() -> None:
     assert admin.settings.ca_file is None
 
 
+def test_pin_client_id_reaches_the_accounts() -> None:
+    table = {"username": "admin", "password": "pw", "pin_client_id": True}
+    admin = parse_broker_admin(table, MQTT, base=Path("."))
+    assert admin is not None and admin.pin_client_id is True
+    accounts = admin.accounts()
+    assert isinstance(accounts, DynsecAccounts) and accounts.pin_client_id is True
+
+
 def test_accounts_reserve_the_aggregator_and_admin() -> None:
     admin = parse_broker_admin({"username": "admin", "password": "pw"}, MQTT, base=Path("."))
     accounts = broker_accounts(admin, MqttSettings(username="aggregator", password="x"))
@@ -108,6 +116,7 @@ def test_accounts_reserve_the_aggregator_and_admin() -> None:
         ({"username": "a", "password": "p", "host": ""}, r"\[broker_admin\]: mqtt.host"),
         ({"username": "a", "password": "p", "tls": "yes"}, r"\[broker_admin\]: mqtt.tls"),
         ({"username": "a", "password": "p", "tls_insecure": True}, "unknown key"),
+        ({"username": "a", "password": "p", "pin_client_id": 1}, "pin_client_id must be true"),
     ],
 )
 def test_bad_tables_are_refused_naming_the_field(tmp_path: Path, table: object, message: str):
