@@ -512,3 +512,16 @@ def test_pinned_accounts_refuse_another_client_id(broker: LocalBroker) -> None:
         impostor.stop()
         own.stop()
         pinned.remove_kiosk("kiosk-h")
+
+
+def test_aggregator_without_its_acls_says_so(
+    accounts: DynsecAccounts, broker: LocalBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    creds = accounts.ensure_kiosk("kiosk-not-aggregator")
+    bus = MqttBus(_settings(broker, creds.username, creds.password), "wrong-aggregator")
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        assert any("broker refused the subscription" in r.getMessage() for r in caplog.records)
+    finally:
+        bus.stop()
