@@ -62,8 +62,8 @@ def broker_init_command(
 
     The broker then refuses anonymous clients; the aggregator logs in as
     safecode_aggregator and manages kiosk accounts as safecode_admin (passwords in
-    DIR, mode 600, never printed). Add DIR/mosquitto.conf to the broker (e.g.
-    include_dir), make the broker's user own DIR/dynamic-security.json, and merge
+    DIR, mode 600, never printed). Add DIR/mosquitto.conf to the broker (e.g. a
+    link in /etc/mosquitto/conf.d), make the broker's user own DIR/dynamic-security.json, and merge
     DIR/aggregator-snippet.toml into the aggregator's config.
     """
     tls_files = (cafile, certfile, keyfile)

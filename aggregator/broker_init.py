@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
@@ -39,6 +40,24 @@ FILES = (
 
 class BrokerInitError(RuntimeError):
     """The broker folder cannot be laid out; the message says why."""
+
+
+HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,252})")
+
+
+def check_host(value: str, what: str) -> str:
+    """A host name or IP address (letters, digits, '.', ':', '-'), else BrokerInitError."""
+    if not HOST.fullmatch(value):
+        raise BrokerInitError(f"{what} {value[:60]!r} is not a host name or IP address")
+    return value
+
+
+def _conf_value(value: object, what: str) -> str:
+    """A value for one mosquitto.conf line: no control characters (no line breaks)."""
+    text = str(value)
+    if not text or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise BrokerInitError(f"{what} {text[:60]!r} cannot go into mosquitto.conf")
+    return text
 
 
 @dataclass(frozen=True)
@@ -66,19 +85,19 @@ def plugin_lines(plugin: Path, dynsec_file: Path) -> list[str]:
     """mosquitto.conf lines loading the plugin with its state file; no anonymous clients."""
     return [
         "allow_anonymous false",
-        f"plugin {plugin}",
-        f"plugin_opt_config_file {dynsec_file}",
+        f"plugin {_conf_value(plugin, 'plugin path')}",
+        f"plugin_opt_config_file {_conf_value(dynsec_file, 'folder')}",
     ]
 
 
 def listener_lines(port: int, bind: str, tls: ListenerTls | None) -> list[str]:
     """One listener, TLS 1.2 or newer when ``tls`` is given."""
-    lines = [f"listener {port} {bind}"]
+    lines = [f"listener {port} {check_host(bind, 'listener address')}"]
     if tls is not None:
         lines += [
-            f"cafile {tls.ca_file}",
-            f"certfile {tls.cert_file}",
-            f"keyfile {tls.key_file}",
+            f"cafile {_conf_value(tls.ca_file, 'CA file')}",
+            f"certfile {_conf_value(tls.cert_file, 'certificate file')}",
+            f"keyfile {_conf_value(tls.key_file, 'key file')}",
             "tls_version tlsv1.2",
             f"require_certificate {'true' if tls.require_certificate else 'false'}",
         ]
@@ -124,18 +143,11 @@ def init_broker_dir(
     """Write the broker's files into ``folder`` (refusing to overwrite any); return them."""
     if not 0 < port < 65536:
         raise BrokerInitError(f"port {port} is not a TCP port number")
+    check_host(public_host, "broker host")
     plugin = plugin or find_dynsec_plugin()
     if not plugin.is_file():
         raise BrokerInitError(f"plugin {plugin} is not a file")
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BrokerInitError(f"cannot make {folder}: {exc}") from exc
-    taken = [name for name in FILES if (folder / name).exists()]
-    if taken:
-        raise BrokerInitError(f"{folder / taken[0]} exists already; refusing to overwrite it")
-    admin_password, aggregator_password = new_password(), new_password()
     dynsec_file = folder.resolve() / "dynamic-security.json"
     conf = [
         "# safecode broker: per-kiosk accounts through the dynamic-security plugin.",
@@ -145,6 +157,14 @@ def init_broker_dir(
         *listener_lines(port, bind, tls),
         "",
     ]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrokerInitError(f"cannot make {folder}: {exc}") from exc
+    taken = [name for name in FILES if (folder / name).exists()]
+    if taken:
+        raise BrokerInitError(f"{folder / taken[0]} exists already; refusing to overwrite it")
+    admin_password, aggregator_password = new_password(), new_password()
     try:
         _write_secret(
             dynsec_file, json.dumps(dynsec_document(admin_password, aggregator_password), indent=2)

@@ -294,6 +294,10 @@ def test_broker_init_tls_listener(tmp_path: Path) -> None:
         (["--port", "0"], "0 is not in the range"),
         (["--port", "x"], "is not a valid integer"),
         (["--plugin", "{d}/nowhere.so"], "is not a file"),
+        (["--bind", "0.0.0.0\nallow_anonymous true"], "is not a host name or IP address"),
+        (["--bind", "a b"], "is not a host name"),
+        (["--host", "-x"], "is not a host name"),
+        (["--host", ""], "is not a host name"),
         (
             ["--cafile", "{d}/no.pem", "--certfile", "{d}/no.pem", "--keyfile", "{d}/no.pem"],
             "no such file",
@@ -305,7 +309,17 @@ def test_broker_init_bad_arguments(tmp_path: Path, extra: list[str], message: st
     args = ["--dir", str(tmp_path / "b"), *(a.format(d=tmp_path) for a in extra)]
     result = CliRunner().invoke(broker_init_command, args)
     assert result.exit_code != 0 and message in result.output, result.output
-    assert not (tmp_path / "b" / "broker-admin.password").exists()
+    assert not (tmp_path / "b").exists()
+
+
+def test_broker_init_refuses_line_breaks_in_paths(tmp_path: Path) -> None:
+    odd = tmp_path / "ca\nallow_anonymous true"
+    odd.write_text("x")
+    args = ["--dir", str(tmp_path / "b"), "--cafile", str(odd)]
+    args += ["--certfile", str(odd), "--keyfile", str(odd)]
+    result = CliRunner().invoke(broker_init_command, args)
+    assert result.exit_code == 1 and "cannot go into mosquitto.conf" in result.output
+    assert not (tmp_path / "b").exists()
 
 
 def test_broker_init_into_a_file_is_refused(tmp_path: Path) -> None:
