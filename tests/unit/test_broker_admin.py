@@ -326,3 +326,39 @@ def test_broker_init_into_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     result = CliRunner().invoke(broker_init_command, ["--dir", str(tmp_path / "f")])
     assert result.exit_code != 0
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "username",
+                "password",
+                "timeout_s",
+                "host",
+                "port",
+                "tls",
+                "ca_file",
+                "pin_client_id",
+                "x",
+            ]
+        ),
+        _VALUES,
+    )
+)
+def test_any_table_is_accepted_or_refused_with_config_error(table: dict) -> None:
+    try:
+        admin = parse_broker_admin(table, MqttSettings(), base=Path("/nonexistent"))
+    except ConfigError:
+        return
+    assert admin is not None and admin.settings.username == table["username"]
