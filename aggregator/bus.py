@@ -116,6 +116,13 @@ class MqttBus(Bus):
         client.subscribe([(name, 1) for name in self.subscriptions])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any):
+        refused = [name for name, rc in zip(self.subscriptions, rcs, strict=False) if rc.is_failure]
+        if refused:
+            log.error(
+                "broker refused the subscription to %s: the aggregator's broker account "
+                "lacks the ACLs of aggregator/broker_acls.py (aggregator_acls)",
+                ", ".join(refused),
+            )
         self._ready.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):

@@ -4,7 +4,8 @@
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
-- ``retention``: destroy day keys past the retention period.
+- ``retention``: destroy day keys past the retention period;
+- ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
 """
 
 from __future__ import annotations
@@ -199,10 +200,12 @@ def retention(config_path: Path, days: int | None) -> None:
 
 
 def _register_web() -> None:
+    from .broker_cli import broker_init_command
     from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
     aggregator_group.add_command(revoke_command)
+    aggregator_group.add_command(broker_init_command)
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
 

@@ -14,6 +14,7 @@ from protocol.config_file import ConfigError, read_toml
 from protocol.note import is_valid_name
 from protocol.receipt import MAX_ENTRIES
 
+from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
 
 
@@ -47,6 +48,8 @@ class AggregatorConfig:
     #: Days a visit stays readable; then its day key is destroyed (the chain still verifies).
     retention_days: int = 28
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    #: Managing kiosks' broker accounts (``[broker_admin]``); None: kiosks get none.
+    broker_admin: BrokerAdmin | None = None
 
 
 def load_config(path: Path) -> AggregatorConfig:
@@ -67,12 +70,14 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             raise ConfigError("config database_url must be a string")
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = f"sqlite:///{(base / url[len('sqlite:///') :]).resolve()}"
+        mqtt = MqttSettings(**data.get("mqtt", {}))
         config = AggregatorConfig(
             origin=section.pop("origin"),
             database_url=url,
             ledger_key_path=base / section.pop("ledger_key"),
             issuer_key_path=base / section.pop("issuer_key"),
-            mqtt=MqttSettings(**data.get("mqtt", {})),
+            mqtt=mqtt,
+            broker_admin=parse_broker_admin(data.get("broker_admin"), mqtt, base=base),
             **section,
         )
     except KeyError as exc:

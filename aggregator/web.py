@@ -4,6 +4,8 @@ Settings (``create_app`` mapping, ``SAFECODE_*`` environment variables, or the
 ``[web]`` table of the aggregator config via ``create_app_from_config``):
 ``DATABASE_URL``, ``WITNESSES`` (witness verifier keys whose cosignatures are
 collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as offline).
+Kiosks' broker accounts (``app.extensions["safecode.broker_accounts"]``) come from the
+config's ``[broker_admin]`` table, or ``NoBrokerAccounts`` without one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .api.health import health_api
 from .api.kiosks import kiosks_api
 from .api.ledger import ledger_api
 from .api.operator import operator_api
+from .broker_accounts import BrokerAccounts, NoBrokerAccounts
+from .broker_admin import broker_accounts
 from .config import load_config
 from .db import database_proxy, open_database
 from .proofs import TreeCache
@@ -46,8 +50,13 @@ def _witnesses(value: object) -> list[CosignatureVerifier]:
         raise ConfigError(f"web.witnesses: {exc}") from exc
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the web app; ``DATABASE_URL`` in the config names the ledger database."""
+def create_app(
+    test_config: dict[str, Any] | None = None, *, accounts: BrokerAccounts | None = None
+) -> Flask:
+    """Build the web app; ``DATABASE_URL`` in the config names the ledger database.
+
+    ``accounts`` creates and removes kiosks' broker accounts (none by default).
+    """
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # "//" is a 404, not a redirect
     app.config.from_mapping(DEFAULTS)
@@ -65,6 +74,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["safecode.witnesses"] = _witnesses(app.config["WITNESSES"])
     app.extensions["safecode.leaves"] = TreeCache()
     app.extensions["safecode.refusals"] = RefusalCounter()
+    app.extensions["safecode.broker_accounts"] = (
+        accounts if accounts is not None else NoBrokerAccounts()
+    )
     open_database(app.config["DATABASE_URL"]).close()
 
     @app.before_request
@@ -97,4 +109,4 @@ def create_app_from_config(path: Path) -> Flask:
         settings["WITNESSES"] = web["witnesses"]
     if "offline_after_s" in web:
         settings["OFFLINE_AFTER_S"] = web["offline_after_s"]
-    return create_app(settings)
+    return create_app(settings, accounts=broker_accounts(config.broker_admin, config.mqtt))

@@ -71,6 +71,10 @@ class BrokerTls:
 class LocalBroker:
     """A Mosquitto process listening on 127.0.0.1 only, with its own config and data.
 
+    Anonymous by default; ``password_file`` (mosquitto_passwd) or ``dynsec_file`` (the
+    dynamic-security plugin's state, e.g. ``aggregator.broker_acls.dynsec_document``,
+    rewritten by the broker) make clients log in.
+
     The process runs in its own session, so a terminal's Ctrl-C (SIGINT to the foreground
     process group) does not reach it: whoever started it stops it, after its clients.
     """
@@ -82,10 +86,14 @@ class LocalBroker:
         workdir: Path | None = None,
         tls: BrokerTls | None = None,
         password_file: Path | None = None,
+        dynsec_file: Path | None = None,
     ) -> None:
+        if password_file is not None and dynsec_file is not None:
+            raise ValueError("give a password file or a dynamic-security file, not both")
         self.port = port or free_port()
         self.tls = tls
         self.password_file = password_file
+        self.dynsec_file = dynsec_file
         self.host = "127.0.0.1"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -112,6 +120,14 @@ class LocalBroker:
             ]
         if self.password_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        elif self.dynsec_file is not None:
+            from aggregator.broker_init import BrokerInitError, find_dynsec_plugin, plugin_lines
+
+            try:
+                plugin = find_dynsec_plugin()
+            except BrokerInitError as exc:
+                raise BrokerError(str(exc)) from exc
+            lines += plugin_lines(plugin, self.dynsec_file.resolve())
         else:
             lines.append("allow_anonymous true")
         lines += [
