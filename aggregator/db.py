@@ -132,7 +132,7 @@ class BlockEntry(BaseModel):
 
 def all_models() -> list[type[BaseModel]]:
     """Every table of the ledger database, including those defined in other modules."""
-    from . import cosignatures, counters, operators, placement, revocations, vault
+    from . import cosignatures, counters, operators, placement, revocations, tiles, vault
 
     return [
         KioskEntry,
@@ -143,6 +143,7 @@ def all_models() -> list[type[BaseModel]]:
         cosignatures.CosignatureEntry,
         vault.DayKey,
         placement.KioskClockEntry,
+        tiles.TileEntry,
         revocations.RevokedCredentialEntry,
     ]
 

@@ -1,16 +1,12 @@
-"""Inclusion and consistency proofs from the stored leaf hashes.
+"""Inclusion and consistency proofs from the stored leaf hashes and tiles.
 
-The ledger is append-only, so each web process keeps the leaf hashes (32 bytes each)
-and the roots of aligned subtrees of 64 leaves and more in memory (TreeCache), and
-reads from the database only the leaves sealed since its last request. The first
-request after a start loads every leaf once (O(n) reads and hashes); after that a
-proof costs O(log n) cached roots plus at most 63 hashes per level. Past tens of
-millions of leaves, stored interior hashes (C2SP tlog-tiles) would save the memory.
+The sequencer stores the root of every aligned perfect subtree of 256**k leaves
+(aggregator.tiles), so a proof costs O(log n) small indexed reads and at most a
+few hundred hashes, with nothing loaded at start and bounded memory per process.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from protocol import merkle
@@ -18,8 +14,9 @@ from protocol.block import leaf_data, parse_block
 from protocol.errors import ProtocolError
 
 from .db import BlockEntry, CheckinEntry
+from .tiles import StorageFault, TileTree, read_leaves
 
-LOAD_CHUNK = 50_000
+__all__ = ["ProofError", "StorageFault", "TreeCache", "consistency", "inclusion"]
 
 
 class ProofError(LookupError):
@@ -31,121 +28,37 @@ class ProofError(LookupError):
         self.status = status
 
 
-class StorageFault(RuntimeError):
-    """The stored leaves are not a contiguous run from 0: the database is damaged."""
-
-
 class TreeCache:
-    """The log's leaf hashes and the roots of its aligned perfect subtrees, kept in memory.
+    """Roots, leaves and RFC 9162 proofs over the stored leaves and tiles (aggregator.tiles).
 
-    Leaves are packed 32 bytes each; subtree roots are kept from size 2**LOW up (about
-    one byte per leaf), smaller ones are rehashed from the leaves when needed. Every
-    range the RFC 9162 proof algorithms ask for starts at a multiple of a power of two
-    at least its length, so its root folds O(log n) cached roots: a proof costs a few
-    hundred hashes, not O(n). Appends are incremental; one lock guards everything.
+    Nothing is loaded at start and memory stays bounded (an LRU of nodes); a proof
+    reads O(log n) small ranges. Roots already checked against a signed block are
+    remembered, since stored leaves and tiles never change.
     """
 
-    LOW = 6
-
-    def __init__(self) -> None:
-        self._leaves = bytearray()
-        self._levels: dict[int, bytearray] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def size(self) -> int:
-        return len(self._leaves) // 32
-
-    def _load(self, size: int) -> None:
-        """Read leaves up to ``size`` from storage and hash the subtrees they complete."""
-        while self.size < size:
-            start = self.size
-            rows = (
-                CheckinEntry.select(CheckinEntry.leaf_index, CheckinEntry.leaf_hash)
-                .where(
-                    (CheckinEntry.leaf_index >= start)
-                    & (CheckinEntry.leaf_index < min(size, start + LOAD_CHUNK))
-                )
-                .order_by(CheckinEntry.leaf_index)
-                .tuples()
-            )
-            loaded = bytearray()
-            for index, leaf in rows:
-                if index != start + len(loaded) // 32 or len(bytes(leaf)) != 32:
-                    raise StorageFault(f"leaf {start + len(loaded) // 32} is missing or damaged")
-                loaded += bytes(leaf)
-            if not loaded:
-                raise StorageFault(f"leaf {start} is missing from storage")
-            self._leaves += loaded
-            self._build()
-
-    def _build(self) -> None:
-        level, below = self.LOW, None
-        while (self.size >> level) > 0:
-            nodes = self._levels.setdefault(level, bytearray())
-            for j in range(len(nodes) // 32, self.size >> level):
-                if below is None:
-                    nodes += self._hash_leaves(j << level, level)
-                else:
-                    nodes += merkle.node_hash(
-                        below[64 * j : 64 * j + 32], below[64 * j + 32 : 64 * j + 64]
-                    )
-            level, below = level + 1, nodes
-
-    def _hash_leaves(self, lo: int, level: int) -> bytes:
-        nodes = [bytes(self._leaves[32 * i : 32 * i + 32]) for i in range(lo, lo + (1 << level))]
-        while len(nodes) > 1:
-            nodes = [merkle.node_hash(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=True)]
-        return nodes[0]
-
-    def _perfect(self, lo: int, level: int) -> bytes:
-        """Root of the aligned perfect subtree of 2**level leaves starting at ``lo``."""
-        if lo % (1 << level):
-            raise ValueError(f"subtree at {lo} is not aligned to {1 << level}")
-        if level >= self.LOW:
-            at = 32 * (lo >> level)
-            return bytes(self._levels[level][at : at + 32])
-        return self._hash_leaves(lo, level)
-
-    def _root(self, lo: int, hi: int) -> bytes:
-        """MTH(D[lo:hi]) for an aligned range: fold its perfect subtrees right to left."""
-        peaks, pos, n = [], lo, hi - lo
-        for bit in reversed(range(n.bit_length())):
-            if n >> bit & 1:
-                peaks.append(self._perfect(pos, bit))
-                pos += 1 << bit
-        root = peaks[-1]
-        for peak in reversed(peaks[:-1]):
-            root = merkle.node_hash(peak, root)
-        return root
+    def __init__(self, tree: TileTree | None = None) -> None:
+        self.tree = tree or TileTree()
+        self.checked_sizes: set[int] = set()
 
     def root(self, size: int) -> bytes:
         """The tree hash of the first ``size`` leaves."""
-        with self._lock:
-            self._load(size)
-            return merkle.EMPTY_ROOT if size == 0 else self._root(0, size)
+        return self.tree.root(size)
 
     def leaves(self, lo: int, hi: int) -> list[bytes]:
         """Leaf hashes ``lo`` to ``hi - 1``."""
-        with self._lock:
-            self._load(hi)
-            return [bytes(self._leaves[32 * i : 32 * i + 32]) for i in range(lo, hi)]
+        return read_leaves(lo, hi) if hi > lo else []
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
         if not 0 <= index < size:
             raise ValueError(f"leaf {index} is not in a tree of {size}")
-        with self._lock:
-            self._load(size)
-            return merkle.inclusion_path(size, index, self._root)
+        return merkle.inclusion_path(size, index, self.tree.subtree_root)
 
     def consistency_proof(self, old: int, size: int) -> list[bytes]:
         """RFC 9162 consistency proof from ``old`` to ``size`` leaves (0 < old <= size)."""
         if not 0 < old <= size:
             raise ValueError(f"no consistency proof from {old} to {size}")
-        with self._lock:
-            self._load(size)
-            return merkle.consistency_path(size, old, self._root)
+        return merkle.consistency_path(size, old, self.tree.subtree_root)
 
 
 def latest_block() -> BlockEntry | None:
@@ -240,11 +153,14 @@ def consistency(cache: TreeCache, old: int, new: int | None) -> tuple[int, int, 
 def _check_root(cache: TreeCache, block: BlockEntry) -> None:
     """Refuse to prove anything if the stored leaves do not rebuild the signed root.
 
-    The cache only grows, so this also catches a database replaced or rewritten under
-    a running process. (Block leaf listings are not checked: auditors check those.)
+    Checked once per tree size and process: stored leaves and tiles never change.
+    (Block leaf listings are not checked: auditors check those.)
     """
+    if block.tree_size in cache.checked_sizes:
+        return
     if cache.root(block.tree_size) != bytes(block.root):
         raise StorageFault(f"stored leaves do not rebuild the root of block {block.height}")
+    cache.checked_sizes.add(block.tree_size)
 
 
 def block_leaves(cache: TreeCache, height: int) -> tuple[BlockEntry, list[bytes]]:

@@ -34,6 +34,7 @@ from protocol.receipt import (
 
 from .db import BlockEntry, CheckinEntry
 from .seqlock import SequencerLock, lock_for, seal_lock_sql
+from .tiles import fill_missing_tiles, write_tiles
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Sequencer:
         self.counts: Counter[str] = Counter()
         self._oldest_seen: tuple[int, float] | None = None
         self._seal_lock: str | None = None
+        self._tiles_checked = False
 
     def _tip(self) -> tuple[int, bytes, MerkleAccumulator]:
         """Next height, previous block hash and the tree after the last block."""
@@ -130,6 +132,10 @@ class Sequencer:
                 return None
             height, prev, tree = self._tip()
             first = tree.size
+            if not self._tiles_checked:
+                # A ledger sealed before tiles were stored gets them once, here.
+                fill_missing_tiles(first)
+                self._tiles_checked = True
             for row in rows:
                 tree.append(bytes(row.leaf_hash))
             root = tree.root()
@@ -161,6 +167,7 @@ class Sequencer:
                 row.leaf_index = first + offset
                 row.block_height = height
             _set_leaf_indexes(rows, height)
+            write_tiles(first, tree.size, [bytes(row.leaf_hash) for row in rows])
         self.counts["blocks"] += 1
         self.counts["sealed"] += len(rows)
         receipts = self._receipts(rows, height, tree.size, root)
