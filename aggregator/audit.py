@@ -17,6 +17,7 @@ from protocol.merkle import MerkleAccumulator, leaf_hash
 from protocol.note import NoteVerifier
 
 from .db import BlockEntry, CheckinEntry
+from .tiles import StorageFault, TileChecker
 from .vault import Vault, VaultError, destroyed_days
 
 
@@ -49,6 +50,7 @@ def verify_ledger(
     gone = destroyed_days() if vault is not None else set()
     verifier = NoteVerifier.from_public_key(origin, ledger_key)
     tree = MerkleAccumulator()
+    tiles = TileChecker()
     prev = GENESIS_PREV
     blocks = 0
     for entry in BlockEntry.select().order_by(BlockEntry.height):
@@ -81,7 +83,12 @@ def verify_ledger(
         for row in rows:
             if row.leaf_index != tree.size:
                 raise LedgerError(f"{where}: leaf {tree.size} is missing")
-            tree.append(_recompute_leaf(row, where))
+            leaf = _recompute_leaf(row, where)
+            tree.append(leaf)
+            try:
+                tiles.append(leaf)
+            except StorageFault as exc:
+                raise LedgerError(f"{where}: {exc}") from exc
             if vault is not None and row.day not in gone:
                 _check_plaintext(row, vault, where)
         if tree.size != header.tree_size:

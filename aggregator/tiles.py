@@ -227,3 +227,51 @@ def fill_missing_tiles(size: int, chunk: int = 64) -> int:
                     written += len(rows)
         level += HEIGHT
     return written
+
+
+class TileChecker:
+    """Recomputes tile roots from leaves appended in order and compares the stored ones.
+
+    For auditors: a stored tile that differs from its leaves would make the read API
+    serve proofs that do not verify. Missing tiles are counted, not errors (the
+    sequencer fills them in).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: list[list[bytes]] = [[]]
+        self._count = [0]  # nodes completed per buffer level (level = 8 * position)
+        self._stored: dict[tuple[int, int], bytes] = {}
+        self._pages_read: set[tuple[int, int]] = set()
+        self.checked = 0
+        self.missing = 0
+
+    def _stored_node(self, level: int, index: int) -> bytes | None:
+        """The stored node, read 256 at a time; each is looked at once, then dropped."""
+        page = index >> HEIGHT
+        if (level, page) not in self._pages_read:
+            self._pages_read.add((level, page))
+            found = read_nodes(level, page << HEIGHT, (page + 1) << HEIGHT)
+            self._stored.update({(level, i): value for i, value in found.items()})
+        return self._stored.pop((level, index), None)
+
+    def append(self, leaf: bytes) -> None:
+        """Add the next leaf hash; StorageFault if a tile it completes is stored wrong."""
+        self._buffers[0].append(leaf)
+        position = 0
+        while len(self._buffers[position]) == WIDTH:
+            node = _fold(self._buffers[position])
+            self._buffers[position] = []
+            level, index = (position + 1) * HEIGHT, self._count[position]
+            self._count[position] += 1
+            stored = self._stored_node(level, index)
+            if stored is None:
+                self.missing += 1
+            elif stored != node:
+                raise StorageFault(f"stored tile {level}/{index} differs from its leaves")
+            else:
+                self.checked += 1
+            if len(self._buffers) == position + 1:
+                self._buffers.append([])
+                self._count.append(0)
+            self._buffers[position + 1].append(node)
+            position += 1

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator import tiles
-from aggregator.proofs import StorageFault, TreeCache
+from aggregator.audit import LedgerError, verify_ledger
+from aggregator.proofs import StorageFault, TreeCache, inclusion
 from aggregator.sequencer import Sequencer
 from aggregator.tiles import HEIGHT, TileEntry, TileTree, fill_missing_tiles
 from protocol import merkle
@@ -152,3 +153,17 @@ def test_a_ledger_sealed_without_tiles_gets_them_back(db: peewee.Database) -> No
 def test_write_tiles_wants_exactly_the_new_leaves(db: peewee.Database) -> None:
     with pytest.raises(ValueError):
         tiles.write_tiles(0, 3, [b"\0" * 32])
+
+
+def test_the_audit_refuses_a_ledger_whose_stored_tile_was_changed(db: peewee.Database) -> None:
+    builder = LedgerBuilder()
+    ids = builder.block(520)
+    assert verify_ledger(LEDGER.public_key(), ORIGIN).tree_size == 520
+    TileEntry.update(hash=b"\x01" * 32).where(
+        (TileEntry.level == HEIGHT) & (TileEntry.index == 1)
+    ).execute()
+    with pytest.raises(LedgerError, match="tile 8/1 differs"):
+        verify_ledger(LEDGER.public_key(), ORIGIN)
+    # The read API refuses to prove against it too: the root no longer rebuilds.
+    with pytest.raises(StorageFault, match="do not rebuild the root"):
+        inclusion(TreeCache(), ids[0], None)
