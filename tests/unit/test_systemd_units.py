@@ -32,6 +32,7 @@ UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(UNIT_DIR.glob("*.service"))
 AGGREGATOR_UNITS = [u for u in UNITS if u.name.startswith("safecode-aggregator")]
 KIOSK = UNIT_DIR / "safecode-kiosk.service"
+DROP_IN = UNIT_DIR / "systemd-time-wait-sync.service.d" / "safecode.conf"
 INSTALLED_SAFECODE = "/opt/safecode/venv/bin/safecode"
 MAX_EXPOSURE = 3.0
 HOST_UNIT_DIRS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
@@ -105,6 +106,7 @@ def verify_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     ours.mkdir(parents=True)
     for unit in UNITS:
         shutil.copy(unit, ours / unit.name)
+    shutil.copytree(UNIT_DIR / DROP_IN.parent.name, ours / DROP_IN.parent.name)
     executable = root / INSTALLED_SAFECODE.lstrip("/")
     executable.parent.mkdir(parents=True)
     executable.write_text("#!/bin/sh\nexit 0\n")
@@ -267,3 +269,29 @@ def test_aggregator_units_share_one_hardening() -> None:
     assert ("Service", "PrivateDevices", "yes") in reference
     for unit in AGGREGATOR_UNITS[1:]:
         assert hardening(unit) == reference, unit.name
+
+
+def test_time_sync_wait_is_bounded(verify_root: Path) -> None:
+    """The kiosk waits for time-sync.target; the drop-in stops that wait from being endless."""
+    assert "time-sync.target" in one(KIOSK, "After", "Unit").split()
+    timeout = one(DROP_IN, "TimeoutStartSec")
+    assert re.fullmatch(r"\d+s", timeout) and 10 <= int(timeout[:-1]) <= 300
+    if ANALYZE is None:
+        return
+    unit = verify_root / "usr/lib/systemd/system/systemd-time-wait-sync.service"
+    if not unit.exists():
+        pytest.skip("this machine's systemd has no systemd-time-wait-sync.service")
+    tool = shlex.split(one(unit, "ExecStart"))[0]
+    if not Path(tool).exists():
+        pytest.skip(f"{tool} is not installed here")
+    stand_in = verify_root / tool.lstrip("/")
+    stand_in.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tool, stand_in)
+    run = subprocess.run(
+        [ANALYZE, "verify", f"--root={verify_root}", unit.name],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 0 and not run.stderr.strip(), run.stderr
