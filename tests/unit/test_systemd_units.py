@@ -31,6 +31,7 @@ from safecode.cli import cli
 UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted(UNIT_DIR.glob("*.service"))
 AGGREGATOR_UNITS = [u for u in UNITS if u.name.startswith("safecode-aggregator")]
+TIMERS = sorted(UNIT_DIR.glob("*.timer"))
 KIOSK = UNIT_DIR / "safecode-kiosk.service"
 DROP_IN = UNIT_DIR / "systemd-time-wait-sync.service.d" / "safecode.conf"
 INSTALLED_SAFECODE = "/opt/safecode/venv/bin/safecode"
@@ -84,11 +85,13 @@ def one(unit: Path, key: str, section: str = "Service") -> str:
 def test_the_expected_units_are_there() -> None:
     assert [u.name for u in UNITS] == [
         "safecode-aggregator-ingest.service",
+        "safecode-aggregator-retention.service",
         "safecode-aggregator-sequence.service",
         "safecode-aggregator-web.service",
         "safecode-aggregator.service",
         "safecode-kiosk.service",
     ]
+    assert [t.name for t in TIMERS] == ["safecode-aggregator-retention.timer"]
 
 
 # -- systemd-analyze verify ----------------------------------------------------------------
@@ -104,7 +107,7 @@ def verify_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.copytree(host_units, root / "usr/lib/systemd/system", symlinks=True)
     ours = root / "etc/systemd/system"
     ours.mkdir(parents=True)
-    for unit in UNITS:
+    for unit in [*UNITS, *TIMERS]:
         shutil.copy(unit, ours / unit.name)
     shutil.copytree(UNIT_DIR / DROP_IN.parent.name, ours / DROP_IN.parent.name)
     executable = root / INSTALLED_SAFECODE.lstrip("/")
@@ -115,7 +118,7 @@ def verify_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+@pytest.mark.parametrize("unit", [*UNITS, *TIMERS], ids=lambda u: u.name)
 def test_systemd_verify_accepts_the_unit(unit: Path, verify_root: Path) -> None:
     run = subprocess.run(
         [ANALYZE, "verify", f"--root={verify_root}", unit.name],
