@@ -15,12 +15,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from provisioning.site import init_site
-from safecode.broker import LocalBroker
+from safecode.broker import LocalBroker, free_port
 from tests.unit.test_systemd_units import (
     AGGREGATOR_UNITS,
     ANALYZE,
@@ -108,7 +109,7 @@ def test_the_kiosk_filter_lets_the_clock_state_through(tmp_path: Path) -> None:
     assert probe_clock(allowed - CLOCK_CALLS, tmp_path) == "None"
 
 
-def test_filtered_kiosk_gets_check_ins_sealed_by_a_filtered_aggregator(tmp_path: Path) -> None:
+def test_filtered_kiosk_and_aggregator_seal_check_ins_and_serve_them(tmp_path: Path) -> None:
     with LocalBroker(workdir=tmp_path / "broker") as broker:
         site = init_site(tmp_path / "site", kiosks=1, visitors=5, mqtt_port=broker.port)
         agg_argv, agg_env = filtered(
@@ -128,14 +129,36 @@ def test_filtered_kiosk_gets_check_ins_sealed_by_a_filtered_aggregator(tmp_path:
         kiosk = subprocess.Popen(
             kiosk_argv, env=kiosk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
+        port = free_port()
+        web_argv, web_env = filtered(
+            next(u for u in AGGREGATOR_UNITS if u.stem.endswith("-web")),
+            tmp_path,
+            "aggregator",
+            "web",
+            "--config",
+            str(site.aggregator_config),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        )
+        web = subprocess.Popen(
+            web_argv, env=web_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         try:
             time.sleep(12)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/checkpoint", timeout=10) as r:
+                checkpoint = r.read().decode()
         finally:
+            web.send_signal(signal.SIGTERM)
+            web_out, _ = web.communicate(timeout=30)
             for process in (kiosk, aggregator):
                 process.send_signal(signal.SIGTERM)
             kiosk_out, _ = kiosk.communicate(timeout=30)
             aggregator_out, _ = aggregator.communicate(timeout=30)
     assert kiosk.returncode == 0, kiosk_out
     assert aggregator.returncode == 0, aggregator_out
+    assert web.returncode == 0, web_out
+    assert checkpoint.startswith(site.ledger_vkey.split("+")[0]), checkpoint
     assert "accepted seq=" in kiosk_out, kiosk_out
     assert "receipt:" in kiosk_out and "sealed in block" in kiosk_out, kiosk_out
