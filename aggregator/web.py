@@ -3,7 +3,9 @@
 Settings (``create_app`` mapping, ``SAFECODE_*`` environment variables, or the
 ``[web]`` table of the aggregator config via ``create_app_from_config``):
 ``DATABASE_URL``, ``WITNESSES`` (witness verifier keys whose cosignatures are
-collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as offline).
+collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as offline),
+``KIOSK_TRUST`` (the public keys and broker address enrolment hands to kiosks; read from
+the key files the aggregator config names).
 Kiosks' broker accounts (``app.extensions["safecode.broker_accounts"]``) come from the
 config's ``[broker_admin]`` table, or ``NoBrokerAccounts`` without one.
 """
@@ -30,6 +32,7 @@ from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
 from .db import database_proxy, open_database
+from .kiosk_trust import trust_or_none
 from .proofs import TreeCache
 
 DEFAULTS: dict[str, Any] = {
@@ -105,6 +108,7 @@ def create_app_from_config(path: Path) -> Flask:
     if unknown:
         raise ConfigError(f"config [web] has unknown key {unknown[0]!r}")
     settings: dict[str, Any] = {"DATABASE_URL": config.database_url}
+    settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]
     if "offline_after_s" in web:

@@ -1,4 +1,15 @@
-"""Operator blueprint: enrol and retire kiosks, with bearer operator tokens."""
+"""Operator blueprint: enrol and retire kiosks, with bearer operator tokens.
+
+``GET /v1/operator/site`` checks a token and tells provisioning what a kiosk must trust
+(issuer and ledger public keys) and where the broker is, before any device is touched.
+``POST /v1/operator/kiosks`` registers a device key and answers with the kiosk id, the
+kiosk's own MQTT credentials (from the broker accounts extension; none without one) and
+the same trust. ``POST /v1/operator/kiosks/<id>/retire`` refuses the kiosk's key from
+then on and removes its broker account at once.
+
+Re-keying a device is enrol-new-then-retire-old: the retired id keeps its old key in
+the registry, so check-ins it signed stay verifiable in the ledger.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +20,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from protocol import keys
 from protocol.errors import MalformedError
 from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
 
 from .. import operators
+from ..broker_accounts import BrokerAccountError, BrokerAccounts, NoBrokerAccounts
+from ..kiosk_trust import KioskTrust
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
 from .errors import ApiError, bad_request
 
@@ -54,6 +67,31 @@ def _json_object(allowed: set[str]) -> dict[str, Any]:
     return body
 
 
+def broker_accounts() -> BrokerAccounts:
+    """The app's broker accounts, or none (kiosks log in as the broker allows)."""
+    return current_app.extensions.get("safecode.broker_accounts", NoBrokerAccounts())
+
+
+def kiosk_trust() -> KioskTrust:
+    """The keys and broker address enrolment hands out; 503 when this process lacks them."""
+    trust = current_app.config.get("KIOSK_TRUST")
+    if not isinstance(trust, KioskTrust):
+        raise ApiError(
+            503,
+            "enrolment_unavailable",
+            "this aggregator process cannot read the issuer and ledger keys: enrol through one "
+            "that can (see its log)",
+        )
+    return trust
+
+
+@operator_api.get("/site")
+@require_operator
+def site() -> Response:
+    """Who the token belongs to, what kiosks must trust, and the broker they use."""
+    return jsonify(operator=g.operator.name, **kiosk_trust().to_json())
+
+
 def derived_kiosk_id(device_key: bytes) -> str:
     """A kiosk id made from its device key, so enrolling the same key twice gives the same id."""
     return "k-" + hashlib.sha256(device_key).hexdigest()[:12]
@@ -77,12 +115,29 @@ def enrol() -> Response:
         check_kiosk_id(kiosk_id)
     except MalformedError as exc:
         bad_request("bad_kiosk_id", str(exc))
+    trust = kiosk_trust()
     try:
         entry = enrol_kiosk(kiosk_id, venue, device_key)
     except RegistryError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
+    try:
+        credentials = broker_accounts().ensure_kiosk(kiosk_id)
+    except BrokerAccountError as exc:
+        # The registry entry stays: enrolling the same key again is safe and retries this.
+        raise ApiError(502, "broker_error", f"kiosk registered, broker account not: {exc}") from exc
     log.info("operator %s enrolled kiosk %s at %s", g.operator.name, kiosk_id, venue)
-    response = jsonify(kiosk_id=entry.kiosk_id, venue_id=entry.venue_id, device_key=did)
+    mqtt = trust.to_json()["mqtt"]
+    mqtt["username"] = credentials.username if credentials else None
+    mqtt["password"] = credentials.password if credentials else None
+    response = jsonify(
+        kiosk_id=entry.kiosk_id,
+        venue_id=entry.venue_id,
+        device_key=did,
+        issuer_keys=list(trust.issuer_keys),
+        ledger_key=trust.ledger_key,
+        mqtt=mqtt,
+    )
+    response.headers["Cache-Control"] = "no-store"  # it holds the kiosk's broker password
     response.status_code = 201
     return response
 
@@ -90,7 +145,10 @@ def enrol() -> Response:
 @operator_api.post("/kiosks/<kiosk_id>/retire")
 @require_operator
 def retire(kiosk_id: str) -> Response:
-    """Retire a kiosk: every later check-in it signs is refused."""
+    """Retire a kiosk: every later check-in it signs is refused; its broker account goes.
+
+    Retiring twice is harmless, so a retire whose broker step failed can be repeated.
+    """
     try:
         check_kiosk_id(kiosk_id)
     except MalformedError as exc:
@@ -99,5 +157,11 @@ def retire(kiosk_id: str) -> Response:
         retire_kiosk(kiosk_id)
     except RegistryError as exc:
         raise ApiError(404, "unknown_kiosk", str(exc)) from exc
+    try:
+        broker_accounts().remove_kiosk(kiosk_id)
+    except BrokerAccountError as exc:
+        raise ApiError(
+            502, "broker_error", f"kiosk retired, broker account not removed (retry): {exc}"
+        ) from exc
     log.info("operator %s retired kiosk %s", g.operator.name, kiosk_id)
     return jsonify(kiosk_id=kiosk_id, retired=True)

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from aggregator import counters
 from aggregator.api import errors as api_errors
+from aggregator.broker_accounts import BrokerAccountError, MqttCredentials
 from aggregator.db import KioskEntry, open_database
+from aggregator.kiosk_trust import KioskTrust
 from aggregator.operators import OperatorToken, TokenError, authenticate, create_token, revoke_token
 from aggregator.web import create_app
 from aggregator.web_cli import token_group
@@ -28,11 +30,20 @@ from tests.unit.wire_checks import seeded
 DEVICE = seeded("operator-device")
 
 
+TRUST = KioskTrust(
+    issuer_keys=(keys.did_key(seeded("issuer")),),
+    ledger_key=keys.did_key(seeded("ledger")),
+    mqtt_host="broker.example",
+    mqtt_port=8883,
+    mqtt_tls=True,
+)
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     url = f"sqlite:///{tmp_path}/ledger.sqlite"
     database = open_database(url)
-    yield create_app({"DATABASE_URL": url, "TESTING": True})
+    yield create_app({"DATABASE_URL": url, "TESTING": True, "KIOSK_TRUST": TRUST})
     database.close()
 
 
@@ -265,3 +276,84 @@ def test_bad_web_config_is_refused_before_serving(tmp_path: Path, web: dict, mes
         create_app_from_config(config)
     result = CliRunner().invoke(web_command, ["--config", str(config)])
     assert result.exit_code == 1 and message.split()[0] in result.output
+
+
+class MemoryAccounts:
+    """An in-memory broker-accounts back end: the interface the real ones implement."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, str] = {}
+        self.fail = False
+
+    def ensure_kiosk(self, kiosk_id: str) -> MqttCredentials | None:
+        if self.fail:
+            raise BrokerAccountError("broker admin unreachable")
+        self.accounts[kiosk_id] = f"pw-{len(self.accounts)}-{kiosk_id}"
+        return MqttCredentials(kiosk_id, self.accounts[kiosk_id])
+
+    def remove_kiosk(self, kiosk_id: str) -> None:
+        if self.fail:
+            raise BrokerAccountError("broker admin unreachable")
+        self.accounts.pop(kiosk_id, None)
+
+
+def test_site_tells_the_operator_what_kiosks_trust(client: FlaskClient, token: str) -> None:
+    response = client.get("/v1/operator/site", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.get_json() == {"operator": "alice technician", **TRUST.to_json()}
+    assert client.get("/v1/operator/site").status_code == 401
+
+
+def test_enrolment_hands_out_trust_and_broker_credentials(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    did = keys.did_key(DEVICE)
+    body = {"device_key": did, "venue_id": "cafe-1"}
+    plain = client.post("/v1/operator/kiosks", json=body, headers=bearer(token)).get_json()
+    assert plain["mqtt"] == {**TRUST.to_json()["mqtt"], "username": None, "password": None}
+    assert (plain["issuer_keys"], plain["ledger_key"]) == (
+        list(TRUST.issuer_keys),
+        TRUST.ledger_key,
+    )
+    accounts = MemoryAccounts()
+    app.extensions["safecode.broker_accounts"] = accounts
+    made = client.post("/v1/operator/kiosks", json=body, headers=bearer(token))
+    kiosk_id = made.get_json()["kiosk_id"]
+    assert made.get_json()["mqtt"]["password"] == accounts.accounts[kiosk_id]
+    assert made.headers["Cache-Control"] == "no-store"
+    accounts.fail = True
+    broken = client.post(f"/v1/operator/kiosks/{kiosk_id}/retire", headers=bearer(token))
+    assert (broken.status_code, broken.get_json()["error"]) == (502, "broker_error")
+    assert KioskEntry.get_by_id(kiosk_id).retired  # the key is refused already
+    accounts.fail = False
+    again = client.post(f"/v1/operator/kiosks/{kiosk_id}/retire", headers=bearer(token))
+    assert again.status_code == 200 and kiosk_id not in accounts.accounts
+
+
+def test_enrolment_without_trust_keys_is_503_and_registers_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/bare.sqlite"
+    database = open_database(url)
+    try:
+        client = create_app({"DATABASE_URL": url, "TESTING": True}).test_client()
+        token = create_token("dave")
+        body = {"device_key": keys.did_key(DEVICE), "venue_id": "cafe-1"}
+        response = client.post("/v1/operator/kiosks", json=body, headers=bearer(token))
+        assert (response.status_code, response.get_json()["error"]) == (
+            503,
+            "enrolment_unavailable",
+        )
+        assert KioskEntry.select().count() == 0
+    finally:
+        database.close()
+
+
+def test_app_from_config_reads_the_public_keys(tmp_path: Path) -> None:
+    from aggregator.web import create_app_from_config
+    from provisioning.site import init_site
+
+    site = init_site(tmp_path / "site", kiosks=1, visitors=1, mqtt_port=18830)
+    app = create_app_from_config(site.aggregator_config)
+    trust = app.config["KIOSK_TRUST"]
+    assert trust.mqtt_port == 18830 and trust.ledger_key.startswith("did:key:")
+    (site.aggregator_config.parent / "ledger.key").unlink()
+    assert create_app_from_config(site.aggregator_config).config["KIOSK_TRUST"] is None
