@@ -42,12 +42,22 @@ def kiosk_group() -> None:
 
 @kiosk_group.command("keygen")
 @config_option
-def keygen(config_path: Path) -> None:
-    """Make this kiosk's device key (once; never overwritten) and print its did:key."""
-    config = _load(config_path)
-    key, created = ensure_device_key(config.device_key_path)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Make the key at this path instead of the config's state_dir (provisioning uses "
+    "it before the config exists).",
+)
+def keygen(config_path: Path, key_file: Path | None) -> None:
+    """Make this kiosk's device key (once; never overwritten, mode 0600) and print its did:key."""
+    path = key_file if key_file is not None else _load(config_path).device_key_path
+    try:
+        key, created = ensure_device_key(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot make or read the device key {path}: {exc}") from exc
     click.echo(keys.did_key(key))
-    click.echo(f"{'created' if created else 'kept existing'} {config.device_key_path}", err=True)
+    click.echo(f"{'created' if created else 'kept existing'} {path}", err=True)
 
 
 @kiosk_group.command("run")

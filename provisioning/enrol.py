@@ -1,0 +1,459 @@
+"""``provision enrol``: turn a device reachable over SSH into an enrolled, running kiosk.
+
+Steps, each named in any failure: aggregator (token check, trust keys), connect (strict
+host key), preflight (Python, free disk, systemctl), install (venv with system site
+packages, this wheel), keygen (on the device; the private key never leaves it), register
+(operator API), config (atomic write), units, selftest (before the service starts: the
+camera and GPIO serve one process), start, heartbeat.
+
+Running it again changes nothing: the wheel's stamp, the key, the registry entry, the
+config bytes and the unit bytes are compared first, and the broker password is reused
+from the device's config when the registry already has this key at this venue.
+
+A failure before the aggregator registered the key undoes what this run made on the
+device (a new venv, a new key), so the device is left as it was. After registration
+the kiosk is enrolled: what is left is reported (``state``) and a re-run finishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import StepFailed
+from .layout import (
+    KIOSK_UNIT,
+    WHEEL_STAMP,
+    DeviceLayout,
+    KioskSettings,
+    render_config,
+)
+from .operator_client import OperatorClient
+from .remote import Device, SshTarget
+from .software import wheel_stamp
+
+MIN_PYTHON = (3, 11)
+PREFLIGHT = (
+    'set -e; p=$1; while [ ! -d "$p" ]; do p=$(dirname "$p"); done; '
+    'echo "$p"; df -Pk "$p" | awk \'NR==2 {print $4}\'; '
+    '"$2" -c \'import sys; print("%d.%d" % sys.version_info[:2])\'; '
+    'command -v "$3" >/dev/null && echo systemctl-ok || echo systemctl-missing'
+)
+
+# What a failed run leaves on the device, in the result table.
+UNTOUCHED = "untouched"
+ENROLLED = "enrolled"
+PARTIAL = "enrolled, not running: re-run to finish"
+
+
+@dataclass(frozen=True)
+class EnrolOptions:
+    """Everything about one enrolment except the device's address."""
+
+    venue: str
+    wheel: Path
+    kiosk_id: str | None = None
+    door: str = "entrance"
+    prefix: str = "/"
+    constraints: Path | None = None
+    wheelhouse: Path | None = None
+    dev_site_packages: str | None = None
+    device_python: str = "python3"
+    units: tuple[Path, ...] = ()
+    pins: Path | None = None
+    systemctl: str = "systemctl"
+    min_free_mb: int = 400
+    camera: dict[str, Any] = field(default_factory=lambda: {"kind": "picamera2"})
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    mqtt_ca: Path | None = None
+    mock_pins: bool = False
+    selftest_timeout: float = 10.0
+    heartbeat_timeout: float = 60.0
+    renew_credentials: bool = False
+
+
+@dataclass
+class EnrolResult:
+    """What happened to one device."""
+
+    host: str
+    kiosk_id: str | None = None
+    venue: str | None = None
+    device_key: str | None = None
+    changed: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)
+    state: str = UNTOUCHED
+    error: str | None = None
+    failed_step: str | None = None
+    seconds: float = 0.0
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": self.ok,
+            "kiosk_id": self.kiosk_id,
+            "venue": self.venue,
+            "device_key": self.device_key,
+            "changed": self.changed,
+            "state": self.state,
+            "failed_step": self.failed_step,
+            "error": self.error,
+            "seconds": round(self.seconds, 2),
+            "steps": {k: round(v, 2) for k, v in self.steps.items()},
+            "attempts": self.attempts,
+        }
+
+
+class _Run:
+    """One enrolment in progress: times steps and remembers what it made, to undo it."""
+
+    def __init__(
+        self,
+        target: SshTarget,
+        options: EnrolOptions,
+        client: OperatorClient,
+        on_step: Callable[[str, str], None] | None,
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.client = client
+        self.layout = DeviceLayout(options.prefix)
+        self.result = EnrolResult(host=target.host, venue=options.venue)
+        self.on_step = on_step or (lambda host, step: None)
+        self.made: list[str] = []  # paths this run created, removed again on an early failure
+        self.step = "aggregator"
+        self._step_started = time.monotonic()
+
+    def begin(self, step: str) -> None:
+        now = time.monotonic()
+        self.result.steps[self.step] = now - self._step_started
+        self.step, self._step_started = step, now
+        self.on_step(self.target.host, step)
+
+    def systemctl(self, *args: str) -> list[str]:
+        return [*shlex.split(self.options.systemctl), *args]
+
+    async def execute(self) -> EnrolResult:
+        started = time.monotonic()
+        device: Device | None = None
+        try:
+            site = await asyncio.to_thread(self.client.site)
+            self.begin("connect")
+            device = await Device.open(self.target)
+            await self._enrol(device, site)
+        except StepFailed as exc:
+            self.result.error = exc.message
+            self.result.failed_step = exc.step
+            if self.result.state == UNTOUCHED and device is not None and self.made:
+                await self._undo(device)
+        finally:
+            self.result.steps[self.step] = time.monotonic() - self._step_started
+            if device is not None:
+                await device.__aexit__(None, None, None)
+            self.result.seconds = time.monotonic() - started
+        return self.result
+
+    async def _undo(self, device: Device) -> None:
+        try:
+            await device.run(["rm", "-rf", "--", *reversed(self.made)], "undo")
+        except StepFailed as exc:
+            self.result.state = f"partly set up, undo failed: {exc.message}"
+            return
+        self.result.error = f"{self.result.error} (undone: {', '.join(self.made)})"
+
+    async def _enrol(self, device: Device, site: dict[str, Any]) -> None:
+        options, layout = self.options, self.layout
+        self.begin("preflight")
+        await self._preflight(device)
+        self.begin("install")
+        software_changed = await self._install(device)
+        self.begin("keygen")
+        did = await self._keygen(device)
+        self.result.device_key = did
+        self.begin("register")
+        old = await device.read_file(layout.config, "register")
+        kiosk_id, mqtt = await self._register(did, old)
+        self.result.kiosk_id = kiosk_id
+        self.result.state = PARTIAL
+        self.begin("config")
+        if options.mqtt_ca is not None:
+            ca = options.mqtt_ca.read_bytes()
+            if await device.write_file(layout.broker_ca, ca, 0o644, "config"):
+                self.result.changed.append("broker CA")
+            mqtt["ca_file"] = layout.broker_ca
+        if options.pins is not None:
+            pins = options.pins.read_bytes()
+            if await device.write_file(layout.pins, pins, 0o644, "config"):
+                self.result.changed.append("pin map")
+        settings = KioskSettings(
+            kiosk_id=kiosk_id,
+            venue=options.venue,
+            door=options.door,
+            issuer_keys=tuple(site["issuer_keys"]),
+            ledger_key=site["ledger_key"],
+            mqtt=mqtt,
+            camera=options.camera,
+        )
+        config = render_config(layout, settings)
+        config_changed = await device.write_file(layout.config, config, 0o640, "config")
+        if config_changed:
+            await device.run(
+                ["sh", "-c", 'chgrp safecode "$1" 2>/dev/null || true', "sh", layout.config],
+                "config",
+            )
+            self.result.changed.append("config")
+        self.begin("units")
+        units_changed = await self._units(device)
+        changed = software_changed or config_changed or units_changed
+        unit = self._kiosk_unit()
+        active = await device.run(self.systemctl("is-active", unit), "start", check=False)
+        running = active.exit_status == 0
+        restarted_ms = None
+        if changed or not running:
+            self.begin("selftest")
+            await device.run(self.systemctl("stop", unit), "selftest", check=False)
+            await self._selftest(device)
+            self.begin("start")
+            await device.run(self.systemctl("enable", unit), "start")
+            restarted_ms = int(time.time() * 1000)
+            await device.run(self.systemctl("restart", unit), "start")
+            if not running:
+                self.result.changed.append("service started")
+        else:
+            enabled = await device.run(self.systemctl("is-enabled", unit), "start", check=False)
+            if enabled.exit_status != 0:
+                await device.run(self.systemctl("enable", unit), "start")
+                self.result.changed.append("service enabled")
+        self.begin("heartbeat")
+        await self._heartbeat(kiosk_id, restarted_ms)
+        self.result.state = ENROLLED
+
+    async def _preflight(self, device: Device) -> None:
+        options = self.options
+        systemctl = shlex.split(options.systemctl)[0] if options.systemctl.strip() else ""
+        done = await device.run(
+            ["sh", "-c", PREFLIGHT, "sh", self.layout.prefix, options.device_python, systemctl],
+            "preflight",
+        )
+        lines = done.stdout.split()
+        if len(lines) != 4:
+            raise StepFailed("preflight", f"unexpected answer from the device: {done.stdout!r}")
+        folder, free_kb, version, has_systemctl = lines
+        free_mb = int(free_kb) // 1024 if free_kb.isdigit() else 0
+        if free_mb < options.min_free_mb:
+            raise StepFailed(
+                "disk",
+                f"only {free_mb} MB free at {folder} on the device, {options.min_free_mb} MB "
+                "needed (--min-free-mb): free some space first; nothing was changed",
+            )
+        major, _, minor = version.partition(".")
+        if (int(major), int(minor)) < MIN_PYTHON:
+            raise StepFailed(
+                "preflight",
+                f"{options.device_python} on the device is Python {version}; 3.11 or newer "
+                "is needed (Raspberry Pi OS 12 'bookworm' has it)",
+            )
+        if has_systemctl != "systemctl-ok":
+            raise StepFailed("preflight", f"no {systemctl!r} on the device (--systemctl)")
+
+    async def _install(self, device: Device) -> bool:
+        options, layout = self.options, self.layout
+        stamp = wheel_stamp(options.wheel)
+        stamp_path = f"{layout.venv}/{WHEEL_STAMP}"
+        if (await device.read_file(stamp_path, "install")) == stamp.encode():
+            return False
+        python = f"{layout.venv}/bin/python"
+        has_venv = await device.run(["test", "-x", python], "install", check=False)
+        if has_venv.exit_status != 0:
+            await device.run(
+                [options.device_python, "-m", "venv", "--system-site-packages", layout.venv],
+                "install",
+            )
+            self.made.append(layout.venv)
+        wheels = layout.path("/opt/safecode/wheels")
+        wheel = f"{wheels}/{options.wheel.name}"
+        await device.write_file(wheel, options.wheel.read_bytes(), 0o644, "install")
+        pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        if options.dev_site_packages:
+            purelib = await device.run(
+                [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                "install",
+            )
+            pth = f"{purelib.stdout.strip()}/safecode-dev.pth"
+            await device.write_file(
+                pth, f"{options.dev_site_packages}\n".encode(), 0o644, "install"
+            )
+        else:
+            source = list(pip)
+            if options.wheelhouse is not None:
+                for item in sorted(options.wheelhouse.glob("*.whl")):
+                    await device.write_file(
+                        f"{wheels}/{item.name}", item.read_bytes(), 0o644, "install"
+                    )
+                source += ["--no-index", "--find-links", wheels]
+            if options.constraints is not None:
+                constraints = f"{wheels}/constraints.txt"
+                await device.write_file(
+                    constraints, options.constraints.read_bytes(), 0o644, "install"
+                )
+                source += ["-c", constraints]
+            await device.run(source + [wheel], "install", timeout=1800)
+        await device.run(pip + ["--no-deps", "--force-reinstall", "--no-index", wheel], "install")
+        await device.run([layout.safecode, "--version"], "install")
+        await device.write_file(stamp_path, stamp.encode(), 0o644, "install")
+        self.result.changed.append("software")
+        return True
+
+    async def _keygen(self, device: Device) -> str:
+        layout = self.layout
+        done = await device.run(
+            [layout.safecode, "kiosk", "keygen", "--key-file", layout.device_key], "keygen"
+        )
+        did = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        if not did.startswith("did:key:"):
+            raise StepFailed("keygen", f"the device printed no did:key: {done.stdout[-200:]!r}")
+        if "created" in done.stderr:
+            self.made.append(layout.device_key)
+            self.result.changed.append("device key")
+        return did
+
+    async def _register(self, did: str, old: bytes | None) -> tuple[str, dict[str, Any]]:
+        """The kiosk id and [mqtt] table: reused from the device when already enrolled."""
+        options = self.options
+        registry = await asyncio.to_thread(self.client.registry)
+        entry = next((k for k in registry if k.get("device_key") == did), None)
+        if entry is not None and entry.get("retired"):
+            raise StepFailed(
+                "register",
+                f"this device's key belongs to kiosk {entry['kiosk_id']}, which is retired: "
+                "use 'safecode provision rekey' to give the device a new key",
+            )
+        if entry is not None and entry.get("venue_id") != options.venue:
+            raise StepFailed(
+                "register",
+                f"this device is enrolled as {entry['kiosk_id']} at venue {entry['venue_id']}, "
+                f"not {options.venue}: retire it first (or keep its venue)",
+            )
+        if entry is not None and options.kiosk_id and entry["kiosk_id"] != options.kiosk_id:
+            raise StepFailed(
+                "register",
+                f"this device is enrolled as {entry['kiosk_id']}, not {options.kiosk_id}",
+            )
+        current = _parse(old)
+        if (
+            entry is not None
+            and not options.renew_credentials
+            and current.get("kiosk", {}).get("id") == entry["kiosk_id"]
+            and isinstance(current.get("mqtt"), dict)
+        ):
+            mqtt = self._mqtt(current["mqtt"])
+            return entry["kiosk_id"], mqtt
+        answer = await asyncio.to_thread(self.client.enrol, did, options.venue, options.kiosk_id)
+        self.made.clear()  # registered: from here on the device is enrolled, never undone
+        self.result.changed.append("registered" if entry is None else "credentials renewed")
+        return str(answer["kiosk_id"]), self._mqtt(answer.get("mqtt") or {})
+
+    def _mqtt(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The kiosk's [mqtt] table: address (overridable), TLS and its own credentials."""
+        options = self.options
+        mqtt: dict[str, Any] = {
+            "host": options.mqtt_host or given.get("host") or "127.0.0.1",
+            "port": options.mqtt_port or given.get("port") or 1883,
+            "tls": bool(given.get("tls", False)),
+            "username": given.get("username"),
+            "password": given.get("password"),
+        }
+        if mqtt["tls"] and options.mqtt_ca is not None:
+            mqtt["ca_file"] = self.layout.broker_ca
+        return mqtt
+
+    async def _units(self, device: Device) -> bool:
+        changed = False
+        for unit in self.options.units:
+            text = self.layout.rewrite_unit(unit.read_text(encoding="utf-8"))
+            path = self.layout.unit(unit.name)
+            if await device.write_file(path, text.encode(), 0o644, "units"):
+                changed = True
+                self.result.changed.append(f"unit {unit.name}")
+        if changed:
+            await device.run(self.systemctl("daemon-reload"), "units")
+        return changed
+
+    def _kiosk_unit(self) -> str:
+        names = [u.name for u in self.options.units if "kiosk" in u.name]
+        return names[0] if names else KIOSK_UNIT
+
+    async def _selftest(self, device: Device) -> None:
+        command = [self.layout.safecode, "kiosk", "selftest", "--config", self.layout.config]
+        command += ["--json", "--timeout", f"{self.options.selftest_timeout:g}"]
+        if self.options.mock_pins:
+            command.append("--mock-pins")
+        done = await device.run(
+            command, "selftest", check=False, timeout=self.options.selftest_timeout * 12 + 30
+        )
+        try:
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError) as exc:
+            raise StepFailed(
+                "selftest", f"no report (exit {done.exit_status}): {done.stderr.strip()[-400:]}"
+            ) from exc
+        if not report.get("ok"):
+            failed = [
+                f"{c.get('name')}: {c.get('detail')}"
+                for c in report.get("checks", [])
+                if c.get("status") == "FAIL"
+            ]
+            raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
+
+    async def _heartbeat(self, kiosk_id: str, since_ms: int | None) -> None:
+        deadline = time.monotonic() + self.options.heartbeat_timeout
+        while True:
+            fleet = await asyncio.to_thread(self.client.fleet)
+            mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
+            if (
+                mine is not None
+                and mine.get("online")
+                and (since_ms is None or (mine.get("last_seen_ms") or 0) >= since_ms)
+            ):
+                return
+            if time.monotonic() > deadline:
+                seen = "never" if mine is None else f"state {mine.get('state')}"
+                raise StepFailed(
+                    "heartbeat",
+                    f"no heartbeat from {kiosk_id} in {self.options.heartbeat_timeout:g} s "
+                    f"(last: {seen}); the kiosk is enrolled: check 'journalctl -u "
+                    f"{self._kiosk_unit()}' on the device and re-run",
+                )
+            await asyncio.sleep(0.5)
+
+
+def _parse(config: bytes | None) -> dict[str, Any]:
+    if not config:
+        return {}
+    try:
+        return tomllib.loads(config.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+
+
+async def enrol_device(
+    target: SshTarget,
+    options: EnrolOptions,
+    client: OperatorClient,
+    on_step: Callable[[str, str], None] | None = None,
+) -> EnrolResult:
+    """Enrol one device; never raises StepFailed: the result says what failed and where."""
+    return await _Run(target, options, client, on_step).execute()

@@ -1,0 +1,183 @@
+"""``provision retire`` and ``provision rekey``.
+
+Retire: the aggregator refuses the kiosk's key from now on and removes its broker
+account at once (one API call); given a HOST, the service is also stopped and disabled
+and the device key and config are deleted from the device.
+
+Re-key: a new key made on the device, enrolled under a new kiosk id at the same venue;
+then the old id is retired. The old id keeps its old public key in the registry, so
+check-ins it signed stay verifiable in the ledger. Refused while the outbox still holds
+check-ins the old key signed and the aggregator has not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import tomllib
+from typing import Any
+
+import click
+
+from .cli import (
+    _connection_options,
+    _layout,
+    _target,
+    _token,
+)
+from .errors import StepFailed
+from .layout import KIOSK_UNIT, DeviceLayout
+from .operator_client import OperatorClient
+from .remote import Device, SshTarget
+
+
+async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dict[str, Any]:
+    raw = await device.read_file(layout.config, step)
+    if raw is None:
+        raise StepFailed(step, f"no kiosk config at {layout.config}: is this device enrolled?")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise StepFailed(step, f"{layout.config} is not readable TOML: {exc}") from exc
+
+
+async def retire_device(
+    target: SshTarget,
+    layout: DeviceLayout,
+    client: OperatorClient,
+    systemctl: list[str],
+    keep_files: bool,
+) -> str:
+    """Retire the kiosk on the device; its id."""
+    async with await Device.open(target) as device:
+        config = await _device_config(device, layout, "retire")
+        kiosk_id = str(config.get("kiosk", {}).get("id", ""))
+        await asyncio.to_thread(client.retire, kiosk_id)
+        await device.run([*systemctl, "disable", "--now", KIOSK_UNIT], "stop", check=False)
+        if not keep_files:
+            await device.run(["rm", "-f", "--", layout.device_key, layout.config], "wipe")
+        return kiosk_id
+
+
+@click.command("retire")
+@click.argument("host", required=False)
+@click.option("--kiosk-id", help="Retire this id at the aggregator only (no SSH).")
+@click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
+@click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
+@_connection_options
+def retire_command(
+    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, **kw: Any
+) -> None:
+    """Retire a kiosk: its key is refused and its broker account removed, at once.
+
+    With HOST, the kiosk id is read from the device, whose service is then stopped and
+    whose device key and config are deleted. With --kiosk-id alone only the aggregator
+    is told (a lost or broken device).
+    """
+    if (host is None) == (kiosk_id is None):
+        raise click.UsageError("give either HOST or --kiosk-id")
+    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
+    try:
+        if kiosk_id is not None:
+            client.retire(kiosk_id)
+            retired = kiosk_id
+        else:
+            assert host is not None
+            target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+            systemctl = kw["systemctl"].split()
+            retired = asyncio.run(
+                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files)
+            )
+    except StepFailed as exc:
+        raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
+    if kw["as_json"]:
+        click.echo(json.dumps({"kiosk_id": retired, "retired": True}))
+    else:
+        click.echo(f"retired {retired}: its key is refused and its broker account removed")
+
+
+async def rekey_device(
+    target: SshTarget, layout: DeviceLayout, client: OperatorClient, systemctl: list[str]
+) -> tuple[str, str]:
+    """Give the device a new key and kiosk id; (old id, new id)."""
+    async with await Device.open(target) as device:
+        config = await _device_config(device, layout, "rekey")
+        old_id = str(config.get("kiosk", {}).get("id", ""))
+        venue = str(config.get("kiosk", {}).get("venue", ""))
+        await device.run([*systemctl, "stop", KIOSK_UNIT], "stop", check=False)
+        status = await device.run(
+            [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
+            "outbox",
+            check=False,
+        )
+        try:
+            pending = int(json.loads(status.stdout.strip().splitlines()[-1])["queue_depth"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            pending = 0 if "does not exist" in status.stderr else -1
+        if pending != 0:
+            await device.run([*systemctl, "start", KIOSK_UNIT], "outbox", check=False)
+            raise StepFailed(
+                "outbox",
+                f"{old_id} still holds {pending if pending > 0 else 'an unknown number of'} "
+                "check-ins the aggregator has not acknowledged: let it deliver them first "
+                "(service restarted)",
+            )
+        new_key = layout.device_key + ".new"
+        await device.run(["rm", "-f", "--", new_key], "keygen")
+        made = await device.run(
+            [layout.safecode, "kiosk", "keygen", "--key-file", new_key], "keygen"
+        )
+        did = made.stdout.strip().splitlines()[-1]
+        answer = await asyncio.to_thread(client.enrol, did, venue, None)
+        new_id = str(answer["kiosk_id"])
+        config["kiosk"]["id"] = new_id
+        mqtt = answer.get("mqtt") or {}
+        for name in ("username", "password"):
+            if mqtt.get(name):
+                config.setdefault("mqtt", {})[name] = mqtt[name]
+            else:
+                config.get("mqtt", {}).pop(name, None)
+        import tomli_w
+
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = f"{layout.outbox}.{old_id}.{stamp}"
+        script = (
+            'set -e; for s in "" -wal -shm; do [ ! -e "$1$s" ] || mv -f "$1$s" "$2$s"; done; '
+            'rm -f "$3"; mv -f "$4" "$3"'
+        )
+        await device.run(
+            ["sh", "-c", script, "sh", layout.outbox, aside, layout.device_key, new_key],
+            "swap keys",
+        )
+        header = "# Written by 'safecode provision rekey'; re-run enrol rather than editing.\n"
+        await device.write_file(
+            layout.config, (header + tomli_w.dumps(config)).encode(), 0o640, "config"
+        )
+        await asyncio.to_thread(client.retire, old_id)
+        await device.run([*systemctl, "restart", KIOSK_UNIT], "start")
+        return old_id, new_id
+
+
+@click.command("rekey")
+@click.argument("host")
+@click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
+@_connection_options
+def rekey_command(host: str, port: int, **kw: Any) -> None:
+    """Give HOST a new device key (made there) under a new kiosk id; retire the old id.
+
+    Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
+    verifiable: the registry keeps its key, marked retired.
+    """
+    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
+    target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+    try:
+        old_id, new_id = asyncio.run(
+            rekey_device(target, _layout(kw["prefix"]), client, kw["systemctl"].split())
+        )
+    except StepFailed as exc:
+        raise click.ClickException(f"{host}: {exc}") from exc
+    if kw["as_json"]:
+        click.echo(json.dumps({"old_kiosk_id": old_id, "kiosk_id": new_id}))
+    else:
+        click.echo(f"{host}: new key, now kiosk {new_id}; {old_id} retired")

@@ -1,0 +1,157 @@
+"""A broker, an aggregator with its read API, an operator token, sshd and a kiosk wheel.
+
+Everything real: Mosquitto (LocalBroker), ``safecode aggregator run`` as a child
+process, Debian's sshd on a loopback port, the wheel built from this checkout. Each
+simulated device is a root prefix on this machine reached through that sshd; the
+fake systemctl starts the installed unit's ExecStart, standing in for systemd.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from PIL import Image
+
+from provisioning.site import init_site
+from provisioning.software import build_wheel
+from safecode.broker import LocalBroker, free_port
+from tests.integration.harness import Child
+from tests.integration.sshd import SshServer
+
+FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
+
+
+class ProvisionRig:
+    """Aggregator + broker + sshd under ``root``; ``close`` ends them (and started kiosks)."""
+
+    def __init__(self, root: Path, wheel: Path) -> None:
+        self.root = root
+        self.wheel = wheel
+        self.broker = LocalBroker(workdir=root / "broker").start()
+        self.http_port = free_port()
+        self.site = init_site(
+            root / "site",
+            kiosks=0,
+            visitors=1,
+            mqtt_port=self.broker.port,
+            http_port=self.http_port,
+        )
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.aggregator = Child(
+            "aggregator",
+            ["aggregator", "run", "--config", str(self.site.aggregator_config)],
+            root / "processes.log",
+        )
+        self.aggregator.wait_for(r"listening on", 30)
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "safecode",
+                "aggregator",
+                "token",
+                "create",
+                "--config",
+                str(self.site.aggregator_config),
+                "--name",
+                "technician",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        self.token = made.stdout.strip()
+        self.sshd = SshServer(root / "sshd")
+        self.known_hosts = root / "known_hosts"
+        self.frame = root / "blank.png"
+        Image.new("L", (64, 48), 255).save(self.frame)
+        self.prefixes: list[Path] = []
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SAFECODE_OPERATOR_TOKEN": self.token}
+
+    def device(self, name: str) -> Path:
+        prefix = self.root / "devices" / name
+        prefix.mkdir(parents=True, exist_ok=True)
+        self.prefixes.append(prefix)
+        return prefix
+
+    def systemctl(self, prefix: Path) -> str:
+        return f"{sys.executable} {FAKE_SYSTEMCTL} --root {prefix}"
+
+    def common_args(self) -> list[str]:
+        return [
+            "--aggregator",
+            self.url,
+            "--identity",
+            str(self.sshd.client_key),
+            "--known-hosts",
+            str(self.known_hosts),
+        ]
+
+    def enrol_args(self, prefix: Path) -> list[str]:
+        """Options of an enrolment onto the simulated device at ``prefix``."""
+        return self.common_args() + [
+            "--port",
+            str(self.sshd.port),
+            "--prefix",
+            str(prefix),
+            "--systemctl",
+            self.systemctl(prefix),
+            "--wheel",
+            str(self.wheel),
+            "--device-python",
+            sys._base_executable,
+            "--dev-site-packages",
+            sysconfig.get_paths()["purelib"],
+            "--camera",
+            "replay",
+            "--camera-path",
+            str(self.frame),
+            "--mock-pins",
+            "--heartbeat-timeout",
+            "30",
+        ]
+
+    def safecode(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "safecode", *args],
+            capture_output=True,
+            text=True,
+            env=env if env is not None else self.env(),
+            timeout=timeout,
+        )
+
+    def stop_kiosk(self, prefix: Path) -> None:
+        subprocess.run(
+            [
+                sys.executable,
+                str(FAKE_SYSTEMCTL),
+                "--root",
+                str(prefix),
+                "stop",
+                "safecode-kiosk.service",
+            ],
+            timeout=60,
+            check=False,
+        )
+
+    def close(self) -> None:
+        for prefix in self.prefixes:
+            self.stop_kiosk(prefix)
+        self.sshd.stop()
+        if self.aggregator.alive():
+            self.aggregator.stop(timeout=10)
+        self.broker.stop()
+
+
+def wheel_for_tests(folder: Path) -> Path:
+    """This checkout's wheel, built offline once per test session."""
+    return build_wheel(folder)
