@@ -278,10 +278,10 @@ class _Run:
         python = f"{layout.venv}/bin/python"
         has_venv = await device.run(["test", "-x", python], "install", check=False)
         if has_venv.exit_status != 0:
-            await device.run(
-                [options.device_python, "-m", "venv", "--system-site-packages", layout.venv],
-                "install",
-            )
+            venv = [options.device_python, "-m", "venv", "--system-site-packages"]
+            if options.dev_site_packages:
+                venv.append("--without-pip")  # pip comes from the dev site packages
+            await device.run([*venv, layout.venv], "install")
             self.made.append(layout.venv)
         wheels = layout.path("/opt/safecode/wheels")
         wheel = f"{wheels}/{options.wheel.name}"

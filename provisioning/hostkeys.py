@@ -76,8 +76,8 @@ async def fetch_host_key(
             asyncssh.get_server_host_key(host, port, server_host_key_algs=[alg] if alg else ()),
             timeout,
         )
-    except asyncssh.KeyExchangeFailed:
-        return None
+    except (asyncssh.KeyExchangeFailed, asyncssh.DisconnectError, ConnectionResetError):
+        return None  # OpenSSH hangs up when it has no key of that type
 
 
 async def accept_host_key(

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -155,3 +156,13 @@ class ProvisionRig:
 def wheel_for_tests(folder: Path) -> Path:
     """This checkout's wheel, built offline once per test session."""
     return build_wheel(folder)
+
+
+def rig_fixture(tmp_path_factory: object, name: str) -> Iterator[ProvisionRig]:
+    """A module-wide rig (use from a pytest fixture)."""
+    root = tmp_path_factory.mktemp(name)  # type: ignore[attr-defined]
+    running = ProvisionRig(root, wheel_for_tests(root / "wheel"))
+    try:
+        yield running
+    finally:
+        running.close()

@@ -85,9 +85,10 @@ class SshServer:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"sshd did not start: {(root / 'sshd.log').read_text()}")
+                    log = (root / "sshd.log").read_text()
+                    raise RuntimeError(f"sshd did not start: {log}") from exc
                 time.sleep(0.05)
 
     @property

@@ -12,19 +12,16 @@ from pathlib import Path
 import pytest
 
 from aggregator.db import KioskEntry, open_database
-from tests.integration.provision_rig import ProvisionRig, wheel_for_tests
+from safecode.broker import free_port
+from tests.integration.provision_rig import ProvisionRig, rig_fixture
+from tests.integration.sshd import keygen
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionRig]:
-    root = tmp_path_factory.mktemp("provision")
-    running = ProvisionRig(root, wheel_for_tests(root / "wheel"))
-    try:
-        yield running
-    finally:
-        running.close()
+    yield from rig_fixture(tmp_path_factory, "provision")
 
 
 def digest(path: Path) -> str:
@@ -107,3 +104,62 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert (
         "disable --now safecode-kiosk.service" in (prefix / "var/log/systemctl.calls").read_text()
     )
+
+
+def untouched(prefix: Path) -> bool:
+    return not any(prefix.rglob("*"))
+
+
+def failed(rig: ProvisionRig, prefix: Path, *extra: str, env: dict[str, str] | None = None) -> dict:
+    """Run an enrolment expected to fail; its JSON result."""
+    args = ["provision", "enrol", "127.0.0.1", "--venue", "cafe-2", *rig.enrol_args(prefix)]
+    done = rig.safecode(*args, *extra, "--json", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] is False and result["host"] == "127.0.0.1"
+    return result
+
+
+def test_bad_input_names_the_step_and_leaves_the_device_untouched(
+    rig: ProvisionRig, tmp_path: Path
+) -> None:
+    prefix = rig.device("door-bad")
+    accept = ("--accept-host-key", rig.sshd.fingerprint)
+
+    closed = failed(rig, prefix, *accept[:0], "--port", str(free_port()))
+    assert closed["failed_step"] == "connect" and "127.0.0.1:" in closed["error"]
+
+    stranger = keygen(tmp_path / "stranger")
+    login = failed(rig, prefix, *accept, "--identity", str(stranger))
+    assert login["failed_step"] == "login" and "refused the SSH key" in login["error"]
+
+    wrong_pin = "SHA256:" + "A" * 43
+    other_hosts = tmp_path / "known_hosts"
+    pinned = failed(rig, prefix, "--known-hosts", str(other_hosts), "--accept-host-key", wrong_pin)
+    assert pinned["failed_step"] == "host key" and "not the fingerprint" in pinned["error"]
+    assert not other_hosts.exists()  # nothing trusted on a mismatch
+
+    impostor = keygen(tmp_path / "impostor_host")
+    other_hosts.write_text(
+        f"[127.0.0.1]:{rig.sshd.port} {impostor.with_suffix('.pub').read_text()}"
+    )
+    changed = failed(rig, prefix, "--known-hosts", str(other_hosts))
+    assert changed["failed_step"] == "host key"
+    assert "HOST KEY CHANGED" in changed["error"] and rig.sshd.fingerprint in changed["error"]
+    also = failed(rig, prefix, "--known-hosts", str(other_hosts), *accept)
+    assert "already holds another key" in also["error"]
+
+    bad_token = {**rig.env(), "SAFECODE_OPERATOR_TOKEN": "sco_0000000000000000_" + "A" * 43}
+    refused = failed(rig, prefix, *accept, env=bad_token)
+    assert refused["failed_step"] == "aggregator" and "HTTP 401" in refused["error"]
+
+    full = failed(rig, prefix, *accept, "--min-free-mb", "1000000000")
+    assert full["failed_step"] == "disk" and "MB free" in full["error"]
+    assert untouched(prefix)
+
+    taken = registry(rig) or {"k-none": None}
+    conflict = failed(rig, prefix, *accept, "--kiosk-id", next(iter(taken)))
+    assert conflict["failed_step"] == "register" and "HTTP 409" in conflict["error"]
+    assert "undone" in conflict["error"] and conflict["state"] == "untouched"
+    assert not (prefix / "var/lib/safecode/device.key").exists()
+    assert not (prefix / "opt/safecode/venv").exists()
