@@ -149,7 +149,8 @@ def _report(
     table: list[tuple[str, ...]] = [("line", "host", "result", "kiosk", "state / error", "s")]
     entries: list[tuple[int, tuple[str, ...]]] = []
     for number, r in rows:
-        where = f"{r.host}{'' if r.attempts == 1 else f' (x{r.attempts})'}"
+        device = next(d for d in devices if d.line == number)
+        where = f"{r.host}:{device.port}{'' if r.attempts == 1 else f' (x{r.attempts})'}"
         if r.ok:
             what = ", ".join(r.changed) or "nothing changed"
             cells = (str(number), where, "enrolled", r.kiosk_id or "", what, f"{r.seconds:.1f}")
@@ -169,8 +170,9 @@ def _report(
     table += [cells for _, cells in sorted(entries)]
     click.echo(_table(table))
     total = len(devices) + len(bad)
-    mean = sum(r.seconds for r in results) / len(results) if results else 0.0
+    done = [r.seconds for r in results if r.ok]
+    mean = f"{sum(done) / len(done):.1f} s per enrolled device" if done else "none enrolled"
     click.echo(
         f"{enrolled} of {total} enrolled in {elapsed:.1f} s "
-        f"(mean {mean:.1f} s per device, {len(bad)} bad inventory lines)"
+        f"({mean}, {len(bad)} bad inventory lines)"
     )

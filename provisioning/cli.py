@@ -92,7 +92,7 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 default="systemctl",
                 show_default=True,
                 help="Command run on the device for systemctl (a stand-in where there is "
-                "no systemd, e.g. in tests).",
+                "no systemd, e.g. in tests); {prefix} becomes the device's --prefix.",
             ),
             click.option("--json", "as_json", is_flag=True, help="Print JSON results."),
         ]

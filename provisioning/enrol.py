@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import time
 import tomllib
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from .layout import (
     DeviceLayout,
     KioskSettings,
     render_config,
+    systemctl_argv,
 )
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
@@ -144,7 +144,7 @@ class _Run:
         self.on_step(self.target.host, step)
 
     def systemctl(self, *args: str) -> list[str]:
-        return [*shlex.split(self.options.systemctl), *args]
+        return [*systemctl_argv(self.options.systemctl, self.layout.prefix), *args]
 
     async def execute(self) -> EnrolResult:
         started = time.monotonic()
@@ -243,7 +243,8 @@ class _Run:
 
     async def _preflight(self, device: Device) -> None:
         options = self.options
-        systemctl = shlex.split(options.systemctl)[0] if options.systemctl.strip() else ""
+        argv = systemctl_argv(options.systemctl, self.layout.prefix)
+        systemctl = argv[0] if argv else ""
         done = await device.run(
             ["sh", "-c", PREFLIGHT, "sh", self.layout.prefix, options.device_python, systemctl],
             "preflight",

@@ -7,6 +7,7 @@ to the prefix, so the unit stays the one production uses with its folders moved.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +111,8 @@ def render_config(layout: DeviceLayout, settings: KioskSettings) -> bytes:
     }
     header = "# Written by 'safecode provision enrol'; re-run it rather than editing.\n"
     return (header + tomli_w.dumps(document)).encode()
+
+
+def systemctl_argv(command: str, prefix: str) -> list[str]:
+    """The --systemctl command as argv, with ``{prefix}`` replaced by the device prefix."""
+    return shlex.split(command.replace("{prefix}", prefix))

@@ -27,7 +27,7 @@ from .cli import (
     _token,
 )
 from .errors import StepFailed
-from .layout import KIOSK_UNIT, DeviceLayout
+from .layout import KIOSK_UNIT, DeviceLayout, systemctl_argv
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
 
@@ -85,7 +85,7 @@ def retire_command(
         else:
             assert host is not None
             target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
-            systemctl = kw["systemctl"].split()
+            systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
             retired = asyncio.run(
                 retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files)
             )
@@ -173,7 +173,9 @@ def rekey_command(host: str, port: int, **kw: Any) -> None:
     target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
     try:
         old_id, new_id = asyncio.run(
-            rekey_device(target, _layout(kw["prefix"]), client, kw["systemctl"].split())
+            rekey_device(
+                target, _layout(kw["prefix"]), client, systemctl_argv(kw["systemctl"], kw["prefix"])
+            )
         )
     except StepFailed as exc:
         raise click.ClickException(f"{host}: {exc}") from exc
