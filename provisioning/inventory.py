@@ -84,6 +84,7 @@ def _check(row: dict[str, str], line: int) -> Device:
 
 def parse_inventory(text: str) -> tuple[list[Device], list[BadLine]]:
     """Devices and bad lines of an inventory; InventoryError if it is unusable as a whole."""
+    text = text.removeprefix("\ufeff")  # spreadsheets write a byte-order mark
     lines = [
         (n, t)
         for n, t in enumerate(text.splitlines(), 1)

@@ -1,0 +1,148 @@
+"""Provisioning's parsers and pure parts: inventory, fingerprints, device layout, config."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk.config import parse_config
+from protocol import keys
+from provisioning.hostkeys import check_fingerprint, host_pattern
+from provisioning.inventory import InventoryError, parse_inventory, read_inventory
+from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
+from tests.unit.wire_checks import seeded
+
+PIN = "SHA256:" + "a" * 43
+
+
+def test_a_good_inventory_with_comments_defaults_and_every_column() -> None:
+    devices, bad = parse_inventory(
+        "\ufeff# fleet\nhost,venue,port,user,kiosk_id,door,host_key,prefix\n"
+        f"pi-1.local,cafe-1,,,,,,\n10.0.0.7,cafe-2,2222,tech,door-7,exit,{PIN},/srv/img\n"
+    )
+    assert bad == []
+    assert (devices[0].host, devices[0].port, devices[0].user) == ("pi-1.local", 22, None)
+    second = devices[1]
+    assert (second.line, second.port, second.kiosk_id, second.door) == (4, 2222, "door-7", "exit")
+    assert (second.host_key, second.prefix) == (PIN, "/srv/img")
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("pi,Cafe", "venue 'Cafe'"),
+        ("pi;rm -rf,cafe", "not a host name"),
+        ("pi,cafe,99999", "port '99999'"),
+        ("pi,cafe,22,Root!", "user 'Root!'"),
+        ("pi,cafe,22,,UPPER", "kiosk_id 'UPPER'"),
+        ("pi,cafe,22,,,side", "door 'side'"),
+        ("pi,cafe,22,,,,MD5:aa", "fingerprint"),
+        ("pi,cafe,22,,,,,relative/path", "absolute path"),
+        ("pi,cafe", "2 cells"),
+    ],
+)
+def test_each_bad_line_is_reported_with_its_number(line: str, problem: str) -> None:
+    header = "host,venue,port,user,kiosk_id,door,host_key,prefix"
+    if line.count(",") < 7 and "cells" not in problem:
+        line += "," * (7 - line.count(","))
+    devices, bad = parse_inventory(f"{header}\nok,cafe,,,,,,\n{line}\n")
+    assert [d.host for d in devices] == ["ok"]
+    assert [b.line for b in bad] == [3]
+    assert problem in bad[0].problem
+
+
+def test_duplicate_devices_are_refused() -> None:
+    devices, bad = parse_inventory("host,venue\npi,cafe\npi,bar\n")
+    assert len(devices) == 1 and "same device as line 2" in bad[0].problem
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("# only a comment\n", "empty"),
+        ("host,venue,colour\n", "unknown column 'colour'"),
+        ("host\npi\n", "'venue' column"),
+        ("host,venue,host\n", "appears twice"),
+    ],
+)
+def test_unusable_inventories_stop_with_a_message(text: str, message: str) -> None:
+    with pytest.raises(InventoryError, match=message):
+        parse_inventory(text)
+
+
+def test_unreadable_inventory_files(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="cannot read"):
+        read_inventory(tmp_path / "missing.csv")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(InventoryError, match="not UTF-8"):
+        read_inventory(binary)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_fuzzed_inventories_never_crash(text: str) -> None:
+    try:
+        devices, bad = parse_inventory("host,venue,port,prefix\n" + text)
+    except InventoryError:
+        return
+    for device in devices:
+        assert 1 <= device.port <= 65535 and "\n" not in device.host
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_fingerprints_are_checked_strictly(text: str) -> None:
+    try:
+        assert check_fingerprint(text).startswith("SHA256:")
+    except ValueError as exc:
+        assert "SHA256:" in str(exc)
+
+
+def test_known_hosts_names_and_systemctl_prefix() -> None:
+    assert host_pattern("pi", 22) == "pi"
+    assert host_pattern("127.0.0.1", 2222) == "[127.0.0.1]:2222"
+    assert systemctl_argv("fake --root {prefix}", "/srv/d 1") == ["fake", "--root", "/srv/d", "1"]
+    assert systemctl_argv("systemctl", "/") == ["systemctl"]
+
+
+@pytest.mark.parametrize("prefix", ["relative", "/a/../b", "/a\nb"])
+def test_bad_prefixes_are_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="--prefix"):
+        DeviceLayout(prefix)
+
+
+def test_unit_paths_move_under_the_prefix_and_not_in_production() -> None:
+    unit = (
+        "ExecStart=/opt/safecode/venv/bin/safecode kiosk run --config /etc/safecode/kiosk.toml\n"
+        "ReadWritePaths=/var/lib/safecode\n"
+    )
+    assert DeviceLayout("/").rewrite_unit(unit) == unit
+    moved = DeviceLayout("/srv/dev").rewrite_unit(unit)
+    assert "ExecStart=/srv/dev/opt/safecode/venv/bin/safecode" in moved
+    assert "--config /srv/dev/etc/safecode/kiosk.toml" in moved
+    assert "ReadWritePaths=/srv/dev/var/lib/safecode\n" in moved
+
+
+def test_rendered_config_is_deterministic_and_loads_as_a_kiosk_config(tmp_path: Path) -> None:
+    layout = DeviceLayout(str(tmp_path))
+    settings_ = KioskSettings(
+        kiosk_id="k-1",
+        venue="cafe-1",
+        door="entrance",
+        issuer_keys=(keys.did_key(seeded("issuer")),),
+        ledger_key=keys.did_key(seeded("ledger")),
+        mqtt={"host": "b", "port": 8883, "tls": True, "username": "k-1", "password": "pw"},
+        camera={"kind": "picamera2", "path": None},
+    )
+    first = render_config(layout, settings_)
+    assert first == render_config(layout, settings_)
+    config = parse_config(tomllib.loads(first.decode()), base=tmp_path / "etc/safecode")
+    assert config.kiosk_id == "k-1" and config.mqtt.password == "pw" and config.mqtt.tls
+    assert config.device_key_path == tmp_path / "var/lib/safecode/device.key"
+    assert config.pins_file == tmp_path / "etc/safecode/pins.toml"
