@@ -98,7 +98,11 @@ def retire_command(
 
 
 async def rekey_device(
-    target: SshTarget, layout: DeviceLayout, client: OperatorClient, systemctl: list[str]
+    target: SshTarget,
+    layout: DeviceLayout,
+    client: OperatorClient,
+    systemctl: list[str],
+    heartbeat_timeout: float = 60.0,
 ) -> tuple[str, str]:
     """Give the device a new key and kiosk id; (old id, new id)."""
     async with await Device.open(target) as device:
@@ -156,14 +160,34 @@ async def rekey_device(
         )
         await asyncio.to_thread(client.retire, old_id)
         await device.run([*systemctl, "restart", KIOSK_UNIT], "start")
+        await wait_online(client, new_id, heartbeat_timeout)
         return old_id, new_id
+
+
+async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> None:
+    """Wait until the aggregator has a fresh online heartbeat from ``kiosk_id``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fleet = await asyncio.to_thread(client.fleet)
+        if any(k.get("kiosk_id") == kiosk_id and k.get("online") for k in fleet):
+            return
+        if time.monotonic() > deadline:
+            raise StepFailed(
+                "heartbeat",
+                f"no heartbeat from {kiosk_id} in {timeout:g} s; it is enrolled: check "
+                f"'journalctl -u {KIOSK_UNIT}' on the device",
+            )
+        await asyncio.sleep(0.5)
 
 
 @click.command("rekey")
 @click.argument("host")
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
+@click.option(
+    "--heartbeat-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True
+)
 @_connection_options
-def rekey_command(host: str, port: int, **kw: Any) -> None:
+def rekey_command(host: str, port: int, heartbeat_timeout: float, **kw: Any) -> None:
     """Give HOST a new device key (made there) under a new kiosk id; retire the old id.
 
     Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
@@ -174,7 +198,11 @@ def rekey_command(host: str, port: int, **kw: Any) -> None:
     try:
         old_id, new_id = asyncio.run(
             rekey_device(
-                target, _layout(kw["prefix"]), client, systemctl_argv(kw["systemctl"], kw["prefix"])
+                target,
+                _layout(kw["prefix"]),
+                client,
+                systemctl_argv(kw["systemctl"], kw["prefix"]),
+                heartbeat_timeout,
             )
         )
     except StepFailed as exc:

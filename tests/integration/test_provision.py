@@ -85,18 +85,21 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert f"enrolled as {kiosk_id} at cafe-1 (nothing changed)" in human.stdout
     assert "took" in human.stdout
 
-    retired = rig.safecode(
-        "provision",
-        "retire",
-        "127.0.0.1",
-        "--port",
-        str(rig.sshd.port),
-        "--prefix",
-        str(prefix),
-        "--systemctl",
-        rig.systemctl(prefix),
-        *rig.common_args(),
-    )
+    device_args = ["--port", str(rig.sshd.port), "--prefix", str(prefix)]
+    device_args += ["--systemctl", rig.systemctl(prefix), *rig.common_args()]
+    old_key = key.read_bytes()
+    rekeyed = rig.safecode("provision", "rekey", "127.0.0.1", *device_args, "--json")
+    assert rekeyed.returncode == 0, rekeyed.stdout + rekeyed.stderr
+    ids = json.loads(rekeyed.stdout)
+    assert ids["old_kiosk_id"] == kiosk_id and ids["kiosk_id"] != kiosk_id
+    entries = registry(rig)
+    assert entries[kiosk_id].retired and not entries[ids["kiosk_id"]].retired
+    assert bytes(entries[kiosk_id].device_key) != bytes(entries[ids["kiosk_id"]].device_key)
+    assert key.read_bytes() != old_key and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert tomllib.loads(config.read_text())["kiosk"]["id"] == ids["kiosk_id"]
+    kiosk_id = ids["kiosk_id"]
+
+    retired = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
     assert retired.returncode == 0, retired.stderr
     assert f"retired {kiosk_id}" in retired.stdout
     assert registry(rig)[kiosk_id].retired
