@@ -153,6 +153,8 @@ class _Run:
             site = await asyncio.to_thread(self.client.site)
             self.begin("connect")
             device = await Device.open(self.target)
+            if device.host_key_added:
+                self.result.changed.append("host key recorded")
             await self._enrol(device, site)
         except StepFailed as exc:
             self.result.error = exc.message

@@ -11,6 +11,7 @@ import asyncio
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -55,17 +56,24 @@ class Device:
         self.target = target
         self.conn = conn
         self.root = root
+        self.host_key_added = False
 
     @classmethod
     async def open(cls, target: SshTarget) -> Device:
         """Connect, checking the host key strictly against the tool's known-hosts file."""
         host, port, timeout = target.host, target.port, target.connect_timeout
         try:
+            added = False
             if target.accept_host_key:
-                await accept_host_key(
+                added = await accept_host_key(
                     target.known_hosts, host, port, target.accept_host_key, timeout
                 )
-            known = str(target.known_hosts) if target.known_hosts.exists() else ()
+            # Only the tool's own file: never ~/.ssh/known_hosts (what asyncssh reads for ()).
+            known: Any = (
+                str(target.known_hosts)
+                if target.known_hosts.exists()
+                else asyncssh.import_known_hosts("")
+            )
             conn = await asyncio.wait_for(
                 asyncssh.connect(
                     host,
@@ -97,6 +105,7 @@ class Device:
         except (OSError, asyncssh.Error) as exc:
             raise StepFailed("connect", f"cannot reach {host}:{port} over SSH: {exc}") from exc
         device = cls(target, conn, root=target.user == "root")
+        device.host_key_added = added
         if not device.root:
             who = await device.run("id -u", "login", privileged=False)
             device.root = who.stdout.strip() == "0"
