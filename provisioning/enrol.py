@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import tomllib
 from collections.abc import Callable
@@ -181,6 +182,9 @@ class _Run:
         self.begin("preflight")
         await self._preflight(device)
         self.begin("install")
+        for folder in (layout.path("/opt/safecode"), layout.path("/etc/safecode"), layout.state):
+            if (await device.run(["test", "-e", folder], "install", check=False)).exit_status:
+                self.made.append(folder)  # made by this run: removed again on an early failure
         software_changed = await self._install(device)
         self.begin("keygen")
         did = await self._keygen(device)
@@ -285,7 +289,8 @@ class _Run:
             if options.dev_site_packages:
                 venv.append("--without-pip")  # pip comes from the dev site packages
             await device.run([*venv, layout.venv], "install")
-            self.made.append(layout.venv)
+            if layout.path("/opt/safecode") not in self.made:
+                self.made.append(layout.venv)
         wheels = layout.path("/opt/safecode/wheels")
         wheel = f"{wheels}/{options.wheel.name}"
         await device.write_file(wheel, options.wheel.read_bytes(), 0o644, "install")
@@ -309,9 +314,11 @@ class _Run:
                 source += ["--no-index", "--find-links", wheels]
             if options.constraints is not None:
                 constraints = f"{wheels}/constraints.txt"
-                await device.write_file(
-                    constraints, options.constraints.read_bytes(), 0o644, "install"
+                pins = device_constraints(
+                    options.constraints.read_text(encoding="utf-8"),
+                    await self._system_numpy(device),
                 )
+                await device.write_file(constraints, pins.encode(), 0o644, "install")
                 source += ["-c", constraints]
             await device.run(source + [wheel], "install", timeout=1800)
         await device.run(pip + ["--no-deps", "--force-reinstall", "--no-index", wheel], "install")
@@ -319,6 +326,16 @@ class _Run:
         await device.write_file(stamp_path, stamp.encode(), 0o644, "install")
         self.result.changed.append("software")
         return True
+
+    async def _system_numpy(self, device: Device) -> str | None:
+        """The numpy of the device's system Python (picamera2 is built against it), if any."""
+        done = await device.run(
+            [self.options.device_python, "-c", "import numpy; print(numpy.__version__)"],
+            "install",
+            check=False,
+        )
+        version = done.stdout.strip()
+        return version if done.exit_status == 0 and re.fullmatch(r"[0-9][0-9.]*", version) else None
 
     async def _keygen(self, device: Device) -> str:
         layout = self.layout
@@ -329,7 +346,8 @@ class _Run:
         if not did.startswith("did:key:"):
             raise StepFailed("keygen", f"the device printed no did:key: {done.stdout[-200:]!r}")
         if "created" in done.stderr:
-            self.made.append(layout.device_key)
+            if layout.state not in self.made:
+                self.made.append(layout.device_key)
             self.result.changed.append("device key")
         return did
 
@@ -441,6 +459,22 @@ class _Run:
                     f"{self._kiosk_unit()}' on the device and re-run",
                 )
             await asyncio.sleep(0.5)
+
+
+def device_constraints(constraints: str, system_numpy: str | None) -> str:
+    """The pins for the device: with apt's picamera2, keep the system numpy it was built for.
+
+    As ./dev does on a Pi: numpy pinned to the system's version, and no pinned OpenCV
+    wheel (it wants numpy 2; apt's python3-opencv serves USB cameras there).
+    """
+    if system_numpy is None:
+        return constraints
+    kept = [
+        line
+        for line in constraints.splitlines()
+        if not line.lower().startswith(("numpy==", "opencv-python-headless=="))
+    ]
+    return "\n".join([*kept, f"numpy=={system_numpy}"]) + "\n"
 
 
 def _parse(config: bytes | None) -> dict[str, Any]:

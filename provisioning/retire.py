@@ -118,7 +118,7 @@ async def rekey_device(
         try:
             pending = int(json.loads(status.stdout.strip().splitlines()[-1])["queue_depth"])
         except (ValueError, KeyError, IndexError, TypeError):
-            pending = 0 if "does not exist" in status.stderr else -1
+            pending = 0 if "no outbox database" in status.stderr else -1
         if pending != 0:
             await device.run([*systemctl, "start", KIOSK_UNIT], "outbox", check=False)
             raise StepFailed(

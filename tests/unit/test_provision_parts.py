@@ -146,3 +146,12 @@ def test_rendered_config_is_deterministic_and_loads_as_a_kiosk_config(tmp_path: 
     assert config.kiosk_id == "k-1" and config.mqtt.password == "pw" and config.mqtt.tls
     assert config.device_key_path == tmp_path / "var/lib/safecode/device.key"
     assert config.pins_file == tmp_path / "etc/safecode/pins.toml"
+
+
+def test_device_constraints_keep_the_system_numpy_for_picamera2() -> None:
+    from provisioning.enrol import device_constraints
+
+    pins = "# pins\nnumpy==2.4.6\nopencv-python-headless==5.0.0.93\npeewee==4.5.3\n"
+    assert device_constraints(pins, None) == pins
+    on_a_pi = device_constraints(pins, "1.24.2").splitlines()
+    assert on_a_pi == ["# pins", "peewee==4.5.3", "numpy==1.24.2"]
