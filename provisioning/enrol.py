@@ -234,7 +234,9 @@ class _Run:
             await self._selftest(device)
             self.begin("start")
             await device.run(self.systemctl("enable", unit), "start")
-            restarted_ms = int(time.time() * 1000)
+            # The aggregator's own time of the last heartbeat before the restart: a newer one
+            # is from the restarted kiosk (no comparison of two machines' clocks).
+            restarted_ms = await self._last_seen(kiosk_id)
             await device.run(self.systemctl("restart", unit), "start")
             if not running:
                 self.result.changed.append("service started")
@@ -439,6 +441,11 @@ class _Run:
             ]
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
 
+    async def _last_seen(self, kiosk_id: str) -> int:
+        fleet = await asyncio.to_thread(self.client.fleet)
+        mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
+        return int((mine or {}).get("last_seen_ms") or 0)
+
     async def _heartbeat(self, kiosk_id: str, since_ms: int | None) -> None:
         deadline = time.monotonic() + self.options.heartbeat_timeout
         while True:
@@ -447,7 +454,7 @@ class _Run:
             if (
                 mine is not None
                 and mine.get("online")
-                and (since_ms is None or (mine.get("last_seen_ms") or 0) >= since_ms)
+                and (since_ms is None or (mine.get("last_seen_ms") or 0) > since_ms)
             ):
                 return
             if time.monotonic() > deadline:

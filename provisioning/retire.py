@@ -128,12 +128,18 @@ async def rekey_device(
                 "(service restarted)",
             )
         new_key = layout.device_key + ".new"
-        await device.run(["rm", "-f", "--", new_key], "keygen")
-        made = await device.run(
-            [layout.safecode, "kiosk", "keygen", "--key-file", new_key], "keygen"
-        )
-        did = made.stdout.strip().splitlines()[-1]
-        answer = await asyncio.to_thread(client.enrol, did, venue, None)
+        try:
+            await device.run(["rm", "-f", "--", new_key], "keygen")
+            made = await device.run(
+                [layout.safecode, "kiosk", "keygen", "--key-file", new_key], "keygen"
+            )
+            did = made.stdout.strip().splitlines()[-1]
+            answer = await asyncio.to_thread(client.enrol, did, venue, None)
+        except StepFailed:
+            # Nothing changed yet: back to the old key, running.
+            await device.run(["rm", "-f", "--", new_key], "undo", check=False)
+            await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
+            raise
         new_id = str(answer["kiosk_id"])
         config["kiosk"]["id"] = new_id
         mqtt = answer.get("mqtt") or {}
