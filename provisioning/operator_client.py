@@ -16,7 +16,7 @@ MAX_ANSWER = 1 << 20
 
 @dataclass(frozen=True)
 class OperatorClient:
-    """Calls ``/v1/operator/...`` with a bearer operator token, and the public fleet views."""
+    """Calls ``/v1/operator/...`` and the fleet views with a bearer operator token."""
 
     base_url: str
     token: str
@@ -29,8 +29,8 @@ class OperatorClient:
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if path.startswith("/v1/operator/"):
-            request.add_header("Authorization", f"Bearer {self.token}")
+        # Fleet views may be operator-only too; the token only ever goes to this aggregator.
+        request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read(MAX_ANSWER))

@@ -8,6 +8,7 @@ fake systemctl starts the installed unit's ExecStart, standing in for systemd.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,11 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
+import tomli_w
 from PIL import Image
 
+from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER, dynsec_document
+from protocol.config_file import read_toml
 from provisioning.site import init_site
 from provisioning.software import build_wheel
 from safecode.broker import LocalBroker, free_port
@@ -24,6 +28,8 @@ from tests.integration.harness import Child
 from tests.integration.sshd import SshServer
 
 FAKE_SYSTEMCTL = Path(__file__).with_name("fake_systemctl.py")
+ADMIN_PASSWORD = "admin-password-for-provisioning-tests"
+AGGREGATOR_PASSWORD = "aggregator-password-for-provisioning-tests"
 
 
 class ProvisionRig:
@@ -32,7 +38,12 @@ class ProvisionRig:
     def __init__(self, root: Path, wheel: Path) -> None:
         self.root = root
         self.wheel = wheel
-        self.broker = LocalBroker(workdir=root / "broker").start()
+        # Mosquitto with the dynamic-security plugin: each kiosk gets its own account.
+        (root / "broker").mkdir(parents=True)
+        dynsec = root / "broker" / "dynamic-security.json"
+        dynsec.write_text(json.dumps(dynsec_document(ADMIN_PASSWORD, AGGREGATOR_PASSWORD)))
+        os.chmod(dynsec, 0o600)
+        self.broker = LocalBroker(workdir=root / "broker", dynsec_file=dynsec).start()
         self.http_port = free_port()
         self.site = init_site(
             root / "site",
@@ -41,6 +52,10 @@ class ProvisionRig:
             mqtt_port=self.broker.port,
             http_port=self.http_port,
         )
+        config = read_toml(self.site.aggregator_config)
+        config["mqtt"].update(username=AGGREGATOR_USER, password=AGGREGATOR_PASSWORD)
+        config["broker_admin"] = {"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+        self.site.aggregator_config.write_text(tomli_w.dumps(config))
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.aggregator = Child(
             "aggregator",
@@ -166,3 +181,33 @@ def rig_fixture(tmp_path_factory: object, name: str) -> Iterator[ProvisionRig]:
         yield running
     finally:
         running.close()
+
+
+def broker_accepts(rig: ProvisionRig, username: str, password: str) -> bool:
+    """Whether the broker lets ``username`` log in (a one-off clean session)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from protocol.broker import MqttSettings, make_client
+
+    settings = MqttSettings(
+        host=rig.broker.host, port=rig.broker.port, username=username, password=password
+    )
+    client = make_client(settings, f"probe-{username}", persistent=False)
+    answered = threading.Event()
+    codes: list[object] = []
+
+    def on_connect(c: object, u: object, flags: object, reason: mqtt.ReasonCode, p: object) -> None:
+        codes.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect(rig.broker.host, rig.broker.port)
+    client.loop_start()
+    try:
+        answered.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return bool(codes) and not codes[0].is_failure

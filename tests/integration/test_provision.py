@@ -13,7 +13,7 @@ import pytest
 
 from aggregator.db import KioskEntry, open_database
 from safecode.broker import free_port
-from tests.integration.provision_rig import ProvisionRig, rig_fixture
+from tests.integration.provision_rig import ProvisionRig, broker_accepts, rig_fixture
 from tests.integration.sshd import keygen
 
 pytestmark = pytest.mark.integration
@@ -99,11 +99,15 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert tomllib.loads(config.read_text())["kiosk"]["id"] == ids["kiosk_id"]
     kiosk_id = ids["kiosk_id"]
 
+    mqtt = tomllib.loads(config.read_text())["mqtt"]
+    assert mqtt["username"] == kiosk_id and mqtt["password"]  # its own broker account
+    assert broker_accepts(rig, mqtt["username"], mqtt["password"])
     retired = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
     assert retired.returncode == 0, retired.stderr
     assert f"retired {kiosk_id}" in retired.stdout
     assert registry(rig)[kiosk_id].retired
     assert not key.exists() and not config.exists()
+    assert not broker_accepts(rig, mqtt["username"], mqtt["password"])  # cut off the broker
     assert (
         "disable --now safecode-kiosk.service" in (prefix / "var/log/systemctl.calls").read_text()
     )
