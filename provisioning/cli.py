@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +142,13 @@ def _enrol_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--pins", type=_FILE, help="Pin map to install [default: hardware/pins.toml]."
             ),
             click.option(
+                "--service-user",
+                default="safecode",
+                show_default=True,
+                help="System user the kiosk unit runs as (made if missing, in the video and "
+                "gpio groups); it owns the state folder and key. '' to leave users alone.",
+            ),
+            click.option(
                 "--min-free-mb",
                 type=click.IntRange(0, 10**9),
                 default=400,
@@ -247,6 +255,8 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
     _layout(kw["prefix"])
     if kw["camera"] == "replay" and not kw["camera_path"]:
         raise click.BadParameter("--camera replay needs --camera-path", param_hint="--camera")
+    if kw["service_user"] and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", kw["service_user"]):
+        raise click.BadParameter("not a user name", param_hint="--service-user")
     camera: dict[str, Any] = {"kind": kw["camera"], "path": kw["camera_path"]}
     constraints = kw["constraints"] if kw["constraints"] else default_constraints()
     return EnrolOptions(
@@ -261,6 +271,7 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
         device_python=kw["device_python"],
         units=tuple(kw["units"]) or tuple(default_units()),
         pins=kw["pins"] or default_pins(),
+        service_user=kw["service_user"],
         systemctl=kw["systemctl"],
         min_free_mb=kw["min_free_mb"],
         camera=camera,

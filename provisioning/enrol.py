@@ -69,6 +69,7 @@ class EnrolOptions:
     device_python: str = "python3"
     units: tuple[Path, ...] = ()
     pins: Path | None = None
+    service_user: str = "safecode"
     systemctl: str = "systemctl"
     min_free_mb: int = 400
     camera: dict[str, Any] = field(default_factory=lambda: {"kind": "picamera2"})
@@ -186,9 +187,12 @@ class _Run:
             if (await device.run(["test", "-e", folder], "install", check=False)).exit_status:
                 self.made.append(folder)  # made by this run: removed again on an early failure
         software_changed = await self._install(device)
+        self.begin("account")
+        await self._account(device)
         self.begin("keygen")
         did = await self._keygen(device)
         self.result.device_key = did
+        await self._hand_over_state(device)
         self.begin("register")
         old = await device.read_file(layout.config, "register")
         kiosk_id, mqtt = await self._register(did, old)
@@ -339,6 +343,57 @@ class _Run:
         version = done.stdout.strip()
         return version if done.exit_status == 0 and re.fullmatch(r"[0-9][0-9.]*", version) else None
 
+    async def _user_exists(self, device: Device) -> bool:
+        user = self.options.service_user
+        if not user:
+            return False
+        found = await device.run(["getent", "passwd", user], "account", check=False)
+        return found.exit_status == 0
+
+    async def _account(self, device: Device) -> None:
+        """The service's system user, in the camera and GPIO groups (on a real root only)."""
+        user = self.options.service_user
+        if not user:
+            return
+        if not await self._user_exists(device):
+            if self.layout.prefix != "/":
+                return  # a staging prefix has no user database of its own
+            await device.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    self.layout.state,
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
+                "account",
+            )
+            self.result.changed.append(f"user {user}")
+        for group in ("video", "gpio"):
+            script = (
+                'getent group "$2" >/dev/null || exit 0; '
+                'id -nG "$1" | tr " " "\\n" | grep -qx "$2" && exit 0; '
+                'usermod -aG "$2" "$1" && echo added'
+            )
+            done = await device.run(["sh", "-c", script, "sh", user, group], "account")
+            if "added" in done.stdout:
+                self.result.changed.append(f"{user} in group {group}")
+
+    async def _hand_over_state(self, device: Device) -> None:
+        """The state folder and device key belong to the service user (mode 0700 / 0600)."""
+        if not await self._user_exists(device):
+            return
+        user, state = self.options.service_user, self.layout.state
+        owner = await device.run(["stat", "-c", "%U", state, self.layout.device_key], "keygen")
+        if set(owner.stdout.split()) != {user}:
+            await device.run(["chown", "-R", f"{user}:{user}", state], "keygen")
+            await device.run(["chmod", "0700", state], "keygen")
+            self.result.changed.append(f"state owned by {user}")
+
     async def _keygen(self, device: Device) -> str:
         layout = self.layout
         done = await device.run(
@@ -424,6 +479,9 @@ class _Run:
         command += ["--json", "--timeout", f"{self.options.selftest_timeout:g}"]
         if self.options.mock_pins:
             command.append("--mock-pins")
+        if await self._user_exists(device):
+            # As the service runs: proves the user can read its config, key and pins.
+            command = ["runuser", "-u", self.options.service_user, "--", *command]
         done = await device.run(
             command, "selftest", check=False, timeout=self.options.selftest_timeout * 12 + 30
         )

@@ -130,6 +130,9 @@ class ProvisionRig:
             "--camera-path",
             str(self.frame),
             "--mock-pins",
+            # No system user on the test machine: root runs the simulated kiosks.
+            "--service-user",
+            "",
             "--heartbeat-timeout",
             "30",
         ]
