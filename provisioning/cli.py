@@ -20,7 +20,13 @@ from .layout import DeviceLayout
 from .operator_client import OperatorClient
 from .remote import SshTarget
 from .site import init_site
-from .software import build_wheel, default_constraints, default_pins, default_units
+from .software import (
+    build_wheel,
+    default_constraints,
+    default_dropins,
+    default_pins,
+    default_units,
+)
 
 TOKEN_ENV = "SAFECODE_OPERATOR_TOKEN"
 PASSWORD_ENV = "SAFECODE_SSH_PASSWORD"
@@ -270,6 +276,7 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
         dev_site_packages=kw["dev_site_packages"],
         device_python=kw["device_python"],
         units=tuple(kw["units"]) or tuple(default_units()),
+        dropins=() if kw["units"] else tuple(default_dropins()),
         pins=kw["pins"] or default_pins(),
         service_user=kw["service_user"],
         systemctl=kw["systemctl"],
@@ -290,6 +297,8 @@ def print_result(result: EnrolResult) -> None:
         what = ", ".join(result.changed) if result.changed else "nothing changed"
         click.echo(f"{result.host}: enrolled as {result.kiosk_id} at {result.venue} ({what})")
         click.echo(f"  device key  {result.device_key}")
+        for warning in result.warnings:
+            click.echo(f"  warning     {warning}")
         steps = "  ".join(f"{k} {v:.1f}s" for k, v in result.steps.items())
         click.echo(f"  took {result.seconds:.1f} s: {steps}")
     else:

@@ -69,6 +69,7 @@ class EnrolOptions:
     device_python: str = "python3"
     units: tuple[Path, ...] = ()
     pins: Path | None = None
+    dropins: tuple[Path, ...] = ()
     service_user: str = "safecode"
     systemctl: str = "systemctl"
     min_free_mb: int = 400
@@ -91,6 +92,7 @@ class EnrolResult:
     venue: str | None = None
     device_key: str | None = None
     changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     steps: dict[str, float] = field(default_factory=dict)
     state: str = UNTOUCHED
     error: str | None = None
@@ -110,6 +112,7 @@ class EnrolResult:
             "venue": self.venue,
             "device_key": self.device_key,
             "changed": self.changed,
+            "warnings": self.warnings,
             "state": self.state,
             "failed_step": self.failed_step,
             "error": self.error,
@@ -466,8 +469,24 @@ class _Run:
             if await device.write_file(path, text.encode(), 0o644, "units"):
                 changed = True
                 self.result.changed.append(f"unit {unit.name}")
+        for dropin in self.options.dropins:
+            folder = dropin.parent.name  # e.g. systemd-time-wait-sync.service.d
+            text = self.layout.rewrite_unit(dropin.read_text(encoding="utf-8"))
+            path = self.layout.unit(f"{folder}/{dropin.name}")
+            if await device.write_file(path, text.encode(), 0o644, "units"):
+                changed = True
+                self.result.changed.append(f"drop-in {folder}/{dropin.name}")
         if changed:
             await device.run(self.systemctl("daemon-reload"), "units")
+        for unit in sorted({d.parent.name.removesuffix(".d") for d in self.options.dropins}):
+            if (
+                await device.run(self.systemctl("is-enabled", unit), "units", check=False)
+            ).exit_status:
+                enabled = await device.run(self.systemctl("enable", unit), "units", check=False)
+                if enabled.exit_status:
+                    self.result.warnings.append(f"could not enable {unit}: {enabled.stderr[-200:]}")
+                else:
+                    self.result.changed.append(f"{unit} enabled")
         return changed
 
     def _kiosk_unit(self) -> str:

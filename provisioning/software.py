@@ -23,6 +23,12 @@ def default_units() -> list[Path]:
     return [CHECKOUT / "systemd" / "safecode-kiosk.service"]
 
 
+def default_dropins() -> list[Path]:
+    """Kiosk drop-ins from systemd/: the bounded wait for a synchronised clock."""
+    path = CHECKOUT / "systemd" / "systemd-time-wait-sync.service.d" / "safecode.conf"
+    return [path] if path.exists() else []
+
+
 def default_pins() -> Path:
     """This checkout's pin map (hardware/pins.toml), installed beside the kiosk config."""
     return CHECKOUT / "hardware" / "pins.toml"

@@ -71,6 +71,9 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert result["device_key"].startswith("did:key:")
     calls = (prefix / "var/log/systemctl.calls").read_text()
     assert "enable safecode-kiosk.service" in calls and "restart" in calls
+    assert "enable systemd-time-wait-sync.service" in calls  # scan with a synced clock
+    dropin = prefix / "etc/systemd/system/systemd-time-wait-sync.service.d/safecode.conf"
+    assert "TimeoutStartSec=" in dropin.read_text()
 
     before = (digest(key), digest(config), config.stat().st_mtime_ns)
     again = rig.safecode(*args, "--json")
