@@ -8,12 +8,15 @@ SSH will do.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
 
+from aggregator.broker_accounts import BrokerAccounts, NoBrokerAccounts
+from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER
 from aggregator.db import open_database
 from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
@@ -22,6 +25,32 @@ from protocol.note import NoteVerifier
 from safecode.visitors import enrol_visitor, save_crowd
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
+
+
+@dataclass(frozen=True)
+class BrokerLogins:
+    """The admin and aggregator passwords of a broker with per-kiosk accounts (dynsec)."""
+
+    admin_password: str
+    aggregator_password: str
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write (or overwrite) a file only its owner can read: it holds a password."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
+def _broker_accounts(logins: BrokerLogins | None, host: str, port: int) -> BrokerAccounts:
+    if logins is None:
+        return NoBrokerAccounts()
+    from aggregator.dynsec import DynsecAccounts
+    from protocol.broker import MqttSettings
+
+    admin = MqttSettings(host=host, port=port, username=ADMIN_USER, password=logins.admin_password)
+    return DynsecAccounts(admin, reserved={AGGREGATOR_USER})
 
 
 @dataclass(frozen=True)
@@ -48,8 +77,14 @@ def init_site(
     origin: str = DEFAULT_ORIGIN,
     venue_prefix: str = "venue",
     camera: str = "simulated",
+    broker_logins: BrokerLogins | None = None,
 ) -> Site:
-    """Create keys, configs, a kiosk registry and a crowd file under ``root``."""
+    """Create keys, configs, a kiosk registry and a crowd file under ``root``.
+
+    With ``broker_logins`` (a running broker with the dynamic-security plugin) each
+    kiosk gets its own broker account, limited to its own topics, and the aggregator
+    logs in as itself and manages those accounts.
+    """
     root = Path(root).resolve()
     agg_dir = root / "aggregator"
     agg_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +102,20 @@ def init_site(
     if http_port:
         aggregator["http_port"] = http_port
     agg_config = agg_dir / "aggregator.toml"
-    agg_config.write_text(tomli_w.dumps({"aggregator": aggregator, "mqtt": mqtt}))
+    agg_tables: dict[str, object] = {"aggregator": aggregator, "mqtt": mqtt}
+    if broker_logins is not None:
+        agg_tables["mqtt"] = {
+            **mqtt,
+            "username": AGGREGATOR_USER,
+            "password": broker_logins.aggregator_password,
+        }
+        write_private_text(agg_dir / "broker-admin.password", broker_logins.admin_password)
+        agg_tables["broker_admin"] = {
+            "username": ADMIN_USER,
+            "password_file": "broker-admin.password",
+        }
+    write_private_text(agg_config, tomli_w.dumps(agg_tables))
+    accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
 
     crowd_file = root / "visitors.crowd"
     save_crowd(crowd_file, [enrol_visitor(issuer_key, time.time()) for _ in range(visitors)])
@@ -81,7 +129,14 @@ def init_site(
         device_key, _ = ensure_device_key(kiosk_dir / "state" / "device.key")
         enrol_kiosk(kiosk_id, venue_id, keys.public_bytes(device_key))
         config = kiosk_dir / "kiosk.toml"
-        config.write_text(
+        login = accounts.ensure_kiosk(kiosk_id)
+        kiosk_mqtt = (
+            mqtt
+            if login is None
+            else {**mqtt, "username": login.username, "password": login.password}
+        )
+        write_private_text(
+            config,
             tomli_w.dumps(
                 {
                     "kiosk": {
@@ -94,7 +149,7 @@ def init_site(
                         "issuer_keys": [keys.did_key(issuer_key)],
                         "ledger_key": keys.did_key(ledger_key),
                     },
-                    "mqtt": mqtt,
+                    "mqtt": kiosk_mqtt,
                     "camera": {
                         "kind": camera,
                         "path": str(crowd_file),
@@ -102,7 +157,7 @@ def init_site(
                         "visitor_share": [number - 1, kiosks],
                     },
                 }
-            )
+            ),
         )
         configs.append(config)
     db.close()

@@ -32,7 +32,8 @@ from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, open_note
 from provisioning.site import Site, init_site
 
-from .broker import LocalBroker, free_port
+from .broker import free_port
+from .demo_broker import probe_foreign_topic, start_broker
 from .demo_witness import add_witness, cosign_once, show_fleet
 
 
@@ -167,8 +168,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
     stop = _stop_on_signals()
     clock = time.monotonic()
     echo = click.echo
-    broker = LocalBroker(workdir=root / "broker").start()
-    echo(f"broker: mosquitto listening on 127.0.0.1:{broker.port}")
+    broker, logins = start_broker(root / "broker", echo)
     aggregator: _Process | None = None
     kiosk_processes: list[_Process] = []
     try:
@@ -178,6 +178,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
             visitors=40 * kiosks,
             mqtt_port=broker.port,
             http_port=free_port(),
+            broker_logins=logins,
         )
         echo(f"site: {kiosks} kiosk(s) enrolled under {site.root}; ledger key {site.ledger_vkey}")
         witness = add_witness(site, root / "witness")
@@ -201,6 +202,11 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         if stop.is_set():
             echo("interrupted: stopping the kiosks, then the aggregator")
         show_fleet(site, token, echo)
+        acl_ok = None
+        if logins is not None and len(site.kiosk_configs) > 1:
+            acl_ok = probe_foreign_topic(
+                site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo
+            )
         echo("stopping kiosks (each waits a few seconds for its last receipts)")
         for process in kiosk_processes:
             process.popen.terminate()
@@ -232,5 +238,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         "kiosk_rejected": total("rejected_total"),
         "checkpoint_verified": checkpoint_ok,
         "witness_cosigned": witness_ok,
+        # True: a kiosk's own account was refused another kiosk's topic (None: no plugin).
+        "broker_acl_enforced": acl_ok,
         **_ledger_figures(site),
     }

@@ -221,6 +221,11 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     assert summary["kiosk_pending"] == 0 and summary["unsealed"] == 0
     assert summary["refused"] >= 1, "the simulated crowd includes bad codes"
     assert summary["witness_cosigned"] is True, "an outside witness cosigned the ledger"
+    assert summary["broker_acl_enforced"] is True, "kiosk-1 was refused kiosk-2's receipts"
+    assert any("one account per kiosk" in line for line in lines)
+    # The kiosks' configs hold their broker passwords: only their owner may read them.
+    config = tmp_path / "site" / "kiosks" / "kiosk-1" / "kiosk.toml"
+    assert "password" in config.read_text() and config.stat().st_mode & 0o077 == 0
     assert any("accepted seq=" in line for line in lines)
     assert any("sealed block" in line for line in lines)
     # Privacy: the demo's output never shows a whole code.
