@@ -65,9 +65,11 @@ class SshServer:
                     f"PidFile {root / 'sshd.pid'}",
                     "StrictModes no",
                     "UsePAM no",
-                    "PasswordAuthentication no",
+                    # Passwords are offered (and checked) so a wrong one can be shown refused.
+                    "PasswordAuthentication yes",
+                    "PermitEmptyPasswords no",
                     "KbdInteractiveAuthentication no",
-                    "PermitRootLogin prohibit-password",
+                    "PermitRootLogin yes",
                     "MaxStartups 100:30:200",
                     "MaxSessions 50",
                     "LogLevel ERROR",

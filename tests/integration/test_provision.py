@@ -142,6 +142,10 @@ def test_bad_input_names_the_step_and_leaves_the_device_untouched(
     stranger = keygen(tmp_path / "stranger")
     login = failed(rig, prefix, *accept, "--identity", str(stranger))
     assert login["failed_step"] == "login" and "refused the SSH key" in login["error"]
+    wrong_password = {**rig.env(), "SAFECODE_SSH_PASSWORD": "not-the-password"}
+    login = failed(rig, prefix, *accept, "--identity", str(stranger), env=wrong_password)
+    assert login["failed_step"] == "login" and "or password" in login["error"]
+    assert "not-the-password" not in json.dumps(login)  # never echoed
 
     wrong_pin = "SHA256:" + "A" * 43
     other_hosts = tmp_path / "known_hosts"
