@@ -5,7 +5,7 @@
 username = "safecode_admin"
 password_file = "broker-admin.password"   # or password = "..."; relative to the config
 timeout_s = 5                             # per broker call
-pin_client_id = false                     # true: a kiosk logs in only as client id = kiosk id
+pin_client_id = true                      # a kiosk logs in only as client id = kiosk id
 # host, port, tls, ca_file, cert_file, key_file: default to [mqtt]'s
 ```
 
@@ -38,7 +38,7 @@ class BrokerAdmin:
 
     settings: MqttSettings
     timeout_s: float = 5.0
-    pin_client_id: bool = False
+    pin_client_id: bool = True
 
     def accounts(self, reserved: Iterable[str] = ()) -> BrokerAccounts:
         """The ``DynsecAccounts`` this admin drives; ``reserved`` names are never touched."""
@@ -112,7 +112,7 @@ def parse_broker_admin(table: object, mqtt: MqttSettings, *, base: Path) -> Brok
         raise ConfigError("broker_admin.timeout_s must be a number of seconds")
     if not math.isfinite(timeout) or not 0 < timeout <= 120:
         raise ConfigError("broker_admin.timeout_s must be more than 0 and at most 120")
-    pin = table.get("pin_client_id", False)
+    pin = table.get("pin_client_id", True)
     if type(pin) is not bool:
         raise ConfigError("broker_admin.pin_client_id must be true or false")
     changes: dict[str, Any] = {name: table[name] for name in _CONNECTION if name in table}

@@ -62,13 +62,11 @@ class DynsecAccounts:
     ``reserved`` usernames (the admin's, the aggregator's) are never changed, even
     when they happen to look like kiosk ids.
 
-    ``pin_client_id`` lets a kiosk's account connect only with client id = kiosk id.
-    Without it a kiosk may log in under another kiosk's client id and so take over that
-    kiosk's session: it still reads and publishes nothing of the other's (the receive
-    ACLs hold), but it kicks the other off and the other's queued receipts are dropped
-    (the kiosk resends those check-ins). Pinning also refuses any second connection
-    with the kiosk's credentials under another id (``kiosk selftest`` uses
-    ``<kiosk-id>-selftest``), hence off by default.
+    ``pin_client_id`` (the default) lets a kiosk's account connect only with client
+    id = kiosk id, so a kiosk cannot log in under another kiosk's client id and take
+    over its session (kick it off and have its queued receipts dropped). ``kiosk
+    selftest`` copes: with no firmware running it logs in as the kiosk itself (session
+    left as it was); beside a running one it judges the link from the outbox.
     """
 
     def __init__(
@@ -77,7 +75,7 @@ class DynsecAccounts:
         *,
         timeout_s: float = 5.0,
         reserved: Iterable[str] = (),
-        pin_client_id: bool = False,
+        pin_client_id: bool = True,
     ) -> None:
         if not settings.username or settings.password is None:
             raise BrokerAccountError("broker administration needs a username and a password")

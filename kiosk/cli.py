@@ -71,6 +71,7 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
     """Scan until SIGTERM or Ctrl-C, then wait briefly for outstanding receipts."""
     from .decoders import default_decoder
     from .firmware import Kiosk
+    from .instance_lock import AlreadyRunning, InstanceLock
     from .lights import Feedback, load_pins, mock_pin_factory
     from .link import MqttLink
     from .outbox import Outbox, OutboxOpenError
@@ -89,6 +90,11 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    try:
+        # Held until this process exits: one firmware per outbox, camera and broker session.
+        instance = InstanceLock(config.state_dir).acquire()
+    except AlreadyRunning as exc:
+        raise click.ClickException(f"{exc}; not scanning") from exc
     try:
         outbox = Outbox(config.outbox_path)
     except OutboxOpenError as exc:  # no fresh outbox either: no check-in could be kept
@@ -109,6 +115,7 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
         counters = kiosk.run(stop, drain_seconds=drain_seconds)
     stats = outbox.stats()
     outbox.close()
+    instance.release()
     if summary_json:
         summary = {
             "kiosk": config.kiosk_id,

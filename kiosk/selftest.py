@@ -33,6 +33,7 @@ from protocol.errors import ProtocolError
 from .clock import KioskClock
 from .config import KioskConfig
 from .frames import FrameSourceError
+from .instance_lock import is_running
 from .lights import Feedback, PinMapError, load_pins
 from .outbox_reader import OutboxReadError, read_outbox
 from .status_report import nearest_existing
@@ -158,12 +159,22 @@ def check_camera(config: KioskConfig, options: SelftestOptions) -> str:
         return f"{frame.width}x{frame.height} frame in {took * 1000:.0f} ms from {source!r}"
 
 
-def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
-    """Connect with the kiosk's settings under another client id (not to take over its session)."""
+class _NotAuthorised(Exception):
+    """The broker knew the login but refused this client id (a pinned account)."""
+
+
+def _broker_login(
+    config: KioskConfig, options: SelftestOptions, client_id: str, *, persistent: bool
+) -> str:
+    """Log in once with the kiosk's settings as ``client_id``, then leave; a detail line.
+
+    A persistent login resumes the kiosk's own session without taking anything from
+    it: nothing is subscribed and nothing acknowledged, so whatever is queued for the
+    kiosk is sent to it again when it next connects.
+    """
     settings = config.mqtt
     where = f"{settings.host}:{settings.port}{' (TLS)' if settings.tls else ''}"
-    # A one-off check: a clean session, so nothing is left queued at the broker.
-    client = make_client(settings, f"{config.kiosk_id}-selftest", persistent=False)
+    client = make_client(settings, client_id, persistent=persistent, manual_ack=True)
     client.connect_timeout = options.broker_timeout
     answer: dict[str, Any] = {}
     connected = threading.Event()
@@ -187,13 +198,52 @@ def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
         if not connected.wait(options.broker_timeout):
             raise CheckFailed(f"{where}: no CONNACK within {options.broker_timeout:g} s")
         reason = answer["reason"]
+        if reason.is_failure and "not authori" in str(reason).lower():
+            raise _NotAuthorised(f"{where}: {reason}")
         if reason.is_failure:
             raise CheckFailed(f"{where}: broker refused the connection: {reason}")
         took = time.monotonic() - start
-        return f"{where}: connected in {took * 1000:.0f} ms, then disconnected"
+        return f"{where}: connected as {client_id} in {took * 1000:.0f} ms, then disconnected"
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
+    """Reach the broker with the kiosk's login, never taking over a running kiosk's session.
+
+    No firmware running: log in as the kiosk itself (its client id and session, left as
+    they were). Firmware running: log in as ``<kiosk-id>-selftest`` with a clean session;
+    a broker that pins each kiosk to its own client id refuses that, and then the running
+    kiosk's latest receipt says whether its link works.
+    """
+    if not is_running(config.state_dir):
+        try:
+            return _broker_login(config, options, config.kiosk_id, persistent=True)
+        except _NotAuthorised as exc:
+            raise CheckFailed(f"{exc}: the broker refuses this kiosk's own login") from exc
+    try:
+        return _broker_login(config, options, f"{config.kiosk_id}-selftest", persistent=False)
+    except _NotAuthorised as exc:
+        return _running_link(config, str(exc))
+
+
+#: A running kiosk whose latest receipt is older than this, with check-ins waiting, is warned.
+RECEIPT_STALE_S = 120
+
+
+def _running_link(config: KioskConfig, refused: str) -> str:
+    """The running firmware's link, judged from its outbox (the broker pins its client id)."""
+    snapshot = read_outbox(config.outbox_path)
+    now_ms = time.time() * 1000
+    age_s = None if snapshot.last_receipt_ms is None else (now_ms - snapshot.last_receipt_ms) / 1000
+    said = f"{refused} (the broker pins this kiosk's client id and the running kiosk holds it)"
+    if snapshot.pending and (age_s is None or age_s > RECEIPT_STALE_S):
+        last = "no receipt yet" if age_s is None else f"last receipt {age_s:.0f} s ago"
+        raise CheckWarning(f"{said}; {snapshot.pending} check-in(s) wait and {last}")
+    if not snapshot.pending:
+        return f"{said}; nothing waits to be sent"
+    return f"{said}; the running kiosk's link works: last receipt {age_s:.0f} s ago"
 
 
 def check_outbox(config: KioskConfig, options: SelftestOptions) -> str:

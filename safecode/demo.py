@@ -202,16 +202,16 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         if stop.is_set():
             echo("interrupted: stopping the kiosks, then the aggregator")
         show_fleet(site, token, echo)
-        acl_ok = None
-        if logins is not None and len(site.kiosk_configs) > 1:
-            acl_ok = probe_foreign_topic(
-                site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo
-            )
         echo("stopping kiosks (each waits a few seconds for its last receipts)")
         for process in kiosk_processes:
             process.popen.terminate()
         for process in kiosk_processes:
             process.stop(timeout=15)
+        acl_ok = None
+        if logins is not None and len(site.kiosk_configs) > 1:
+            acl_ok = probe_foreign_topic(
+                site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo
+            )
         checkpoint, checkpoint_ok = _fetch_checkpoint(site)
         if checkpoint:
             echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))

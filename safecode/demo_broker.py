@@ -44,30 +44,24 @@ def start_broker(
     return broker, logins
 
 
-def probe_foreign_topic(
-    own_config: Path, other_kiosk: str, echo: Callable[[str], None], timeout: float = 5.0
-) -> bool:
-    """Log in with one kiosk's account and ask for another kiosk's receipts; True if refused.
+def _login_and_subscribe(
+    own_config: Path, client_id: str, wanted: list[str], timeout: float
+) -> tuple[str | None, list[bool]]:
+    """Log in with a kiosk's account as ``client_id``; (refusal or None, refused per topic).
 
-    Its own receipt topic is asked for too, so a refusal of everything (a bad login)
-    does not pass for the ACL working.
+    The session is kept and nothing acknowledged, so a kiosk's own session is left as it was.
     """
     config = load_config(own_config)
-    client = make_client(config.mqtt, f"{config.kiosk_id}-probe", persistent=False)
+    client = make_client(config.mqtt, client_id, persistent=True, manual_ack=True)
     answers: dict[str, Any] = {}
     done = threading.Event()
 
     def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            answers["connect"] = str(reason)
+            answers["refused"] = str(reason)
             done.set()
-            return
-        client.subscribe(
-            [
-                (topics.topic(config.kiosk_id, topics.RECEIPT), 1),
-                (topics.topic(other_kiosk, topics.RECEIPT), 1),
-            ]
-        )
+        else:
+            client.subscribe([(topic, 1) for topic in wanted])
 
     def on_subscribe(client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any) -> None:
         answers["codes"] = [code.is_failure for code in codes]
@@ -78,21 +72,36 @@ def probe_foreign_topic(
     try:
         client.connect(config.mqtt.host, config.mqtt.port)
     except OSError as exc:
-        echo(f"broker probe: cannot connect: {exc}")
-        return False
+        return f"cannot connect: {exc}", []
     client.loop_start()
     try:
-        done.wait(timeout)
+        if not done.wait(timeout):
+            return "no answer from the broker", []
     finally:
         client.disconnect()
         client.loop_stop()
-    if "connect" in answers:
-        echo(f"broker probe: {config.kiosk_id}'s login was refused: {answers['connect']}")
+    return answers.get("refused"), answers.get("codes", [])
+
+
+def probe_foreign_topic(
+    own_config: Path, other_kiosk: str, echo: Callable[[str], None], timeout: float = 5.0
+) -> bool:
+    """Show one kiosk's account refused another kiosk's identity and topics; True if it is.
+
+    Run once the kiosks have stopped: it logs in as the kiosk itself (session kept,
+    nothing acknowledged). Its own receipt topic is asked for too, so a broker that
+    refuses everything does not pass for the ACLs working.
+    """
+    own = load_config(own_config).kiosk_id
+    refused, _ = _login_and_subscribe(own_config, other_kiosk, [], timeout)
+    echo(f"broker: {own}'s account logging in as {other_kiosk}: {refused or 'ACCEPTED'}")
+    own_topic, other_topic = (topics.topic(k, topics.RECEIPT) for k in (own, other_kiosk))
+    failed, codes = _login_and_subscribe(own_config, own, [own_topic, other_topic], timeout)
+    if failed is not None or len(codes) != 2:
+        echo(f"broker: {own} could not log in as itself: {failed}")
         return False
-    own_refused, other_refused = answers.get("codes", [True, False])
     echo(
-        f"broker: {config.kiosk_id} may read its own receipts: "
-        f"{'no' if own_refused else 'yes'}; {other_kiosk}'s: "
-        f"{'refused' if other_refused else 'ALLOWED'}"
+        f"broker: {own} may read its own receipts: {'no' if codes[0] else 'yes'}; "
+        f"{other_kiosk}'s: {'refused' if codes[1] else 'ALLOWED'}"
     )
-    return not own_refused and other_refused
+    return refused is not None and not codes[0] and codes[1]

@@ -187,7 +187,11 @@ def rig_fixture(tmp_path_factory: object, name: str) -> Iterator[ProvisionRig]:
 
 
 def broker_accepts(rig: ProvisionRig, username: str, password: str) -> bool:
-    """Whether the broker lets ``username`` log in (a one-off clean session)."""
+    """Whether the broker lets ``username`` log in, as its own client id (accounts are pinned).
+
+    The kiosk's session is resumed and left as it was (nothing subscribed or
+    acknowledged); a running kiosk is bumped off once and reconnects.
+    """
     import threading
 
     import paho.mqtt.client as mqtt
@@ -197,7 +201,7 @@ def broker_accepts(rig: ProvisionRig, username: str, password: str) -> bool:
     settings = MqttSettings(
         host=rig.broker.host, port=rig.broker.port, username=username, password=password
     )
-    client = make_client(settings, f"probe-{username}", persistent=False)
+    client = make_client(settings, username, persistent=True, manual_ack=True)
     answered = threading.Event()
     codes: list[object] = []
 

@@ -483,10 +483,13 @@ def _device_as(broker: LocalBroker, creds: MqttCredentials, client_id: str) -> D
 
 
 def test_without_pinning_a_stolen_client_id_still_reads_nothing(
-    accounts: DynsecAccounts, broker: LocalBroker, aggregator: MqttBus
+    broker: LocalBroker, aggregator: MqttBus
 ) -> None:
-    a = accounts.ensure_kiosk("kiosk-f")
-    accounts.ensure_kiosk("kiosk-g")
+    unpinned = DynsecAccounts(
+        _settings(broker, ADMIN_USER, ADMIN_PASSWORD), timeout_s=3, pin_client_id=False
+    )
+    a = unpinned.ensure_kiosk("kiosk-f")
+    unpinned.ensure_kiosk("kiosk-g")
     impostor = _device_as(broker, a, "kiosk-g")  # A under B's client id
     try:
         assert impostor.connected.wait(5)
@@ -515,9 +518,12 @@ def test_pinned_accounts_refuse_another_client_id(broker: LocalBroker) -> None:
 
 
 def test_aggregator_without_its_acls_says_so(
-    accounts: DynsecAccounts, broker: LocalBroker, caplog: pytest.LogCaptureFixture
+    broker: LocalBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    creds = accounts.ensure_kiosk("kiosk-not-aggregator")
+    unpinned = DynsecAccounts(
+        _settings(broker, ADMIN_USER, ADMIN_PASSWORD), timeout_s=3, pin_client_id=False
+    )
+    creds = unpinned.ensure_kiosk("kiosk-not-aggregator")
     bus = MqttBus(_settings(broker, creds.username, creds.password), "wrong-aggregator")
     bus.start()
     try:
@@ -525,3 +531,42 @@ def test_aggregator_without_its_acls_says_so(
         assert any("broker refused the subscription" in r.getMessage() for r in caplog.records)
     finally:
         bus.stop()
+
+
+def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Path) -> None:
+    """No firmware running: selftest logs in as the kiosk. Running: judged from the outbox."""
+    from kiosk.config import load_config as load_kiosk_config
+    from kiosk.instance_lock import InstanceLock
+    from kiosk.outbox import Outbox
+    from kiosk.selftest import SelftestOptions, check_broker
+    from protocol.broker import make_client
+    from provisioning.site import init_site
+    from safecode.demo_broker import start_broker
+
+    broker, logins = start_broker(tmp_path / "broker", lambda line: None)
+    try:
+        assert logins is not None
+        site = init_site(
+            tmp_path / "site", kiosks=1, visitors=1, mqtt_port=broker.port, broker_logins=logins
+        )
+        config = load_kiosk_config(site.kiosk_configs[0])
+        options = SelftestOptions(broker_timeout=3)
+        assert "connected as kiosk-1 " in check_broker(config, options)
+        Outbox(config.outbox_path).close()
+        with InstanceLock(config.state_dir):
+            kiosk = make_client(config.mqtt, config.kiosk_id)
+            up, dropped = threading.Event(), threading.Event()
+            kiosk.on_connect = lambda *args: up.set()
+            kiosk.on_disconnect = lambda *args: dropped.set()
+            kiosk.connect(broker.host, broker.port)
+            kiosk.loop_start()
+            try:
+                assert up.wait(5)
+                detail = check_broker(config, options)
+                assert "pins this kiosk's client id" in detail and "nothing" in detail
+                assert not dropped.wait(0.5) and kiosk.is_connected()
+            finally:
+                kiosk.disconnect()
+                kiosk.loop_stop()
+    finally:
+        broker.stop()

@@ -27,6 +27,7 @@ from kiosk import sources
 from kiosk.clock import KioskClock
 from kiosk.config import load_config
 from kiosk.frames import GeneratedFrameSource
+from kiosk.instance_lock import AlreadyRunning, InstanceLock, is_running
 from kiosk.outbox import Outbox
 from safecode.broker import LocalBroker, free_port
 from safecode.cli import cli
@@ -349,6 +350,7 @@ def test_the_broker_check_does_not_take_over_the_kiosks_session(
     from protocol.broker import make_client
 
     kiosk_config = load_config(config)
+    firmware = InstanceLock(kiosk_config.state_dir).acquire()  # as `kiosk run` holds it
     running = make_client(kiosk_config.mqtt, kiosk_config.kiosk_id)
     up, dropped = threading.Event(), threading.Event()
     running.on_connect = lambda *args: up.set()
@@ -358,9 +360,67 @@ def test_the_broker_check_does_not_take_over_the_kiosks_session(
     try:
         assert up.wait(5)
         detail = st.check_broker(kiosk_config, st.SelftestOptions(broker_timeout=3))
-        assert "connected" in detail
+        assert "connected as kiosk-1-selftest" in detail
         assert not dropped.wait(0.5), "selftest kicked the kiosk's own connection off"
         assert running.is_connected()
     finally:
         running.disconnect()
         running.loop_stop()
+        firmware.release()
+
+
+def test_with_no_kiosk_running_the_broker_check_logs_in_as_the_kiosk_and_takes_nothing(
+    config: Path, broker: LocalBroker
+) -> None:
+    """Its own client id and session; what waits for the kiosk is still there afterwards."""
+    import threading
+
+    from protocol import topics
+    from protocol.broker import make_client
+
+    kiosk_config = load_config(config)
+    receipt_topic = topics.topic(kiosk_config.kiosk_id, topics.RECEIPT)
+    got: list[bytes] = []
+    arrived = threading.Event()
+
+    def kiosk_session() -> Any:
+        client = make_client(kiosk_config.mqtt, kiosk_config.kiosk_id)
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.on_message = lambda c, u, m: (got.append(m.payload), arrived.set())
+        client.on_connect = lambda c, *args: c.subscribe(receipt_topic, qos=1)
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        assert subscribed.wait(5)
+        return client
+
+    first = kiosk_session()  # the kiosk's persistent session, subscribed to its receipts
+    first.disconnect()
+    first.loop_stop()
+    sender = make_client(kiosk_config.mqtt, "aggregator-stand-in", persistent=False)
+    sender.connect(broker.host, broker.port)
+    sender.loop_start()
+    sender.publish(receipt_topic, b"queued receipt", qos=1).wait_for_publish(5)
+    sender.disconnect()
+    sender.loop_stop()
+    detail = st.check_broker(kiosk_config, st.SelftestOptions(broker_timeout=3))
+    assert "connected as kiosk-1 " in detail
+    again = kiosk_session()
+    try:
+        assert arrived.wait(5), "the selftest took the receipt queued for the kiosk"
+        assert got == [b"queued receipt"]
+    finally:
+        again.disconnect()
+        again.loop_stop()
+
+
+def test_a_second_firmware_process_is_refused(config: Path) -> None:
+    kiosk_config = load_config(config)
+    assert not is_running(kiosk_config.state_dir)
+    with InstanceLock(kiosk_config.state_dir):
+        assert is_running(kiosk_config.state_dir)
+        with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+            InstanceLock(kiosk_config.state_dir).acquire()
+        result = CliRunner().invoke(cli, ["kiosk", "run", "--config", str(config), "--mock-pins"])
+        assert result.exit_code != 0 and "another safecode kiosk process" in result.output
+    assert not is_running(kiosk_config.state_dir)
