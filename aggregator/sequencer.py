@@ -135,7 +135,6 @@ class Sequencer:
             if not self._tiles_checked:
                 # A ledger sealed before tiles were stored gets them once, here.
                 fill_missing_tiles(first)
-                self._tiles_checked = True
             for row in rows:
                 tree.append(bytes(row.leaf_hash))
             root = tree.root()
@@ -168,6 +167,7 @@ class Sequencer:
                 row.block_height = height
             _set_leaf_indexes(rows, height)
             write_tiles(first, tree.size, [bytes(row.leaf_hash) for row in rows])
+        self._tiles_checked = True  # only once committed: a rolled-back fill is redone
         self.counts["blocks"] += 1
         self.counts["sealed"] += len(rows)
         receipts = self._receipts(rows, height, tree.size, root)

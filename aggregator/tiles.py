@@ -118,10 +118,6 @@ class TileTree:
         self._lock = threading.Lock()
         self.rebuilt = 0  # nodes storage lacked and that were hashed from below
 
-    def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def _remember(self, key: tuple[int, int], value: bytes) -> None:
         self._cache[key] = value
         if len(self._cache) > self._cache_entries:
@@ -191,8 +187,8 @@ def write_tiles(old_size: int, new_size: int, new_leaves: list[bytes]) -> int:
                 below = read_leaves(lo, first) if lo < first else []
                 below += new_leaves[first - old_size : lo + WIDTH - old_size]
             else:
-                stored = read_nodes(level - HEIGHT, index << HEIGHT, (index + 1) << HEIGHT)
-                below = [stored[i] for i in range(index << HEIGHT, (index + 1) << HEIGHT)]
+                # Stored just below (this call, or an earlier block); a gap is rebuilt.
+                below = TileTree()._row(level - HEIGHT, index << HEIGHT, WIDTH)
             rows.append({"level": level, "index": index, "hash": _fold(below)})
         TileEntry.insert_many(rows).on_conflict_ignore().execute()
         written += len(rows)
