@@ -13,6 +13,7 @@ from typing import Any
 
 from protocol import keys
 from protocol.config_file import ConfigError
+from protocol.errors import ProtocolError
 
 from .config import AggregatorConfig
 
@@ -38,15 +39,22 @@ class KioskTrust:
 
 
 def trust_from_config(config: AggregatorConfig) -> KioskTrust:
-    """Read the issuer and ledger keys named by an aggregator config; ConfigError if unreadable."""
+    """The issuer and ledger public keys from their ``.pub`` files; ConfigError if unreadable.
+
+    Only the public halves are read: the read API never needs the signing keys. The
+    aggregator's ingest and sequencer processes write the ``.pub`` files when they start.
+    """
     try:
-        issuer = keys.load_private(config.issuer_key_path)
-        ledger = keys.load_private(config.ledger_key_path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the issuer or ledger key for enrolment: {exc}") from exc
+        issuer = keys.read_public_file(config.issuer_key_path)
+        ledger = keys.read_public_file(config.ledger_key_path)
+    except (OSError, ProtocolError) as exc:
+        raise ConfigError(
+            f"cannot read the issuer or ledger public key for enrolment ({exc}); "
+            "'safecode aggregator run', 'ingest' or 'sequence' writes them beside the keys"
+        ) from exc
     return KioskTrust(
-        issuer_keys=(keys.did_key(issuer),),
-        ledger_key=keys.did_key(ledger),
+        issuer_keys=(issuer,),
+        ledger_key=ledger,
         mqtt_host=config.mqtt.host,
         mqtt_port=config.mqtt.port,
         mqtt_tls=config.mqtt.tls,

@@ -97,6 +97,8 @@ class AggregatorService:
         master = config.ledger_key_path.parent / vault.MASTER_KEY_FILE
         self.vault = vault.Vault.from_file(master, create=True)
         issuer = keys.load_private(config.issuer_key_path)
+        # The public halves beside the keys, for processes that must not read the keys.
+        keys.write_public_file(issuer, config.issuer_key_path)
         self.refusal_log = RateLimitedLog(
             log, per_interval=config.log_lines_per_reason, interval_s=config.log_interval_s
         )
@@ -109,11 +111,9 @@ class AggregatorService:
             data_vault=self.vault,
         )
         # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
-        self.sequencer = Sequencer(
-            keys.load_private(config.ledger_key_path),
-            config.origin,
-            batch_size=config.batch_size,
-        )
+        ledger = keys.load_private(config.ledger_key_path)
+        keys.write_public_file(ledger, config.ledger_key_path)
+        self.sequencer = Sequencer(ledger, config.origin, batch_size=config.batch_size)
         self.flusher = CounterFlusher(self.counts)
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()

@@ -101,6 +101,34 @@ def save_private(key: Ed25519PrivateKey, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def public_file(private_path: Path) -> Path:
+    """Where the public half of the key at ``private_path`` is kept: ``<name>.pub`` (did:key)."""
+    private_path = Path(private_path)
+    return private_path.with_name(private_path.name + ".pub")
+
+
+def write_public_file(key: Ed25519PrivateKey, private_path: Path) -> Path:
+    """Write (or refresh) ``<name>.pub`` beside a private key: its did:key, world-readable.
+
+    Processes that only hand out public keys (the read API) read this, never the key.
+    """
+    path = public_file(private_path)
+    text = did_key(key) + "\n"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path
+
+
+def read_public_file(private_path: Path) -> str:
+    """The did:key in ``<name>.pub`` beside ``private_path``; OSError or MalformedError."""
+    text = public_file(private_path).read_text(encoding="utf-8").strip()
+    load_public(parse_did_key(text))
+    return text
+
+
 def load_private(path: Path) -> Ed25519PrivateKey:
     """Read a PKCS#8 PEM Ed25519 private key written by :func:`save_private`."""
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
@@ -139,4 +167,5 @@ def load_or_create_private(path: Path) -> tuple[Ed25519PrivateKey, bool]:
         return load_private(path), False
     key = generate()
     save_private(key, path)
+    write_public_file(key, path)
     return key, True

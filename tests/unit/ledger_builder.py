@@ -117,8 +117,9 @@ def serving(app: Flask) -> Iterator[str]:
 def write_config(folder: Path, database_url: str, web: dict | None = None) -> Path:
     """An aggregator config file naming ``database_url`` (keys written alongside)."""
     folder.mkdir(parents=True, exist_ok=True)
-    keys.save_private(LEDGER, folder / "ledger.key")
-    keys.save_private(ISSUER, folder / "issuer.key")
+    for key, name in ((LEDGER, "ledger.key"), (ISSUER, "issuer.key")):
+        keys.save_private(key, folder / name)
+        keys.write_public_file(key, folder / name)
     data: dict = {
         "aggregator": {
             "origin": ORIGIN,

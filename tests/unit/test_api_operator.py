@@ -355,5 +355,9 @@ def test_app_from_config_reads_the_public_keys(tmp_path: Path) -> None:
     app = create_app_from_config(site.aggregator_config)
     trust = app.config["KIOSK_TRUST"]
     assert trust.mqtt_port == 18830 and trust.ledger_key.startswith("did:key:")
+    # Only the public halves are read: the web process needs no signing key.
     (site.aggregator_config.parent / "ledger.key").unlink()
+    (site.aggregator_config.parent / "issuer.key").unlink()
+    assert create_app_from_config(site.aggregator_config).config["KIOSK_TRUST"] == trust
+    (site.aggregator_config.parent / "ledger.key.pub").unlink()
     assert create_app_from_config(site.aggregator_config).config["KIOSK_TRUST"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from pathlib import Path
 
 import base58
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocol import keys
-from protocol.errors import MalformedError, SignatureError, UnknownKeyError
+from protocol.errors import MalformedError, ProtocolError, SignatureError, UnknownKeyError
 from tests.unit.wire_checks import seeded
 
 KEY = seeded("keys-a")
@@ -387,3 +388,16 @@ def test_signature_that_a_small_order_key_would_accept_never_gets_that_far() -> 
     forged = bytes.fromhex("01" + "00" * 31) + bytes(32)
     with pytest.raises(MalformedError):
         keys.verify(keys.load_public(SMALL_ORDER[1]), "receipt", b"anything", forged)
+
+
+def test_public_file_beside_a_key_holds_its_did_and_is_checked(tmp_path: Path) -> None:
+    key, made = keys.load_or_create_private(tmp_path / "ledger.key")
+    assert made
+    public = keys.public_file(tmp_path / "ledger.key")
+    assert public.name == "ledger.key.pub" and oct(public.stat().st_mode & 0o777) == "0o644"
+    assert keys.read_public_file(tmp_path / "ledger.key") == keys.did_key(key)
+    public.write_text("did:key:z6Mkgarbage\n")
+    with pytest.raises(ProtocolError):
+        keys.read_public_file(tmp_path / "ledger.key")
+    keys.write_public_file(key, tmp_path / "ledger.key")  # refreshed from the key
+    assert keys.read_public_file(tmp_path / "ledger.key") == keys.did_key(key)
