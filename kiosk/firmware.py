@@ -38,7 +38,7 @@ from .disk import DiskMonitor
 from .frames import FrameSource
 from .lights import Feedback
 from .link import Link
-from .outbox import KIOSK_CONFIG, Outbox
+from .outbox import KIOSK_CONFIG, LINK_DOWN_MS, LINK_UP_MS, Outbox
 from .verifier import DoorVerifier, Outcome, Verdict
 from .watchdog import Notifier, Watchdog
 
@@ -360,6 +360,9 @@ class Kiosk:
         figures = self.heartbeat()
         self._last_status = time.monotonic()
         self.link.publish_status(**figures)
+        # For `kiosk selftest` beside this process (it cannot log in as the kiosk then).
+        link_key = LINK_UP_MS if self.link.connected else LINK_DOWN_MS
+        self.outbox.set_meta(link_key, str(self._now_ms()).encode())
         self.watchdog.notifier.status(
             f"queue {figures['queue']}, accepted {figures['accepted']}, "
             f"{'online' if self.link.connected else 'offline'}"

@@ -72,6 +72,9 @@ class _Meta(peewee.Model):
 
 
 LAST_RECEIPT_MS = "last_receipt_ms"
+#: Wall-clock ms of the latest heartbeat sent while the broker link was up / down.
+LINK_UP_MS = "link_up_ms"
+LINK_DOWN_MS = "link_down_ms"
 """Meta key: wall-clock ms of the last verified receipt or refusal."""
 KIOSK_CONFIG = "kiosk_config"
 """Meta key: the wire bytes of the latest accepted kiosk config message."""

@@ -43,6 +43,10 @@ class OutboxSnapshot:
     """Wall-clock ms of the latest receipt still recorded (None if none or pruned)."""
     integrity: str | None = None
     """SQLite's quick_check answer when asked for (``"ok"`` when sound)."""
+    link_up_ms: int | None = None
+    """Wall-clock ms of the firmware's latest heartbeat sent with the broker link up."""
+    link_down_ms: int | None = None
+    """Wall-clock ms of its latest heartbeat time with the link down."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +107,7 @@ def _read(conn: sqlite3.Connection, path: Path, integrity: bool) -> OutboxSnapsh
         if row is not None and isinstance(row[0], int) and row[0] > 1:
             last_seq = row[0] - 1
     stored_receipt = _meta_ms(conn, "last_receipt_ms")
+    link_up, link_down = _meta_ms(conn, "link_up_ms"), _meta_ms(conn, "link_down_ms")
     if stored_receipt is not None:  # survives pruning of delivered rows
         last_receipt = max(stored_receipt, last_receipt or 0)
     conn.execute("COMMIT")
@@ -116,6 +121,8 @@ def _read(conn: sqlite3.Connection, path: Path, integrity: bool) -> OutboxSnapsh
         last_seq=last_seq,
         last_receipt_ms=last_receipt,
         integrity=check,
+        link_up_ms=link_up,
+        link_down_ms=link_down,
     )
 
 

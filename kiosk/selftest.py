@@ -228,22 +228,28 @@ def check_broker(config: KioskConfig, options: SelftestOptions) -> str:
         return _running_link(config, str(exc))
 
 
-#: A running kiosk whose latest receipt is older than this, with check-ins waiting, is warned.
-RECEIPT_STALE_S = 120
-
-
 def _running_link(config: KioskConfig, refused: str) -> str:
-    """The running firmware's link, judged from its outbox (the broker pins its client id)."""
+    """The running firmware's link, from the heartbeats it notes in its outbox.
+
+    The broker refused a second login (it pins this kiosk's client id, or the
+    password is wrong: MQTT 3.1.1 says "not authorised" to both), so the firmware's
+    own record decides: its latest heartbeat must have gone out with the link up.
+    """
     snapshot = read_outbox(config.outbox_path)
+    said = f"{refused}: a second login beside the running kiosk is refused"
     now_ms = time.time() * 1000
-    age_s = None if snapshot.last_receipt_ms is None else (now_ms - snapshot.last_receipt_ms) / 1000
-    said = f"{refused} (the broker pins this kiosk's client id and the running kiosk holds it)"
-    if snapshot.pending and (age_s is None or age_s > RECEIPT_STALE_S):
-        last = "no receipt yet" if age_s is None else f"last receipt {age_s:.0f} s ago"
-        raise CheckWarning(f"{said}; {snapshot.pending} check-in(s) wait and {last}")
-    if not snapshot.pending:
-        return f"{said}; nothing waits to be sent"
-    return f"{said}; the running kiosk's link works: last receipt {age_s:.0f} s ago"
+    up, down = snapshot.link_up_ms, snapshot.link_down_ms
+    fresh_s = 3 * config.heartbeat_s + 10
+    if up is not None and (down is None or up >= down) and now_ms - up <= fresh_s * 1000:
+        return (
+            f"{said}; the running kiosk's link is up (heartbeat {(now_ms - up) / 1000:.0f} s ago)"
+        )
+    if down is not None and (up is None or down > up):
+        raise CheckFailed(
+            f"{said}; the running kiosk's link was down at its last heartbeat, "
+            f"{(now_ms - down) / 1000:.0f} s ago (check its log: password? broker?)"
+        )
+    raise CheckWarning(f"{said}; the running kiosk has noted no heartbeat in {fresh_s:.0f} s")
 
 
 def check_outbox(config: KioskConfig, options: SelftestOptions) -> str:

@@ -537,8 +537,8 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
     """No firmware running: selftest logs in as the kiosk. Running: judged from the outbox."""
     from kiosk.config import load_config as load_kiosk_config
     from kiosk.instance_lock import InstanceLock
-    from kiosk.outbox import Outbox
-    from kiosk.selftest import SelftestOptions, check_broker
+    from kiosk.outbox import LINK_DOWN_MS, LINK_UP_MS, Outbox
+    from kiosk.selftest import CheckFailed, SelftestOptions, check_broker
     from protocol.broker import make_client
     from provisioning.site import init_site
     from safecode.demo_broker import start_broker
@@ -552,7 +552,9 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
         config = load_kiosk_config(site.kiosk_configs[0])
         options = SelftestOptions(broker_timeout=3)
         assert "connected as kiosk-1 " in check_broker(config, options)
-        Outbox(config.outbox_path).close()
+        outbox = Outbox(config.outbox_path)
+        # What the firmware notes with each heartbeat sent while its link is up.
+        outbox.set_meta(LINK_UP_MS, str(int(time.time() * 1000)).encode())
         with InstanceLock(config.state_dir):
             kiosk = make_client(config.mqtt, config.kiosk_id)
             up, dropped = threading.Event(), threading.Event()
@@ -563,10 +565,16 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
             try:
                 assert up.wait(5)
                 detail = check_broker(config, options)
-                assert "pins this kiosk's client id" in detail and "nothing" in detail
+                assert "second login beside the running kiosk" in detail
+                assert "link is up" in detail
                 assert not dropped.wait(0.5) and kiosk.is_connected()
+                outbox.set_meta(LINK_DOWN_MS, str(int(time.time() * 1000) + 1).encode())
+                with pytest.raises(CheckFailed, match="link was down"):
+                    check_broker(config, options)
+                assert kiosk.is_connected()
             finally:
                 kiosk.disconnect()
                 kiosk.loop_stop()
+        outbox.close()
     finally:
         broker.stop()

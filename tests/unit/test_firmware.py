@@ -29,7 +29,7 @@ from kiosk.firmware import FIRMWARE_VERSION, Kiosk, RateLimitedEvents
 from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
 from kiosk.link import Link
-from kiosk.outbox import Outbox
+from kiosk.outbox import LINK_DOWN_MS, LINK_UP_MS, Outbox
 from kiosk.verifier import Outcome
 from kiosk.watchdog import Notifier, Watchdog
 from protocol import keys
@@ -537,6 +537,14 @@ def test_publish_status_reports_the_heartbeat(
     kiosk.publish_status()
     assert link.statuses[-1]["last_receipt_age_ms"] == 4000
     assert link.statuses[-1]["queue"] == 0
+    # Each heartbeat notes the link's state in the outbox, for `kiosk selftest`.
+    link.is_connected = False
+    kiosk.publish_status()
+    link.is_connected = True
+    wall.t += 1
+    kiosk.publish_status()
+    assert kiosk.outbox.get_meta(LINK_DOWN_MS) == str(int((NOW + 6.5) * 1000)).encode()
+    assert kiosk.outbox.get_meta(LINK_UP_MS) == str(int((NOW + 7.5) * 1000)).encode()
 
 
 # -- draining and running -----------------------------------------------------------------
