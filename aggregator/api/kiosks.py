@@ -7,10 +7,13 @@ import time
 from flask import Blueprint, Response, current_app, jsonify
 
 from protocol import keys
+from protocol.errors import MalformedError
+from protocol.ids import check_kiosk_id
 
 from ..db import KioskEntry
 from . import params
-from .fleet import fleet, parse_heartbeat
+from .errors import ApiError, bad_request
+from .fleet import fleet, kiosk_status, parse_heartbeat
 from .operator import require_operator
 
 kiosks_api = Blueprint("kiosks", __name__, url_prefix="/v1")
@@ -53,3 +56,23 @@ def status() -> Response:
         online=sum(k.online for k in items),
         kiosks=[k.to_json() for k in items],
     )
+
+
+@kiosks_api.get("/kiosks/<kiosk_id>/status")
+@require_operator
+def one_status(kiosk_id: str) -> Response:
+    """One kiosk's status (operators only): what provisioning polls while it waits.
+
+    Retired kiosks answer too (``retired: true``), so a technician sees why one is silent.
+    """
+    params.only_params()
+    try:
+        check_kiosk_id(kiosk_id)
+    except MalformedError as exc:
+        bad_request("bad_kiosk_id", str(exc))
+    entry = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)
+    if entry is None:
+        raise ApiError(404, "unknown_kiosk", f"no kiosk {kiosk_id} is enrolled")
+    now_ms = int(time.time() * 1000)
+    item = kiosk_status(entry, now_ms, int(current_app.config["OFFLINE_AFTER_S"] * 1000))
+    return jsonify(now_ms=now_ms, retired=bool(entry.retired), **item.to_json())

@@ -157,3 +157,19 @@ def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["error"] == "database_unavailable"
+
+
+def test_one_kiosks_status_for_operators(client: FlaskClient, app: Flask) -> None:
+    LedgerBuilder(("kiosk-a", "kiosk-b"))
+    heartbeat("kiosk-a", encode_status("online", queue=3, clock_synced=True).decode(), 1)
+    KioskEntry.update(retired=True).where(KioskEntry.kiosk_id == "kiosk-b").execute()
+    body = client.get("/v1/kiosks/kiosk-a/status").get_json()
+    assert body["kiosk_id"] == "kiosk-a" and body["online"] is True and body["queue"] == 3
+    assert body["retired"] is False
+    assert client.get("/v1/kiosks/kiosk-b/status").get_json()["retired"] is True
+    missing = client.get("/v1/kiosks/kiosk-z/status")
+    assert (missing.status_code, missing.get_json()["error"]) == (404, "unknown_kiosk")
+    bad = client.get("/v1/kiosks/Not%20A%20Kiosk/status")
+    assert (bad.status_code, bad.get_json()["error"]) == (400, "bad_kiosk_id")
+    assert client.get("/v1/kiosks/kiosk-a/status?x=1").status_code == 400
+    assert app.test_client().get("/v1/kiosks/kiosk-a/status").status_code == 401
