@@ -45,10 +45,8 @@ class StorageFault(RuntimeError):
 
 
 def _fold(nodes: list[bytes]) -> bytes:
-    """Root of a perfect subtree from its 2**k nodes at one level."""
-    while len(nodes) > 1:
-        nodes = [merkle.node_hash(a, b) for a, b in zip(nodes[0::2], nodes[1::2], strict=True)]
-    return nodes[0]
+    """Root of a perfect subtree from its 2**k nodes at one level (RFC 9162 hashing)."""
+    return merkle.root(nodes)
 
 
 _SQL: dict[tuple[int, str], str] = {}
