@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import stat
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from protocol import keys
 from provisioning.hostkeys import check_fingerprint, host_pattern
 from provisioning.inventory import InventoryError, parse_inventory, read_inventory
 from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
+from provisioning.remote import ATOMIC_WRITE
 from tests.unit.wire_checks import seeded
 
 PIN = "SHA256:" + "a" * 43
@@ -155,3 +159,27 @@ def test_device_constraints_keep_the_system_numpy_for_picamera2() -> None:
     assert device_constraints(pins, None) == pins
     on_a_pi = device_constraints(pins, "1.24.2").splitlines()
     assert on_a_pi == ["# pins", "peewee==4.5.3", "numpy==1.24.2"]
+
+
+def test_atomic_write_makes_parent_folders_0755_and_the_file_its_own_mode(
+    tmp_path: Path,
+) -> None:
+    """The remote write script run by a real sh: a fresh /etc/safecode is not 0700."""
+    target = tmp_path / "etc" / "safecode" / "kiosk.toml"
+    subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'umask 077; exec sh -c {shlex.quote(ATOMIC_WRITE)} sh "$@"',
+            "sh",
+            str(target),
+            "640",
+        ],
+        input=b"x = 1\n",
+        check=True,
+    )
+    assert target.read_bytes() == b"x = 1\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    for folder in (tmp_path / "etc", target.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert not list(target.parent.glob("*.safecode-new"))
