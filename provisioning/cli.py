@@ -218,6 +218,12 @@ def _layout(prefix: str) -> DeviceLayout:
         raise click.BadParameter(str(exc), param_hint="--prefix") from exc
 
 
+def _service_user(value: str) -> str:
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise click.BadParameter("not a user name", param_hint="--service-user")
+    return value
+
+
 def _fingerprint(value: str | None) -> str | None:
     if value is None:
         return None
@@ -261,8 +267,7 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
     _layout(kw["prefix"])
     if kw["camera"] == "replay" and not kw["camera_path"]:
         raise click.BadParameter("--camera replay needs --camera-path", param_hint="--camera")
-    if kw["service_user"] and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", kw["service_user"]):
-        raise click.BadParameter("not a user name", param_hint="--service-user")
+    _service_user(kw["service_user"])
     camera: dict[str, Any] = {"kind": kw["camera"], "path": kw["camera_path"]}
     constraints = kw["constraints"] if kw["constraints"] else default_constraints()
     return EnrolOptions(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .device_files import hand_over_state, keygen, user_exists, write_config
 from .errors import StepFailed
 from .layout import (
     KIOSK_UNIT,
@@ -221,12 +222,9 @@ class _Run:
             camera=options.camera,
         )
         config = render_config(layout, settings)
-        config_changed = await device.write_file(layout.config, config, 0o640, "config")
+        user = options.service_user
+        config_changed = await write_config(device, layout, config, user, "config")
         if config_changed:
-            await device.run(
-                ["sh", "-c", 'chgrp safecode "$1" 2>/dev/null || true', "sh", layout.config],
-                "config",
-            )
             self.result.changed.append("config")
         self.begin("units")
         units_changed = await self._units(device)
@@ -347,11 +345,7 @@ class _Run:
         return version if done.exit_status == 0 and re.fullmatch(r"[0-9][0-9.]*", version) else None
 
     async def _user_exists(self, device: Device) -> bool:
-        user = self.options.service_user
-        if not user:
-            return False
-        found = await device.run(["getent", "passwd", user], "account", check=False)
-        return found.exit_status == 0
+        return await user_exists(device, self.options.service_user, "account")
 
     async def _account(self, device: Device) -> None:
         """The service's system user, in the camera and GPIO groups (on a real root only)."""
@@ -388,24 +382,14 @@ class _Run:
 
     async def _hand_over_state(self, device: Device) -> None:
         """The state folder and device key belong to the service user (mode 0700 / 0600)."""
-        if not await self._user_exists(device):
-            return
-        user, state = self.options.service_user, self.layout.state
-        owner = await device.run(["stat", "-c", "%U", state, self.layout.device_key], "keygen")
-        if set(owner.stdout.split()) != {user}:
-            await device.run(["chown", "-R", f"{user}:{user}", state], "keygen")
-            await device.run(["chmod", "0700", state], "keygen")
+        user = self.options.service_user
+        if await hand_over_state(device, self.layout, user, "keygen"):
             self.result.changed.append(f"state owned by {user}")
 
     async def _keygen(self, device: Device) -> str:
         layout = self.layout
-        done = await device.run(
-            [layout.safecode, "kiosk", "keygen", "--key-file", layout.device_key], "keygen"
-        )
-        did = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-        if not did.startswith("did:key:"):
-            raise StepFailed("keygen", f"the device printed no did:key: {done.stdout[-200:]!r}")
-        if "created" in done.stderr:
+        did, created = await keygen(device, layout, layout.device_key, "keygen")
+        if created:
             if layout.state not in self.made:
                 self.made.append(layout.device_key)
             self.result.changed.append("device key")

@@ -23,11 +23,13 @@ import click
 from .cli import (
     _connection_options,
     _layout,
+    _service_user,
     _target,
     _token,
 )
+from .device_files import hand_over_state, keygen, write_config
 from .errors import StepFailed
-from .layout import KIOSK_UNIT, DeviceLayout, systemctl_argv
+from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
 
@@ -103,12 +105,19 @@ async def rekey_device(
     client: OperatorClient,
     systemctl: list[str],
     heartbeat_timeout: float = 60.0,
+    service_user: str = "safecode",
 ) -> tuple[str, str]:
-    """Give the device a new key and kiosk id; (old id, new id)."""
+    """Give the device a new key and kiosk id; (old id, new id).
+
+    The key, state folder and config are handed over as ``enrol`` does: the state to the
+    service user, the config root-owned 0640 in its group.
+    """
+    site = await asyncio.to_thread(client.site)
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "rekey")
-        old_id = str(config.get("kiosk", {}).get("id", ""))
-        venue = str(config.get("kiosk", {}).get("venue", ""))
+        kiosk = config.get("kiosk", {})
+        old_id = str(kiosk.get("id", ""))
+        venue = str(kiosk.get("venue", ""))
         await device.run([*systemctl, "stop", KIOSK_UNIT], "stop", check=False)
         status = await device.run(
             [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
@@ -130,10 +139,7 @@ async def rekey_device(
         new_key = layout.device_key + ".new"
         try:
             await device.run(["rm", "-f", "--", new_key], "keygen")
-            made = await device.run(
-                [layout.safecode, "kiosk", "keygen", "--key-file", new_key], "keygen"
-            )
-            did = made.stdout.strip().splitlines()[-1]
+            did, _ = await keygen(device, layout, new_key, "keygen")
             answer = await asyncio.to_thread(client.enrol, did, venue, None)
         except StepFailed:
             # Nothing changed yet: back to the old key, running.
@@ -141,15 +147,19 @@ async def rekey_device(
             await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
             raise
         new_id = str(answer["kiosk_id"])
-        config["kiosk"]["id"] = new_id
-        mqtt = answer.get("mqtt") or {}
+        mqtt = dict(config.get("mqtt") or {})
+        given = answer.get("mqtt") or {}
         for name in ("username", "password"):
-            if mqtt.get(name):
-                config.setdefault("mqtt", {})[name] = mqtt[name]
-            else:
-                config.get("mqtt", {}).pop(name, None)
-        import tomli_w
-
+            mqtt[name] = given.get(name) or None
+        settings = KioskSettings(
+            kiosk_id=new_id,
+            venue=venue,
+            door=str(kiosk.get("door", "entrance")),
+            issuer_keys=tuple(site["issuer_keys"]),
+            ledger_key=site["ledger_key"],
+            mqtt=mqtt,
+            camera=dict(config.get("camera") or {}),
+        )
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = f"{layout.outbox}.{old_id}.{stamp}"
         script = (
@@ -160,10 +170,9 @@ async def rekey_device(
             ["sh", "-c", script, "sh", layout.outbox, aside, layout.device_key, new_key],
             "swap keys",
         )
-        header = "# Written by 'safecode provision rekey'; re-run enrol rather than editing.\n"
-        await device.write_file(
-            layout.config, (header + tomli_w.dumps(config)).encode(), 0o640, "config"
-        )
+        await hand_over_state(device, layout, service_user, "swap keys")
+        config_bytes = render_config(layout, settings)
+        await write_config(device, layout, config_bytes, service_user, "config")
         await asyncio.to_thread(client.retire, old_id)
         await device.run([*systemctl, "restart", KIOSK_UNIT], "start")
         await wait_online(client, new_id, heartbeat_timeout)
@@ -192,8 +201,17 @@ async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> 
 @click.option(
     "--heartbeat-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True
 )
+@click.option(
+    "--service-user",
+    default="safecode",
+    show_default=True,
+    callback=lambda ctx, param, value: _service_user(value),
+    help="System user the kiosk unit runs as: owns the new key; '' to leave users alone.",
+)
 @_connection_options
-def rekey_command(host: str, port: int, heartbeat_timeout: float, **kw: Any) -> None:
+def rekey_command(
+    host: str, port: int, heartbeat_timeout: float, service_user: str, **kw: Any
+) -> None:
     """Give HOST a new device key (made there) under a new kiosk id; retire the old id.
 
     Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
@@ -209,6 +227,7 @@ def rekey_command(host: str, port: int, heartbeat_timeout: float, **kw: Any) -> 
                 client,
                 systemctl_argv(kw["systemctl"], kw["prefix"]),
                 heartbeat_timeout,
+                service_user,
             )
         )
     except StepFailed as exc:
