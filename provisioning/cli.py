@@ -17,7 +17,7 @@ from .enrol import EnrolOptions, EnrolResult, enrol_device
 from .errors import StepFailed
 from .hostkeys import check_fingerprint, default_known_hosts
 from .layout import DeviceLayout
-from .operator_client import OperatorClient
+from .operator_client import OperatorClient, check_aggregator_url
 from .remote import SshTarget
 from .site import init_site
 from .software import (
@@ -75,7 +75,9 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "aggregator_url",
                 envvar="SAFECODE_AGGREGATOR_URL",
                 required=True,
-                help="The aggregator's API, e.g. https://agg.example ($SAFECODE_AGGREGATOR_URL).",
+                callback=lambda ctx, param, value: _aggregator_url(value),
+                help="The aggregator's API, e.g. https://agg.example ($SAFECODE_AGGREGATOR_URL); "
+                "http:// only to this machine (127.0.0.1, ::1, localhost). Redirects are refused.",
             ),
             click.option(
                 "--token-file", type=_FILE, help=f"Operator token file (else ${TOKEN_ENV})."
@@ -216,6 +218,13 @@ def _layout(prefix: str) -> DeviceLayout:
         return DeviceLayout(prefix)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--prefix") from exc
+
+
+def _aggregator_url(value: str) -> str:
+    try:
+        return check_aggregator_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--aggregator") from exc
 
 
 def _service_user(value: str) -> str:

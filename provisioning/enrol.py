@@ -11,7 +11,9 @@ config bytes and the unit bytes are compared first, and the broker password is r
 from the device's config when the registry already has this key at this venue.
 
 A failure before the aggregator registered the key undoes what this run made on the
-device (a new venv, a new key), so the device is left as it was. After registration
+device (a new venv, a new key), so the device is left as it was; but when the
+registration request went out and its answer is unclear (HTTP 5xx, a timeout) nothing is
+undone and the state says "registered?, re-run to finish". After registration
 the kiosk is enrolled: what is left is reported (``state``) and a re-run finishes it.
 """
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .device_files import hand_over_state, keygen, user_exists, write_config
-from .errors import StepFailed
+from .errors import OutcomeUnknown, StepFailed
 from .layout import (
     KIOSK_UNIT,
     WHEEL_STAMP,
@@ -53,6 +55,7 @@ PREFLIGHT = (
 UNTOUCHED = "untouched"
 ENROLLED = "enrolled"
 PARTIAL = "enrolled, not running: re-run to finish"
+MAYBE_REGISTERED = "registered?, re-run to finish"
 
 
 @dataclass(frozen=True)
@@ -426,7 +429,15 @@ class _Run:
         ):
             mqtt = self._mqtt(current["mqtt"])
             return entry["kiosk_id"], mqtt
-        answer = await asyncio.to_thread(self.client.enrol, did, options.venue, options.kiosk_id)
+        try:
+            answer = await asyncio.to_thread(
+                self.client.enrol, did, options.venue, options.kiosk_id
+            )
+        except OutcomeUnknown:
+            # The aggregator may hold this key now: keep it (and all else) on the device.
+            self.made.clear()
+            self.result.state = MAYBE_REGISTERED
+            raise
         self.made.clear()  # registered: from here on the device is enrolled, never undone
         self.result.changed.append("registered" if entry is None else "credentials renewed")
         return str(answer["kiosk_id"]), self._mqtt(answer.get("mqtt") or {})

@@ -28,7 +28,7 @@ from .cli import (
     _token,
 )
 from .device_files import hand_over_state, keygen, write_config
-from .errors import StepFailed
+from .errors import OutcomeUnknown, StepFailed
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
@@ -141,6 +141,15 @@ async def rekey_device(
             await device.run(["rm", "-f", "--", new_key], "keygen")
             did, _ = await keygen(device, layout, new_key, "keygen")
             answer = await asyncio.to_thread(client.enrol, did, venue, None)
+        except OutcomeUnknown as exc:
+            # The new key may be registered: keep it aside, run on as the old id.
+            await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
+            raise StepFailed(
+                exc.step,
+                f"{exc.message}; the aggregator may have registered the new key {did} as a "
+                f"new kiosk (kept at {new_key}); {old_id} still runs on its old key: look "
+                "the key up in GET /v1/kiosks and retire that id with --kiosk-id, or re-run",
+            ) from exc
         except StepFailed:
             # Nothing changed yet: back to the old key, running.
             await device.run(["rm", "-f", "--", new_key], "undo", check=False)

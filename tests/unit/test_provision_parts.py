@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import shlex
 import stat
 import subprocess
+import threading
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -14,10 +18,13 @@ from hypothesis import strategies as st
 
 from kiosk.config import parse_config
 from protocol import keys
+from provisioning.errors import OutcomeUnknown, StepFailed
 from provisioning.hostkeys import check_fingerprint, host_pattern
 from provisioning.inventory import InventoryError, parse_inventory, read_inventory
 from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
+from provisioning.operator_client import OperatorClient, check_aggregator_url
 from provisioning.remote import ATOMIC_WRITE
+from safecode.broker import free_port
 from tests.unit.wire_checks import seeded
 
 PIN = "SHA256:" + "a" * 43
@@ -183,3 +190,93 @@ def test_atomic_write_makes_parent_folders_0755_and_the_file_its_own_mode(
     for folder in (tmp_path / "etc", target.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert not list(target.parent.glob("*.safecode-new"))
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """A tiny HTTP server answering by path: /status/<code>, /moved (a 302 elsewhere)."""
+
+    seen_auth: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        _Answers.seen_auth.append(self.headers.get("Authorization", ""))
+        if self.path.startswith("/moved"):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.2:9/steal")
+            self.end_headers()
+            return
+        code = int(self.path.rsplit("/", 1)[-1]) if "/status/" in self.path else 200
+        body = b'{"error": "x", "message": "y"}'
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def answers() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_registration_says_whether_it_may_have_happened(answers: str) -> None:
+    """4xx: refused (safe to undo); 5xx or no answer after sending: outcome unknown."""
+    for code, kind in ((409, StepFailed), (400, StepFailed), (502, OutcomeUnknown)):
+        with pytest.raises(StepFailed) as failed:
+            OperatorClient(f"{answers}/status/{code}", "t")._call("POST", "", "register", {})
+        assert type(failed.value) is kind, code
+    with pytest.raises(StepFailed) as failed:  # a GET changes nothing: never unknown
+        OperatorClient(f"{answers}/status/503", "t")._call("GET", "", "registry")
+    assert type(failed.value) is StepFailed
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StepFailed) as failed:  # refused connection: never sent
+        OperatorClient(closed, "t").enrol("did:key:z", "cafe-1")
+    assert type(failed.value) is StepFailed
+
+
+def test_redirects_are_refused_and_the_token_goes_nowhere_else(answers: str) -> None:
+    _Answers.seen_auth.clear()
+    with pytest.raises(StepFailed, match="redirected .*302.*refused"):
+        OperatorClient(f"{answers}/moved", "secret").site()
+    assert _Answers.seen_auth == ["Bearer secret"]  # one request: the redirect not followed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://agg.example",
+        "http://127.0.0.1:8080",
+        "http://127.9.9.9",
+        "http://[::1]:80/",
+        "http://localhost:5000/api",
+    ],
+)
+def test_aggregator_urls_accepted(url: str) -> None:
+    assert check_aggregator_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://agg.example", "plain http"),
+        ("http://10.0.0.1", "plain http"),
+        ("http://127.0.0.1.evil.example", "plain http"),
+        ("ftp://agg.example", "not an https"),
+        ("agg.example", "not an https"),
+        ("https://", "not an https"),
+    ],
+)
+def test_aggregator_urls_refused(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        check_aggregator_url(url)
+    with pytest.raises(ValueError, match=problem):
+        OperatorClient(url, "t")
