@@ -20,6 +20,7 @@ the kiosk is enrolled: what is left is reported (``state``) and a re-run finishe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import asyncssh
 
 from .device_files import hand_over_state, keygen, user_exists, write_config
 from .errors import OutcomeUnknown, StepFailed
@@ -50,6 +53,16 @@ PREFLIGHT = (
     '"$2" -c \'import sys; print("%d.%d" % sys.version_info[:2])\'; '
     'command -v "$3" >/dev/null && echo systemctl-ok || echo systemctl-missing'
 )
+
+UNEXPECTED = (
+    ValueError,  # shlex on --systemctl, an unreadable identity key (asyncssh.KeyImportError)
+    KeyError,  # an aggregator answer without a field
+    TypeError,
+    OSError,  # a local file (--wheel, --pins, --mqtt-ca), a host-key probe
+    TimeoutError,
+    asyncssh.Error,
+)
+"""Errors other than StepFailed that fail one device (named with the step) and no more."""
 
 # What a failed run leaves on the device, in the result table.
 UNTOUCHED = "untouched"
@@ -166,16 +179,23 @@ class _Run:
                 self.result.changed.append("host key recorded")
             await self._enrol(device, site)
         except StepFailed as exc:
-            self.result.error = exc.message
-            self.result.failed_step = exc.step
-            if self.result.state == UNTOUCHED and device is not None and self.made:
-                await self._undo(device)
+            await self._failed(device, exc.step, exc.message)
+        except UNEXPECTED as exc:
+            # A bad local file or option, an odd answer: this device fails, the batch goes on.
+            await self._failed(device, self.step, f"{type(exc).__name__}: {exc}")
         finally:
             self.result.steps[self.step] = time.monotonic() - self._step_started
             if device is not None:
-                await device.__aexit__(None, None, None)
+                with contextlib.suppress(OSError, asyncssh.Error):
+                    await device.__aexit__(None, None, None)
             self.result.seconds = time.monotonic() - started
         return self.result
+
+    async def _failed(self, device: Device | None, step: str, message: str) -> None:
+        self.result.error = message
+        self.result.failed_step = step
+        if self.result.state == UNTOUCHED and device is not None and self.made:
+            await self._undo(device)
 
     async def _undo(self, device: Device) -> None:
         try:
@@ -572,4 +592,10 @@ async def enrol_device(
     on_step: Callable[[str, str], None] | None = None,
 ) -> EnrolResult:
     """Enrol one device; never raises StepFailed: the result says what failed and where."""
-    return await _Run(target, options, client, on_step).execute()
+    try:
+        run = _Run(target, options, client, on_step)
+    except ValueError as exc:  # a bad --prefix
+        return EnrolResult(
+            host=target.host, venue=options.venue, error=str(exc), failed_step="options"
+        )
+    return await run.execute()

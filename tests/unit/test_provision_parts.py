@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import shlex
 import stat
@@ -18,12 +19,16 @@ from hypothesis import strategies as st
 
 from kiosk.config import parse_config
 from protocol import keys
+from provisioning import cli as _cli  # noqa: F401 - loads batch_cli in its order
+from provisioning.batch_cli import INTERNAL, _report, _run_all
+from provisioning.enrol import EnrolOptions, enrol_device
 from provisioning.errors import OutcomeUnknown, StepFailed
 from provisioning.hostkeys import check_fingerprint, host_pattern
+from provisioning.inventory import Device as InventoryDevice
 from provisioning.inventory import InventoryError, parse_inventory, read_inventory
 from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
 from provisioning.operator_client import OperatorClient, check_aggregator_url
-from provisioning.remote import ATOMIC_WRITE
+from provisioning.remote import ATOMIC_WRITE, SshTarget
 from safecode.broker import free_port
 from tests.unit.wire_checks import seeded
 
@@ -122,10 +127,30 @@ def test_known_hosts_names_and_systemctl_prefix() -> None:
     assert systemctl_argv("systemctl", "/") == ["systemctl"]
 
 
-@pytest.mark.parametrize("prefix", ["relative", "/a/../b", "/a\nb"])
+@pytest.mark.parametrize(
+    "prefix",
+    ["relative", "", "/a/../b", "/a\nb", "/srv/it's", "/srv/%i", "/srv/a b", "/srv/$(id)", "/é"],
+)
 def test_bad_prefixes_are_refused(prefix: str) -> None:
-    with pytest.raises(ValueError, match="--prefix"):
+    with pytest.raises(ValueError, match="prefix .* must be an absolute path of letters"):
         DeviceLayout(prefix)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_accepted_prefixes_are_plain_paths(text: str) -> None:
+    """Whatever is accepted needs no shell quoting and holds no systemd specifier."""
+    try:
+        layout = DeviceLayout(text)
+    except ValueError:
+        return
+    assert shlex.quote(layout.prefix) == layout.prefix and "%" not in layout.prefix
+    assert systemctl_argv("fake --root {prefix}", layout.prefix)[-1] == layout.prefix
+
+
+def test_inventory_prefix_with_a_quote_is_a_bad_line() -> None:
+    devices, bad = parse_inventory("host,venue,port,prefix\npi,cafe-1,22,/srv/it's\n")
+    assert devices == [] and "prefix" in bad[0].problem
 
 
 def test_unit_paths_move_under_the_prefix_and_not_in_production() -> None:
@@ -280,3 +305,41 @@ def test_aggregator_urls_refused(url: str, problem: str) -> None:
         check_aggregator_url(url)
     with pytest.raises(ValueError, match=problem):
         OperatorClient(url, "t")
+
+
+def test_one_devices_unexpected_error_fails_that_device_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash while preparing one device is its failed row; the others run, the table prints."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    devices = [
+        InventoryDevice(2, "pi-1", "cafe-1", 22, None, None, None, None, None),
+        InventoryDevice(3, "pi-2", "cafe-1", 22, None, None, None, None, None),
+    ]
+
+    def make(device: InventoryDevice) -> tuple[SshTarget, EnrolOptions, OperatorClient]:
+        if device.host == "pi-1":
+            raise KeyError("surprise")
+        options = EnrolOptions(venue="cafe-1", wheel=tmp_path / "none.whl")
+        return SshTarget(device.host), options, OperatorClient(closed, "t")
+
+    results = asyncio.run(_run_all(devices, make, jobs=2, retries=0, on_done=lambda r: None))
+    first, second = results
+    assert (first.failed_step, first.error) == (INTERNAL, "KeyError: 'surprise'")
+    assert "Traceback" in caplog.text and "line 2 (pi-1)" in caplog.text
+    assert second.failed_step == "aggregator" and "cannot reach" in (second.error or "")
+    _report(devices, results, [], 1.0, as_json=False)
+    out = capsys.readouterr().out
+    assert "KeyError" in out and "0 of 2 enrolled" in out and "1 internal errors" in out
+
+
+def test_a_bad_prefix_or_systemctl_fails_the_device_with_its_step(answers: str) -> None:
+    """ValueError from layout or shlex becomes the device's failed result, not a crash."""
+    client = OperatorClient(answers, "t")
+    bad_prefix = EnrolOptions(venue="cafe-1", wheel=Path("x.whl"), prefix="/srv/it's")
+    result = asyncio.run(enrol_device(SshTarget("pi-1"), bad_prefix, client))
+    assert result.failed_step == "options" and "prefix" in (result.error or "")
+    # The site check passes (any JSON object), then connecting to a closed port fails.
+    closed = SshTarget("127.0.0.1", port=free_port(), connect_timeout=5)
+    result = asyncio.run(enrol_device(closed, EnrolOptions("cafe-1", Path("x.whl")), client))
+    assert result.failed_step == "connect" and result.state == "untouched"
