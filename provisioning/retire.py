@@ -44,6 +44,38 @@ async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dic
         raise StepFailed(step, f"{layout.config} is not readable TOML: {exc}") from exc
 
 
+async def check_identity(
+    device: Device, layout: DeviceLayout, client: OperatorClient, kiosk_id: str
+) -> str:
+    """The device's did:key, if it is ``kiosk_id``'s registered key; else StepFailed.
+
+    The config only names the id: the key file proves which kiosk this device is, so a
+    copied or edited config never retires another kiosk.
+    """
+    if not kiosk_id:
+        raise StepFailed("verify", f"{layout.config} names no kiosk id")
+    present = await device.run(["test", "-s", layout.device_key], "verify", check=False)
+    if present.exit_status != 0:
+        raise StepFailed(
+            "verify",
+            f"no device key at {layout.device_key}: cannot prove this device is {kiosk_id}; "
+            f"if it is, retire it with --kiosk-id {kiosk_id}",
+        )
+    did, _ = await keygen(device, layout, layout.device_key, "verify")  # existing key: kept
+    registry = await asyncio.to_thread(client.registry)
+    entry = next((k for k in registry if k.get("kiosk_id") == kiosk_id), None)
+    if entry is None:
+        raise StepFailed("verify", f"the aggregator has no kiosk {kiosk_id}: nothing to retire")
+    if entry.get("device_key") != did:
+        raise StepFailed(
+            "verify",
+            f"this device's key {did} is not the key registered for {kiosk_id} "
+            f"({entry.get('device_key')}): refused, its config names another kiosk; "
+            "nothing was changed",
+        )
+    return did
+
+
 async def retire_device(
     target: SshTarget,
     layout: DeviceLayout,
@@ -55,6 +87,7 @@ async def retire_device(
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
         kiosk_id = str(config.get("kiosk", {}).get("id", ""))
+        await check_identity(device, layout, client, kiosk_id)
         await asyncio.to_thread(client.retire, kiosk_id)
         await device.run([*systemctl, "disable", "--now", KIOSK_UNIT], "stop", check=False)
         if not keep_files:
@@ -73,8 +106,9 @@ def retire_command(
 ) -> None:
     """Retire a kiosk: its key is refused and its broker account removed, at once.
 
-    With HOST, the kiosk id is read from the device, whose service is then stopped and
-    whose device key and config are deleted. With --kiosk-id alone only the aggregator
+    With HOST, the kiosk id is read from the device and checked against its key (the
+    device's public key must be the one registered for that id); then its service is
+    stopped and its device key and config are deleted. With --kiosk-id alone only the aggregator
     is told (a lost or broken device).
     """
     if (host is None) == (kiosk_id is None):
@@ -118,6 +152,7 @@ async def rekey_device(
         kiosk = config.get("kiosk", {})
         old_id = str(kiosk.get("id", ""))
         venue = str(kiosk.get("venue", ""))
+        await check_identity(device, layout, client, old_id)
         await device.run([*systemctl, "stop", KIOSK_UNIT], "stop", check=False)
         status = await device.run(
             [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],

@@ -110,11 +110,18 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert (config.stat().st_uid, config.stat().st_gid) == (0, daemon.pw_gid)
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
-    kiosk_id = ids["kiosk_id"]
+    old_id, kiosk_id = kiosk_id, ids["kiosk_id"]
 
     mqtt = tomllib.loads(config.read_text())["mqtt"]
     assert mqtt["username"] == kiosk_id and mqtt["password"]  # its own broker account
     assert broker_accepts(rig, mqtt["username"], mqtt["password"])
+    # A config naming another kiosk (here the old id) does not get that kiosk retired.
+    genuine = config.read_bytes()
+    config.write_bytes(genuine.replace(kiosk_id.encode(), old_id.encode()))
+    mismatch = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
+    assert mismatch.returncode != 0 and "is not the key registered for" in mismatch.stderr
+    assert not registry(rig)[kiosk_id].retired and key.exists()
+    config.write_bytes(genuine)
     retired = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
     assert retired.returncode == 0, retired.stderr
     assert f"retired {kiosk_id}" in retired.stdout
