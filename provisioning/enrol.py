@@ -34,6 +34,7 @@ import asyncssh
 
 from .device_files import hand_over_state, keygen, user_exists, write_config
 from .errors import OutcomeUnknown, StepFailed
+from .heartbeat import last_seen, wait_heartbeat
 from .layout import (
     KIOSK_UNIT,
     WHEEL_STAMP,
@@ -264,7 +265,7 @@ class _Run:
             await device.run(self.systemctl("enable", unit), "start")
             # The aggregator's own time of the last heartbeat before the restart: a newer one
             # is from the restarted kiosk (no comparison of two machines' clocks).
-            restarted_ms = await self._last_seen(kiosk_id)
+            restarted_ms = await last_seen(self.client, kiosk_id)
             await device.run(self.systemctl("restart", unit), "start")
             if not running:
                 self.result.changed.append("service started")
@@ -274,7 +275,8 @@ class _Run:
                 await device.run(self.systemctl("enable", unit), "start")
                 self.result.changed.append("service enabled")
         self.begin("heartbeat")
-        await self._heartbeat(kiosk_id, restarted_ms)
+        timeout = self.options.heartbeat_timeout
+        await wait_heartbeat(self.client, kiosk_id, timeout, restarted_ms, unit)
         self.result.state = ENROLLED
 
     async def _preflight(self, device: Device) -> None:
@@ -532,32 +534,6 @@ class _Run:
                 if c.get("status") == "FAIL"
             ]
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
-
-    async def _last_seen(self, kiosk_id: str) -> int:
-        fleet = await asyncio.to_thread(self.client.fleet)
-        mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
-        return int((mine or {}).get("last_seen_ms") or 0)
-
-    async def _heartbeat(self, kiosk_id: str, since_ms: int | None) -> None:
-        deadline = time.monotonic() + self.options.heartbeat_timeout
-        while True:
-            fleet = await asyncio.to_thread(self.client.fleet)
-            mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
-            if (
-                mine is not None
-                and mine.get("online")
-                and (since_ms is None or (mine.get("last_seen_ms") or 0) > since_ms)
-            ):
-                return
-            if time.monotonic() > deadline:
-                seen = "never" if mine is None else f"state {mine.get('state')}"
-                raise StepFailed(
-                    "heartbeat",
-                    f"no heartbeat from {kiosk_id} in {self.options.heartbeat_timeout:g} s "
-                    f"(last: {seen}); the kiosk is enrolled: check 'journalctl -u "
-                    f"{self._kiosk_unit()}' on the device and re-run",
-                )
-            await asyncio.sleep(0.5)
 
 
 def device_constraints(constraints: str, system_numpy: str | None) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import tomllib
+from pathlib import PurePosixPath
 from typing import Any
 
 import click
@@ -29,9 +31,27 @@ from .cli import (
 )
 from .device_files import hand_over_state, keygen, write_config
 from .errors import OutcomeUnknown, StepFailed
+from .heartbeat import wait_heartbeat
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
+
+
+def _unit_name(value: str) -> str:
+    """The kiosk's unit name from ``--unit`` (a unit file, as given to enrol, or a name)."""
+    name = PurePosixPath(value).name
+    if not re.fullmatch(r"[A-Za-z0-9@._-]{1,200}\.service", name):
+        raise click.BadParameter(f"{value[:80]!r} is not a .service unit", param_hint="--unit")
+    return name
+
+
+_unit_option = click.option(
+    "--unit",
+    default=KIOSK_UNIT,
+    show_default=True,
+    callback=lambda ctx, param, value: _unit_name(value),
+    help="The kiosk's systemd unit (its file as given to enrol --unit, or its name).",
+)
 
 
 async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dict[str, Any]:
@@ -82,6 +102,7 @@ async def retire_device(
     client: OperatorClient,
     systemctl: list[str],
     keep_files: bool,
+    unit: str = KIOSK_UNIT,
 ) -> str:
     """Retire the kiosk on the device; its id."""
     async with await Device.open(target) as device:
@@ -89,7 +110,7 @@ async def retire_device(
         kiosk_id = str(config.get("kiosk", {}).get("id", ""))
         await check_identity(device, layout, client, kiosk_id)
         await asyncio.to_thread(client.retire, kiosk_id)
-        await device.run([*systemctl, "disable", "--now", KIOSK_UNIT], "stop", check=False)
+        await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
         if not keep_files:
             await device.run(["rm", "-f", "--", layout.device_key, layout.config], "wipe")
         return kiosk_id
@@ -100,9 +121,10 @@ async def retire_device(
 @click.option("--kiosk-id", help="Retire this id at the aggregator only (no SSH).")
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
 @click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
+@_unit_option
 @_connection_options
 def retire_command(
-    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, **kw: Any
+    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, unit: str, **kw: Any
 ) -> None:
     """Retire a kiosk: its key is refused and its broker account removed, at once.
 
@@ -123,7 +145,7 @@ def retire_command(
             target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
             systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
             retired = asyncio.run(
-                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files)
+                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files, unit)
             )
     except StepFailed as exc:
         raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
@@ -140,6 +162,7 @@ async def rekey_device(
     systemctl: list[str],
     heartbeat_timeout: float = 60.0,
     service_user: str = "safecode",
+    unit: str = KIOSK_UNIT,
 ) -> tuple[str, str]:
     """Give the device a new key and kiosk id; (old id, new id).
 
@@ -153,7 +176,7 @@ async def rekey_device(
         old_id = str(kiosk.get("id", ""))
         venue = str(kiosk.get("venue", ""))
         await check_identity(device, layout, client, old_id)
-        await device.run([*systemctl, "stop", KIOSK_UNIT], "stop", check=False)
+        await device.run([*systemctl, "stop", unit], "stop", check=False)
         status = await device.run(
             [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
             "outbox",
@@ -164,7 +187,7 @@ async def rekey_device(
         except (ValueError, KeyError, IndexError, TypeError):
             pending = 0 if "no outbox database" in status.stderr else -1
         if pending != 0:
-            await device.run([*systemctl, "start", KIOSK_UNIT], "outbox", check=False)
+            await device.run([*systemctl, "start", unit], "outbox", check=False)
             raise StepFailed(
                 "outbox",
                 f"{old_id} still holds {pending if pending > 0 else 'an unknown number of'} "
@@ -178,7 +201,7 @@ async def rekey_device(
             answer = await asyncio.to_thread(client.enrol, did, venue, None)
         except OutcomeUnknown as exc:
             # The new key may be registered: keep it aside, run on as the old id.
-            await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
+            await device.run([*systemctl, "start", unit], "undo", check=False)
             raise StepFailed(
                 exc.step,
                 f"{exc.message}; the aggregator may have registered the new key {did} as a "
@@ -188,7 +211,7 @@ async def rekey_device(
         except StepFailed:
             # Nothing changed yet: back to the old key, running.
             await device.run(["rm", "-f", "--", new_key], "undo", check=False)
-            await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
+            await device.run([*systemctl, "start", unit], "undo", check=False)
             raise
         new_id = str(answer["kiosk_id"])
         mqtt = dict(config.get("mqtt") or {})
@@ -218,25 +241,9 @@ async def rekey_device(
         config_bytes = render_config(layout, settings)
         await write_config(device, layout, config_bytes, service_user, "config")
         await asyncio.to_thread(client.retire, old_id)
-        await device.run([*systemctl, "restart", KIOSK_UNIT], "start")
-        await wait_online(client, new_id, heartbeat_timeout)
+        await device.run([*systemctl, "restart", unit], "start")
+        await wait_heartbeat(client, new_id, heartbeat_timeout, None, unit)
         return old_id, new_id
-
-
-async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> None:
-    """Wait until the aggregator has a fresh online heartbeat from ``kiosk_id``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        fleet = await asyncio.to_thread(client.fleet)
-        if any(k.get("kiosk_id") == kiosk_id and k.get("online") for k in fleet):
-            return
-        if time.monotonic() > deadline:
-            raise StepFailed(
-                "heartbeat",
-                f"no heartbeat from {kiosk_id} in {timeout:g} s; it is enrolled: check "
-                f"'journalctl -u {KIOSK_UNIT}' on the device",
-            )
-        await asyncio.sleep(0.5)
 
 
 @click.command("rekey")
@@ -252,9 +259,10 @@ async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> 
     callback=lambda ctx, param, value: _service_user(value),
     help="System user the kiosk unit runs as: owns the new key; '' to leave users alone.",
 )
+@_unit_option
 @_connection_options
 def rekey_command(
-    host: str, port: int, heartbeat_timeout: float, service_user: str, **kw: Any
+    host: str, port: int, heartbeat_timeout: float, service_user: str, unit: str, **kw: Any
 ) -> None:
     """Give HOST a new device key (made there) under a new kiosk id; retire the old id.
 
@@ -272,6 +280,7 @@ def rekey_command(
                 systemctl_argv(kw["systemctl"], kw["prefix"]),
                 heartbeat_timeout,
                 service_user,
+                unit,
             )
         )
     except StepFailed as exc:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import click
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ from provisioning.inventory import InventoryError, parse_inventory, read_invento
 from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
 from provisioning.operator_client import OperatorClient, check_aggregator_url
 from provisioning.remote import ATOMIC_WRITE, SshTarget
+from provisioning.retire import _unit_name
 from safecode.broker import free_port
 from tests.unit.wire_checks import seeded
 
@@ -343,3 +345,11 @@ def test_a_bad_prefix_or_systemctl_fails_the_device_with_its_step(answers: str) 
     closed = SshTarget("127.0.0.1", port=free_port(), connect_timeout=5)
     result = asyncio.run(enrol_device(closed, EnrolOptions("cafe-1", Path("x.whl")), client))
     assert result.failed_step == "connect" and result.state == "untouched"
+
+
+def test_retire_and_rekey_take_the_kiosk_unit_by_file_or_name() -> None:
+    assert _unit_name("/srv/units/my-kiosk.service") == "my-kiosk.service"
+    assert _unit_name("safecode-kiosk@door1.service") == "safecode-kiosk@door1.service"
+    for bad in ("kiosk.timer", "a b.service", "x;reboot.service", ""):
+        with pytest.raises(click.BadParameter, match="not a .service unit"):
+            _unit_name(bad)
