@@ -60,3 +60,41 @@ async def write_config(
         done = await device.run(["sh", "-c", CONFIG_GROUP, "sh", layout.config, user], step)
         changed = changed or "changed" in done.stdout
     return changed
+
+
+async def ensure_account(device: Device, layout: DeviceLayout, user: str) -> list[str]:
+    """The service's system user, in the camera and GPIO groups (on a real root only).
+
+    What changed, in words; nothing when ``user`` is '' or on a staging prefix without it.
+    """
+    changed: list[str] = []
+    if not user:
+        return changed
+    if not await user_exists(device, user, "account"):
+        if layout.prefix != "/":
+            return changed  # a staging prefix has no user database of its own
+        await device.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                layout.state,
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ],
+            "account",
+        )
+        changed.append(f"user {user}")
+    for group in ("video", "gpio"):
+        script = (
+            'getent group "$2" >/dev/null || exit 0; '
+            'id -nG "$1" | tr " " "\\n" | grep -qx "$2" && exit 0; '
+            'usermod -aG "$2" "$1" && echo added'
+        )
+        done = await device.run(["sh", "-c", script, "sh", user, group], "account")
+        if "added" in done.stdout:
+            changed.append(f"{user} in group {group}")
+    return changed

@@ -187,7 +187,7 @@ def test_rendered_config_is_deterministic_and_loads_as_a_kiosk_config(tmp_path: 
 
 
 def test_device_constraints_keep_the_system_numpy_for_picamera2() -> None:
-    from provisioning.enrol import device_constraints
+    from provisioning.install import device_constraints
 
     pins = "# pins\nnumpy==2.4.6\nopencv-python-headless==5.0.0.93\npeewee==4.5.3\n"
     assert device_constraints(pins, None) == pins
