@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,10 @@ from .inventory import BadLine, Device, InventoryError, read_inventory
 from .operator_client import OperatorClient
 
 RETRIED_STEPS = ("connect", "heartbeat")
+INTERNAL = "internal error"
+"""The failed step of a device whose enrolment raised an unforeseen error (logged)."""
+
+log = logging.getLogger(__name__)
 
 
 async def _run_all(
@@ -35,18 +40,32 @@ async def _run_all(
 ) -> list[EnrolResult]:
     gate = asyncio.Semaphore(jobs)
 
+    async def attempts(device: Device) -> EnrolResult:
+        attempt = 0
+        while True:
+            attempt += 1
+            target, options, client = make(device)
+            result = await enrol_device(target, options, client)
+            result.attempts = attempt
+            if result.ok or result.failed_step not in RETRIED_STEPS or attempt > retries:
+                return result
+            await asyncio.sleep(min(2.0 * attempt, 10.0))
+
     async def one(device: Device) -> EnrolResult:
         async with gate:
-            attempt = 0
-            while True:
-                attempt += 1
-                target, options, client = make(device)
-                result = await enrol_device(target, options, client)
-                result.attempts = attempt
-                if result.ok or result.failed_step not in RETRIED_STEPS or attempt > retries:
-                    on_done(result)
-                    return result
-                await asyncio.sleep(min(2.0 * attempt, 10.0))
+            try:
+                result = await attempts(device)
+            except Exception as exc:  # noqa: BLE001 - last line of defence: one device fails, the batch goes on
+                log.error("line %d (%s): unexpected error", device.line, device.host, exc_info=True)
+                result = EnrolResult(
+                    host=device.host,
+                    venue=device.venue,
+                    state="unknown: see the traceback logged above",
+                    error=f"{type(exc).__name__}: {exc}",
+                    failed_step=INTERNAL,
+                )
+            on_done(result)
+            return result
 
     return list(await asyncio.gather(*(one(d) for d in devices)))
 
@@ -148,8 +167,8 @@ def _report(
         return
     table: list[tuple[str, ...]] = [("line", "host", "result", "kiosk", "state / error", "s")]
     entries: list[tuple[int, tuple[str, ...]]] = []
-    for number, r in rows:
-        device = next(d for d in devices if d.line == number)
+    for device, r in zip(devices, results, strict=True):
+        number = device.line
         where = f"{r.host}:{device.port}{'' if r.attempts == 1 else f' (x{r.attempts})'}"
         if r.ok:
             what = ", ".join(r.changed) or "nothing changed"
@@ -172,7 +191,9 @@ def _report(
     total = len(devices) + len(bad)
     done = [r.seconds for r in results if r.ok]
     mean = f"{sum(done) / len(done):.1f} s per enrolled device" if done else "none enrolled"
+    internal = sum(r.failed_step == INTERNAL for r in results)
+    crashed = f", {internal} internal errors (tracebacks above)" if internal else ""
     click.echo(
         f"{enrolled} of {total} enrolled in {elapsed:.1f} s "
-        f"({mean}, {len(bad)} bad inventory lines)"
+        f"({mean}, {len(bad)} bad inventory lines{crashed})"
     )

@@ -17,7 +17,7 @@ from .enrol import EnrolOptions, EnrolResult, enrol_device
 from .errors import StepFailed
 from .hostkeys import check_fingerprint, default_known_hosts
 from .layout import DeviceLayout
-from .operator_client import OperatorClient
+from .operator_client import OperatorClient, check_aggregator_url
 from .remote import SshTarget
 from .site import init_site
 from .software import (
@@ -75,7 +75,9 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "aggregator_url",
                 envvar="SAFECODE_AGGREGATOR_URL",
                 required=True,
-                help="The aggregator's API, e.g. https://agg.example ($SAFECODE_AGGREGATOR_URL).",
+                callback=lambda ctx, param, value: _aggregator_url(value),
+                help="The aggregator's API, e.g. https://agg.example ($SAFECODE_AGGREGATOR_URL); "
+                "http:// only to this machine (127.0.0.1, ::1, localhost). Redirects are refused.",
             ),
             click.option(
                 "--token-file", type=_FILE, help=f"Operator token file (else ${TOKEN_ENV})."
@@ -218,6 +220,19 @@ def _layout(prefix: str) -> DeviceLayout:
         raise click.BadParameter(str(exc), param_hint="--prefix") from exc
 
 
+def _aggregator_url(value: str) -> str:
+    try:
+        return check_aggregator_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--aggregator") from exc
+
+
+def _service_user(value: str) -> str:
+    if value and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        raise click.BadParameter("not a user name", param_hint="--service-user")
+    return value
+
+
 def _fingerprint(value: str | None) -> str | None:
     if value is None:
         return None
@@ -261,8 +276,7 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
     _layout(kw["prefix"])
     if kw["camera"] == "replay" and not kw["camera_path"]:
         raise click.BadParameter("--camera replay needs --camera-path", param_hint="--camera")
-    if kw["service_user"] and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", kw["service_user"]):
-        raise click.BadParameter("not a user name", param_hint="--service-user")
+    _service_user(kw["service_user"])
     camera: dict[str, Any] = {"kind": kw["camera"], "path": kw["camera_path"]}
     constraints = kw["constraints"] if kw["constraints"] else default_constraints()
     return EnrolOptions(

@@ -11,76 +11,56 @@ config bytes and the unit bytes are compared first, and the broker password is r
 from the device's config when the registry already has this key at this venue.
 
 A failure before the aggregator registered the key undoes what this run made on the
-device (a new venv, a new key), so the device is left as it was. After registration
+device (a new venv, a new key), so the device is left as it was; but when the
+registration request went out and its answer is unclear (HTTP 5xx, a timeout) nothing is
+undone and the state says "registered?, re-run to finish". After registration
 the kiosk is enrolled: what is left is reported (``state``) and a re-run finishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import re
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .errors import StepFailed
+import asyncssh
+
+from .device_files import ensure_account, hand_over_state, keygen, user_exists, write_config
+from .enrol_options import EnrolOptions
+from .errors import OutcomeUnknown, StepFailed
+from .heartbeat import last_seen, wait_heartbeat
+from .install import install
 from .layout import (
     KIOSK_UNIT,
-    WHEEL_STAMP,
     DeviceLayout,
     KioskSettings,
     render_config,
     systemctl_argv,
 )
 from .operator_client import OperatorClient
+from .preflight import preflight
 from .remote import Device, SshTarget
-from .software import wheel_stamp
 
-MIN_PYTHON = (3, 11)
-PREFLIGHT = (
-    'set -e; p=$1; while [ ! -d "$p" ]; do p=$(dirname "$p"); done; '
-    'echo "$p"; df -Pk "$p" | awk \'NR==2 {print $4}\'; '
-    '"$2" -c \'import sys; print("%d.%d" % sys.version_info[:2])\'; '
-    'command -v "$3" >/dev/null && echo systemctl-ok || echo systemctl-missing'
+UNEXPECTED = (
+    ValueError,  # shlex on --systemctl, an unreadable identity key (asyncssh.KeyImportError)
+    KeyError,  # an aggregator answer without a field
+    TypeError,
+    OSError,  # a local file (--wheel, --pins, --mqtt-ca), a host-key probe
+    TimeoutError,
+    asyncssh.Error,
 )
+"""Errors other than StepFailed that fail one device (named with the step) and no more."""
 
 # What a failed run leaves on the device, in the result table.
 UNTOUCHED = "untouched"
 ENROLLED = "enrolled"
 PARTIAL = "enrolled, not running: re-run to finish"
-
-
-@dataclass(frozen=True)
-class EnrolOptions:
-    """Everything about one enrolment except the device's address."""
-
-    venue: str
-    wheel: Path
-    kiosk_id: str | None = None
-    door: str = "entrance"
-    prefix: str = "/"
-    constraints: Path | None = None
-    wheelhouse: Path | None = None
-    dev_site_packages: str | None = None
-    device_python: str = "python3"
-    units: tuple[Path, ...] = ()
-    pins: Path | None = None
-    dropins: tuple[Path, ...] = ()
-    service_user: str = "safecode"
-    systemctl: str = "systemctl"
-    min_free_mb: int = 400
-    camera: dict[str, Any] = field(default_factory=lambda: {"kind": "picamera2"})
-    mqtt_host: str | None = None
-    mqtt_port: int | None = None
-    mqtt_ca: Path | None = None
-    mock_pins: bool = False
-    selftest_timeout: float = 10.0
-    heartbeat_timeout: float = 60.0
-    renew_credentials: bool = False
+MAYBE_REGISTERED = "registered?, re-run to finish"
 
 
 @dataclass
@@ -162,16 +142,23 @@ class _Run:
                 self.result.changed.append("host key recorded")
             await self._enrol(device, site)
         except StepFailed as exc:
-            self.result.error = exc.message
-            self.result.failed_step = exc.step
-            if self.result.state == UNTOUCHED and device is not None and self.made:
-                await self._undo(device)
+            await self._failed(device, exc.step, exc.message)
+        except UNEXPECTED as exc:
+            # A bad local file or option, an odd answer: this device fails, the batch goes on.
+            await self._failed(device, self.step, f"{type(exc).__name__}: {exc}")
         finally:
             self.result.steps[self.step] = time.monotonic() - self._step_started
             if device is not None:
-                await device.__aexit__(None, None, None)
+                with contextlib.suppress(OSError, asyncssh.Error):
+                    await device.__aexit__(None, None, None)
             self.result.seconds = time.monotonic() - started
         return self.result
+
+    async def _failed(self, device: Device | None, step: str, message: str) -> None:
+        self.result.error = message
+        self.result.failed_step = step
+        if self.result.state == UNTOUCHED and device is not None and self.made:
+            await self._undo(device)
 
     async def _undo(self, device: Device) -> None:
         try:
@@ -184,14 +171,16 @@ class _Run:
     async def _enrol(self, device: Device, site: dict[str, Any]) -> None:
         options, layout = self.options, self.layout
         self.begin("preflight")
-        await self._preflight(device)
+        await preflight(device, options, layout)
         self.begin("install")
         for folder in (layout.path("/opt/safecode"), layout.path("/etc/safecode"), layout.state):
             if (await device.run(["test", "-e", folder], "install", check=False)).exit_status:
                 self.made.append(folder)  # made by this run: removed again on an early failure
-        software_changed = await self._install(device)
+        software_changed = await install(device, options, layout, self.made)
+        if software_changed:
+            self.result.changed.append("software")
         self.begin("account")
-        await self._account(device)
+        self.result.changed += await ensure_account(device, layout, options.service_user)
         self.begin("keygen")
         did = await self._keygen(device)
         self.result.device_key = did
@@ -221,12 +210,9 @@ class _Run:
             camera=options.camera,
         )
         config = render_config(layout, settings)
-        config_changed = await device.write_file(layout.config, config, 0o640, "config")
+        user = options.service_user
+        config_changed = await write_config(device, layout, config, user, "config")
         if config_changed:
-            await device.run(
-                ["sh", "-c", 'chgrp safecode "$1" 2>/dev/null || true', "sh", layout.config],
-                "config",
-            )
             self.result.changed.append("config")
         self.begin("units")
         units_changed = await self._units(device)
@@ -243,7 +229,7 @@ class _Run:
             await device.run(self.systemctl("enable", unit), "start")
             # The aggregator's own time of the last heartbeat before the restart: a newer one
             # is from the restarted kiosk (no comparison of two machines' clocks).
-            restarted_ms = await self._last_seen(kiosk_id)
+            restarted_ms = await last_seen(self.client, kiosk_id)
             await device.run(self.systemctl("restart", unit), "start")
             if not running:
                 self.result.changed.append("service started")
@@ -253,159 +239,23 @@ class _Run:
                 await device.run(self.systemctl("enable", unit), "start")
                 self.result.changed.append("service enabled")
         self.begin("heartbeat")
-        await self._heartbeat(kiosk_id, restarted_ms)
+        timeout = self.options.heartbeat_timeout
+        await wait_heartbeat(self.client, kiosk_id, timeout, restarted_ms, unit)
         self.result.state = ENROLLED
 
-    async def _preflight(self, device: Device) -> None:
-        options = self.options
-        argv = systemctl_argv(options.systemctl, self.layout.prefix)
-        systemctl = argv[0] if argv else ""
-        done = await device.run(
-            ["sh", "-c", PREFLIGHT, "sh", self.layout.prefix, options.device_python, systemctl],
-            "preflight",
-        )
-        lines = done.stdout.split()
-        if len(lines) != 4:
-            raise StepFailed("preflight", f"unexpected answer from the device: {done.stdout!r}")
-        folder, free_kb, version, has_systemctl = lines
-        free_mb = int(free_kb) // 1024 if free_kb.isdigit() else 0
-        if free_mb < options.min_free_mb:
-            raise StepFailed(
-                "disk",
-                f"only {free_mb} MB free at {folder} on the device, {options.min_free_mb} MB "
-                "needed (--min-free-mb): free some space first; nothing was changed",
-            )
-        major, _, minor = version.partition(".")
-        if (int(major), int(minor)) < MIN_PYTHON:
-            raise StepFailed(
-                "preflight",
-                f"{options.device_python} on the device is Python {version}; 3.11 or newer "
-                "is needed (Raspberry Pi OS 12 'bookworm' has it)",
-            )
-        if has_systemctl != "systemctl-ok":
-            raise StepFailed("preflight", f"no {systemctl!r} on the device (--systemctl)")
-
-    async def _install(self, device: Device) -> bool:
-        options, layout = self.options, self.layout
-        stamp = wheel_stamp(options.wheel)
-        stamp_path = f"{layout.venv}/{WHEEL_STAMP}"
-        if (await device.read_file(stamp_path, "install")) == stamp.encode():
-            return False
-        python = f"{layout.venv}/bin/python"
-        has_venv = await device.run(["test", "-x", python], "install", check=False)
-        if has_venv.exit_status != 0:
-            venv = [options.device_python, "-m", "venv", "--system-site-packages"]
-            if options.dev_site_packages:
-                venv.append("--without-pip")  # pip comes from the dev site packages
-            await device.run([*venv, layout.venv], "install")
-            if layout.path("/opt/safecode") not in self.made:
-                self.made.append(layout.venv)
-        wheels = layout.path("/opt/safecode/wheels")
-        wheel = f"{wheels}/{options.wheel.name}"
-        await device.write_file(wheel, options.wheel.read_bytes(), 0o644, "install")
-        pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        if options.dev_site_packages:
-            purelib = await device.run(
-                [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                "install",
-            )
-            pth = f"{purelib.stdout.strip()}/safecode-dev.pth"
-            await device.write_file(
-                pth, f"{options.dev_site_packages}\n".encode(), 0o644, "install"
-            )
-        else:
-            source = list(pip)
-            if options.wheelhouse is not None:
-                for item in sorted(options.wheelhouse.glob("*.whl")):
-                    await device.write_file(
-                        f"{wheels}/{item.name}", item.read_bytes(), 0o644, "install"
-                    )
-                source += ["--no-index", "--find-links", wheels]
-            if options.constraints is not None:
-                constraints = f"{wheels}/constraints.txt"
-                pins = device_constraints(
-                    options.constraints.read_text(encoding="utf-8"),
-                    await self._system_numpy(device),
-                )
-                await device.write_file(constraints, pins.encode(), 0o644, "install")
-                source += ["-c", constraints]
-            await device.run(source + [wheel], "install", timeout=1800)
-        await device.run(pip + ["--no-deps", "--force-reinstall", "--no-index", wheel], "install")
-        await device.run([layout.safecode, "--version"], "install")
-        await device.write_file(stamp_path, stamp.encode(), 0o644, "install")
-        self.result.changed.append("software")
-        return True
-
-    async def _system_numpy(self, device: Device) -> str | None:
-        """The numpy of the device's system Python (picamera2 is built against it), if any."""
-        done = await device.run(
-            [self.options.device_python, "-c", "import numpy; print(numpy.__version__)"],
-            "install",
-            check=False,
-        )
-        version = done.stdout.strip()
-        return version if done.exit_status == 0 and re.fullmatch(r"[0-9][0-9.]*", version) else None
-
     async def _user_exists(self, device: Device) -> bool:
-        user = self.options.service_user
-        if not user:
-            return False
-        found = await device.run(["getent", "passwd", user], "account", check=False)
-        return found.exit_status == 0
-
-    async def _account(self, device: Device) -> None:
-        """The service's system user, in the camera and GPIO groups (on a real root only)."""
-        user = self.options.service_user
-        if not user:
-            return
-        if not await self._user_exists(device):
-            if self.layout.prefix != "/":
-                return  # a staging prefix has no user database of its own
-            await device.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--user-group",
-                    "--no-create-home",
-                    "--home-dir",
-                    self.layout.state,
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    user,
-                ],
-                "account",
-            )
-            self.result.changed.append(f"user {user}")
-        for group in ("video", "gpio"):
-            script = (
-                'getent group "$2" >/dev/null || exit 0; '
-                'id -nG "$1" | tr " " "\\n" | grep -qx "$2" && exit 0; '
-                'usermod -aG "$2" "$1" && echo added'
-            )
-            done = await device.run(["sh", "-c", script, "sh", user, group], "account")
-            if "added" in done.stdout:
-                self.result.changed.append(f"{user} in group {group}")
+        return await user_exists(device, self.options.service_user, "account")
 
     async def _hand_over_state(self, device: Device) -> None:
         """The state folder and device key belong to the service user (mode 0700 / 0600)."""
-        if not await self._user_exists(device):
-            return
-        user, state = self.options.service_user, self.layout.state
-        owner = await device.run(["stat", "-c", "%U", state, self.layout.device_key], "keygen")
-        if set(owner.stdout.split()) != {user}:
-            await device.run(["chown", "-R", f"{user}:{user}", state], "keygen")
-            await device.run(["chmod", "0700", state], "keygen")
+        user = self.options.service_user
+        if await hand_over_state(device, self.layout, user, "keygen"):
             self.result.changed.append(f"state owned by {user}")
 
     async def _keygen(self, device: Device) -> str:
         layout = self.layout
-        done = await device.run(
-            [layout.safecode, "kiosk", "keygen", "--key-file", layout.device_key], "keygen"
-        )
-        did = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-        if not did.startswith("did:key:"):
-            raise StepFailed("keygen", f"the device printed no did:key: {done.stdout[-200:]!r}")
-        if "created" in done.stderr:
+        did, created = await keygen(device, layout, layout.device_key, "keygen")
+        if created:
             if layout.state not in self.made:
                 self.made.append(layout.device_key)
             self.result.changed.append("device key")
@@ -442,7 +292,15 @@ class _Run:
         ):
             mqtt = self._mqtt(current["mqtt"])
             return entry["kiosk_id"], mqtt
-        answer = await asyncio.to_thread(self.client.enrol, did, options.venue, options.kiosk_id)
+        try:
+            answer = await asyncio.to_thread(
+                self.client.enrol, did, options.venue, options.kiosk_id
+            )
+        except OutcomeUnknown:
+            # The aggregator may hold this key now: keep it (and all else) on the device.
+            self.made.clear()
+            self.result.state = MAYBE_REGISTERED
+            raise
         self.made.clear()  # registered: from here on the device is enrolled, never undone
         self.result.changed.append("registered" if entry is None else "credentials renewed")
         return str(answer["kiosk_id"]), self._mqtt(answer.get("mqtt") or {})
@@ -518,48 +376,6 @@ class _Run:
             ]
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
 
-    async def _last_seen(self, kiosk_id: str) -> int:
-        fleet = await asyncio.to_thread(self.client.fleet)
-        mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
-        return int((mine or {}).get("last_seen_ms") or 0)
-
-    async def _heartbeat(self, kiosk_id: str, since_ms: int | None) -> None:
-        deadline = time.monotonic() + self.options.heartbeat_timeout
-        while True:
-            fleet = await asyncio.to_thread(self.client.fleet)
-            mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
-            if (
-                mine is not None
-                and mine.get("online")
-                and (since_ms is None or (mine.get("last_seen_ms") or 0) > since_ms)
-            ):
-                return
-            if time.monotonic() > deadline:
-                seen = "never" if mine is None else f"state {mine.get('state')}"
-                raise StepFailed(
-                    "heartbeat",
-                    f"no heartbeat from {kiosk_id} in {self.options.heartbeat_timeout:g} s "
-                    f"(last: {seen}); the kiosk is enrolled: check 'journalctl -u "
-                    f"{self._kiosk_unit()}' on the device and re-run",
-                )
-            await asyncio.sleep(0.5)
-
-
-def device_constraints(constraints: str, system_numpy: str | None) -> str:
-    """The pins for the device: with apt's picamera2, keep the system numpy it was built for.
-
-    As ./dev does on a Pi: numpy pinned to the system's version, and no pinned OpenCV
-    wheel (it wants numpy 2; apt's python3-opencv serves USB cameras there).
-    """
-    if system_numpy is None:
-        return constraints
-    kept = [
-        line
-        for line in constraints.splitlines()
-        if not line.lower().startswith(("numpy==", "opencv-python-headless=="))
-    ]
-    return "\n".join([*kept, f"numpy=={system_numpy}"]) + "\n"
-
 
 def _parse(config: bytes | None) -> dict[str, Any]:
     if not config:
@@ -577,4 +393,10 @@ async def enrol_device(
     on_step: Callable[[str, str], None] | None = None,
 ) -> EnrolResult:
     """Enrol one device; never raises StepFailed: the result says what failed and where."""
-    return await _Run(target, options, client, on_step).execute()
+    try:
+        run = _Run(target, options, client, on_step)
+    except ValueError as exc:  # a bad --prefix
+        return EnrolResult(
+            host=target.host, venue=options.venue, error=str(exc), failed_step="options"
+        )
+    return await run.execute()

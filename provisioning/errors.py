@@ -10,3 +10,11 @@ class StepFailed(RuntimeError):
         super().__init__(f"{step}: {message}")
         self.step = step
         self.message = message
+
+
+class OutcomeUnknown(StepFailed):
+    """A change request reached (or may have reached) the aggregator, with no clear answer.
+
+    An HTTP 5xx, a timeout or a dropped connection after the request went out: the change
+    may have been made, so nothing that depends on it is undone.
+    """

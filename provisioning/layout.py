@@ -7,6 +7,7 @@ to the prefix, so the unit stays the one production uses with its folders moved.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ STATE = "/var/lib/safecode"
 UNITS = "/etc/systemd/system"
 KIOSK_UNIT = "safecode-kiosk.service"
 WHEEL_STAMP = ".safecode-wheel"
+PREFIX = re.compile(r"/[A-Za-z0-9._/-]*")
 REWRITTEN = ("/opt/safecode/", "/etc/safecode/", "/var/lib/safecode")
 
 
@@ -31,8 +33,12 @@ class DeviceLayout:
     prefix: str = "/"
 
     def __post_init__(self) -> None:
-        if not self.prefix.startswith("/") or "\n" in self.prefix or ".." in self.prefix.split("/"):
-            raise ValueError("--prefix must be an absolute path without '..'")
+        # Goes into shell lines, shlex-split commands and systemd units: no quotes, no '%'.
+        if not PREFIX.fullmatch(self.prefix) or ".." in self.prefix.split("/"):
+            raise ValueError(
+                f"prefix {self.prefix[:60]!r} must be an absolute path of letters, digits and "
+                "'._/-' only, without '..'"
+            )
 
     def path(self, absolute: str) -> str:
         return posixpath.normpath(posixpath.join(self.prefix, absolute.lstrip("/")))

@@ -2,16 +2,64 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import StepFailed
+from .errors import OutcomeUnknown, StepFailed
 
 MAX_ANSWER = 1 << 20
+LOOPBACK_NAMES = ("localhost",)
+
+
+def check_aggregator_url(url: str) -> str:
+    """``url`` if it is https://, or http:// to a loopback host; else ValueError."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"{url[:80]!r} is not an https:// URL of the aggregator")
+    if parts.scheme == "http" and not _loopback(host):
+        raise ValueError(
+            f"{url[:80]!r} is plain http to another machine: the operator token would "
+            "cross the network in clear; use https:// (http:// only for 127.0.0.1, ::1, "
+            "localhost)"
+        )
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Redirected(Exception):
+    """The aggregator answered with a redirect, which is never followed."""
+
+    def __init__(self, code: int, location: str) -> None:
+        super().__init__(code, location)
+        self.code = code
+        self.location = location
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would resend the Authorization header to it."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        raise _Redirected(code, newurl)
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 @dataclass(frozen=True)
@@ -22,6 +70,9 @@ class OperatorClient:
     token: str
     timeout: float = 15.0
 
+    def __post_init__(self) -> None:
+        check_aggregator_url(self.base_url)
+
     def _call(self, method: str, path: str, step: str, body: dict[str, Any] | None = None) -> Any:
         url = self.base_url.rstrip("/") + path
         data = None if body is None else json.dumps(body).encode()
@@ -31,16 +82,30 @@ class OperatorClient:
             request.add_header("Content-Type", "application/json")
         # Fleet views may be operator-only too; the token only ever goes to this aggregator.
         request.add_header("Authorization", f"Bearer {self.token}")
+        # A change (POST) that may have been made is reported as OutcomeUnknown, not undone.
+        unsure = OutcomeUnknown if method != "GET" else StepFailed
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with _OPENER.open(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read(MAX_ANSWER))
+        except _Redirected as exc:
+            raise StepFailed(
+                step,
+                f"the aggregator at {url} redirected (HTTP {exc.code}) to "
+                f"{exc.location[:120]!r}: refused, the operator token is only sent to "
+                "--aggregator; give the final address",
+            ) from exc
         except urllib.error.HTTPError as exc:
-            raise StepFailed(step, _refusal(exc)) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise StepFailed(step, f"cannot reach the aggregator at {url}: {reason}") from exc
+            failed = unsure if exc.code >= 500 else StepFailed
+            raise failed(step, _refusal(exc)) from exc
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            failed = StepFailed if never_sent else unsure
+            raise failed(step, f"cannot reach the aggregator at {url}: {reason}") from exc
+        except OSError as exc:  # a timeout or reset while reading the answer
+            raise unsure(step, f"no answer from the aggregator at {url}: {exc}") from exc
         except json.JSONDecodeError as exc:
-            raise StepFailed(step, f"the aggregator at {url} did not answer JSON") from exc
+            raise unsure(step, f"the aggregator at {url} did not answer JSON") from exc
 
     def site(self) -> dict[str, Any]:
         """Check the token; the keys kiosks trust and the broker address."""

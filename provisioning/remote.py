@@ -19,11 +19,16 @@ from .errors import StepFailed
 from .hostkeys import accept_host_key, explain_refusal
 
 ATOMIC_WRITE = (
-    'set -e; dst=$1; mode=$2; tmp="$dst.safecode-new"; umask 077; '
-    'mkdir -p "$(dirname "$dst")"; cat > "$tmp"; chmod "$mode" "$tmp"; '
+    'set -e; dst=$1; mode=$2; tmp="$dst.safecode-new"; '
+    'umask 022; mkdir -p "$(dirname "$dst")"; '
+    'umask 077; cat > "$tmp"; chmod "$mode" "$tmp"; '
     'sync "$tmp"; mv -f "$tmp" "$dst"; sync "$(dirname "$dst")"'
 )
-"""Write stdin to $1 with mode $2: a temporary file beside it, fsync, rename, fsync the folder."""
+"""Write stdin to $1 with mode $2: a temporary file beside it, fsync, rename, fsync the folder.
+
+Missing parent folders are made 0755 (the service user must reach /etc/safecode); only
+the temporary file is made under umask 077, before it gets its final mode.
+"""
 
 
 @dataclass(frozen=True)

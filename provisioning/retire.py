@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import tomllib
+from pathlib import PurePosixPath
 from typing import Any
 
 import click
@@ -23,13 +25,33 @@ import click
 from .cli import (
     _connection_options,
     _layout,
+    _service_user,
     _target,
     _token,
 )
-from .errors import StepFailed
-from .layout import KIOSK_UNIT, DeviceLayout, systemctl_argv
+from .device_files import hand_over_state, keygen, write_config
+from .errors import OutcomeUnknown, StepFailed
+from .heartbeat import wait_heartbeat
+from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
 from .remote import Device, SshTarget
+
+
+def _unit_name(value: str) -> str:
+    """The kiosk's unit name from ``--unit`` (a unit file, as given to enrol, or a name)."""
+    name = PurePosixPath(value).name
+    if not re.fullmatch(r"[A-Za-z0-9@._-]{1,200}\.service", name):
+        raise click.BadParameter(f"{value[:80]!r} is not a .service unit", param_hint="--unit")
+    return name
+
+
+_unit_option = click.option(
+    "--unit",
+    default=KIOSK_UNIT,
+    show_default=True,
+    callback=lambda ctx, param, value: _unit_name(value),
+    help="The kiosk's systemd unit (its file as given to enrol --unit, or its name).",
+)
 
 
 async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dict[str, Any]:
@@ -42,19 +64,53 @@ async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dic
         raise StepFailed(step, f"{layout.config} is not readable TOML: {exc}") from exc
 
 
+async def check_identity(
+    device: Device, layout: DeviceLayout, client: OperatorClient, kiosk_id: str
+) -> str:
+    """The device's did:key, if it is ``kiosk_id``'s registered key; else StepFailed.
+
+    The config only names the id: the key file proves which kiosk this device is, so a
+    copied or edited config never retires another kiosk.
+    """
+    if not kiosk_id:
+        raise StepFailed("verify", f"{layout.config} names no kiosk id")
+    present = await device.run(["test", "-s", layout.device_key], "verify", check=False)
+    if present.exit_status != 0:
+        raise StepFailed(
+            "verify",
+            f"no device key at {layout.device_key}: cannot prove this device is {kiosk_id}; "
+            f"if it is, retire it with --kiosk-id {kiosk_id}",
+        )
+    did, _ = await keygen(device, layout, layout.device_key, "verify")  # existing key: kept
+    registry = await asyncio.to_thread(client.registry)
+    entry = next((k for k in registry if k.get("kiosk_id") == kiosk_id), None)
+    if entry is None:
+        raise StepFailed("verify", f"the aggregator has no kiosk {kiosk_id}: nothing to retire")
+    if entry.get("device_key") != did:
+        raise StepFailed(
+            "verify",
+            f"this device's key {did} is not the key registered for {kiosk_id} "
+            f"({entry.get('device_key')}): refused, its config names another kiosk; "
+            "nothing was changed",
+        )
+    return did
+
+
 async def retire_device(
     target: SshTarget,
     layout: DeviceLayout,
     client: OperatorClient,
     systemctl: list[str],
     keep_files: bool,
+    unit: str = KIOSK_UNIT,
 ) -> str:
     """Retire the kiosk on the device; its id."""
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
         kiosk_id = str(config.get("kiosk", {}).get("id", ""))
+        await check_identity(device, layout, client, kiosk_id)
         await asyncio.to_thread(client.retire, kiosk_id)
-        await device.run([*systemctl, "disable", "--now", KIOSK_UNIT], "stop", check=False)
+        await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
         if not keep_files:
             await device.run(["rm", "-f", "--", layout.device_key, layout.config], "wipe")
         return kiosk_id
@@ -65,14 +121,16 @@ async def retire_device(
 @click.option("--kiosk-id", help="Retire this id at the aggregator only (no SSH).")
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
 @click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
+@_unit_option
 @_connection_options
 def retire_command(
-    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, **kw: Any
+    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, unit: str, **kw: Any
 ) -> None:
     """Retire a kiosk: its key is refused and its broker account removed, at once.
 
-    With HOST, the kiosk id is read from the device, whose service is then stopped and
-    whose device key and config are deleted. With --kiosk-id alone only the aggregator
+    With HOST, the kiosk id is read from the device and checked against its key (the
+    device's public key must be the one registered for that id); then its service is
+    stopped and its device key and config are deleted. With --kiosk-id alone only the aggregator
     is told (a lost or broken device).
     """
     if (host is None) == (kiosk_id is None):
@@ -87,7 +145,7 @@ def retire_command(
             target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
             systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
             retired = asyncio.run(
-                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files)
+                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files, unit)
             )
     except StepFailed as exc:
         raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
@@ -103,13 +161,22 @@ async def rekey_device(
     client: OperatorClient,
     systemctl: list[str],
     heartbeat_timeout: float = 60.0,
+    service_user: str = "safecode",
+    unit: str = KIOSK_UNIT,
 ) -> tuple[str, str]:
-    """Give the device a new key and kiosk id; (old id, new id)."""
+    """Give the device a new key and kiosk id; (old id, new id).
+
+    The key, state folder and config are handed over as ``enrol`` does: the state to the
+    service user, the config root-owned 0640 in its group.
+    """
+    site = await asyncio.to_thread(client.site)
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "rekey")
-        old_id = str(config.get("kiosk", {}).get("id", ""))
-        venue = str(config.get("kiosk", {}).get("venue", ""))
-        await device.run([*systemctl, "stop", KIOSK_UNIT], "stop", check=False)
+        kiosk = config.get("kiosk", {})
+        old_id = str(kiosk.get("id", ""))
+        venue = str(kiosk.get("venue", ""))
+        await check_identity(device, layout, client, old_id)
+        await device.run([*systemctl, "stop", unit], "stop", check=False)
         status = await device.run(
             [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
             "outbox",
@@ -120,7 +187,7 @@ async def rekey_device(
         except (ValueError, KeyError, IndexError, TypeError):
             pending = 0 if "no outbox database" in status.stderr else -1
         if pending != 0:
-            await device.run([*systemctl, "start", KIOSK_UNIT], "outbox", check=False)
+            await device.run([*systemctl, "start", unit], "outbox", check=False)
             raise StepFailed(
                 "outbox",
                 f"{old_id} still holds {pending if pending > 0 else 'an unknown number of'} "
@@ -130,26 +197,36 @@ async def rekey_device(
         new_key = layout.device_key + ".new"
         try:
             await device.run(["rm", "-f", "--", new_key], "keygen")
-            made = await device.run(
-                [layout.safecode, "kiosk", "keygen", "--key-file", new_key], "keygen"
-            )
-            did = made.stdout.strip().splitlines()[-1]
+            did, _ = await keygen(device, layout, new_key, "keygen")
             answer = await asyncio.to_thread(client.enrol, did, venue, None)
+        except OutcomeUnknown as exc:
+            # The new key may be registered: keep it aside, run on as the old id.
+            await device.run([*systemctl, "start", unit], "undo", check=False)
+            raise StepFailed(
+                exc.step,
+                f"{exc.message}; the aggregator may have registered the new key {did} as a "
+                f"new kiosk (kept at {new_key}); {old_id} still runs on its old key: look "
+                "the key up in GET /v1/kiosks and retire that id with --kiosk-id, or re-run",
+            ) from exc
         except StepFailed:
             # Nothing changed yet: back to the old key, running.
             await device.run(["rm", "-f", "--", new_key], "undo", check=False)
-            await device.run([*systemctl, "start", KIOSK_UNIT], "undo", check=False)
+            await device.run([*systemctl, "start", unit], "undo", check=False)
             raise
         new_id = str(answer["kiosk_id"])
-        config["kiosk"]["id"] = new_id
-        mqtt = answer.get("mqtt") or {}
+        mqtt = dict(config.get("mqtt") or {})
+        given = answer.get("mqtt") or {}
         for name in ("username", "password"):
-            if mqtt.get(name):
-                config.setdefault("mqtt", {})[name] = mqtt[name]
-            else:
-                config.get("mqtt", {}).pop(name, None)
-        import tomli_w
-
+            mqtt[name] = given.get(name) or None
+        settings = KioskSettings(
+            kiosk_id=new_id,
+            venue=venue,
+            door=str(kiosk.get("door", "entrance")),
+            issuer_keys=tuple(site["issuer_keys"]),
+            ledger_key=site["ledger_key"],
+            mqtt=mqtt,
+            camera=dict(config.get("camera") or {}),
+        )
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = f"{layout.outbox}.{old_id}.{stamp}"
         script = (
@@ -160,30 +237,13 @@ async def rekey_device(
             ["sh", "-c", script, "sh", layout.outbox, aside, layout.device_key, new_key],
             "swap keys",
         )
-        header = "# Written by 'safecode provision rekey'; re-run enrol rather than editing.\n"
-        await device.write_file(
-            layout.config, (header + tomli_w.dumps(config)).encode(), 0o640, "config"
-        )
+        await hand_over_state(device, layout, service_user, "swap keys")
+        config_bytes = render_config(layout, settings)
+        await write_config(device, layout, config_bytes, service_user, "config")
         await asyncio.to_thread(client.retire, old_id)
-        await device.run([*systemctl, "restart", KIOSK_UNIT], "start")
-        await wait_online(client, new_id, heartbeat_timeout)
+        await device.run([*systemctl, "restart", unit], "start")
+        await wait_heartbeat(client, new_id, heartbeat_timeout, None, unit)
         return old_id, new_id
-
-
-async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> None:
-    """Wait until the aggregator has a fresh online heartbeat from ``kiosk_id``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        fleet = await asyncio.to_thread(client.fleet)
-        if any(k.get("kiosk_id") == kiosk_id and k.get("online") for k in fleet):
-            return
-        if time.monotonic() > deadline:
-            raise StepFailed(
-                "heartbeat",
-                f"no heartbeat from {kiosk_id} in {timeout:g} s; it is enrolled: check "
-                f"'journalctl -u {KIOSK_UNIT}' on the device",
-            )
-        await asyncio.sleep(0.5)
 
 
 @click.command("rekey")
@@ -192,8 +252,18 @@ async def wait_online(client: OperatorClient, kiosk_id: str, timeout: float) -> 
 @click.option(
     "--heartbeat-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True
 )
+@click.option(
+    "--service-user",
+    default="safecode",
+    show_default=True,
+    callback=lambda ctx, param, value: _service_user(value),
+    help="System user the kiosk unit runs as: owns the new key; '' to leave users alone.",
+)
+@_unit_option
 @_connection_options
-def rekey_command(host: str, port: int, heartbeat_timeout: float, **kw: Any) -> None:
+def rekey_command(
+    host: str, port: int, heartbeat_timeout: float, service_user: str, unit: str, **kw: Any
+) -> None:
     """Give HOST a new device key (made there) under a new kiosk id; retire the old id.
 
     Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
@@ -209,6 +279,8 @@ def rekey_command(host: str, port: int, heartbeat_timeout: float, **kw: Any) -> 
                 client,
                 systemctl_argv(kw["systemctl"], kw["prefix"]),
                 heartbeat_timeout,
+                service_user,
+                unit,
             )
         )
     except StepFailed as exc:

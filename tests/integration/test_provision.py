@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pwd
 import stat
 import tomllib
 from collections.abc import Iterator
@@ -91,7 +92,11 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     device_args = ["--port", str(rig.sshd.port), "--prefix", str(prefix)]
     device_args += ["--systemctl", rig.systemctl(prefix), *rig.common_args()]
     old_key = key.read_bytes()
-    rekeyed = rig.safecode("provision", "rekey", "127.0.0.1", *device_args, "--json")
+    # An existing system user (Debian's 'daemon') stands in for the service user: the new
+    # key and state go to it and the rewritten config keeps its group, as enrol leaves them.
+    rekeyed = rig.safecode(
+        "provision", "rekey", "127.0.0.1", *device_args, "--service-user", "daemon", "--json"
+    )
     assert rekeyed.returncode == 0, rekeyed.stdout + rekeyed.stderr
     ids = json.loads(rekeyed.stdout)
     assert ids["old_kiosk_id"] == kiosk_id and ids["kiosk_id"] != kiosk_id
@@ -100,11 +105,23 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert bytes(entries[kiosk_id].device_key) != bytes(entries[ids["kiosk_id"]].device_key)
     assert key.read_bytes() != old_key and stat.S_IMODE(key.stat().st_mode) == 0o600
     assert tomllib.loads(config.read_text())["kiosk"]["id"] == ids["kiosk_id"]
-    kiosk_id = ids["kiosk_id"]
+    daemon = pwd.getpwnam("daemon")
+    assert (key.stat().st_uid, key.parent.stat().st_uid) == (daemon.pw_uid, daemon.pw_uid)
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert (config.stat().st_uid, config.stat().st_gid) == (0, daemon.pw_gid)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    old_id, kiosk_id = kiosk_id, ids["kiosk_id"]
 
     mqtt = tomllib.loads(config.read_text())["mqtt"]
     assert mqtt["username"] == kiosk_id and mqtt["password"]  # its own broker account
     assert broker_accepts(rig, mqtt["username"], mqtt["password"])
+    # A config naming another kiosk (here the old id) does not get that kiosk retired.
+    genuine = config.read_bytes()
+    config.write_bytes(genuine.replace(kiosk_id.encode(), old_id.encode()))
+    mismatch = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
+    assert mismatch.returncode != 0 and "is not the key registered for" in mismatch.stderr
+    assert not registry(rig)[kiosk_id].retired and key.exists()
+    config.write_bytes(genuine)
     retired = rig.safecode("provision", "retire", "127.0.0.1", *device_args)
     assert retired.returncode == 0, retired.stderr
     assert f"retired {kiosk_id}" in retired.stdout
