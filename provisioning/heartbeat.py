@@ -11,8 +11,7 @@ from .operator_client import OperatorClient
 
 async def last_seen(client: OperatorClient, kiosk_id: str) -> int:
     """The aggregator's own time (ms) of the kiosk's last heartbeat; 0 if never."""
-    fleet = await asyncio.to_thread(client.fleet)
-    mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
+    mine = await asyncio.to_thread(client.kiosk_status, kiosk_id)
     return int((mine or {}).get("last_seen_ms") or 0)
 
 
@@ -22,8 +21,7 @@ async def wait_heartbeat(
     """Wait until ``kiosk_id`` is online with a heartbeat newer than ``since_ms`` (if given)."""
     deadline = time.monotonic() + timeout
     while True:
-        fleet = await asyncio.to_thread(client.fleet)
-        mine = next((k for k in fleet if k.get("kiosk_id") == kiosk_id), None)
+        mine = await asyncio.to_thread(client.kiosk_status, kiosk_id)
         if (
             mine is not None
             and mine.get("online")

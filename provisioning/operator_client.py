@@ -73,7 +73,15 @@ class OperatorClient:
     def __post_init__(self) -> None:
         check_aggregator_url(self.base_url)
 
-    def _call(self, method: str, path: str, step: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        step: str,
+        body: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> Any:
         url = self.base_url.rstrip("/") + path
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method)
@@ -95,6 +103,8 @@ class OperatorClient:
                 "--aggregator; give the final address",
             ) from exc
         except urllib.error.HTTPError as exc:
+            if missing_ok and exc.code == 404:
+                return None
             failed = unsure if exc.code >= 500 else StepFailed
             raise failed(step, _refusal(exc)) from exc
         except urllib.error.URLError as exc:
@@ -127,9 +137,10 @@ class OperatorClient:
         """Every kiosk the aggregator knows (public: ids, venues, device keys, retired)."""
         return list(self._call("GET", "/v1/kiosks", "registry")["kiosks"])
 
-    def fleet(self) -> list[dict[str, Any]]:
-        """Heartbeat status of every active kiosk."""
-        return list(self._call("GET", "/v1/kiosks/status", "heartbeat")["kiosks"])
+    def kiosk_status(self, kiosk_id: str) -> dict[str, Any] | None:
+        """One kiosk's heartbeat status (``/v1/kiosks/<id>/status``); None if not enrolled."""
+        quoted = urllib.parse.quote(kiosk_id, safe="")
+        return self._call("GET", f"/v1/kiosks/{quoted}/status", "heartbeat", missing_ok=True)
 
 
 def _refusal(exc: urllib.error.HTTPError) -> str:
