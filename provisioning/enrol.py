@@ -264,8 +264,8 @@ class _Run:
     async def _register(self, did: str, old: bytes | None) -> tuple[str, dict[str, Any]]:
         """The kiosk id and [mqtt] table: reused from the device when already enrolled."""
         options = self.options
-        registry = await asyncio.to_thread(self.client.registry)
-        entry = next((k for k in registry if k.get("device_key") == did), None)
+        found = await asyncio.to_thread(self.client.kiosks_with_key, did)
+        entry = next((k for k in found if not k.get("retired")), found[0] if found else None)
         if entry is not None and entry.get("retired"):
             raise StepFailed(
                 "register",

@@ -133,9 +133,15 @@ class OperatorClient:
         quoted = urllib.parse.quote(kiosk_id, safe="")
         return self._call("POST", f"/v1/operator/kiosks/{quoted}/retire", "retire", {})
 
-    def registry(self) -> list[dict[str, Any]]:
-        """Every kiosk the aggregator knows (public: ids, venues, device keys, retired)."""
-        return list(self._call("GET", "/v1/kiosks", "registry")["kiosks"])
+    def kiosks_with_key(self, did: str) -> list[dict[str, Any]]:
+        """Registry entries enrolled with device key ``did`` (public: ids, venues, retired)."""
+        query = urllib.parse.urlencode({"device_key": did})
+        return list(self._call("GET", f"/v1/kiosks?{query}", "registry")["kiosks"])
+
+    def kiosk(self, kiosk_id: str) -> dict[str, Any] | None:
+        """One kiosk's registry entry; None if the aggregator has no such kiosk."""
+        quoted = urllib.parse.quote(kiosk_id, safe="")
+        return self._call("GET", f"/v1/kiosks/{quoted}", "registry", missing_ok=True)
 
     def kiosk_status(self, kiosk_id: str) -> dict[str, Any] | None:
         """One kiosk's heartbeat status (``/v1/kiosks/<id>/status``); None if not enrolled."""

@@ -82,8 +82,7 @@ async def check_identity(
             f"if it is, retire it with --kiosk-id {kiosk_id}",
         )
     did, _ = await keygen(device, layout, layout.device_key, "verify")  # existing key: kept
-    registry = await asyncio.to_thread(client.registry)
-    entry = next((k for k in registry if k.get("kiosk_id") == kiosk_id), None)
+    entry = await asyncio.to_thread(client.kiosk, kiosk_id)
     if entry is None:
         raise StepFailed("verify", f"the aggregator has no kiosk {kiosk_id}: nothing to retire")
     if entry.get("device_key") != did:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from protocol import keys
 from protocol.errors import MalformedError
@@ -19,23 +19,51 @@ from .operator import require_operator
 kiosks_api = Blueprint("kiosks", __name__, url_prefix="/v1")
 
 
+def _registry_entry(k: KioskEntry) -> dict[str, object]:
+    return {
+        "kiosk_id": k.kiosk_id,
+        "venue_id": k.venue_id,
+        "device_key": keys.did_key(bytes(k.device_key)),
+        "retired": k.retired,
+        "status": parse_heartbeat(k.last_status).get("state"),
+    }
+
+
 @kiosks_api.get("/kiosks")
 def kiosks() -> Response:
-    """The kiosk registry: ids, venues, device keys as did:key, last state."""
-    params.only_params()
+    """The kiosk registry: ids, venues, device keys as did:key, last state.
+
+    ``?device_key=did:key:...`` lists only the kiosks enrolled with that key.
+    """
+    params.only_params("device_key")
     rows = KioskEntry.select().order_by(KioskEntry.kiosk_id)
-    return jsonify(
-        kiosks=[
-            {
-                "kiosk_id": k.kiosk_id,
-                "venue_id": k.venue_id,
-                "device_key": keys.did_key(bytes(k.device_key)),
-                "retired": k.retired,
-                "status": parse_heartbeat(k.last_status).get("state"),
-            }
-            for k in rows
-        ]
-    )
+    did = request.args.get("device_key")
+    if did is not None:
+        try:
+            raw = keys.parse_did_key(did)
+        except MalformedError as exc:
+            bad_request("bad_device_key", f"device_key must be an Ed25519 did:key: {exc}")
+        rows = rows.where(KioskEntry.device_key == raw)
+    return jsonify(kiosks=[_registry_entry(k) for k in rows])
+
+
+@kiosks_api.get("/kiosks/<kiosk_id>")
+def kiosk(kiosk_id: str) -> Response:
+    """One kiosk's registry entry (public, like the whole registry)."""
+    params.only_params()
+    return jsonify(_registry_entry(_enrolled(kiosk_id)))
+
+
+def _enrolled(kiosk_id: str) -> KioskEntry:
+    """The kiosk's row; 400 for a malformed id, 404 for an unknown one."""
+    try:
+        check_kiosk_id(kiosk_id)
+    except MalformedError as exc:
+        bad_request("bad_kiosk_id", str(exc))
+    entry = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)
+    if entry is None:
+        raise ApiError(404, "unknown_kiosk", f"no kiosk {kiosk_id} is enrolled")
+    return entry
 
 
 @kiosks_api.get("/kiosks/status")
@@ -66,13 +94,7 @@ def one_status(kiosk_id: str) -> Response:
     Retired kiosks answer too (``retired: true``), so a technician sees why one is silent.
     """
     params.only_params()
-    try:
-        check_kiosk_id(kiosk_id)
-    except MalformedError as exc:
-        bad_request("bad_kiosk_id", str(exc))
-    entry = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)
-    if entry is None:
-        raise ApiError(404, "unknown_kiosk", f"no kiosk {kiosk_id} is enrolled")
+    entry = _enrolled(kiosk_id)
     now_ms = int(time.time() * 1000)
     item = kiosk_status(entry, now_ms, int(current_app.config["OFFLINE_AFTER_S"] * 1000))
     return jsonify(now_ms=now_ms, retired=bool(entry.retired), **item.to_json())

@@ -173,3 +173,20 @@ def test_one_kiosks_status_for_operators(client: FlaskClient, app: Flask) -> Non
     assert (bad.status_code, bad.get_json()["error"]) == (400, "bad_kiosk_id")
     assert client.get("/v1/kiosks/kiosk-a/status?x=1").status_code == 400
     assert app.test_client().get("/v1/kiosks/kiosk-a/status").status_code == 401
+
+
+def test_registry_lookups_by_id_and_by_device_key(app: Flask) -> None:
+    from protocol import keys
+
+    builder = LedgerBuilder(("kiosk-a", "kiosk-b"))
+    public = app.test_client()  # the registry is public, like the device keys in it
+    did = keys.did_key(builder.devices["kiosk-a"])
+    one = public.get("/v1/kiosks/kiosk-a").get_json()
+    assert one["kiosk_id"] == "kiosk-a" and one["device_key"] == did and one["retired"] is False
+    assert public.get("/v1/kiosks/kiosk-z").status_code == 404
+    assert public.get("/v1/kiosks/BAD ID").get_json()["error"] == "bad_kiosk_id"
+    found = public.get(f"/v1/kiosks?device_key={did}").get_json()["kiosks"]
+    assert [k["kiosk_id"] for k in found] == ["kiosk-a"]
+    bad = public.get("/v1/kiosks?device_key=did:key:nonsense")
+    assert (bad.status_code, bad.get_json()["error"]) == (400, "bad_device_key")
+    assert len(public.get("/v1/kiosks").get_json()["kiosks"]) == 2
