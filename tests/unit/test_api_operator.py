@@ -112,6 +112,12 @@ def test_enrol_and_retire_with_a_token(client: FlaskClient, token: str) -> None:
         headers=bearer(token),
     )
     assert (moved.status_code, moved.get_json()["error"]) == (409, "conflict")
+    reserved = client.post(
+        "/v1/operator/kiosks",
+        json={"device_key": keys.did_key(seeded("y")), "venue_id": "cafe-2", "kiosk_id": "status"},
+        headers=bearer(token),
+    )
+    assert reserved.status_code == 409 and "reserved" in reserved.get_json()["message"]
     named = client.post(
         "/v1/operator/kiosks",
         json={"device_key": keys.did_key(seeded("x")), "venue_id": "cafe-2", "kiosk_id": "door-7"},
