@@ -167,5 +167,4 @@ def load_or_create_private(path: Path) -> tuple[Ed25519PrivateKey, bool]:
         return load_private(path), False
     key = generate()
     save_private(key, path)
-    write_public_file(key, path)
     return key, True

@@ -90,6 +90,8 @@ def init_site(
     agg_dir.mkdir(parents=True, exist_ok=True)
     ledger_key, _ = keys.load_or_create_private(agg_dir / "ledger.key")
     issuer_key, _ = keys.load_or_create_private(agg_dir / "issuer.key")
+    for key, name in ((ledger_key, "ledger.key"), (issuer_key, "issuer.key")):
+        keys.write_public_file(key, agg_dir / name)  # what the read API hands to kiosks
     db_path = agg_dir / "ledger.sqlite"
     database_url = f"sqlite:///{db_path}"
     mqtt = {"host": mqtt_host, "port": mqtt_port}

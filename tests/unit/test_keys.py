@@ -392,8 +392,8 @@ def test_signature_that_a_small_order_key_would_accept_never_gets_that_far() -> 
 
 def test_public_file_beside_a_key_holds_its_did_and_is_checked(tmp_path: Path) -> None:
     key, made = keys.load_or_create_private(tmp_path / "ledger.key")
-    assert made
-    public = keys.public_file(tmp_path / "ledger.key")
+    assert made and not keys.public_file(tmp_path / "ledger.key").exists()
+    public = keys.write_public_file(key, tmp_path / "ledger.key")
     assert public.name == "ledger.key.pub" and oct(public.stat().st_mode & 0o777) == "0o644"
     assert keys.read_public_file(tmp_path / "ledger.key") == keys.did_key(key)
     public.write_text("did:key:z6Mkgarbage\n")
