@@ -5,7 +5,7 @@ Settings (``create_app`` mapping, ``SAFECODE_*`` environment variables, or the
 ``DATABASE_URL``, ``WITNESSES`` (witness verifier keys whose cosignatures are
 collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as offline),
 ``KIOSK_TRUST`` (the public keys and broker address enrolment hands to kiosks; read from
-the key files the aggregator config names).
+the ``.pub`` files beside the keys the aggregator config names, never the keys).
 Kiosks' broker accounts (``app.extensions["safecode.broker_accounts"]``) come from the
 config's ``[broker_admin]`` table, or ``NoBrokerAccounts`` without one.
 """

@@ -79,8 +79,8 @@ def kiosk_trust() -> KioskTrust:
         raise ApiError(
             503,
             "enrolment_unavailable",
-            "this aggregator process cannot read the issuer and ledger keys: enrol through one "
-            "that can (see its log)",
+            "this aggregator process cannot read the issuer and ledger public keys (the .pub "
+            "files beside the keys): enrol through one that can (see its log)",
         )
     return trust
 
