@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocol.broker import MqttSettings
-from protocol.config_file import ConfigError
+from support.config_file import ConfigError
+from transport.settings import MqttSettings
 
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 

@@ -1,23 +1,17 @@
-"""The aggregator's MQTT connection. The service sees only :class:`Bus`; paho lives here.
+"""The aggregator's broker connection: the :class:`Bus` interface the service sees.
 
-``on_message`` only hands messages to a bounded queue; workers do the rest.
+Paho-free, and no transport type in its signatures: messages arrive in ``inbox`` as
+(topic, payload bytes), answers and configs go out as bytes. The MQTT adapter is
+:class:`aggregator.bus_paho.MqttBus`, imported only where a process builds its bus.
 """
 
 from __future__ import annotations
 
 import abc
-import logging
 import queue
 import re
-import threading
-from typing import Any
-
-import paho.mqtt.client as mqtt
 
 from protocol import topics
-from protocol.broker import MqttSettings, make_client
-
-log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes]
 SHARE_GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -66,96 +60,3 @@ class Bus(abc.ABC):
     def publish_config(self, kiosk_id: str, wire: bytes) -> None:
         """Publish a signed kiosk config to one kiosk, retained (QoS 1)."""
         raise NotImplementedError(f"{type(self).__name__} cannot publish kiosk configs")
-
-
-class MqttBus(Bus):
-    """paho-mqtt 2.x client with a persistent session, so check-ins wait while it is away."""
-
-    def __init__(
-        self,
-        settings: MqttSettings,
-        client_id: str = "safecode-aggregator",
-        *,
-        shared_group: str | None = None,
-        ingest: bool = True,
-        inbox_size: int = 20_000,
-    ) -> None:
-        """``shared_group`` takes check-ins through ``$share/<group>/...`` so several
-        ingest processes split them; ``ingest=False`` subscribes to nothing (sequencer)."""
-        self.settings = settings
-        self.subscriptions = subscriptions(shared_group) if ingest else []
-        self.inbox = queue.Queue(maxsize=inbox_size)
-        self.dropped = 0
-        self.oversize = 0
-        self._ready = threading.Event()
-        self._paused = threading.Event()
-        # Acknowledged by hand: once paused, messages are left unacknowledged, so the
-        # broker hands them, in order, to the next process with this session.
-        client = make_client(settings, client_id, manual_ack=True)
-        client.max_inflight_messages_set(100)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        self.client = client
-
-    def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
-        self.client.loop_start()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._ready.wait(timeout)
-
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
-        if rc.is_failure:
-            log.warning("broker refused connection: %s", rc)
-            return
-        if not self.subscriptions:
-            self._ready.set()
-            return
-        client.subscribe([(name, 1) for name in self.subscriptions])
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any):
-        refused = [name for name, rc in zip(self.subscriptions, rcs, strict=False) if rc.is_failure]
-        if refused:
-            log.error(
-                "broker refused the subscription to %s: the aggregator's broker account "
-                "lacks the ACLs of aggregator/broker_acls.py (aggregator_acls)",
-                ", ".join(refused),
-            )
-        self._ready.set()
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
-        self._ready.clear()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._paused.is_set():
-            return  # unacknowledged: the broker keeps it for this session's next connect
-        if len(message.payload) > MAX_PAYLOAD:
-            self.oversize += 1  # counted as refused:oversize_payload; never a valid record
-        else:
-            try:
-                self.inbox.put_nowait((message.topic, bytes(message.payload)))
-            except queue.Full:
-                # Nothing is lost: the kiosk keeps the row and sends it again unreceipted.
-                self.dropped += 1
-        client.ack(message.mid, message.qos)
-
-    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
-        self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)
-
-    def pause(self, timeout: float = 2.0) -> None:
-        """Take no more messages: from now on they stay unacknowledged at the broker.
-
-        The subscriptions stay (so the persistent session keeps queueing), and the
-        messages delivered meanwhile are redelivered, in order, on the next connect
-        of this session; the ones already in the inbox are for the caller to finish.
-        """
-        self._paused.set()
-
-    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
-        self.client.publish(topics.topic(kiosk_id, topics.CONFIG), wire, qos=1, retain=True)
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()

@@ -70,7 +70,7 @@ def _serve(
     extra: Callable[[], Callable[[], None] | None] = lambda: None,
 ) -> None:
     """Run one process of ``roles`` until stopped; seal what is verified before exiting."""
-    from .bus import MqttBus
+    from .bus_paho import MqttBus
     from .service import INGEST, AggregatorService
 
     stop = _stop_event()

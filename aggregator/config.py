@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from protocol.block import ORIGIN_PATTERN
-from protocol.broker import MqttSettings
-from protocol.config_file import ConfigError, read_toml
 from protocol.note import is_valid_name
 from protocol.receipt import MAX_ENTRIES
+from support.config_file import ConfigError, read_toml
+from transport.settings import MqttSettings, mqtt_settings_from_table
 
 from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
@@ -70,7 +70,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             raise ConfigError("config database_url must be a string")
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = f"sqlite:///{(base / url[len('sqlite:///') :]).resolve()}"
-        mqtt = MqttSettings(**data.get("mqtt", {}))
+        mqtt = mqtt_settings_from_table(data.get("mqtt", {}))
         config = AggregatorConfig(
             origin=section.pop("origin"),
             database_url=url,

@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
-from protocol.broker import MqttSettings, make_client
 from protocol.errors import MalformedError
 from protocol.ids import check_kiosk_id
+from transport.session import Session, SessionCallbacks, open_session
+from transport.settings import MqttSettings
 
 from .broker_accounts import BrokerAccountError, MqttCredentials
 from .broker_acls import CONTROL_TOPIC, RESPONSE_TOPIC, kiosk_acls, kiosk_role, new_password
@@ -43,7 +42,7 @@ _MAX_RESPONSE = 64 * 1024
 
 @dataclass
 class _Exchange:
-    """One admin connection's state, filled in by paho's network thread."""
+    """One admin connection's state, filled in by the session's network thread."""
 
     correlation: str
     connected: threading.Event = field(default_factory=threading.Event)
@@ -152,42 +151,47 @@ class DynsecAccounts:
 
     def _exchange(self, payload: bytes, correlation: str) -> list[dict[str, Any]]:
         state = _Exchange(correlation)
+        callbacks = SessionCallbacks(
+            connected=lambda refused: _on_connect(state, refused),
+            subscribed=lambda granted: _on_subscribe(state, granted),
+            message=lambda topic, body: _on_message(state, body),
+            disconnected=lambda reason: _on_disconnect(state, reason),
+        )
         try:
-            client = make_client(self.settings, f"safecode-admin-{correlation}", persistent=False)
+            session = open_session(
+                self.settings,
+                f"safecode-admin-{correlation}",
+                callbacks,
+                persistent=False,
+                connect_timeout=self.timeout_s,
+            )
         except (OSError, ssl.SSLError) as exc:
             raise BrokerAccountError(f"broker admin TLS files unusable: {exc}") from exc
-        client.connect_timeout = self.timeout_s
-        client.on_connect = lambda c, u, f, rc, p: _on_connect(state, rc)
-        client.on_subscribe = lambda c, u, mid, rcs, p: _on_subscribe(state, rcs)
-        client.on_message = lambda c, u, m: _on_message(state, m)
-        client.on_disconnect = lambda c, u, f, rc, p: _on_disconnect(state, rc)
         try:
-            client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+            session.connect()
         except (OSError, ssl.SSLError) as exc:
             raise BrokerAccountError(
                 f"cannot reach the broker at {self._where()} to manage kiosk accounts: {exc}"
             ) from exc
-        client.loop_start()
         try:
-            return self._talk(client, state, payload)
+            return self._talk(session, state, payload)
         finally:
-            client.disconnect()
-            client.loop_stop()
+            session.close()
 
-    def _talk(self, client: mqtt.Client, state: _Exchange, payload: bytes) -> list[dict[str, Any]]:
+    def _talk(self, session: Session, state: _Exchange, payload: bytes) -> list[dict[str, Any]]:
         where = self._where()
         if not state.connected.wait(self.timeout_s) or state.refused:
             reason = state.refused or f"no answer in {self.timeout_s:g} s"
             raise BrokerAccountError(
                 f"broker at {where} refused the admin login {self.settings.username!r}: {reason}"
             )
-        client.subscribe(RESPONSE_TOPIC, qos=1)
+        session.subscribe(RESPONSE_TOPIC)
         if not state.subscribed.wait(self.timeout_s) or state.subscribe_failed:
             raise BrokerAccountError(
                 f"broker at {where} does not let {self.settings.username!r} read "
                 f"{RESPONSE_TOPIC} (is the dynamic-security plugin loaded, is this the admin?)"
             )
-        client.publish(CONTROL_TOPIC, payload, qos=1)
+        session.publish(CONTROL_TOPIC, payload)
         if not state.answered.wait(self.timeout_s) or state.lost:
             if state.lost:
                 raise BrokerAccountError(
@@ -201,33 +205,33 @@ class DynsecAccounts:
         return state.responses
 
 
-def _on_connect(state: _Exchange, rc: Any) -> None:
-    if rc.is_failure:
-        state.refused = str(rc)
+def _on_connect(state: _Exchange, refused: str | None) -> None:
+    if refused is not None:
+        state.refused = refused
     state.connected.set()
 
 
-def _on_disconnect(state: _Exchange, rc: Any) -> None:
+def _on_disconnect(state: _Exchange, reason: str) -> None:
     if not state.connected.is_set():
-        state.refused = f"connection closed ({rc})"
+        state.refused = f"connection closed ({reason})"
         state.connected.set()
     elif not state.answered.is_set():
-        state.lost = str(rc)
+        state.lost = reason
         state.subscribed.set()
         state.answered.set()
 
 
-def _on_subscribe(state: _Exchange, rcs: Any) -> None:
-    state.subscribe_failed = any(rc.is_failure for rc in rcs)
+def _on_subscribe(state: _Exchange, granted: bool) -> None:
+    state.subscribe_failed = not granted
     state.subscribed.set()
 
 
-def _on_message(state: _Exchange, message: mqtt.MQTTMessage) -> None:
+def _on_message(state: _Exchange, payload: bytes) -> None:
     """Keep the responses to our batch; ignore other admins' and anything malformed."""
-    if len(message.payload) > _MAX_RESPONSE:
+    if len(payload) > _MAX_RESPONSE:
         return
     try:
-        body = json.loads(message.payload)
+        body = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         return
     responses = body.get("responses") if isinstance(body, dict) else None

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import keys
-from protocol.config_file import ConfigError
 from protocol.errors import ProtocolError
+from support.config_file import ConfigError
 
 from .config import AggregatorConfig
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from protocol import keys
-from protocol.broker import make_client
 from protocol.credential import CREDENTIAL_ID_SIZE
+from transport.paho_client import make_client
 
 from .cli_options import CONFIG_OPTION
 from .config import ConfigError, load_config

@@ -18,10 +18,10 @@ from typing import Any
 
 from flask import Flask
 
-from protocol.config_file import ConfigError, read_toml
 from protocol.cosignature import CosignatureVerifier
 from protocol.errors import NoteError
 from protocol.note import MAX_NOTE_SIZE
+from support.config_file import ConfigError, read_toml
 
 from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api

@@ -73,7 +73,7 @@ def run(config_path: Path, mock_pins: bool, summary_json: bool, drain_seconds: f
     from .firmware import Kiosk
     from .instance_lock import AlreadyRunning, InstanceLock
     from .lights import Feedback, load_pins, mock_pin_factory
-    from .link import MqttLink
+    from .link_paho import MqttLink
     from .outbox import Outbox, OutboxOpenError
     from .sources import frame_source
 

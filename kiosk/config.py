@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from protocol import keys
-from protocol.broker import MqttSettings
 from protocol.checkin import DOORS
-from protocol.config_file import ConfigError, read_toml
 from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
+from support.config_file import ConfigError, read_toml
+from transport.settings import MqttSettings, mqtt_settings_from_table
 
 CAMERA_KINDS = ("picamera2", "v4l2", "replay", "simulated")
 
@@ -99,7 +99,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
     """Build a KioskConfig from parsed TOML; relative paths are taken from ``base``."""
     try:
         kiosk = dict(data["kiosk"])
-        mqtt = _mqtt_settings(data.get("mqtt", {}), base)
+        mqtt = mqtt_settings_from_table(data.get("mqtt", {}), base)
         camera = CameraSettings(**data.get("camera", {}))
         trust = data["trust"]
         state_dir = base / kiosk.pop("state_dir")
@@ -162,15 +162,6 @@ NUMBERS = (
     "camera_stall_s",
 )
 """Kiosk settings that must be finite, non-negative numbers."""
-
-
-def _mqtt_settings(section: Any, base: Path) -> MqttSettings:
-    """MqttSettings from the [mqtt] table; relative TLS file paths are taken from ``base``."""
-    section = dict(section)
-    for name in ("ca_file", "cert_file", "key_file"):
-        if isinstance(section.get(name), str):
-            section[name] = str(base / section[name])
-    return MqttSettings(**section)
 
 
 def _check_venue_id(venue: object) -> str:

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from protocol.checkin import sign_checkin
 from protocol.errors import ProtocolError, WrongTypeError
 from protocol.kiosk_config import KioskConfigMessage, parse_kiosk_config
-from protocol.quota import WindowedQuota
 from protocol.receipt import Refusal, parse_answer
+from support.quota import WindowedQuota
 
 from .clock import KioskClock
 from .config import KioskConfig

@@ -22,13 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from gpiozero.exc import BadPinFactory, GPIOZeroError
 
 from protocol import keys
-from protocol.broker import make_client
-from protocol.config_file import ConfigError
 from protocol.errors import ProtocolError
+from support.config_file import ConfigError
+from transport.session import SessionCallbacks, open_session
 
 from .clock import KioskClock
 from .config import KioskConfig
@@ -174,39 +173,42 @@ def _broker_login(
     """
     settings = config.mqtt
     where = f"{settings.host}:{settings.port}{' (TLS)' if settings.tls else ''}"
-    client = make_client(settings, client_id, persistent=persistent, manual_ack=True)
-    client.connect_timeout = options.broker_timeout
-    answer: dict[str, Any] = {}
+    answer: dict[str, str | None] = {}
     connected = threading.Event()
 
-    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        answer["reason"] = reason
+    def on_connect(refused: str | None) -> None:
+        answer["refused"] = refused
         connected.set()
 
-    client.on_connect = on_connect
+    session = open_session(
+        settings,
+        client_id,
+        SessionCallbacks(connected=on_connect),
+        persistent=persistent,
+        manual_ack=True,
+        connect_timeout=options.broker_timeout,
+    )
     start = time.monotonic()
     try:
-        client.connect(settings.host, settings.port, keepalive=settings.keepalive)
+        session.connect()
     except ConnectionRefusedError as exc:
         raise CheckFailed(f"{where}: connection refused (is the broker running?)") from exc
     except TimeoutError as exc:
         raise CheckFailed(f"{where}: no TCP answer within {options.broker_timeout:g} s") from exc
     except socket.gaierror as exc:
         raise CheckFailed(f"{where}: cannot resolve the host: {exc}") from exc
-    client.loop_start()
     try:
         if not connected.wait(options.broker_timeout):
             raise CheckFailed(f"{where}: no CONNACK within {options.broker_timeout:g} s")
-        reason = answer["reason"]
-        if reason.is_failure and "not authori" in str(reason).lower():
-            raise _NotAuthorised(f"{where}: {reason}")
-        if reason.is_failure:
-            raise CheckFailed(f"{where}: broker refused the connection: {reason}")
+        refused = answer["refused"]
+        if refused is not None and "not authori" in refused.lower():
+            raise _NotAuthorised(f"{where}: {refused}")
+        if refused is not None:
+            raise CheckFailed(f"{where}: broker refused the connection: {refused}")
         took = time.monotonic() - start
         return f"{where}: connected as {client_id} in {took * 1000:.0f} ms, then disconnected"
     finally:
-        client.disconnect()
-        client.loop_stop()
+        session.close()
 
 
 def check_broker(config: KioskConfig, options: SelftestOptions) -> str:

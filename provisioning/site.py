@@ -47,7 +47,7 @@ def _broker_accounts(logins: BrokerLogins | None, host: str, port: int) -> Broke
     if logins is None:
         return NoBrokerAccounts()
     from aggregator.dynsec import DynsecAccounts
-    from protocol.broker import MqttSettings
+    from transport.settings import MqttSettings
 
     admin = MqttSettings(host=host, port=port, username=ADMIN_USER, password=logins.admin_password)
     return DynsecAccounts(admin, reserved={AGGREGATOR_USER})

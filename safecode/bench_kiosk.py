@@ -39,13 +39,13 @@ from kiosk.decoders import default_decoder
 from kiosk.firmware import Kiosk
 from kiosk.frames import GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
-from kiosk.link import MqttLink
+from kiosk.link_paho import MqttLink
 from kiosk.outbox import Outbox
 from kiosk.verifier import Outcome
 from protocol import keys
-from protocol.broker import MqttSettings
-from protocol.config_file import read_toml
 from provisioning.site import init_site
+from support.config_file import read_toml
+from transport.settings import MqttSettings
 
 from .bench_util import filesystem_of, machine_info, one_core, read_vm_hwm_kb, spread_ms
 from .broker import LocalBroker, free_port

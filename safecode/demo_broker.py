@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt
 from aggregator.broker_acls import dynsec_document, new_password
 from kiosk.config import load_config
 from protocol import topics
-from protocol.broker import make_client
 from provisioning.site import BrokerLogins, write_private_text
+from transport.paho_client import make_client
 
 from .broker import BrokerError, LocalBroker
 

@@ -24,10 +24,10 @@ from typing import Any
 import tomli_w
 
 from aggregator.db import CheckinEntry, open_database
-from protocol.config_file import read_toml
 from provisioning.site import Site, init_site
 from safecode.broker import LocalBroker
 from safecode.demo import _Process
+from support.config_file import read_toml
 
 ACCEPTED = re.compile(r"^\[[ \d.]+s\] (?P<kiosk>[\w-]+): accepted seq=(?P<seq>\d+) ")
 

@@ -20,10 +20,10 @@ import tomli_w
 from PIL import Image
 
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER, dynsec_document
-from protocol.config_file import read_toml
 from provisioning.site import init_site
 from provisioning.software import build_wheel
 from safecode.broker import LocalBroker, free_port
+from support.config_file import read_toml
 from tests.integration.harness import Child
 from tests.integration.sshd import SshServer
 
@@ -196,7 +196,8 @@ def broker_accepts(rig: ProvisionRig, username: str, password: str) -> bool:
 
     import paho.mqtt.client as mqtt
 
-    from protocol.broker import MqttSettings, make_client
+    from transport.paho_client import make_client
+    from transport.settings import MqttSettings
 
     settings = MqttSettings(
         host=rig.broker.host, port=rig.broker.port, username=username, password=password

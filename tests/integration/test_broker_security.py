@@ -27,14 +27,15 @@ from aggregator.broker_accounts import BrokerAccountError, MqttCredentials
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER, dynsec_document
 from aggregator.broker_admin import broker_accounts
 from aggregator.broker_cli import broker_init_command
-from aggregator.bus import MqttBus
+from aggregator.bus_paho import MqttBus
 from aggregator.config import load_config
 from aggregator.dynsec import DynsecAccounts
-from kiosk.link import MqttLink
+from kiosk.link_paho import MqttLink
 from protocol import topics
-from protocol.broker import MqttSettings, make_client
 from safecode.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
 from tests.integration.test_kiosk_link import Pki, pki  # noqa: F401 - the TLS fixture
+from transport.paho_client import make_client
+from transport.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
 
@@ -539,9 +540,9 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
     from kiosk.instance_lock import InstanceLock
     from kiosk.outbox import LINK_DOWN_MS, LINK_UP_MS, Outbox
     from kiosk.selftest import CheckFailed, SelftestOptions, check_broker
-    from protocol.broker import make_client
     from provisioning.site import init_site
     from safecode.demo_broker import start_broker
+    from transport.paho_client import make_client
 
     broker, logins = start_broker(tmp_path / "broker", lambda line: None)
     try:

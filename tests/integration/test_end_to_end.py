@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from aggregator.audit import verify_ledger
-from aggregator.bus import MqttBus
+from aggregator.bus_paho import MqttBus
 from aggregator.config import load_config as load_aggregator_config
 from aggregator.db import CheckinEntry
 from aggregator.service import AggregatorService
@@ -30,7 +30,7 @@ from kiosk.decoders import default_decoder
 from kiosk.firmware import Kiosk
 from kiosk.frames import FrameSource, GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
-from kiosk.link import MqttLink
+from kiosk.link_paho import MqttLink
 from kiosk.outbox import Outbox
 from kiosk.sources import frame_source
 from protocol import keys, topics

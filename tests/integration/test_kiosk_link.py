@@ -29,10 +29,9 @@ from kiosk.decoders import default_decoder
 from kiosk.firmware import Kiosk
 from kiosk.frames import GeneratedFrameSource
 from kiosk.lights import Feedback, load_pins, mock_pin_factory
-from kiosk.link import MqttLink
+from kiosk.link_paho import MqttLink
 from kiosk.outbox import Outbox
 from protocol import keys, topics
-from protocol.broker import MqttSettings
 from protocol.checkin import parse_checkin
 from protocol.kiosk_config import parse_kiosk_config
 from protocol.status import parse_status
@@ -40,6 +39,7 @@ from safecode.broker import BrokerTls, LocalBroker
 from safecode.render import render_code_frame
 from safecode.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
+from transport.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import AggregatorConfig, ConfigError, load_config
-from protocol.broker import MqttSettings
+from transport.settings import MqttSettings
 
 FULL = """\
 [aggregator]

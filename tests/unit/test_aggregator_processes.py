@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.bus import MqttBus, subscriptions
+from aggregator.bus import subscriptions
+from aggregator.bus_paho import MqttBus
 from aggregator.cli import aggregator_group
-from protocol.broker import MqttSettings
+from transport.settings import MqttSettings
 
 
 def test_shared_group_subscribes_check_ins_through_share_and_status_normally() -> None:

@@ -30,10 +30,10 @@ from aggregator.broker_init import find_dynsec_plugin
 from aggregator.config import load_config
 from aggregator.dynsec import DynsecAccounts
 from protocol import topics
-from protocol.broker import MqttSettings
-from protocol.config_file import ConfigError
 from protocol.errors import MalformedError
 from protocol.ids import KIOSK_ID_PATTERN
+from support.config_file import ConfigError
+from transport.settings import MqttSettings
 
 MQTT = MqttSettings(host="broker.example", port=8883, tls=True, ca_file="/etc/ca.pem")
 

@@ -11,8 +11,8 @@ import tomli_w
 
 from kiosk.config import CameraSettings, ConfigError, KioskConfig, load_config, parse_config
 from protocol import keys
-from protocol.broker import MqttSettings
 from tests.unit.wire_checks import seeded
+from transport.settings import MqttSettings
 
 ISSUER = seeded("config-issuer")
 OLD_ISSUER = keys.generate()
@@ -385,7 +385,7 @@ def test_bad_mqtt_settings(tmp_path: Path, changes: dict[str, Any], match: str) 
 
 
 def test_unreadable_ca_file_fails_when_the_client_is_made(tmp_path: Path) -> None:
-    from protocol.broker import make_client
+    from transport.paho_client import make_client
 
     data = changed("mqtt", "ca_file", "missing-ca.pem")
     settings = parse_config(data, base=tmp_path).mqtt

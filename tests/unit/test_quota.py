@@ -1,6 +1,6 @@
 """The windowed quota behind rate-limited log lines (kiosk and aggregator)."""
 
-from protocol.quota import WindowedQuota
+from support.quota import WindowedQuota
 
 
 def test_a_window_allows_its_limit_then_reports_what_it_held_back() -> None:

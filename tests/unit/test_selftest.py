@@ -347,7 +347,7 @@ def test_the_broker_check_does_not_take_over_the_kiosks_session(
     """A running kiosk (client id = kiosk id) stays connected while selftest reaches the broker."""
     import threading
 
-    from protocol.broker import make_client
+    from transport.paho_client import make_client
 
     kiosk_config = load_config(config)
     firmware = InstanceLock(kiosk_config.state_dir).acquire()  # as `kiosk run` holds it
@@ -376,7 +376,7 @@ def test_with_no_kiosk_running_the_broker_check_logs_in_as_the_kiosk_and_takes_n
     import threading
 
     from protocol import topics
-    from protocol.broker import make_client
+    from transport.paho_client import make_client
 
     kiosk_config = load_config(config)
     receipt_topic = topics.topic(kiosk_config.kiosk_id, topics.RECEIPT)

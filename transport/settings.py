@@ -1,13 +1,16 @@
-"""How a kiosk or the aggregator reaches the MQTT broker: settings and a client factory."""
+"""How a kiosk or the aggregator reaches the MQTT broker: the ``[mqtt]`` settings.
+
+Paho-free: the client factory that applies them is :mod:`transport.paho_client`.
+"""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import paho.mqtt.client as mqtt
-
-from .config_file import ConfigError
+from support.config_file import ConfigError
 
 
 @dataclass(frozen=True)
@@ -73,28 +76,15 @@ class MqttSettings:
         return context
 
 
-def make_client(
-    settings: MqttSettings, client_id: str, *, persistent: bool = True, manual_ack: bool = False
-) -> mqtt.Client:
-    """A paho-mqtt 2.x client (VERSION2 callbacks), by default with a persistent session.
+def mqtt_settings_from_table(table: Any, base: Path | None = None) -> MqttSettings:
+    """MqttSettings from a config file's ``[mqtt]`` table (ConfigError when it is wrong).
 
-    The session survives disconnects, so QoS 1 messages wait at the broker while
-    the client is away. Credentials, TLS and reconnect backoff come from ``settings``;
-    unreadable TLS files raise OSError or ssl.SSLError here, not later in a thread.
+    With ``base``, relative TLS file paths (``ca_file``, ``cert_file``, ``key_file``)
+    are taken from that folder; without it they are kept as written.
     """
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=not persistent,
-        protocol=mqtt.MQTTv311,
-        manual_ack=manual_ack,
-    )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password)
-    context = settings.tls_context()
-    if context is not None:
-        client.tls_set_context(context)
-    client.reconnect_delay_set(
-        min_delay=settings.reconnect_min_s, max_delay=settings.reconnect_max_s
-    )
-    return client
+    if base is not None:
+        table = dict(table)
+        for name in ("ca_file", "cert_file", "key_file"):
+            if isinstance(table.get(name), str):
+                table[name] = str(base / table[name])
+    return MqttSettings(**table)
