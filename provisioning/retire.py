@@ -22,18 +22,12 @@ from typing import Any
 
 import click
 
-from .cli import (
-    _connection_options,
-    _layout,
-    _service_user,
-    _target,
-    _token,
-)
 from .device_files import hand_over_state, keygen, write_config
 from .errors import OutcomeUnknown, StepFailed
 from .heartbeat import wait_heartbeat
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
+from .options import connection_options, device_layout, operator_token, service_user, ssh_target
 from .remote import Device, SshTarget
 
 
@@ -121,7 +115,7 @@ async def retire_device(
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
 @click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
 @_unit_option
-@_connection_options
+@connection_options
 def retire_command(
     host: str | None, kiosk_id: str | None, port: int, keep_files: bool, unit: str, **kw: Any
 ) -> None:
@@ -134,17 +128,19 @@ def retire_command(
     """
     if (host is None) == (kiosk_id is None):
         raise click.UsageError("give either HOST or --kiosk-id")
-    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
+    client = OperatorClient(kw["aggregator_url"], operator_token(kw["token_file"]))
     try:
         if kiosk_id is not None:
             client.retire(kiosk_id)
             retired = kiosk_id
         else:
             assert host is not None
-            target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+            target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
             systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
             retired = asyncio.run(
-                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files, unit)
+                retire_device(
+                    target, device_layout(kw["prefix"]), client, systemctl, keep_files, unit
+                )
             )
     except StepFailed as exc:
         raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
@@ -255,11 +251,11 @@ async def rekey_device(
     "--service-user",
     default="safecode",
     show_default=True,
-    callback=lambda ctx, param, value: _service_user(value),
+    callback=lambda ctx, param, value: service_user(value),
     help="System user the kiosk unit runs as: owns the new key; '' to leave users alone.",
 )
 @_unit_option
-@_connection_options
+@connection_options
 def rekey_command(
     host: str, port: int, heartbeat_timeout: float, service_user: str, unit: str, **kw: Any
 ) -> None:
@@ -268,13 +264,13 @@ def rekey_command(
     Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
     verifiable: the registry keeps its key, marked retired.
     """
-    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
-    target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+    client = OperatorClient(kw["aggregator_url"], operator_token(kw["token_file"]))
+    target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
     try:
         old_id, new_id = asyncio.run(
             rekey_device(
                 target,
-                _layout(kw["prefix"]),
+                device_layout(kw["prefix"]),
                 client,
                 systemctl_argv(kw["systemctl"], kw["prefix"]),
                 heartbeat_timeout,
