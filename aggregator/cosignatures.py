@@ -18,7 +18,8 @@ from protocol.cosignature import CosignatureVerifier, with_signatures
 from protocol.errors import NoteError
 from protocol.note import Signature, parse_note
 
-from .db import BaseModel, BlockEntry
+from .models_base import BaseModel
+from .tables import BlockEntry
 
 
 class CosignatureRefused(ValueError):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import peewee
 
-from .db import BaseModel
+from .models_base import BaseModel
 
 
 class CounterEntry(BaseModel):

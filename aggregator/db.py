@@ -1,24 +1,36 @@
-"""The aggregator's storage (peewee): kiosks, check-ins, blocks.
+"""The aggregator's storage (peewee): opening the ledger database and creating its tables.
 
 SQLite in WAL mode by default; any peewee database URL works (``sqlite:///path``
-or ``postgresql://...``). Duplicates are dropped by unique keys, never by luck:
-a check-in id is unique, and so is (kiosk, sequence number).
+or ``postgresql://...``). The tables are defined in ``aggregator.tables`` and the
+modules ``aggregator.models`` lists; the names below are re-exported for callers.
+
+``open_database`` binds the models for the whole process (ingest, sequencer, command
+line tools); ``connect_database`` leaves that binding alone, for a web app that binds
+its own database per request (``aggregator.web_db``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
 
-if TYPE_CHECKING:
-    from .vault import Vault
+from .models import all_models
+from .models_base import BaseModel, database_proxy
+from .tables import BlockEntry, CheckinEntry, KioskEntry
 
-database_proxy = peewee.DatabaseProxy()
+__all__ = [
+    "BaseModel",
+    "BlockEntry",
+    "CheckinEntry",
+    "KioskEntry",
+    "all_models",
+    "connect_database",
+    "database_proxy",
+    "open_database",
+]
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -34,132 +46,12 @@ PG_CONNECT_TIMEOUT_S = 5
 PG_SCHEMA_LOCK = 0x5AFE_C0DE
 
 
-class BaseModel(peewee.Model):
-    class Meta:
-        database = database_proxy
+def connect_database(url: str, *, create: bool = True) -> peewee.Database:
+    """Connect to ``url`` and (unless ``create`` is false) create the tables.
 
-
-class KioskEntry(BaseModel):
-    """An enrolled kiosk and its device key; retired kiosks stay, marked."""
-
-    kiosk_id = peewee.CharField(primary_key=True, max_length=63)
-    venue_id = peewee.CharField(max_length=63)
-    device_key = peewee.BlobField()
-    retired = peewee.BooleanField(default=False)
-    enrolled_ms = peewee.BigIntegerField()
-    highest_seq = peewee.BigIntegerField(default=0)
-    gaps = peewee.BigIntegerField(default=0)
-    last_status = peewee.TextField(null=True)
-    last_status_ms = peewee.BigIntegerField(null=True)
-
-    class Meta:
-        table_name = "kiosk"
-
-
-class CheckinEntry(BaseModel):
-    """A verified check-in; ``leaf_index`` is set when a block seals it."""
-
-    id = peewee.BigAutoField()
-    checkin_id = peewee.BlobField(unique=True)
-    kiosk = peewee.ForeignKeyField(KioskEntry, column_name="kiosk_id", backref="checkins")
-    seq = peewee.BigIntegerField()
-    #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
-    presentation_hash = peewee.BlobField(unique=True)
-    # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
-    #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
-    commit = peewee.BlobField()
-    #: Day number (UTC days since 1970) of the data key that encrypts ``sealed``.
-    day = peewee.IntegerField(index=True)
-    #: The signed record, encrypted under the day key; emptied when that key is destroyed.
-    sealed = peewee.BlobField()
-    # ---
-    leaf_hash = peewee.BlobField()
-    scanned_ms = peewee.BigIntegerField()
-    received_ms = peewee.BigIntegerField()
-    leaf_index = peewee.BigIntegerField(null=True, unique=True)
-    block_height = peewee.BigIntegerField(null=True, index=True)
-    #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it
-    #: scanned, the time the aggregator places the scan at, and how it was placed.
-    boot_id = peewee.BlobField(null=True)
-    mono_ms = peewee.BigIntegerField(null=True)
-    placed_ms = peewee.BigIntegerField(null=True)
-    placement = peewee.CharField(max_length=16, null=True)
-
-    class Meta:
-        table_name = "checkin"
-        indexes = (
-            (("kiosk", "seq"), True),
-            (("kiosk", "boot_id", "placement", "mono_ms"), False),
-        )
-
-    @staticmethod
-    def visit_columns(
-        checkin_id: bytes, wire: bytes, received_ms: int, data_vault: Vault | None = None
-    ) -> dict[str, Any]:
-        """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
-
-        The signed record is encrypted with ``data_vault``, else with the vault installed
-        for this process (aggregator.vault.install); with neither this raises rather
-        than store a readable visit.
-        """
-        from .vault import day_of, installed
-
-        day = day_of(received_ms)
-        sealer = data_vault if data_vault is not None else installed()
-        return {
-            "commit": hashlib.sha256(wire).digest(),
-            "day": day,
-            "sealed": sealer.seal(checkin_id, wire, day),
-            "received_ms": received_ms,
-        }
-
-
-class BlockEntry(BaseModel):
-    """A sealed block: its signed header, checkpoint and the tree's peaks after it."""
-
-    height = peewee.BigIntegerField(primary_key=True)
-    wire = peewee.BlobField()
-    block_hash = peewee.BlobField(unique=True)
-    tree_size = peewee.BigIntegerField(unique=True)
-    root = peewee.BlobField()
-    peaks = peewee.BlobField()
-    checkpoint = peewee.TextField()
-    sealed_ms = peewee.BigIntegerField()
-
-    class Meta:
-        table_name = "block"
-
-
-def all_models() -> list[type[BaseModel]]:
-    """Every table of the ledger database, including those defined in other modules."""
-    from . import cosignatures, counters, operators, placement, revocations, tiles, vault
-
-    return [
-        KioskEntry,
-        CheckinEntry,
-        BlockEntry,
-        counters.CounterEntry,
-        operators.OperatorToken,
-        cosignatures.CosignatureEntry,
-        vault.DayKey,
-        placement.KioskClockEntry,
-        tiles.TileEntry,
-        revocations.RevokedCredentialEntry,
-    ]
-
-
-_opened: dict[str, peewee.Database] = {}
-
-
-def open_database(url: str, *, create: bool = True) -> peewee.Database:
-    """Connect to ``url``, bind the models and (unless ``create`` is false) create tables.
-
-    With ``create=False`` a SQLite file must already exist: an auditor's typo must
-    not verify an empty ledger. Opening the same URL again returns the same object.
+    Binds nothing for the process. With ``create=False`` a SQLite file must already
+    exist: an auditor's typo must not verify an empty ledger.
     """
-    if url in _opened and database_proxy.obj is _opened[url]:
-        _opened[url].connect(reuse_if_open=True)
-        return _opened[url]
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         path = urlparse(url).path
@@ -172,15 +64,37 @@ def open_database(url: str, *, create: bool = True) -> peewee.Database:
         db = connect(url, **extra)
     else:
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
-    database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
     if create:
-        if isinstance(db, peewee.PostgresqlDatabase):
-            # Processes starting together on a fresh database must not race to create tables.
-            with db.atomic():
-                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
-                db.create_tables(all_models())
-        else:
+        with database_proxy.bound_to(db):
+            _create_tables(db)
+    return db
+
+
+def _create_tables(db: peewee.Database) -> None:
+    if isinstance(db, peewee.PostgresqlDatabase):
+        # Processes starting together on a fresh database must not race to create tables.
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
             db.create_tables(all_models())
+    else:
+        db.create_tables(all_models())
+
+
+_opened: dict[str, peewee.Database] = {}
+
+
+def open_database(url: str, *, create: bool = True) -> peewee.Database:
+    """Connect to ``url``, bind the models for this process and (unless ``create`` is
+    false) create tables.
+
+    With ``create=False`` a SQLite file must already exist: an auditor's typo must
+    not verify an empty ledger. Opening the same URL again returns the same object.
+    """
+    if url in _opened and database_proxy.obj is _opened[url]:
+        _opened[url].connect(reuse_if_open=True)
+        return _opened[url]
+    db = connect_database(url, create=create)
+    database_proxy.initialize(db)
     _opened[url] = db
     return db

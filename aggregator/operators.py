@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from .db import BaseModel
+from .models_base import BaseModel
 
 PREFIX = "sco"
 _TOKEN_RE = re.compile(r"sco_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")

@@ -25,7 +25,8 @@ import peewee
 
 from protocol.checkin import BOOT_ID_SIZE, ClockState
 
-from .db import BaseModel, CheckinEntry
+from .models_base import BaseModel
+from .tables import CheckinEntry
 
 CLOCK = "clock"
 ANCHOR = "anchor"

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from protocol import topics
 from protocol.kiosk_config import sign_kiosk_config
 
-from .db import BaseModel, KioskEntry
+from .models_base import BaseModel
+from .tables import KioskEntry
 
 
 class RevokedCredentialEntry(BaseModel):

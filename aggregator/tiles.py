@@ -19,7 +19,8 @@ import peewee
 
 from protocol import merkle
 
-from .db import BaseModel, CheckinEntry
+from .models_base import BaseModel
+from .tables import CheckinEntry
 
 log = logging.getLogger(__name__)
 

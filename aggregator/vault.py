@@ -31,12 +31,16 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .db import BaseModel, CheckinEntry
+from .models_base import BaseModel
+
+if TYPE_CHECKING:
+    from .tables import CheckinEntry  # tables imports this module
 
 KEY_SIZE = 32
 NONCE_SIZE = 12

@@ -31,9 +31,9 @@ from .api.operator import operator_api
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
-from .db import database_proxy, open_database
 from .kiosk_trust import trust_or_none
 from .proofs import TreeCache
+from .web_database import LedgerDatabase
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///safecode-aggregator.sqlite",
@@ -58,6 +58,9 @@ def create_app(
 ) -> Flask:
     """Build the web app; ``DATABASE_URL`` in the config names the ledger database.
 
+    The app's requests use that database only (``aggregator.web_database``): building
+    another app, or opening a database for the process, does not rebind this one.
+
     ``accounts`` creates and removes kiosks' broker accounts (none by default).
     """
     app = Flask(__name__)
@@ -80,17 +83,11 @@ def create_app(
     app.extensions["safecode.broker_accounts"] = (
         accounts if accounts is not None else NoBrokerAccounts()
     )
-    open_database(app.config["DATABASE_URL"]).close()
-
-    @app.before_request
-    def _connect() -> None:
-        database_proxy.connect(reuse_if_open=True)
+    LedgerDatabase(app)  # first: its teardown (unbinding the database) runs last
 
     @app.teardown_request
-    def _close(exc: BaseException | None) -> None:
+    def _flush_refusals(exc: BaseException | None) -> None:
         refusals().flush()
-        if not database_proxy.is_closed():
-            database_proxy.close()
 
     register_error_handlers(app)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api):

@@ -19,10 +19,17 @@ from typing import Any
 
 import click
 
-from .cli import _connection_options, _enrol_options, _target, _token, _wheel, enrol_options_from
 from .enrol import EnrolResult, enrol_device
 from .inventory import BadLine, Device, InventoryError, read_inventory
 from .operator_client import OperatorClient
+from .options import (
+    connection_options,
+    enrol_options,
+    enrol_options_from,
+    kiosk_wheel,
+    operator_token,
+    ssh_target,
+)
 
 RETRIED_STEPS = ("connect", "heartbeat")
 INTERNAL = "internal error"
@@ -94,8 +101,8 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     help="Retries of a device whose connect or heartbeat step failed.",
 )
 @click.option("--venue", hidden=True, default=None)
-@_connection_options
-@_enrol_options
+@connection_options
+@enrol_options
 def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
     """Enrol every device of INVENTORY (CSV: host,venue[,port,user,kiosk_id,door,host_key,
     prefix]) in parallel; print a result table; exit 1 unless all are enrolled."""
@@ -103,13 +110,13 @@ def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
         devices, bad = read_inventory(inventory)
     except InventoryError as exc:
         raise click.ClickException(f"inventory: {exc}") from exc
-    token = _token(kw["token_file"])
+    token = operator_token(kw["token_file"])
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="safecode-wheel-") as workdir:
-        base = enrol_options_from(kw, _wheel(kw["wheel"], Path(workdir)))
+        base = enrol_options_from(kw, kiosk_wheel(kw["wheel"], Path(workdir)))
 
         def make(device: Device) -> tuple[Any, Any, OperatorClient]:
-            target = _target(
+            target = ssh_target(
                 device.host,
                 device.port,
                 device.user or kw["user"],

@@ -173,12 +173,7 @@ class _Run:
         self.begin("preflight")
         await preflight(device, options, layout)
         self.begin("install")
-        for folder in (layout.path("/opt/safecode"), layout.path("/etc/safecode"), layout.state):
-            if (await device.run(["test", "-e", folder], "install", check=False)).exit_status:
-                self.made.append(folder)  # made by this run: removed again on an early failure
-        software_changed = await install(device, options, layout, self.made)
-        if software_changed:
-            self.result.changed.append("software")
+        software_changed = await self._install(device)
         self.begin("account")
         self.result.changed += await ensure_account(device, layout, options.service_user)
         self.begin("keygen")
@@ -191,6 +186,33 @@ class _Run:
         self.result.kiosk_id = kiosk_id
         self.result.state = PARTIAL
         self.begin("config")
+        config_changed = await self._configure(device, site, kiosk_id, mqtt)
+        self.begin("units")
+        units_changed = await self._units(device)
+        unit = self._kiosk_unit()
+        changed = software_changed or config_changed or units_changed
+        restarted_ms = await self._start(device, unit, changed, kiosk_id)
+        self.begin("heartbeat")
+        timeout = self.options.heartbeat_timeout
+        await wait_heartbeat(self.client, kiosk_id, timeout, restarted_ms, unit)
+        self.result.state = ENROLLED
+
+    async def _install(self, device: Device) -> bool:
+        """Install the software; whether it changed."""
+        layout = self.layout
+        for folder in (layout.path("/opt/safecode"), layout.path("/etc/safecode"), layout.state):
+            if (await device.run(["test", "-e", folder], "install", check=False)).exit_status:
+                self.made.append(folder)  # made by this run: removed again on an early failure
+        software_changed = await install(device, self.options, layout, self.made)
+        if software_changed:
+            self.result.changed.append("software")
+        return software_changed
+
+    async def _configure(
+        self, device: Device, site: dict[str, Any], kiosk_id: str, mqtt: dict[str, Any]
+    ) -> bool:
+        """Write the broker CA, pin map and kiosk config; whether the config changed."""
+        options, layout = self.options, self.layout
         if options.mqtt_ca is not None:
             ca = options.mqtt_ca.read_bytes()
             if await device.write_file(layout.broker_ca, ca, 0o644, "config"):
@@ -214,10 +236,14 @@ class _Run:
         config_changed = await write_config(device, layout, config, user, "config")
         if config_changed:
             self.result.changed.append("config")
-        self.begin("units")
-        units_changed = await self._units(device)
-        changed = software_changed or config_changed or units_changed
-        unit = self._kiosk_unit()
+        return config_changed
+
+    async def _start(self, device: Device, unit: str, changed: bool, kiosk_id: str) -> int | None:
+        """Selftest and (re)start the kiosk if anything changed or it is not running.
+
+        Returns the aggregator's time of the kiosk's last heartbeat before a restart
+        (None without one): a newer heartbeat is from the restarted kiosk.
+        """
         active = await device.run(self.systemctl("is-active", unit), "start", check=False)
         running = active.exit_status == 0
         restarted_ms = None
@@ -238,10 +264,7 @@ class _Run:
             if enabled.exit_status != 0:
                 await device.run(self.systemctl("enable", unit), "start")
                 self.result.changed.append("service enabled")
-        self.begin("heartbeat")
-        timeout = self.options.heartbeat_timeout
-        await wait_heartbeat(self.client, kiosk_id, timeout, restarted_ms, unit)
-        self.result.state = ENROLLED
+        return restarted_ms
 
     async def _user_exists(self, device: Device) -> bool:
         return await user_exists(device, self.options.service_user, "account")

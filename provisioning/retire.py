@@ -22,18 +22,12 @@ from typing import Any
 
 import click
 
-from .cli import (
-    _connection_options,
-    _layout,
-    _service_user,
-    _target,
-    _token,
-)
 from .device_files import hand_over_state, keygen, write_config
 from .errors import OutcomeUnknown, StepFailed
 from .heartbeat import wait_heartbeat
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
 from .operator_client import OperatorClient
+from .options import connection_options, device_layout, operator_token, service_user, ssh_target
 from .remote import Device, SshTarget
 
 
@@ -121,7 +115,7 @@ async def retire_device(
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
 @click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
 @_unit_option
-@_connection_options
+@connection_options
 def retire_command(
     host: str | None, kiosk_id: str | None, port: int, keep_files: bool, unit: str, **kw: Any
 ) -> None:
@@ -134,17 +128,19 @@ def retire_command(
     """
     if (host is None) == (kiosk_id is None):
         raise click.UsageError("give either HOST or --kiosk-id")
-    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
+    client = OperatorClient(kw["aggregator_url"], operator_token(kw["token_file"]))
     try:
         if kiosk_id is not None:
             client.retire(kiosk_id)
             retired = kiosk_id
         else:
             assert host is not None
-            target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+            target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
             systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
             retired = asyncio.run(
-                retire_device(target, _layout(kw["prefix"]), client, systemctl, keep_files, unit)
+                retire_device(
+                    target, device_layout(kw["prefix"]), client, systemctl, keep_files, unit
+                )
             )
     except StepFailed as exc:
         raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
@@ -152,6 +148,99 @@ def retire_command(
         click.echo(json.dumps({"kiosk_id": retired, "retired": True}))
     else:
         click.echo(f"retired {retired}: its key is refused and its broker account removed")
+
+
+async def _check_outbox_empty(
+    device: Device, layout: DeviceLayout, systemctl: list[str], unit: str, old_id: str
+) -> None:
+    """Stop the kiosk; refuse (restarting it) while its outbox holds unacknowledged check-ins."""
+    await device.run([*systemctl, "stop", unit], "stop", check=False)
+    status = await device.run(
+        [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
+        "outbox",
+        check=False,
+    )
+    try:
+        pending = int(json.loads(status.stdout.strip().splitlines()[-1])["queue_depth"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        pending = 0 if "no outbox database" in status.stderr else -1
+    if pending != 0:
+        await device.run([*systemctl, "start", unit], "outbox", check=False)
+        raise StepFailed(
+            "outbox",
+            f"{old_id} still holds {pending if pending > 0 else 'an unknown number of'} "
+            "check-ins the aggregator has not acknowledged: let it deliver them first "
+            "(service restarted)",
+        )
+
+
+async def _enrol_new_key(
+    device: Device,
+    layout: DeviceLayout,
+    client: OperatorClient,
+    systemctl: list[str],
+    unit: str,
+    old_id: str,
+    venue: str,
+) -> tuple[str, dict[str, Any]]:
+    """Make a new key beside the old one and enrol it; (its path, the aggregator's answer).
+
+    On failure the old key runs on: the new key is removed, or kept aside when the
+    aggregator may have registered it.
+    """
+    new_key = layout.device_key + ".new"
+    try:
+        await device.run(["rm", "-f", "--", new_key], "keygen")
+        did, _ = await keygen(device, layout, new_key, "keygen")
+        return new_key, await asyncio.to_thread(client.enrol, did, venue, None)
+    except OutcomeUnknown as exc:
+        # The new key may be registered: keep it aside, run on as the old id.
+        await device.run([*systemctl, "start", unit], "undo", check=False)
+        raise StepFailed(
+            exc.step,
+            f"{exc.message}; the aggregator may have registered the new key {did} as a "
+            f"new kiosk (kept at {new_key}); {old_id} still runs on its old key: look "
+            "the key up in GET /v1/kiosks and retire that id with --kiosk-id, or re-run",
+        ) from exc
+    except StepFailed:
+        # Nothing changed yet: back to the old key, running.
+        await device.run(["rm", "-f", "--", new_key], "undo", check=False)
+        await device.run([*systemctl, "start", unit], "undo", check=False)
+        raise
+
+
+def _rekeyed_settings(
+    config: dict[str, Any], answer: dict[str, Any], site: dict[str, Any]
+) -> KioskSettings:
+    """The kiosk's settings under its new id: the old config with the new broker login."""
+    kiosk = config.get("kiosk", {})
+    mqtt = dict(config.get("mqtt") or {})
+    given = answer.get("mqtt") or {}
+    for name in ("username", "password"):
+        mqtt[name] = given.get(name) or None
+    return KioskSettings(
+        kiosk_id=str(answer["kiosk_id"]),
+        venue=str(kiosk.get("venue", "")),
+        door=str(kiosk.get("door", "entrance")),
+        issuer_keys=tuple(site["issuer_keys"]),
+        ledger_key=site["ledger_key"],
+        mqtt=mqtt,
+        camera=dict(config.get("camera") or {}),
+    )
+
+
+async def _swap_keys(device: Device, layout: DeviceLayout, old_id: str, new_key: str) -> None:
+    """Put the old id's outbox aside and the new key in the old key's place."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = f"{layout.outbox}.{old_id}.{stamp}"
+    script = (
+        'set -e; for s in "" -wal -shm; do [ ! -e "$1$s" ] || mv -f "$1$s" "$2$s"; done; '
+        'rm -f "$3"; mv -f "$4" "$3"'
+    )
+    await device.run(
+        ["sh", "-c", script, "sh", layout.outbox, aside, layout.device_key, new_key],
+        "swap keys",
+    )
 
 
 async def rekey_device(
@@ -175,74 +264,19 @@ async def rekey_device(
         old_id = str(kiosk.get("id", ""))
         venue = str(kiosk.get("venue", ""))
         await check_identity(device, layout, client, old_id)
-        await device.run([*systemctl, "stop", unit], "stop", check=False)
-        status = await device.run(
-            [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
-            "outbox",
-            check=False,
+        await _check_outbox_empty(device, layout, systemctl, unit, old_id)
+        new_key, answer = await _enrol_new_key(
+            device, layout, client, systemctl, unit, old_id, venue
         )
-        try:
-            pending = int(json.loads(status.stdout.strip().splitlines()[-1])["queue_depth"])
-        except (ValueError, KeyError, IndexError, TypeError):
-            pending = 0 if "no outbox database" in status.stderr else -1
-        if pending != 0:
-            await device.run([*systemctl, "start", unit], "outbox", check=False)
-            raise StepFailed(
-                "outbox",
-                f"{old_id} still holds {pending if pending > 0 else 'an unknown number of'} "
-                "check-ins the aggregator has not acknowledged: let it deliver them first "
-                "(service restarted)",
-            )
-        new_key = layout.device_key + ".new"
-        try:
-            await device.run(["rm", "-f", "--", new_key], "keygen")
-            did, _ = await keygen(device, layout, new_key, "keygen")
-            answer = await asyncio.to_thread(client.enrol, did, venue, None)
-        except OutcomeUnknown as exc:
-            # The new key may be registered: keep it aside, run on as the old id.
-            await device.run([*systemctl, "start", unit], "undo", check=False)
-            raise StepFailed(
-                exc.step,
-                f"{exc.message}; the aggregator may have registered the new key {did} as a "
-                f"new kiosk (kept at {new_key}); {old_id} still runs on its old key: look "
-                "the key up in GET /v1/kiosks and retire that id with --kiosk-id, or re-run",
-            ) from exc
-        except StepFailed:
-            # Nothing changed yet: back to the old key, running.
-            await device.run(["rm", "-f", "--", new_key], "undo", check=False)
-            await device.run([*systemctl, "start", unit], "undo", check=False)
-            raise
-        new_id = str(answer["kiosk_id"])
-        mqtt = dict(config.get("mqtt") or {})
-        given = answer.get("mqtt") or {}
-        for name in ("username", "password"):
-            mqtt[name] = given.get(name) or None
-        settings = KioskSettings(
-            kiosk_id=new_id,
-            venue=venue,
-            door=str(kiosk.get("door", "entrance")),
-            issuer_keys=tuple(site["issuer_keys"]),
-            ledger_key=site["ledger_key"],
-            mqtt=mqtt,
-            camera=dict(config.get("camera") or {}),
-        )
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = f"{layout.outbox}.{old_id}.{stamp}"
-        script = (
-            'set -e; for s in "" -wal -shm; do [ ! -e "$1$s" ] || mv -f "$1$s" "$2$s"; done; '
-            'rm -f "$3"; mv -f "$4" "$3"'
-        )
-        await device.run(
-            ["sh", "-c", script, "sh", layout.outbox, aside, layout.device_key, new_key],
-            "swap keys",
-        )
+        settings = _rekeyed_settings(config, answer, site)
+        await _swap_keys(device, layout, old_id, new_key)
         await hand_over_state(device, layout, service_user, "swap keys")
         config_bytes = render_config(layout, settings)
         await write_config(device, layout, config_bytes, service_user, "config")
         await asyncio.to_thread(client.retire, old_id)
         await device.run([*systemctl, "restart", unit], "start")
-        await wait_heartbeat(client, new_id, heartbeat_timeout, None, unit)
-        return old_id, new_id
+        await wait_heartbeat(client, settings.kiosk_id, heartbeat_timeout, None, unit)
+        return old_id, settings.kiosk_id
 
 
 @click.command("rekey")
@@ -255,11 +289,11 @@ async def rekey_device(
     "--service-user",
     default="safecode",
     show_default=True,
-    callback=lambda ctx, param, value: _service_user(value),
+    callback=lambda ctx, param, value: service_user(value),
     help="System user the kiosk unit runs as: owns the new key; '' to leave users alone.",
 )
 @_unit_option
-@_connection_options
+@connection_options
 def rekey_command(
     host: str, port: int, heartbeat_timeout: float, service_user: str, unit: str, **kw: Any
 ) -> None:
@@ -268,13 +302,13 @@ def rekey_command(
     Refused while the outbox holds undelivered check-ins. The old id's check-ins stay
     verifiable: the registry keeps its key, marked retired.
     """
-    client = OperatorClient(kw["aggregator_url"], _token(kw["token_file"]))
-    target = _target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
+    client = OperatorClient(kw["aggregator_url"], operator_token(kw["token_file"]))
+    target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
     try:
         old_id, new_id = asyncio.run(
             rekey_device(
                 target,
-                _layout(kw["prefix"]),
+                device_layout(kw["prefix"]),
                 client,
                 systemctl_argv(kw["systemctl"], kw["prefix"]),
                 heartbeat_timeout,

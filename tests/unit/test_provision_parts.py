@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from kiosk.config import parse_config
 from protocol import keys
-from provisioning import cli as _cli  # noqa: F401 - loads batch_cli in its order
 from provisioning.batch_cli import INTERNAL, _report, _run_all
 from provisioning.enrol import EnrolOptions, enrol_device
 from provisioning.errors import OutcomeUnknown, StepFailed

@@ -145,6 +145,7 @@ def test_a_witness_refuses_a_forked_ledger(site: Path) -> None:
     signed = json.loads((state / STATE_FILE).read_text())
 
     app_b = app_for(url_b, [vkey])  # now the same origin, signed by the same key, forks
+    open_database(url_b)  # the builder below writes to B (an app binds only its requests)
     forker = LedgerBuilder(("kiosk-a", "kiosk-b", "kiosk-f"), tag="fork")
     forker.block(1, "kiosk-f")
     with serving(app_b) as base:

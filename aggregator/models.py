@@ -1,0 +1,30 @@
+"""The registry of every table in the ledger database.
+
+Model modules import ``BaseModel`` from ``aggregator.models_base``; this module imports
+them (never the reverse), so ``aggregator.db`` creates every table without a cycle.
+A new table is added here.
+"""
+
+from __future__ import annotations
+
+from . import cosignatures, counters, operators, placement, revocations, tiles, vault
+from .models_base import BaseModel
+from .tables import BlockEntry, CheckinEntry, KioskEntry
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    KioskEntry,
+    CheckinEntry,
+    BlockEntry,
+    counters.CounterEntry,
+    operators.OperatorToken,
+    cosignatures.CosignatureEntry,
+    vault.DayKey,
+    placement.KioskClockEntry,
+    tiles.TileEntry,
+    revocations.RevokedCredentialEntry,
+)
+
+
+def all_models() -> list[type[BaseModel]]:
+    """Every table of the ledger database."""
+    return list(ALL_MODELS)

@@ -1,0 +1,69 @@
+"""What every table of the ledger database derives from: ``BaseModel`` and its database.
+
+Models are bound to ``database_proxy``, which a process binds once
+(``aggregator.db.open_database``) and a web request may rebind for itself
+(``database_proxy.bound_to``), so two Flask apps in one process each reach their own
+database. This module imports no model: the list of tables is ``aggregator.models``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+
+import peewee
+
+
+class ScopedDatabaseProxy(peewee.DatabaseProxy):
+    """A database proxy: a process-wide database, overridden within ``bound_to``.
+
+    The override lives in a context variable, so it holds for one thread (one request
+    of a threaded gunicorn worker) and never leaks to another. Unlike peewee's
+    ``bind_ctx``, which swaps the database on the model classes for every thread.
+    """
+
+    __slots__ = ("_process_database", "_bound")
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_bound", ContextVar("safecode_bound_database", default=None))
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def obj(self) -> peewee.Database | None:
+        bound = self._bound.get()
+        return bound if bound is not None else self._process_database
+
+    @obj.setter
+    def obj(self, database: peewee.Database | None) -> None:
+        object.__setattr__(self, "_process_database", database)
+
+    def __setattr__(self, attr: str, value: object) -> None:
+        if attr not in ("obj", "_callbacks", "_Model"):
+            raise AttributeError("Cannot set attribute on proxy.")
+        object.__setattr__(self, attr, value)
+
+    def bind_here(self, database: peewee.Database) -> Token[peewee.Database | None]:
+        """Make the models use ``database`` in this thread or task, until ``unbind_here``."""
+        return self._bound.set(database)
+
+    def unbind_here(self, token: Token[peewee.Database | None]) -> None:
+        """Undo the ``bind_here`` that returned ``token``."""
+        self._bound.reset(token)
+
+    @contextlib.contextmanager
+    def bound_to(self, database: peewee.Database) -> Iterator[peewee.Database]:
+        """Within the block (and this thread or task only) the models use ``database``."""
+        token = self.bind_here(database)
+        try:
+            yield database
+        finally:
+            self.unbind_here(token)
+
+
+database_proxy = ScopedDatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database_proxy

@@ -1,0 +1,105 @@
+"""The ledger's core tables: enrolled kiosks, verified check-ins and sealed blocks.
+
+Duplicates are dropped by unique keys, never by luck: a check-in id is unique, and so
+is (kiosk, sequence number). Tables of other areas live with their code (vault,
+counters, ...); ``aggregator.models`` lists them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import peewee
+
+from .models_base import BaseModel
+from .vault import Vault, day_of, installed
+
+
+class KioskEntry(BaseModel):
+    """An enrolled kiosk and its device key; retired kiosks stay, marked."""
+
+    kiosk_id = peewee.CharField(primary_key=True, max_length=63)
+    venue_id = peewee.CharField(max_length=63)
+    device_key = peewee.BlobField()
+    retired = peewee.BooleanField(default=False)
+    enrolled_ms = peewee.BigIntegerField()
+    highest_seq = peewee.BigIntegerField(default=0)
+    gaps = peewee.BigIntegerField(default=0)
+    last_status = peewee.TextField(null=True)
+    last_status_ms = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "kiosk"
+
+
+class CheckinEntry(BaseModel):
+    """A verified check-in; ``leaf_index`` is set when a block seals it."""
+
+    id = peewee.BigAutoField()
+    checkin_id = peewee.BlobField(unique=True)
+    kiosk = peewee.ForeignKeyField(KioskEntry, column_name="kiosk_id", backref="checkins")
+    seq = peewee.BigIntegerField()
+    #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
+    presentation_hash = peewee.BlobField(unique=True)
+    # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
+    #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
+    commit = peewee.BlobField()
+    #: Day number (UTC days since 1970) of the data key that encrypts ``sealed``.
+    day = peewee.IntegerField(index=True)
+    #: The signed record, encrypted under the day key; emptied when that key is destroyed.
+    sealed = peewee.BlobField()
+    # ---
+    leaf_hash = peewee.BlobField()
+    scanned_ms = peewee.BigIntegerField()
+    received_ms = peewee.BigIntegerField()
+    leaf_index = peewee.BigIntegerField(null=True, unique=True)
+    block_height = peewee.BigIntegerField(null=True, index=True)
+    #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it
+    #: scanned, the time the aggregator places the scan at, and how it was placed.
+    boot_id = peewee.BlobField(null=True)
+    mono_ms = peewee.BigIntegerField(null=True)
+    placed_ms = peewee.BigIntegerField(null=True)
+    placement = peewee.CharField(max_length=16, null=True)
+
+    class Meta:
+        table_name = "checkin"
+        indexes = (
+            (("kiosk", "seq"), True),
+            (("kiosk", "boot_id", "placement", "mono_ms"), False),
+        )
+
+    @staticmethod
+    def visit_columns(
+        checkin_id: bytes, wire: bytes, received_ms: int, data_vault: Vault | None = None
+    ) -> dict[str, Any]:
+        """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
+
+        The signed record is encrypted with ``data_vault``, else with the vault installed
+        for this process (aggregator.vault.install); with neither this raises rather
+        than store a readable visit.
+        """
+        day = day_of(received_ms)
+        sealer = data_vault if data_vault is not None else installed()
+        return {
+            "commit": hashlib.sha256(wire).digest(),
+            "day": day,
+            "sealed": sealer.seal(checkin_id, wire, day),
+            "received_ms": received_ms,
+        }
+
+
+class BlockEntry(BaseModel):
+    """A sealed block: its signed header, checkpoint and the tree's peaks after it."""
+
+    height = peewee.BigIntegerField(primary_key=True)
+    wire = peewee.BlobField()
+    block_hash = peewee.BlobField(unique=True)
+    tree_size = peewee.BigIntegerField(unique=True)
+    root = peewee.BlobField()
+    peaks = peewee.BlobField()
+    checkpoint = peewee.TextField()
+    sealed_ms = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "block"
