@@ -1,7 +1,9 @@
 """Lay out a complete site on one machine: aggregator, kiosks and simulated visitors.
 
 Used by ``safecode demo`` and the end-to-end tests, and by anyone who wants a
-working installation to try things on. Each kiosk makes its own device key in
+working installation to try things on. The visitors come from the caller (a
+:data:`CrowdWriter`, e.g. ``simulator.visitors.write_crowd``): provisioning holds
+no simulation code. Each kiosk makes its own device key in
 its own state folder; only the public key is read from it, as enrolment over
 SSH will do.
 """
@@ -9,11 +11,12 @@ SSH will do.
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.broker_accounts import BrokerAccounts, NoBrokerAccounts
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER
@@ -22,9 +25,11 @@ from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
 from protocol import keys
 from protocol.note import NoteVerifier
-from safecode.visitors import enrol_visitor, save_crowd
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
+
+# Writes ``count`` visitors enrolled with the issuer key to a crowd file.
+CrowdWriter = Callable[[Path, Ed25519PrivateKey, int], None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,11 @@ def init_site(
     venue_prefix: str = "venue",
     camera: str = "simulated",
     broker_logins: BrokerLogins | None = None,
+    write_crowd: CrowdWriter | None = None,
 ) -> Site:
     """Create keys, configs, a kiosk registry and a crowd file under ``root``.
+
+    ``write_crowd`` makes the ``visitors`` simulated visitors (needed unless there are none).
 
     With ``broker_logins`` (a running broker with the dynamic-security plugin) each
     kiosk gets its own broker account, limited to its own topics, and the aggregator
@@ -120,7 +128,11 @@ def init_site(
     accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
 
     crowd_file = root / "visitors.crowd"
-    save_crowd(crowd_file, [enrol_visitor(issuer_key, time.time()) for _ in range(visitors)])
+    if write_crowd is None:
+        if visitors:
+            raise ValueError("init_site: visitors need a write_crowd (the simulator's)")
+    else:
+        write_crowd(crowd_file, issuer_key, visitors)
 
     db = open_database(database_url)
     configs = []

@@ -33,7 +33,7 @@ from aggregator.dynsec import DynsecAccounts
 from kiosk.link import MqttLink
 from protocol import topics
 from protocol.broker import MqttSettings, make_client
-from safecode.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
+from simulator.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
 from tests.integration.test_kiosk_link import Pki, pki  # noqa: F401 - the TLS fixture
 
 pytestmark = pytest.mark.integration
@@ -540,13 +540,13 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
     from kiosk.outbox import LINK_DOWN_MS, LINK_UP_MS, Outbox
     from kiosk.selftest import CheckFailed, SelftestOptions, check_broker
     from protocol.broker import make_client
-    from provisioning.site import init_site
-    from safecode.demo_broker import start_broker
+    from simulator.demo_broker import start_broker
+    from simulator.site import init_simulated_site
 
     broker, logins = start_broker(tmp_path / "broker", lambda line: None)
     try:
         assert logins is not None
-        site = init_site(
+        site = init_simulated_site(
             tmp_path / "site", kiosks=1, visitors=1, mqtt_port=broker.port, broker_logins=logins
         )
         config = load_kiosk_config(site.kiosk_configs[0])

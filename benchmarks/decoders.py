@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .decoders import (
+from kiosk.decoders import (
     CascadeDecoder,
     Decoder,
     PyzbarDecoder,
@@ -31,7 +31,7 @@ from .decoders import (
     ZxingDecoder,
     default_decoder,
 )
-from .frames import load_gray
+from kiosk.frames import load_gray
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".pgm")
 EMPTY_SIZE = (640, 480)

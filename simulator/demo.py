@@ -10,9 +10,7 @@ the last line printed is one JSON object summarising the run.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -30,58 +28,13 @@ from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.operators import create_token
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, open_note
-from provisioning.site import Site, init_site
+from provisioning.site import Site
 
 from .broker import free_port
 from .demo_broker import probe_foreign_topic, start_broker
 from .demo_witness import add_witness, cosign_once, show_fleet
-
-
-class _Process:
-    """A child process whose output lines are relayed as they come."""
-
-    def __init__(self, name: str, args: list[str], clock: float, echo: Any) -> None:
-        self.name = name
-        self.summary: dict[str, Any] | None = None
-        self.ready = threading.Event()
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "safecode", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self._thread = threading.Thread(
-            target=self._relay, args=(self.popen.stdout, clock, echo), daemon=True
-        )
-        self._thread.start()
-
-    def _relay(self, stream: IO[str], clock: float, echo: Any) -> None:
-        for line in stream:
-            line = line.rstrip("\n")
-            if line.startswith("{"):
-                try:
-                    self.summary = json.loads(line)
-                    continue
-                except json.JSONDecodeError:
-                    pass
-            if "listening on" in line or ": scanning" in line:
-                self.ready.set()
-            echo(f"[{time.monotonic() - clock:6.1f}s] {line}")
-
-    def stop(self, timeout: float) -> int:
-        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self._thread.join(timeout=2)
-        return self.popen.returncode
+from .process import RelayedProcess
+from .site import init_simulated_site
 
 
 def _fetch_checkpoint(site: Site) -> tuple[str | None, bool]:
@@ -169,10 +122,10 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
     clock = time.monotonic()
     echo = click.echo
     broker, logins = start_broker(root / "broker", echo)
-    aggregator: _Process | None = None
-    kiosk_processes: list[_Process] = []
+    aggregator: RelayedProcess | None = None
+    kiosk_processes: list[RelayedProcess] = []
     try:
-        site = init_site(
+        site = init_simulated_site(
             root / "site",
             kiosks=kiosks,
             visitors=40 * kiosks,
@@ -184,7 +137,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         witness = add_witness(site, root / "witness")
         echo(f"witness: an outside party's key {witness.vkey}")
         token = _operator_token(site)
-        aggregator = _Process(
+        aggregator = RelayedProcess(
             "aggregator",
             ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
             clock,
@@ -193,7 +146,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         aggregator.ready.wait(15)
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
-            kiosk_processes.append(_Process(config.parent.name, args, clock, echo))
+            kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
         deadline = time.monotonic() + seconds
         while not stop.wait(0.2) and time.monotonic() < deadline:
             if any(p.popen.poll() is not None for p in [aggregator, *kiosk_processes]):

@@ -45,12 +45,12 @@ from kiosk.verifier import Outcome
 from protocol import keys
 from protocol.broker import MqttSettings
 from protocol.config_file import read_toml
-from provisioning.site import init_site
+from simulator.broker import LocalBroker, free_port
+from simulator.render import blank_frame, render_code_frame
+from simulator.site import init_simulated_site
+from simulator.visitors import Wallet, enrol_visitor, load_crowd
 
-from .bench_util import filesystem_of, machine_info, one_core, read_vm_hwm_kb, spread_ms
-from .broker import LocalBroker, free_port
-from .render import blank_frame, render_code_frame
-from .visitors import Wallet, enrol_visitor, load_crowd
+from .util import filesystem_of, machine_info, one_core, read_vm_hwm_kb, spread_ms
 
 SIZE = (640, 480)
 TARGET_P95_VS_FLOOR = 1.3
@@ -447,7 +447,9 @@ def _replay_folder(folder: Path, wallets: list[Wallet], rng: np.random.Generator
 def measure_memory(workdir: Path, seconds: float, visitors: int = 12) -> dict[str, Any]:
     """Peak RSS (VmHWM) of ``safecode kiosk run`` on a replay source and a real Mosquitto."""
     with LocalBroker(workdir=workdir / "broker") as broker:
-        site = init_site(workdir / "site", kiosks=1, visitors=visitors, mqtt_port=broker.port)
+        site = init_simulated_site(
+            workdir / "site", kiosks=1, visitors=visitors, mqtt_port=broker.port
+        )
         config_path = site.kiosk_configs[0]
         replay = workdir / "replay"
         _replay_folder(replay, load_crowd(site.crowd_file), np.random.default_rng(3))
@@ -500,7 +502,7 @@ def measure_memory(workdir: Path, seconds: float, visitors: int = 12) -> dict[st
 
 def decoder_figures_on_blackbox() -> dict[str, Any] | None:
     """Read rate and cost of each decoder on the zxing-blackbox set (None if it is absent)."""
-    from kiosk.decode_bench import dataset_dir, decoder_figures
+    from .decoders import dataset_dir, decoder_figures
 
     root = dataset_dir("zxing-blackbox")
     if not root.is_dir():

@@ -45,9 +45,8 @@ from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from protocol.errors import ProtocolError
 from protocol.receipt import Receipt, parse_answer
-
-from .broker import LocalBroker
-from .visitors import enrol_visitor
+from simulator.broker import LocalBroker
+from simulator.visitors import enrol_visitor
 
 SHOWS_PER_VISITOR = 30
 _AGG = ("ingest", "sequence", "aggregator")
@@ -340,8 +339,8 @@ def _drop_postgres_schema(url: str, schema: str) -> None:
     conn.close()
 
 
-class _Proc:
-    """An aggregator subprocess whose output is collected in the background."""
+class CollectedProcess:
+    """An aggregator subprocess whose output lines are collected in the background."""
 
     def __init__(self, name: str, argv: list[str]) -> None:
         self.name = name
@@ -358,6 +357,7 @@ class _Proc:
                 self.lines.append(line.rstrip())
 
     def wait_for(self, pattern: str, timeout: float) -> bool:
+        """Whether a line matching ``pattern`` came within ``timeout`` (False if it exited)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if any(re.search(pattern, line) for line in self.lines):
@@ -368,6 +368,7 @@ class _Proc:
         return False
 
     def stop(self) -> dict[str, Any]:
+        """Terminate (kill after 60 s) and return its last JSON line, or {}."""
         self.popen.terminate()
         try:
             self.popen.wait(timeout=60)
@@ -450,7 +451,7 @@ def run_bench(
 
     workdir = Path(tempfile.mkdtemp(prefix="safecode-bench-ingest-"))
     schema = None
-    procs: list[_Proc] = []
+    procs: list[CollectedProcess] = []
     fleet_procs: list[tuple[Any, Connection]] = []
     broker = LocalBroker(workdir=workdir / "broker").start()
     try:
@@ -504,11 +505,13 @@ def run_bench(
         python = [sys.executable, "-m", "safecode", "aggregator"]
         if ingest_processes == 0:  # one process: ingest and sequencer share SQLite's lock
             procs.append(
-                _Proc("aggregator", [*python, "run", "--config", str(config), "--summary-json"])
+                CollectedProcess(
+                    "aggregator", [*python, "run", "--config", str(config), "--summary-json"]
+                )
             )
         for number in range(ingest_processes):
             procs.append(
-                _Proc(
+                CollectedProcess(
                     f"ingest-{number + 1}",
                     [
                         *python,
@@ -523,7 +526,9 @@ def run_bench(
             )
         if ingest_processes:
             procs.append(
-                _Proc("sequence", [*python, "sequence", "--config", str(config), "--summary-json"])
+                CollectedProcess(
+                    "sequence", [*python, "sequence", "--config", str(config), "--summary-json"]
+                )
             )
         for proc in procs:
             if not proc.wait_for("listening on", 30):

@@ -1,6 +1,6 @@
 """Time to enrol one kiosk, and N with ``provision batch``, over SSH on loopback (JSON).
 
-Run: ``.venv/bin/python -m tests.bench_provision [--devices 20] [--jobs 4]``.
+Run: ``.venv/bin/python -m benchmarks.provision [--devices 20] [--jobs 4]``.
 Uses the integration tests' rig: a real Mosquitto (per-kiosk accounts), a real
 aggregator, Debian's sshd on a loopback port, this checkout's wheel; each device is
 a root prefix reached through that sshd, installed offline (``--dev-site-packages``)
