@@ -1,4 +1,4 @@
-"""The auditor is a separate trust role: it loads nothing of the aggregator, kiosk or provisioning."""
+"""The auditor is a separate trust role: nothing of the aggregator, kiosk or provisioning."""
 
 from __future__ import annotations
 

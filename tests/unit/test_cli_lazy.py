@@ -18,7 +18,8 @@ HEAVY = ("asyncssh", "flask")
 
 def loaded_after(script: str) -> dict[str, bool]:
     """Run ``script`` in a fresh interpreter; which HEAVY modules ended up imported."""
-    probe = f"{script}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    report = f"print(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    probe = f"{script}\nimport json, sys\n{report}"
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
     )
