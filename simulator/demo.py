@@ -32,7 +32,7 @@ from provisioning.site import Site
 
 from .broker import free_port
 from .demo_broker import probe_foreign_topic, start_broker
-from .demo_witness import add_witness, cosign_once, show_fleet
+from .demo_witness import DemoWitness, add_witness, cosign_once, show_fleet
 from .process import RelayedProcess
 from .site import init_simulated_site
 
@@ -147,41 +147,71 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
             kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
-        deadline = time.monotonic() + seconds
-        while not stop.wait(0.2) and time.monotonic() < deadline:
-            if any(p.popen.poll() is not None for p in [aggregator, *kiosk_processes]):
-                echo("a component exited early; stopping the demo", err=True)
-                break
-        if stop.is_set():
-            echo("interrupted: stopping the kiosks, then the aggregator")
+        _run_until(stop, time.monotonic() + seconds, [aggregator, *kiosk_processes], echo)
         show_fleet(site, token, echo)
-        echo("stopping kiosks (each waits a few seconds for its last receipts)")
-        for process in kiosk_processes:
-            process.popen.terminate()
-        for process in kiosk_processes:
-            process.stop(timeout=15)
-        acl_ok = None
-        if logins is not None and len(site.kiosk_configs) > 1:
-            acl_ok = probe_foreign_topic(
-                site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo
-            )
-        checkpoint, checkpoint_ok = _fetch_checkpoint(site)
-        if checkpoint:
-            echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
-        witness_ok = cosign_once(site, witness, echo)
+        _stop_kiosks(kiosk_processes, echo)
+        checks = _outside_checks(site, logins is not None, witness, echo)
         aggregator.stop(timeout=20)
     finally:
         for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
             process.stop(timeout=5)
         broker.stop()
+    return {
+        "seconds": round(time.monotonic() - clock, 1),
+        "kiosks": kiosks,
+        **_kiosk_totals(kiosk_processes),
+        **checks,
+        **_ledger_figures(site),
+    }
+
+
+def _run_until(
+    stop: threading.Event, deadline: float, processes: list[RelayedProcess], echo: Any
+) -> None:
+    """Let the site run until the deadline, a signal, or a component exiting early."""
+    while not stop.wait(0.2) and time.monotonic() < deadline:
+        if any(p.popen.poll() is not None for p in processes):
+            echo("a component exited early; stopping the demo", err=True)
+            break
+    if stop.is_set():
+        echo("interrupted: stopping the kiosks, then the aggregator")
+
+
+def _stop_kiosks(kiosk_processes: list[RelayedProcess], echo: Any) -> None:
+    echo("stopping kiosks (each waits a few seconds for its last receipts)")
+    for process in kiosk_processes:
+        process.popen.terminate()
+    for process in kiosk_processes:
+        process.stop(timeout=15)
+
+
+def _outside_checks(
+    site: Site, per_kiosk_accounts: bool, witness: DemoWitness, echo: Any
+) -> dict[str, bool | None]:
+    """What an outsider can check: broker ACLs, the signed checkpoint, a witness cosignature."""
+    acl_ok = None
+    if per_kiosk_accounts and len(site.kiosk_configs) > 1:
+        acl_ok = probe_foreign_topic(site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo)
+    checkpoint, checkpoint_ok = _fetch_checkpoint(site)
+    if checkpoint:
+        echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
+    witness_ok = cosign_once(site, witness, echo)
+    return {
+        "checkpoint_verified": checkpoint_ok,
+        "witness_cosigned": witness_ok,
+        # True: a kiosk's own account was refused another kiosk's topic (None: no plugin).
+        "broker_acl_enforced": acl_ok,
+    }
+
+
+def _kiosk_totals(kiosk_processes: list[RelayedProcess]) -> dict[str, int]:
+    """The kiosks' summary counters, added up."""
     counters = [p.summary or {} for p in kiosk_processes]
 
     def total(key: str) -> int:
         return sum(int(c.get(key, 0)) for c in counters)
 
     return {
-        "seconds": round(time.monotonic() - clock, 1),
-        "kiosks": kiosks,
         "scanned": total("scanned"),
         "accepted": total("accepted"),
         "already_checked_in": total("already"),
@@ -189,9 +219,4 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         "delivered": total("delivered"),
         "kiosk_pending": total("pending"),
         "kiosk_rejected": total("rejected_total"),
-        "checkpoint_verified": checkpoint_ok,
-        "witness_cosigned": witness_ok,
-        # True: a kiosk's own account was refused another kiosk's topic (None: no plugin).
-        "broker_acl_enforced": acl_ok,
-        **_ledger_figures(site),
     }
