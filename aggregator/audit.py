@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from protocol.block import GENESIS_PREV, BlockHeader, leaf_data, parse_block
+from protocol.block import BlockHeader, leaf_data
+from protocol.chain import ChainError, ChainWalk
 from protocol.checkin import parse_checkin
-from protocol.checkpoint import open_checkpoint
 from protocol.encoding import decode
 from protocol.errors import ProtocolError
 from protocol.merkle import MerkleAccumulator, leaf_hash
@@ -48,65 +48,50 @@ def verify_ledger(
     read is decrypted and checked against its commitment too.
     """
     gone = destroyed_days() if vault is not None else set()
-    verifier = NoteVerifier.from_public_key(origin, ledger_key)
-    tree = MerkleAccumulator()
+    walk = ChainWalk(NoteVerifier.from_public_key(origin, ledger_key))
     tiles = TileChecker()
-    prev = GENESIS_PREV
-    blocks = 0
     for entry in BlockEntry.select().order_by(BlockEntry.height):
         where = f"block {entry.height}"
         try:
-            header = parse_block(bytes(entry.wire))
-            header.verify(ledger_key)
-        except ProtocolError as exc:
-            raise LedgerError(f"{where}: header does not verify: {exc}") from exc
-        if header.height != blocks or entry.height != blocks:
-            raise LedgerError(f"{where}: expected height {blocks}")
-        if header.origin != origin:
-            raise LedgerError(f"{where}: origin {header.origin!r} is not {origin!r}")
-        if header.prev != prev:
-            raise LedgerError(f"{where}: does not link to the previous block")
-        if header.first_leaf != tree.size:
-            raise LedgerError(f"{where}: starts at leaf {header.first_leaf}, not {tree.size}")
-        rows = (
-            CheckinEntry.select(
-                CheckinEntry.leaf_index,
-                CheckinEntry.checkin_id,
-                CheckinEntry.commit,
-                CheckinEntry.leaf_hash,
-                CheckinEntry.day,
-                CheckinEntry.sealed,
-            )
-            .where(CheckinEntry.block_height == header.height)
-            .order_by(CheckinEntry.leaf_index)
-        )
-        for row in rows:
-            if row.leaf_index != tree.size:
-                raise LedgerError(f"{where}: leaf {tree.size} is missing")
-            leaf = _recompute_leaf(row, where)
-            tree.append(leaf)
-            try:
-                tiles.append(leaf)
-            except StorageFault as exc:
-                raise LedgerError(f"{where}: {exc}") from exc
-            if vault is not None and row.day not in gone:
-                _check_plaintext(row, vault, where)
-        if tree.size != header.tree_size:
-            raise LedgerError(f"{where}: holds {tree.size} leaves, header says {header.tree_size}")
-        if tree.root() != header.root:
-            raise LedgerError(f"{where}: recomputed root differs from the signed root")
-        try:
-            checkpoint = open_checkpoint(entry.checkpoint.encode("utf-8"), verifier, origin)
-        except ProtocolError as exc:
-            raise LedgerError(f"{where}: checkpoint does not verify: {exc}") from exc
-        if checkpoint.size != header.tree_size or checkpoint.root_hash != header.root:
-            raise LedgerError(f"{where}: checkpoint disagrees with the block header")
-        _check_stored_columns(entry, header, tree, where)
-        prev = header.block_hash
-        blocks += 1
+            header = walk.open_block(bytes(entry.wire), entry.height, label=entry.height)
+            for row in _block_rows(header.height):
+                if row.leaf_index != walk.tree.size:
+                    raise LedgerError(f"{where}: leaf {walk.tree.size} is missing")
+                leaf = _recompute_leaf(row, where)
+                walk.tree.append(leaf)
+                _append_tile(tiles, leaf, where)
+                if vault is not None and row.day not in gone:
+                    _check_plaintext(row, vault, where)
+            walk.close_block(header, entry.checkpoint.encode("utf-8"))
+        except ChainError as exc:
+            raise LedgerError(str(exc)) from exc
+        _check_stored_columns(entry, header, walk.tree, where)
         if progress:
-            progress(blocks)
-    return LedgerSummary(blocks, tree.size, tree.root())
+            progress(walk.height)
+    return LedgerSummary(walk.height, walk.tree.size, walk.tree.root())
+
+
+def _block_rows(height: int) -> Iterable[CheckinEntry]:
+    """The check-ins sealed in block ``height``, in leaf order (only the audited columns)."""
+    return (
+        CheckinEntry.select(
+            CheckinEntry.leaf_index,
+            CheckinEntry.checkin_id,
+            CheckinEntry.commit,
+            CheckinEntry.leaf_hash,
+            CheckinEntry.day,
+            CheckinEntry.sealed,
+        )
+        .where(CheckinEntry.block_height == height)
+        .order_by(CheckinEntry.leaf_index)
+    )
+
+
+def _append_tile(tiles: TileChecker, leaf: bytes, where: str) -> None:
+    try:
+        tiles.append(leaf)
+    except StorageFault as exc:
+        raise LedgerError(f"{where}: {exc}") from exc
 
 
 def _check_stored_columns(

@@ -6,7 +6,7 @@ the QR codes they read, as :class:`Decoded` values; an image with no readable co
 Decoders only read QR codes (Model 2, plus Model 1 / Micro QR / rMQR with zxing-cpp 3):
 other symbologies in view are ignored.
 
-How the default was chosen: ``safecode bench decoders`` (kiosk/decode_bench.py) decodes
+How the default was chosen: ``safecode bench decoders`` (benchmarks/decoders.py) decodes
 the 179 labelled images of shared/data/qr/zxing-blackbox and 10 empty 640x480 frames
 with every candidate, each image 5 times in one loop (cost = per-image median, then the
 mean over images). One run on a 2-core x86 shared with other jobs (load 6.22), zxing-cpp

@@ -2,24 +2,18 @@
 
 ``picamera2``, ``v4l2`` and ``replay`` are built in. Other kinds are registered by
 whoever provides them: the ``safecode`` command registers ``simulated`` (visitors made
-up for the demo), so the firmware itself never holds simulation code.
+up for the demo, by the dotted path of its factory: kiosk/source_registry.py), so the
+firmware itself never holds simulation code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .camera_opencv import V4L2FrameSource, VideoFrameSource, is_video
 from .config import CameraSettings, ConfigError
 from .frames import FrameSource, Picamera2FrameSource, ReplayFrameSource
+from .source_registry import SourceFactory, register_source, registered_factory
 
-SourceFactory = Callable[[CameraSettings], FrameSource]
-_registered: dict[str, SourceFactory] = {}
-
-
-def register_source(kind: str, factory: SourceFactory) -> None:
-    """Make ``camera.kind = kind`` build its frame source with ``factory``."""
-    _registered[kind] = factory
+__all__ = ["SourceFactory", "frame_source", "register_source", "replay_source"]
 
 
 def replay_source(path: str, *, fps: float | None, loop: bool) -> FrameSource:
@@ -42,7 +36,7 @@ def frame_source(camera: CameraSettings) -> FrameSource:
         if not camera.path:
             raise ConfigError("camera.kind = 'replay' needs camera.path")
         return replay_source(camera.path, fps=camera.fps, loop=camera.loop)
-    factory = _registered.get(camera.kind)
+    factory = registered_factory(camera.kind)
     if factory is None:
         raise ConfigError(
             f"camera.kind = {camera.kind!r} is not available here "

@@ -20,7 +20,6 @@ from .options import (
     operator_token,
     ssh_target,
 )
-from .site import init_site
 
 
 @click.group("provision")
@@ -42,10 +41,19 @@ def init_site_command(
     directory: Path, kiosks: int, visitors: int, mqtt_port: int, http_port: int | None
 ) -> None:
     """Create a whole site on this machine: keys, configs, kiosk registry, visitors."""
+    from simulator.visitors import write_crowd
+
+    from .site import init_site
+
     if kiosks < 1 or kiosks > 200:
         raise click.BadParameter("use 1 to 200 kiosks", param_hint="--kiosks")
     site = init_site(
-        directory, kiosks=kiosks, visitors=visitors, mqtt_port=mqtt_port, http_port=http_port
+        directory,
+        kiosks=kiosks,
+        visitors=visitors,
+        mqtt_port=mqtt_port,
+        http_port=http_port,
+        write_crowd=write_crowd,
     )
     click.echo(f"aggregator config: {site.aggregator_config}")
     for config in site.kiosk_configs:

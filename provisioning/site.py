@@ -1,7 +1,9 @@
 """Lay out a complete site on one machine: aggregator, kiosks and simulated visitors.
 
 Used by ``safecode demo`` and the end-to-end tests, and by anyone who wants a
-working installation to try things on. Each kiosk makes its own device key in
+working installation to try things on. The visitors come from the caller (a
+:data:`CrowdWriter`, e.g. ``simulator.visitors.write_crowd``): provisioning holds
+no simulation code. Each kiosk makes its own device key in
 its own state folder; only the public key is read from it, as enrolment over
 SSH will do.
 """
@@ -9,11 +11,12 @@ SSH will do.
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.broker_accounts import BrokerAccounts, NoBrokerAccounts
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER
@@ -22,9 +25,11 @@ from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
 from protocol import keys
 from protocol.note import NoteVerifier
-from safecode.visitors import enrol_visitor, save_crowd
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
+
+# Writes ``count`` visitors enrolled with the issuer key to a crowd file.
+CrowdWriter = Callable[[Path, Ed25519PrivateKey, int], None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,11 @@ def init_site(
     venue_prefix: str = "venue",
     camera: str = "simulated",
     broker_logins: BrokerLogins | None = None,
+    write_crowd: CrowdWriter | None = None,
 ) -> Site:
     """Create keys, configs, a kiosk registry and a crowd file under ``root``.
+
+    ``write_crowd`` makes the ``visitors`` simulated visitors (needed unless there are none).
 
     With ``broker_logins`` (a running broker with the dynamic-security plugin) each
     kiosk gets its own broker account, limited to its own topics, and the aggregator
@@ -88,13 +96,72 @@ def init_site(
     root = Path(root).resolve()
     agg_dir = root / "aggregator"
     agg_dir.mkdir(parents=True, exist_ok=True)
+    ledger_key, issuer_key = _aggregator_keys(agg_dir)
+    database_url = f"sqlite:///{agg_dir / 'ledger.sqlite'}"
+    mqtt = {"host": mqtt_host, "port": mqtt_port}
+    agg_config = _write_aggregator_config(
+        agg_dir, origin, database_url, mqtt, http_port, broker_logins
+    )
+    accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
+
+    crowd_file = root / "visitors.crowd"
+    if write_crowd is None:
+        if visitors:
+            raise ValueError("init_site: visitors need a write_crowd (the simulator's)")
+    else:
+        write_crowd(crowd_file, issuer_key, visitors)
+
+    trust = {
+        "issuer_keys": [keys.did_key(issuer_key)],
+        "ledger_key": keys.did_key(ledger_key),
+    }
+    db = open_database(database_url)
+    configs = []
+    for number in range(1, kiosks + 1):
+        kiosk_id = f"kiosk-{number}"
+        venue_id = f"{venue_prefix}-{(number + 1) // 2}"
+        kiosk_dir = root / "kiosks" / kiosk_id
+        device_key, _ = ensure_device_key(kiosk_dir / "state" / "device.key")
+        enrol_kiosk(kiosk_id, venue_id, keys.public_bytes(device_key))
+        config = kiosk_dir / "kiosk.toml"
+        login = accounts.ensure_kiosk(kiosk_id)
+        kiosk_mqtt = (
+            mqtt
+            if login is None
+            else {**mqtt, "username": login.username, "password": login.password}
+        )
+        camera_table = {
+            "kind": camera,
+            "path": str(crowd_file),
+            "fps": 10.0,
+            "visitor_share": [number - 1, kiosks],
+        }
+        tables = _kiosk_tables(kiosk_id, venue_id, trust, kiosk_mqtt, camera_table)
+        write_private_text(config, tomli_w.dumps(tables))
+        configs.append(config)
+    db.close()
+    vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
+    return Site(root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port)
+
+
+def _aggregator_keys(agg_dir: Path) -> tuple[Ed25519PrivateKey, Ed25519PrivateKey]:
+    """The ledger and issuer keys (made if missing), each with its .pub file beside it."""
     ledger_key, _ = keys.load_or_create_private(agg_dir / "ledger.key")
     issuer_key, _ = keys.load_or_create_private(agg_dir / "issuer.key")
     for key, name in ((ledger_key, "ledger.key"), (issuer_key, "issuer.key")):
         keys.write_public_file(key, agg_dir / name)  # what the read API hands to kiosks
-    db_path = agg_dir / "ledger.sqlite"
-    database_url = f"sqlite:///{db_path}"
-    mqtt = {"host": mqtt_host, "port": mqtt_port}
+    return ledger_key, issuer_key
+
+
+def _write_aggregator_config(
+    agg_dir: Path,
+    origin: str,
+    database_url: str,
+    mqtt: dict[str, object],
+    http_port: int | None,
+    broker_logins: BrokerLogins | None,
+) -> Path:
+    """Write aggregator.toml (and the broker admin's password file); returns its path."""
     aggregator: dict[str, object] = {
         "origin": origin,
         "database_url": database_url,
@@ -117,51 +184,25 @@ def init_site(
             "password_file": "broker-admin.password",
         }
     write_private_text(agg_config, tomli_w.dumps(agg_tables))
-    accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
+    return agg_config
 
-    crowd_file = root / "visitors.crowd"
-    save_crowd(crowd_file, [enrol_visitor(issuer_key, time.time()) for _ in range(visitors)])
 
-    db = open_database(database_url)
-    configs = []
-    for number in range(1, kiosks + 1):
-        kiosk_id = f"kiosk-{number}"
-        venue_id = f"{venue_prefix}-{(number + 1) // 2}"
-        kiosk_dir = root / "kiosks" / kiosk_id
-        device_key, _ = ensure_device_key(kiosk_dir / "state" / "device.key")
-        enrol_kiosk(kiosk_id, venue_id, keys.public_bytes(device_key))
-        config = kiosk_dir / "kiosk.toml"
-        login = accounts.ensure_kiosk(kiosk_id)
-        kiosk_mqtt = (
-            mqtt
-            if login is None
-            else {**mqtt, "username": login.username, "password": login.password}
-        )
-        write_private_text(
-            config,
-            tomli_w.dumps(
-                {
-                    "kiosk": {
-                        "id": kiosk_id,
-                        "venue": venue_id,
-                        "state_dir": "state",
-                        "door": "entrance",
-                    },
-                    "trust": {
-                        "issuer_keys": [keys.did_key(issuer_key)],
-                        "ledger_key": keys.did_key(ledger_key),
-                    },
-                    "mqtt": kiosk_mqtt,
-                    "camera": {
-                        "kind": camera,
-                        "path": str(crowd_file),
-                        "fps": 10.0,
-                        "visitor_share": [number - 1, kiosks],
-                    },
-                }
-            ),
-        )
-        configs.append(config)
-    db.close()
-    vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
-    return Site(root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port)
+def _kiosk_tables(
+    kiosk_id: str,
+    venue_id: str,
+    trust: dict[str, object],
+    mqtt: dict[str, object],
+    camera: dict[str, object],
+) -> dict[str, object]:
+    """A kiosk.toml of the site, as TOML tables."""
+    return {
+        "kiosk": {
+            "id": kiosk_id,
+            "venue": venue_id,
+            "state_dir": "state",
+            "door": "entrance",
+        },
+        "trust": trust,
+        "mqtt": mqtt,
+        "camera": camera,
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from safecode.broker import BrokerError, LocalBroker
+from simulator.broker import BrokerError, LocalBroker
 from tests.shared_data import SHARED_DATA
 
 

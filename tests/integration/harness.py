@@ -1,9 +1,9 @@
 """A whole site as real processes, for reliability tests.
 
-A private Mosquitto (:class:`safecode.broker.LocalBroker`), a site laid out by
+A private Mosquitto (:class:`simulator.broker.LocalBroker`), a site laid out by
 :func:`provisioning.site.init_site` (what ``safecode provision init-site`` and the demo
 use), ``safecode aggregator run`` and ``safecode kiosk run`` as child processes started
-the demo's way (``safecode.demo._Process``), their output lines kept with the time they
+the demo's way (``simulator.process.RelayedProcess``), their output lines kept with the time they
 came. The outbox and the ledger are read with nothing but sqlite3 and the aggregator's
 models, from copies or after their writers have gone.
 """
@@ -24,9 +24,10 @@ from typing import Any
 import tomli_w
 
 from aggregator.db import CheckinEntry, open_database
-from provisioning.site import Site, init_site
-from safecode.broker import LocalBroker
-from safecode.demo import _Process
+from provisioning.site import Site
+from simulator.broker import LocalBroker
+from simulator.process import RelayedProcess
+from simulator.site import init_simulated_site
 from support.config_file import read_toml
 
 ACCEPTED = re.compile(r"^\[[ \d.]+s\] (?P<kiosk>[\w-]+): accepted seq=(?P<seq>\d+) ")
@@ -49,7 +50,7 @@ class Child:
         self._changed = threading.Condition()
         self._log = log_path.open("a", encoding="utf-8")
         self._log.write(f"=== start {name}: safecode {' '.join(args)}\n")
-        self._process = _Process(name, args, time.monotonic(), self._keep)
+        self._process = RelayedProcess(name, args, time.monotonic(), self._keep)
 
     def _keep(self, text: str) -> None:
         with self._changed:
@@ -133,7 +134,7 @@ class SiteRig:
         self.root.mkdir(parents=True, exist_ok=True)
         self.broker = LocalBroker(workdir=self.root / "broker").start()
         self.children: list[Child] = []
-        self.site: Site = init_site(
+        self.site: Site = init_simulated_site(
             self.root / "site",
             kiosks=kiosks,
             visitors=visitors_per_kiosk * kiosks,

@@ -20,9 +20,9 @@ import tomli_w
 from PIL import Image
 
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER, dynsec_document
-from provisioning.site import init_site
 from provisioning.software import build_wheel
-from safecode.broker import LocalBroker, free_port
+from simulator.broker import LocalBroker, free_port
+from simulator.site import init_simulated_site
 from support.config_file import read_toml
 from tests.integration.harness import Child
 from tests.integration.sshd import SshServer
@@ -45,7 +45,7 @@ class ProvisionRig:
         os.chmod(dynsec, 0o600)
         self.broker = LocalBroker(workdir=root / "broker", dynsec_file=dynsec).start()
         self.http_port = free_port()
-        self.site = init_site(
+        self.site = init_simulated_site(
             root / "site",
             kiosks=0,
             visitors=1,

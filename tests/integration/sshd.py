@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from safecode.broker import free_port
+from simulator.broker import free_port
 
 SSHD = "/usr/sbin/sshd"
 

@@ -32,7 +32,7 @@ from aggregator.config import load_config
 from aggregator.dynsec import DynsecAccounts
 from kiosk.link_paho import MqttLink
 from protocol import topics
-from safecode.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
+from simulator.broker import BrokerTls, LocalBroker, find_mosquitto, free_port
 from tests.integration.test_kiosk_link import Pki, pki  # noqa: F401 - the TLS fixture
 from transport.paho_client import make_client
 from transport.settings import MqttSettings
@@ -540,14 +540,14 @@ def test_kiosk_selftest_on_a_pinned_broker_never_disturbs_the_kiosk(tmp_path: Pa
     from kiosk.instance_lock import InstanceLock
     from kiosk.outbox import LINK_DOWN_MS, LINK_UP_MS, Outbox
     from kiosk.selftest import CheckFailed, SelftestOptions, check_broker
-    from provisioning.site import init_site
-    from safecode.demo_broker import start_broker
+    from simulator.demo_broker import start_broker
+    from simulator.site import init_simulated_site
     from transport.paho_client import make_client
 
     broker, logins = start_broker(tmp_path / "broker", lambda line: None)
     try:
         assert logins is not None
-        site = init_site(
+        site = init_simulated_site(
             tmp_path / "site", kiosks=1, visitors=1, mqtt_port=broker.port, broker_logins=logins
         )
         config = load_kiosk_config(site.kiosk_configs[0])

@@ -35,10 +35,11 @@ from kiosk.outbox import Outbox
 from kiosk.sources import frame_source
 from protocol import keys, topics
 from protocol.note import NoteVerifier
-from provisioning.site import Site, init_site
-from safecode.broker import LocalBroker
-from safecode.render import blank_frame, render_code_frame
-from safecode.visitors import enrol_visitor
+from provisioning.site import Site
+from simulator.broker import LocalBroker
+from simulator.render import blank_frame, render_code_frame
+from simulator.site import init_simulated_site
+from simulator.visitors import enrol_visitor
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
 
 @pytest.fixture
 def site(tmp_path: Path, own_broker: LocalBroker) -> Site:
-    return init_site(tmp_path / "site", kiosks=1, visitors=3, mqtt_port=own_broker.port)
+    return init_simulated_site(tmp_path / "site", kiosks=1, visitors=3, mqtt_port=own_broker.port)
 
 
 def _publish_raw(broker: LocalBroker, topic: str, payloads: list[bytes]) -> None:
@@ -161,7 +162,7 @@ def test_one_code_from_camera_to_ledger_and_back(
 def test_a_code_replayed_at_another_door_is_refused_and_the_kiosk_told(
     tmp_path: Path, own_broker: LocalBroker
 ) -> None:
-    site = init_site(tmp_path / "site", kiosks=2, visitors=1, mqtt_port=own_broker.port)
+    site = init_simulated_site(tmp_path / "site", kiosks=2, visitors=1, mqtt_port=own_broker.port)
     config = load_aggregator_config(site.aggregator_config)
     service = AggregatorService(config, MqttBus(config.mqtt), on_event=lambda line: None)
     service.start()

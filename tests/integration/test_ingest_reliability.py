@@ -21,10 +21,10 @@ import pytest
 from aggregator.audit import verify_ledger
 from aggregator.db import CheckinEntry, open_database
 from aggregator.placement import KioskClockEntry
+from benchmarks.ingest import CollectedProcess, KioskFleet, make_site
 from protocol import keys, topics
 from protocol.status import encode_status
-from safecode.bench_ingest import KioskFleet, _Proc, make_site
-from safecode.broker import LocalBroker
+from simulator.broker import LocalBroker
 from tests.unit.conftest import fresh_pg_schema
 
 pytestmark = pytest.mark.integration
@@ -46,11 +46,13 @@ class Site:
         self.config, self.issuer, self.specs = make_site(
             tmp_path / "site", self.url, broker.port, kiosks, **aggregator
         )
-        self.procs: list[_Proc] = []
+        self.procs: list[CollectedProcess] = []
         self.fleet = KioskFleet(broker.port, self.specs, keys.private_seed(self.issuer))
 
-    def start(self, name: str, *args: str) -> _Proc:
-        proc = _Proc(name, [*PYTHON, *args, "--config", str(self.config), "--summary-json"])
+    def start(self, name: str, *args: str) -> CollectedProcess:
+        proc = CollectedProcess(
+            name, [*PYTHON, *args, "--config", str(self.config), "--summary-json"]
+        )
         assert proc.wait_for("listening on", 30), proc.lines
         self.procs.append(proc)
         return proc
@@ -184,7 +186,7 @@ def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
     make, own_broker: LocalBroker, tmp_path: Path
 ) -> None:
     site = make(kiosks=2, log_lines_per_reason=2, log_interval_s=1.0)
-    proc = _Proc(
+    proc = CollectedProcess(
         "aggregator",
         [*PYTHON, "run", "--config", str(site.config), "--summary-json", "--log-json"],
     )

@@ -35,9 +35,9 @@ from protocol import keys, topics
 from protocol.checkin import parse_checkin
 from protocol.kiosk_config import parse_kiosk_config
 from protocol.status import parse_status
-from safecode.broker import BrokerTls, LocalBroker
-from safecode.render import render_code_frame
-from safecode.visitors import enrol_visitor
+from simulator.broker import BrokerTls, LocalBroker
+from simulator.render import render_code_frame
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 from transport.settings import MqttSettings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.db import KioskEntry, open_database
-from safecode.broker import free_port
+from simulator.broker import free_port
 from tests.integration.provision_rig import ProvisionRig, broker_accepts, rig_fixture
 from tests.integration.sshd import keygen
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from safecode.broker import free_port
+from simulator.broker import free_port
 from tests.integration.provision_rig import ProvisionRig, rig_fixture
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from protocol import keys, topics
 from protocol.kiosk_config import parse_kiosk_config
-from provisioning.site import Site, init_site
-from safecode.broker import LocalBroker
+from provisioning.site import Site
 from safecode.cli import cli
+from simulator.broker import LocalBroker
+from simulator.site import init_simulated_site
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
 
 @pytest.fixture
 def site(tmp_path: Path, own_broker: LocalBroker) -> Site:
-    return init_site(tmp_path / "site", kiosks=2, visitors=1, mqtt_port=own_broker.port)
+    return init_simulated_site(tmp_path / "site", kiosks=2, visitors=1, mqtt_port=own_broker.port)
 
 
 def retained_config(port: int, kiosk_id: str) -> bytes:

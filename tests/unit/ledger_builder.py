@@ -22,7 +22,7 @@ from aggregator.sequencer import Sequencer
 from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from protocol.note import NoteVerifier
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("api-issuer")

@@ -13,7 +13,7 @@ from aggregator.sequencer import Sequencer
 from protocol import keys, merkle, topics
 from protocol.block import leaf_data
 from protocol.checkin import ClockState, sign_checkin
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("site-issuer")

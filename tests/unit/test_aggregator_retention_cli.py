@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from aggregator import vault
 from aggregator.config import ConfigError, load_config
 from aggregator.db import open_database
-from provisioning.site import init_site
 from safecode.cli import cli
+from simulator.site import init_simulated_site
 
 
 def run(*args: str):
@@ -21,7 +21,7 @@ def run(*args: str):
 
 
 def test_old_day_keys_go_and_new_ones_stay(tmp_path: Path) -> None:
-    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1)
     config = load_config(site.aggregator_config)
     db = open_database(config.database_url)
     keeper = vault.Vault.from_file(
@@ -41,7 +41,7 @@ def test_old_day_keys_go_and_new_ones_stay(tmp_path: Path) -> None:
 
 
 def test_retention_days_is_checked(tmp_path: Path) -> None:
-    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1)
     text = site.aggregator_config.read_text()
     site.aggregator_config.write_text(
         text.replace("[aggregator]\n", "[aggregator]\nretention_days = 0\n")

@@ -355,9 +355,9 @@ def test_enrolment_without_trust_keys_is_503_and_registers_nothing(tmp_path: Pat
 
 def test_app_from_config_reads_the_public_keys(tmp_path: Path) -> None:
     from aggregator.web import create_app_from_config
-    from provisioning.site import init_site
+    from simulator.site import init_simulated_site
 
-    site = init_site(tmp_path / "site", kiosks=1, visitors=1, mqtt_port=18830)
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1, mqtt_port=18830)
     app = create_app_from_config(site.aggregator_config)
     trust = app.config["KIOSK_TRUST"]
     assert trust.mqtt_port == 18830 and trust.ledger_key.startswith("did:key:")

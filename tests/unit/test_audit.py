@@ -20,7 +20,7 @@ from protocol.checkin import ClockState, sign_checkin
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.encoding import decode, encode
 from protocol.note import NoteSigner
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("audit-issuer")

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from safecode.bench import bench_group
+from benchmarks.cli import bench_group
 
 
 def test_bench_kiosk_prints_every_figure_as_json() -> None:

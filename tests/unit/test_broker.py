@@ -1,4 +1,4 @@
-"""The private Mosquitto launcher (safecode.broker) against the real mosquitto binary."""
+"""The private Mosquitto launcher (simulator.broker) against the real mosquitto binary."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from safecode import broker as broker_module
-from safecode.broker import BrokerError, LocalBroker, find_mosquitto
+from simulator import broker as broker_module
+from simulator.broker import BrokerError, LocalBroker, find_mosquitto
 
 
 @pytest.fixture

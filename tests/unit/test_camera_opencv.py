@@ -19,7 +19,7 @@ from kiosk.camera_opencv import (
 )
 from kiosk.decoders import default_decoder
 from kiosk.frames import FrameSourceError
-from safecode.render import render_code_frame
+from simulator.render import render_code_frame
 
 cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (the 'usb' extra) is needed")
 

@@ -1,4 +1,4 @@
-"""Decoder figures (kiosk.decode_bench) and ``safecode bench decoders``, on small sets."""
+"""Decoder figures (benchmarks.decoders) and ``safecode bench decoders``, on small sets."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from kiosk.decode_bench import dataset_dir, decoder_figures, empty_frames, labelled_images
+from benchmarks.decoders import dataset_dir, decoder_figures, empty_frames, labelled_images
 from kiosk.decoders import PyzbarDecoder, ZxingDecoder, default_decoder
 from safecode.cli import cli
-from safecode.render import render_code_frame
+from simulator.render import render_code_frame
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from kiosk.decode_cli import SHOWN_CHARS, decode_command, shown
 from protocol import keys
 from protocol.presentation import Presentation
 from safecode.cli import cli
-from safecode.render import render_code_frame
-from safecode.visitors import enrol_visitor
+from simulator.render import render_code_frame
+from simulator.visitors import enrol_visitor
 
 
 def save(path: Path, image: np.ndarray) -> Path:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kiosk.decode_bench import labelled_images
+from benchmarks.decoders import labelled_images
 from kiosk.decoders import (
     CascadeDecoder,
     Decoded,
@@ -22,7 +22,7 @@ from kiosk.decoders import (
     decoder_named,
     default_decoder,
 )
-from safecode.render import blank_frame, code_matrix, render_code_frame
+from simulator.render import blank_frame, code_matrix, render_code_frame
 from tests.shared_data import SHARED_DATA
 
 BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"

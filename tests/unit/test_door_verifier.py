@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kiosk.verifier import DoorVerifier, Outcome, Verdict
 from protocol.presentation import MAX_TEXT, PREFIX, CodeType, Presentation
-from safecode.visitors import Wallet, enrol_visitor
+from simulator.visitors import Wallet, enrol_visitor
 from tests.unit.wire_checks import seeded
 
 

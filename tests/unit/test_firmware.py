@@ -37,8 +37,8 @@ from protocol.checkin import parse_checkin
 from protocol.kiosk_config import sign_kiosk_config
 from protocol.receipt import ReceiptEntry, sign_receipt
 from protocol.status import encode_status, parse_status
-from safecode.render import blank_frame, render_code_frame
-from safecode.visitors import Wallet, enrol_visitor
+from simulator.render import blank_frame, render_code_frame
+from simulator.visitors import Wallet, enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("firmware-issuer")

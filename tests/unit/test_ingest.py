@@ -20,7 +20,7 @@ from protocol.errors import MalformedError
 from protocol.merkle import leaf_hash
 from protocol.presentation import Presentation
 from protocol.signed import seal
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("ingest-issuer")

@@ -21,7 +21,7 @@ from aggregator.service import CounterFlusher
 from protocol import keys, topics
 from protocol.checkin import MAX_BYTES, ClockState, sign_checkin
 from protocol.presentation import Presentation
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("hostile-issuer")

@@ -14,8 +14,8 @@ from aggregator.service import AggregatorService
 from kiosk.config import load_config as load_kiosk_config
 from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
-from provisioning.site import init_site
-from safecode.visitors import load_crowd
+from simulator.site import init_simulated_site
+from simulator.visitors import load_crowd
 
 
 class QueueBus(Bus):
@@ -41,7 +41,7 @@ class QueueBus(Bus):
 def test_each_kiosks_checkins_are_stored_in_arrival_order(tmp_path: Path) -> None:
     per_kiosk = 40
     # One visitor per check-in: the same code twice would be a replay.
-    site = init_site(tmp_path / "site", kiosks=3, visitors=per_kiosk * 3)
+    site = init_simulated_site(tmp_path / "site", kiosks=3, visitors=per_kiosk * 3)
     config = dataclasses.replace(
         load_config(site.aggregator_config), ingest_workers=3, ingest_batch=7
     )
@@ -95,7 +95,7 @@ def test_a_kiosk_coming_online_gets_its_config(tmp_path: Path) -> None:
     from protocol.kiosk_config import parse_kiosk_config
     from protocol.status import encode_status
 
-    site = init_site(tmp_path / "site", kiosks=1, visitors=1)
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1)
     config = load_config(site.aggregator_config)
     bus = ConfigBus()
     service = AggregatorService(config, bus, on_event=lambda line: None, roles={"ingest"})

@@ -18,7 +18,7 @@ from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from protocol.errors import UnknownKeyError
 from protocol.status import encode_status, parse_status
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("placement-issuer")

@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from aggregator.db import CheckinEntry, database_proxy, open_database
 from aggregator.web import create_app
+from auditor.cli import ledger_group
 from protocol.note import NoteVerifier
-from safecode.ledger_cli import ledger_group
 from tests.unit.ledger_builder import ORIGIN, VKEY, LedgerBuilder, serving
 from tests.unit.wire_checks import seeded
 
@@ -95,11 +95,11 @@ def test_prove_over_http_and_from_the_database(built: tuple[str, list[bytes]]) -
 
 def test_prove_refuses_a_proof_for_another_leaf(built: tuple[str, list[bytes]]) -> None:
     """A server answering with a valid proof of some other leaf is caught."""
-    from safecode.ledger_http import AuditError, check_inclusion
+    from auditor.log_client import AuditError, check_inclusion
 
     url, ids = built
     with serving(create_app({"DATABASE_URL": url})) as base:
-        from safecode.ledger_http import LogClient
+        from auditor.log_client import LogClient
 
         answer = LogClient(base).json(f"/v1/proof/inclusion/{ids[2].hex()}")
     verifier = NoteVerifier.from_string(VKEY)

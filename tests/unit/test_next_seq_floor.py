@@ -25,7 +25,7 @@ from protocol.kiosk_config import (
     parse_kiosk_config,
     sign_kiosk_config,
 )
-from safecode.visitors import Wallet
+from simulator.visitors import Wallet
 from tests.unit import test_firmware as fw
 from tests.unit.wire_checks import SignedMap, seeded
 

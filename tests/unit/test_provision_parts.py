@@ -30,7 +30,7 @@ from provisioning.layout import DeviceLayout, KioskSettings, render_config, syst
 from provisioning.operator_client import OperatorClient, check_aggregator_url
 from provisioning.remote import ATOMIC_WRITE, SshTarget
 from provisioning.retire import _unit_name
-from safecode.broker import free_port
+from simulator.broker import free_port
 from tests.unit.wire_checks import seeded
 
 PIN = "SHA256:" + "a" * 43

@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from safecode.render import (
+from simulator.render import (
     QUIET_ZONE,
     blank_frame,
     code_matrix,

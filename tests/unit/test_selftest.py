@@ -23,14 +23,14 @@ from gpiozero import Device
 from PIL import Image
 
 from kiosk import selftest as st
-from kiosk import sources
+from kiosk import source_registry
 from kiosk.clock import KioskClock
 from kiosk.config import load_config
 from kiosk.frames import GeneratedFrameSource
 from kiosk.instance_lock import AlreadyRunning, InstanceLock, is_running
 from kiosk.outbox import Outbox
-from safecode.broker import LocalBroker, free_port
 from safecode.cli import cli
+from simulator.broker import LocalBroker, free_port
 
 FAST = ["--mock-pins", "--lamp-seconds", "0.02", "--timeout", "3"]
 
@@ -211,7 +211,7 @@ def test_a_camera_that_gives_no_frame(
     def dark(camera: Any) -> GeneratedFrameSource:
         return GeneratedFrameSource(lambda i: np.zeros((8, 8), np.uint8), limit=0)
 
-    monkeypatch.setitem(sources._registered, "simulated", dark)
+    monkeypatch.setitem(source_registry._registered, "simulated", dark)
     result, report = selftest(config, "--json", "--timeout", "0.3")
     assert_fails(result, report, "camera", "gave no frame within 0.3 s")
 
@@ -222,7 +222,7 @@ def test_a_camera_that_hangs_hits_the_deadline(
     def hung(camera: Any) -> GeneratedFrameSource:
         return GeneratedFrameSource(lambda i: time.sleep(3))
 
-    monkeypatch.setitem(sources._registered, "simulated", hung)
+    monkeypatch.setitem(source_registry._registered, "simulated", hung)
     monkeypatch.setattr(st, "DEADLINE_SLACK_S", 0.5)
     result, report = selftest(config, "--json", "--timeout", "0.3")
     assert_fails(result, report, "camera", "no answer within 0.8 s")

@@ -19,7 +19,7 @@ from protocol.encoding import decode
 from protocol.errors import SignatureError
 from protocol.note import NoteVerifier
 from protocol.receipt import MAX_ENTRIES, ReceiptEntry, parse_receipt
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("sequencer-issuer")

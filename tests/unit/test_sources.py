@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import sources
+from kiosk import source_registry
 from kiosk.camera_opencv import V4L2FrameSource, VideoFrameSource
 from kiosk.config import CameraSettings, ConfigError, _check_camera
 from kiosk.frames import FrameSource, GeneratedFrameSource, Picamera2FrameSource, ReplayFrameSource
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> dict:
     """An empty registry for this test; the real one comes back afterwards."""
     fresh: dict = {}
-    monkeypatch.setattr(sources, "_registered", fresh)
+    monkeypatch.setattr(source_registry, "_registered", fresh)
     return fresh
 
 
@@ -97,9 +97,9 @@ def test_registered_kind_cannot_shadow_a_builtin(clean_registry: dict) -> None:
 
 def test_importing_the_safecode_command_registers_simulated() -> None:
     import safecode.cli  # noqa: F401  (the import is what registers it)
-    from safecode.visitors import simulated_camera
+    from simulator.visitors import simulated_camera
 
-    assert sources._registered.get("simulated") is simulated_camera
+    assert source_registry.registered_factory("simulated") is simulated_camera
     # The registered factory is used: without a crowd file it says so.
     with pytest.raises(ConfigError, match="crowd file"):
         frame_source(CameraSettings(kind="simulated"))
@@ -108,13 +108,14 @@ def test_importing_the_safecode_command_registers_simulated() -> None:
 def test_firmware_alone_does_not_know_simulated() -> None:
     """In a fresh interpreter, only importing safecode.cli brings 'simulated' in."""
     script = (
-        "import kiosk.firmware, kiosk.cli, kiosk.sources as s\n"
-        "assert 'simulated' not in s._registered, s._registered\n"
+        "import kiosk.firmware, kiosk.cli, kiosk.source_registry as s\n"
+        "assert s.registered_factory('simulated') is None\n"
         "import sys\n"
-        "assert 'safecode.visitors' not in sys.modules\n"
+        "assert 'simulator.visitors' not in sys.modules\n"
         "import safecode.cli\n"
-        "from safecode.visitors import simulated_camera\n"
-        "assert s._registered['simulated'] is simulated_camera\n"
+        "assert 'simulator.visitors' not in sys.modules  # registered by its dotted path\n"
+        "from simulator.visitors import simulated_camera\n"
+        "assert s.registered_factory('simulated') is simulated_camera\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.site import init_site
-from safecode.broker import LocalBroker, free_port
+from simulator.broker import LocalBroker, free_port
+from simulator.site import init_simulated_site
 from tests.unit.test_systemd_units import (
     AGGREGATOR_UNITS,
     ANALYZE,
@@ -67,7 +67,7 @@ def filtered(unit: Path, tmp_path: Path, *argv: str) -> tuple[list[str], dict[st
 
 def test_kiosk_selftest_passes_under_the_filter(tmp_path: Path) -> None:
     with LocalBroker(workdir=tmp_path / "broker") as broker:
-        site = init_site(tmp_path / "site", kiosks=1, visitors=3, mqtt_port=broker.port)
+        site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=3, mqtt_port=broker.port)
         argv, env = filtered(
             KIOSK,
             tmp_path,
@@ -111,7 +111,7 @@ def test_the_kiosk_filter_lets_the_clock_state_through(tmp_path: Path) -> None:
 
 def test_filtered_kiosk_and_aggregator_seal_check_ins_and_serve_them(tmp_path: Path) -> None:
     with LocalBroker(workdir=tmp_path / "broker") as broker:
-        site = init_site(tmp_path / "site", kiosks=1, visitors=5, mqtt_port=broker.port)
+        site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=5, mqtt_port=broker.port)
         agg_argv, agg_env = filtered(
             AGGREGATOR_UNITS[0],
             tmp_path,

@@ -1,4 +1,4 @@
-"""Simulated visitors (safecode.visitors): wallets, crowd files and the door camera queue."""
+"""Simulated visitors (simulator.visitors): wallets, crowd files and the door camera queue."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kiosk.verifier import DoorVerifier, Outcome
 from protocol import keys
 from protocol.errors import UnknownKeyError, WrongTypeError
 from protocol.presentation import CodeType, Presentation
-from safecode.visitors import YEAR_S, VisitorQueue, Wallet, enrol_visitor, load_crowd, save_crowd
+from simulator.visitors import YEAR_S, VisitorQueue, Wallet, enrol_visitor, load_crowd, save_crowd
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("visitors-issuer")

@@ -22,7 +22,7 @@ from protocol.checkin import ClockState, parse_checkin, sign_checkin
 from protocol.checkpoint import open_checkpoint
 from protocol.note import NoteVerifier
 from protocol.presentation import Presentation
-from safecode.visitors import enrol_visitor
+from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("web-issuer")

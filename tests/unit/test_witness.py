@@ -13,11 +13,11 @@ from flask import Flask
 
 from aggregator.db import database_proxy, open_database
 from aggregator.web import create_app
+from auditor.cli import ledger_group
+from auditor.log_client import LogClient, LogUnavailable
+from auditor.witness import STATE_FILE, StateError, StateStore
 from protocol.cosignature import CosignatureVerifier, Cosigner, open_cosigned
 from protocol.note import NoteVerifier
-from safecode.ledger_cli import ledger_group
-from safecode.ledger_http import LogClient, LogUnavailable
-from safecode.witness import STATE_FILE, StateError, StateStore
 from tests.unit.ledger_builder import LEDGER, ORIGIN, VKEY, LedgerBuilder, serving
 from tests.unit.wire_checks import seeded
 
@@ -255,7 +255,7 @@ def test_a_cosignature_the_log_did_not_take_is_posted_again(site: Path) -> None:
 
 
 def test_the_loop_keeps_going_while_the_log_is_away(site: Path) -> None:
-    from safecode.witness import Witness, run_witness
+    from auditor.witness import Witness, run_witness
 
     key, _ = keygen(site, "witness.example/w1")
     store = StateStore(site / "s")

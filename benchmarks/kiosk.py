@@ -43,14 +43,14 @@ from kiosk.link_paho import MqttLink
 from kiosk.outbox import Outbox
 from kiosk.verifier import Outcome
 from protocol import keys
-from provisioning.site import init_site
+from simulator.broker import LocalBroker, free_port
+from simulator.render import blank_frame, render_code_frame
+from simulator.site import init_simulated_site
+from simulator.visitors import Wallet, enrol_visitor, load_crowd
 from support.config_file import read_toml
 from transport.settings import MqttSettings
 
-from .bench_util import filesystem_of, machine_info, one_core, read_vm_hwm_kb, spread_ms
-from .broker import LocalBroker, free_port
-from .render import blank_frame, render_code_frame
-from .visitors import Wallet, enrol_visitor, load_crowd
+from .util import filesystem_of, machine_info, one_core, read_vm_hwm_kb, spread_ms
 
 SIZE = (640, 480)
 TARGET_P95_VS_FLOOR = 1.3
@@ -231,8 +231,6 @@ def measure_latency(workdir: Path, samples: int, warmup: int = 5) -> dict[str, A
     """Frame-to-light latency of accepted codes, its parts, and the floor on the same frames."""
     issuer, ledger = keys.generate(), keys.generate()
     timed = TimedKiosk(workdir / "latency", issuer, ledger)
-    kiosk = timed.kiosk
-    pin = kiosk.feedback.green.pin
     wallets = _wallets(issuer, samples + warmup)
     rng = np.random.default_rng(1)
     parts: dict[str, list[float]] = defaultdict(list)
@@ -245,38 +243,15 @@ def measure_latency(workdir: Path, samples: int, warmup: int = 5) -> dict[str, A
             frame = _fresh_frame(wallet, rng)
             # The floor runs before the kiosk on odd samples, after it on even ones.
             f = _floor_on(floor, frame) if floor is not None and index % 2 else None
-            timed.reset()
-            # The last acceptance's green may still be on (it lasts a second): put it out,
-            # so this sample's light is a change on the pin.
-            kiosk.feedback.green.off()
-            cleared_at = time.monotonic()
-            pin.clear_states()
-            start = time.monotonic()
-            verdicts = kiosk.process_frame(frame)
-            if [v.outcome for v in verdicts] != [Outcome.ACCEPTED]:
-                raise BenchError(f"sample {index}: expected one acceptance, got {verdicts!r}")
-            lit = _green_on_at(pin, cleared_at)
+            start, lit, verdicts = _timed_acceptance(timed, frame, index)
             if floor is None:
-                wire_size = len(bytes(kiosk.outbox.Row.select().get().wire))
-                shown = verdicts[0].presentation
-                assert shown is not None
-                signed = [shown.credential.signed_part(), shown.signed_part()]
-                floor = Floor(workdir / "latency", wire_size, signed)
+                floor = _floor_for(workdir / "latency", timed.kiosk, verdicts)
             if f is None:
                 f = _floor_on(floor, frame)
             if index < warmup:
                 continue
-            total = lit - start
-            latency.append(total)
-            known = {
-                "decode": timed.spent["decode"],
-                "verify": timed.spent["verify"],
-                "sign": timed.spent["sign"],
-                "commit": timed.spent["append"] - timed.spent["sign"],
-                "light": lit - timed.committed_at,
-            }
-            known["other"] = total - sum(known.values())
-            for name, value in known.items():
+            latency.append(lit - start)
+            for name, value in _latency_parts(timed, start, lit).items():
                 parts[name].append(value)
             for name, value in f.items():
                 floor_parts[name].append(value)
@@ -285,9 +260,7 @@ def measure_latency(workdir: Path, samples: int, warmup: int = 5) -> dict[str, A
         timed.close()
         if floor is not None:
             floor.close()
-    frame_to_light = spread_ms(latency)
-    floor_ms = spread_ms(floor_total)
-    ratio_p95 = frame_to_light["p95"] / floor_ms["p95"]
+    figures = _latency_figures(latency, parts, floor_total, floor_parts)
     return {
         "samples": samples,
         "warmup_discarded": warmup,
@@ -295,6 +268,63 @@ def measure_latency(workdir: Path, samples: int, warmup: int = 5) -> dict[str, A
         "link": LINK_NOTE,
         "feedback": "gpiozero MockFactory; light = green pin high (set by gpiozero's blink thread)",
         "outbox_filesystem": filesystem_of(workdir),
+        **figures,
+    }
+
+
+def _timed_acceptance(
+    timed: TimedKiosk, frame: np.ndarray, index: int
+) -> tuple[float, float, list]:
+    """Process one frame that must be accepted: (start, green lit, verdicts), monotonic s."""
+    kiosk = timed.kiosk
+    pin = kiosk.feedback.green.pin
+    timed.reset()
+    # The last acceptance's green may still be on (it lasts a second): put it out,
+    # so this sample's light is a change on the pin.
+    kiosk.feedback.green.off()
+    cleared_at = time.monotonic()
+    pin.clear_states()
+    start = time.monotonic()
+    verdicts = kiosk.process_frame(frame)
+    if [v.outcome for v in verdicts] != [Outcome.ACCEPTED]:
+        raise BenchError(f"sample {index}: expected one acceptance, got {verdicts!r}")
+    return start, _green_on_at(pin, cleared_at), verdicts
+
+
+def _floor_for(workdir: Path, kiosk: Kiosk, verdicts: list) -> Floor:
+    """The floor, sized like the kiosk's first outbox record and its presentation."""
+    wire_size = len(bytes(kiosk.outbox.Row.select().get().wire))
+    shown = verdicts[0].presentation
+    assert shown is not None
+    signed = [shown.credential.signed_part(), shown.signed_part()]
+    return Floor(workdir, wire_size, signed)
+
+
+def _latency_parts(timed: TimedKiosk, start: float, lit: float) -> dict[str, float]:
+    """Where one sample's frame-to-light time went (seconds); "other" is the rest."""
+    total = lit - start
+    known = {
+        "decode": timed.spent["decode"],
+        "verify": timed.spent["verify"],
+        "sign": timed.spent["sign"],
+        "commit": timed.spent["append"] - timed.spent["sign"],
+        "light": lit - timed.committed_at,
+    }
+    known["other"] = total - sum(known.values())
+    return known
+
+
+def _latency_figures(
+    latency: list[float],
+    parts: dict[str, list[float]],
+    floor_total: list[float],
+    floor_parts: dict[str, list[float]],
+) -> dict[str, Any]:
+    """Spreads of the latency, its parts and the floor; the p95 ratio against the target."""
+    frame_to_light = spread_ms(latency)
+    floor_ms = spread_ms(floor_total)
+    ratio_p95 = frame_to_light["p95"] / floor_ms["p95"]
+    return {
         "frame_to_light_ms": frame_to_light,
         "parts_ms": {name: spread_ms(values) for name, values in parts.items()},
         "floor_ms": {
@@ -447,7 +477,9 @@ def _replay_folder(folder: Path, wallets: list[Wallet], rng: np.random.Generator
 def measure_memory(workdir: Path, seconds: float, visitors: int = 12) -> dict[str, Any]:
     """Peak RSS (VmHWM) of ``safecode kiosk run`` on a replay source and a real Mosquitto."""
     with LocalBroker(workdir=workdir / "broker") as broker:
-        site = init_site(workdir / "site", kiosks=1, visitors=visitors, mqtt_port=broker.port)
+        site = init_simulated_site(
+            workdir / "site", kiosks=1, visitors=visitors, mqtt_port=broker.port
+        )
         config_path = site.kiosk_configs[0]
         replay = workdir / "replay"
         _replay_folder(replay, load_crowd(site.crowd_file), np.random.default_rng(3))
@@ -500,7 +532,7 @@ def measure_memory(workdir: Path, seconds: float, visitors: int = 12) -> dict[st
 
 def decoder_figures_on_blackbox() -> dict[str, Any] | None:
     """Read rate and cost of each decoder on the zxing-blackbox set (None if it is absent)."""
-    from kiosk.decode_bench import dataset_dir, decoder_figures
+    from .decoders import dataset_dir, decoder_figures
 
     root = dataset_dir("zxing-blackbox")
     if not root.is_dir():

@@ -27,7 +27,7 @@ from protocol.cosignature import Cosigner, with_signatures
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, parse_note
 
-from .ledger_http import LogClient, LogUnavailable
+from .log_client import LogClient, LogUnavailable
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1

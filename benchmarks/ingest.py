@@ -45,9 +45,8 @@ from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from protocol.errors import ProtocolError
 from protocol.receipt import Receipt, parse_answer
-
-from .broker import LocalBroker
-from .visitors import enrol_visitor
+from simulator.broker import LocalBroker
+from simulator.visitors import enrol_visitor
 
 SHOWS_PER_VISITOR = 30
 _AGG = ("ingest", "sequence", "aggregator")
@@ -340,8 +339,8 @@ def _drop_postgres_schema(url: str, schema: str) -> None:
     conn.close()
 
 
-class _Proc:
-    """An aggregator subprocess whose output is collected in the background."""
+class CollectedProcess:
+    """An aggregator subprocess whose output lines are collected in the background."""
 
     def __init__(self, name: str, argv: list[str]) -> None:
         self.name = name
@@ -358,6 +357,7 @@ class _Proc:
                 self.lines.append(line.rstrip())
 
     def wait_for(self, pattern: str, timeout: float) -> bool:
+        """Whether a line matching ``pattern`` came within ``timeout`` (False if it exited)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if any(re.search(pattern, line) for line in self.lines):
@@ -368,6 +368,7 @@ class _Proc:
         return False
 
     def stop(self) -> dict[str, Any]:
+        """Terminate (kill after 60 s) and return its last JSON line, or {}."""
         self.popen.terminate()
         try:
             self.popen.wait(timeout=60)
@@ -446,229 +447,303 @@ def run_bench(
     log: Any,
 ) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
-    from aggregator.db import CheckinEntry, open_database
-
-    workdir = Path(tempfile.mkdtemp(prefix="safecode-bench-ingest-"))
-    schema = None
-    procs: list[_Proc] = []
-    fleet_procs: list[tuple[Any, Connection]] = []
-    broker = LocalBroker(workdir=workdir / "broker").start()
+    run = IngestRun(
+        seconds=seconds,
+        kiosks=kiosks,
+        db_url=db_url,
+        ingest_processes=ingest_processes,
+        workers=workers,
+        fleets=fleets,
+        max_in_flight=max_in_flight,
+        latency_seconds=latency_seconds,
+        log=log,
+    )
     try:
-        load_before = os.getloadavg()[0]
-        log("measuring the crypto ceiling")
-        verify_before, per_cpu_before, cores = verify_rates()
-        if db_url is None:
-            url = f"sqlite:///{workdir / 'ledger.sqlite'}"
-            kind = "sqlite"
+        run.open_site()
+        run.start_fleets()
+        run.start_aggregator()
+        run.measure_peak()
+        run.measure_latency()
+        run.collect()
+        return run.figures()
+    finally:
+        run.close()
+
+
+class IngestRun:
+    """One run of the ingest benchmark: its site, broker and processes, phase by phase.
+
+    Each phase keeps what it measured on the instance; :meth:`figures` turns that into
+    the JSON figures and :meth:`close` stops whatever is still running.
+    """
+
+    # The peak rate cannot beat the ceiling: make that many records, and some more.
+    PER_CHECKIN_MAX = 3
+    WARMUP_S = 3.0
+
+    def __init__(
+        self,
+        *,
+        seconds: float,
+        kiosks: int,
+        db_url: str | None,
+        ingest_processes: int,
+        workers: int,
+        fleets: int,
+        max_in_flight: int,
+        latency_seconds: float,
+        log: Any,
+    ) -> None:
+        self.seconds, self.kiosks, self.db_url = seconds, kiosks, db_url
+        self.ingest_processes, self.workers, self.fleets = ingest_processes, workers, fleets
+        self.max_in_flight, self.latency_seconds, self.log = max_in_flight, latency_seconds, log
+        self.workdir = Path(tempfile.mkdtemp(prefix="safecode-bench-ingest-"))
+        self.schema: str | None = None
+        self.procs: list[CollectedProcess] = []
+        self.fleet_procs: list[tuple[Any, Connection]] = []
+        self.broker = LocalBroker(workdir=self.workdir / "broker").start()
+
+    def open_site(self) -> None:
+        """Measure the crypto ceiling, then lay out the database, keys and kiosks."""
+        from aggregator.db import open_database
+
+        self.load_before = os.getloadavg()[0]
+        self.log("measuring the crypto ceiling")
+        self.verify_before, self.per_cpu_before, self.cores = verify_rates()
+        if self.db_url is None:
+            url = f"sqlite:///{self.workdir / 'ledger.sqlite'}"
+            self.kind = "sqlite"
         else:
-            url, schema = _fresh_postgres_schema(db_url)
-            kind = "postgresql"
-        config, issuer, specs = make_site(
-            workdir,
+            url, self.schema = _fresh_postgres_schema(self.db_url)
+            self.kind = "postgresql"
+        self.config, self.issuer, self.specs = make_site(
+            self.workdir,
             url,
-            broker.port,
-            kiosks,
+            self.broker.port,
+            self.kiosks,
             shared_group="bench",
-            ingest_workers=workers,
+            ingest_workers=self.workers,
             client_id="bench-aggregator",
         )
-        db = open_database(url)
+        self.db = open_database(url)
 
-        # The peak rate cannot beat the ceiling: make that many records, and some more.
-        per_checkin_max = 3
-        ceiling_max = verify_before / 2
-        peak_records = int(ceiling_max * (seconds + 5) * 1.05) + 1000
+    def ask_fleets(self, command: str, args: tuple[Any, ...]) -> list[Any]:
+        """Send one command to every fleet, then collect their answers in order."""
+        for _, conn in self.fleet_procs:
+            conn.send((command, args))
+        return [conn.recv() for _, conn in self.fleet_procs]
+
+    def start_fleets(self) -> None:
+        """Fork the kiosk-fleet processes and have them make the peak's check-ins."""
+        peak_records = int(self.verify_before / 2 * (self.seconds + 5) * 1.05) + 1000
         context = mp.get_context("fork")
-        for index in range(fleets):
-            mine = specs[index::fleets]
+        for index in range(self.fleets):
+            mine = self.specs[index :: self.fleets]
             if not mine:
                 continue
             parent, child = context.Pipe()
             proc = context.Process(
                 target=_fleet_main,
-                args=(child, broker.port, mine, keys.private_seed(issuer)),
+                args=(child, self.broker.port, mine, keys.private_seed(self.issuer)),
                 daemon=True,
             )
             proc.start()
-            fleet_procs.append((proc, parent))
-        for _, conn in fleet_procs:
+            self.fleet_procs.append((proc, parent))
+        for _, conn in self.fleet_procs:
             if conn.recv() != "ready":
                 raise click.ClickException("a kiosk fleet did not start")
-        log(f"making {peak_records} check-ins with real presentations (not timed)")
-        per_kiosk = math.ceil(peak_records / kiosks)
-        for _, conn in fleet_procs:
-            conn.send(("generate", (per_kiosk,)))
-        for _, conn in fleet_procs:
-            conn.recv()
+        self.log(f"making {peak_records} check-ins with real presentations (not timed)")
+        self.ask_fleets("generate", (math.ceil(peak_records / self.kiosks),))
 
+    def start_aggregator(self) -> None:
+        """One all-in-one process, or ingest processes plus a sequencer; wait until up."""
         python = [sys.executable, "-m", "safecode", "aggregator"]
-        if ingest_processes == 0:  # one process: ingest and sequencer share SQLite's lock
-            procs.append(
-                _Proc("aggregator", [*python, "run", "--config", str(config), "--summary-json"])
+        config = ["--config", str(self.config)]
+        if self.ingest_processes == 0:  # one process: ingest and sequencer share SQLite's lock
+            self.procs.append(
+                CollectedProcess("aggregator", [*python, "run", *config, "--summary-json"])
             )
-        for number in range(ingest_processes):
-            procs.append(
-                _Proc(
+        for number in range(self.ingest_processes):
+            client_id = ["--client-id", f"bench-ingest-{number + 1}"]
+            self.procs.append(
+                CollectedProcess(
                     f"ingest-{number + 1}",
-                    [
-                        *python,
-                        "ingest",
-                        "--config",
-                        str(config),
-                        "--client-id",
-                        f"bench-ingest-{number + 1}",
-                        "--summary-json",
-                    ],
+                    [*python, "ingest", *config, *client_id, "--summary-json"],
                 )
             )
-        if ingest_processes:
-            procs.append(
-                _Proc("sequence", [*python, "sequence", "--config", str(config), "--summary-json"])
+        if self.ingest_processes:
+            self.procs.append(
+                CollectedProcess("sequence", [*python, "sequence", *config, "--summary-json"])
             )
-        for proc in procs:
+        for proc in self.procs:
             if not proc.wait_for("listening on", 30):
                 raise click.ClickException(f"{proc.name} did not start: {proc.lines[-5:]}")
 
-        # Peak: as fast as receipts allow.
-        warmup = 3.0
-        log(f"peak: {seconds + warmup:.0f} s of publishing as fast as receipts allow")
-        for _, conn in fleet_procs:
-            conn.send(("run", (warmup + seconds, max_in_flight, None, 30.0)))
-        time.sleep(warmup)
-        pids = {proc.name: proc.popen.pid for proc in procs}
-        pids["mosquitto"] = broker.process.pid if broker.process else 0
-        for number, (proc, _) in enumerate(fleet_procs):
+    def measure_peak(self) -> None:
+        """Peak: as fast as receipts allow; sealed per second and CPU of every process."""
+        self.log(
+            f"peak: {self.seconds + self.WARMUP_S:.0f} s of publishing as fast as receipts allow"
+        )
+        for _, conn in self.fleet_procs:
+            conn.send(("run", (self.WARMUP_S + self.seconds, self.max_in_flight, None, 30.0)))
+        time.sleep(self.WARMUP_S)
+        pids = {proc.name: proc.popen.pid for proc in self.procs}
+        pids["mosquitto"] = self.broker.process.pid if self.broker.process else 0
+        for number, (proc, _) in enumerate(self.fleet_procs):
             pids[f"kiosk_fleet_{number + 1}"] = proc.pid or 0
         cpu_start = {name: _cpu_s(pid) for name, pid in pids.items()}
-        with db.connection_context():
+        with self.db.connection_context():
             t_start, n_start = time.perf_counter(), _tree_size()
-        time.sleep(seconds)
-        with db.connection_context():
+        time.sleep(self.seconds)
+        with self.db.connection_context():
             t_end, n_end = time.perf_counter(), _tree_size()
-        cpu_cores = {
+        self.cpu_cores = {
             name: round((_cpu_s(pid) - cpu_start[name]) / (t_end - t_start), 2)
             for name, pid in pids.items()
         }
-        peak_runs = [conn.recv() for _, conn in fleet_procs]
+        self.peak_runs = [conn.recv() for _, conn in self.fleet_procs]
         # Measured again right after the peak: the machine may be shared, so the higher
         # of the two (the stricter ceiling) is used.
-        verify_after, per_cpu_after, _ = verify_rates()
-        verify_rate = max(verify_before, verify_after)
-        verify_per_cpu_s = max(per_cpu_before, per_cpu_after)
-        peak = (n_end - n_start) / (t_end - t_start)
-        rss_at_peak = {proc.name: _rss_mb(proc.popen.pid) for proc in procs}
+        self.verify_after, per_cpu_after, _ = verify_rates()
+        self.verify_rate = max(self.verify_before, self.verify_after)
+        self.verify_per_cpu_s = max(self.per_cpu_before, per_cpu_after)
+        self.peak = (n_end - n_start) / (t_end - t_start)
+        self.rss_at_peak = {proc.name: _rss_mb(proc.popen.pid) for proc in self.procs}
 
-        # Latency at half the peak rate, with records made before it starts.
-        half = peak / 2
-        lat_records = int(half * latency_seconds * 1.2) + 100
-        log(
-            f"latency: making {lat_records} check-ins, then {latency_seconds:.0f} s at {half:.0f}/s"
+    def measure_latency(self) -> None:
+        """Latency at half the peak rate, with records made before it starts; then drain."""
+        self.half = self.peak / 2
+        lat_records = int(self.half * self.latency_seconds * 1.2) + 100
+        self.log(
+            f"latency: making {lat_records} check-ins, then "
+            f"{self.latency_seconds:.0f} s at {self.half:.0f}/s"
         )
-        for _, conn in fleet_procs:
-            conn.send(("drain", (120.0, 30.0)))
-        for _, conn in fleet_procs:
-            conn.recv()
-        for _, conn in fleet_procs:
-            conn.send(("generate", (math.ceil(lat_records / kiosks),)))
-        for _, conn in fleet_procs:
-            conn.recv()
-        share = half / max(1, len(fleet_procs))
-        for _, conn in fleet_procs:
-            conn.send(("run", (latency_seconds, max_in_flight, share, 30.0)))
-        lat_runs = [conn.recv() for _, conn in fleet_procs]
-        log("draining: every published check-in must be sealed once")
-        drained = []
-        for _, conn in fleet_procs:
-            conn.send(("drain", (180.0, 10.0)))
-        for _, conn in fleet_procs:
-            drained.append(conn.recv())
-        latencies: list[float] = []
-        for (_, conn), run in zip(fleet_procs, lat_runs, strict=True):
+        self.ask_fleets("drain", (120.0, 30.0))
+        self.ask_fleets("generate", (math.ceil(lat_records / self.kiosks),))
+        share = self.half / max(1, len(self.fleet_procs))
+        self.lat_runs = self.ask_fleets(
+            "run", (self.latency_seconds, self.max_in_flight, share, 30.0)
+        )
+        self.log("draining: every published check-in must be sealed once")
+        self.drained = self.ask_fleets("drain", (180.0, 10.0))
+        self.latencies: list[float] = []
+        for (_, conn), run in zip(self.fleet_procs, self.lat_runs, strict=True):
             conn.send(("latencies", (run["ids"],)))
-            latencies.extend(conn.recv())
+            self.latencies.extend(conn.recv())
 
-        published = set()
-        for result in drained:
-            published.update(result["sent"])
-        with db.connection_context():
+    def collect(self) -> None:
+        """What was published and sealed; stop the aggregator and the fleets."""
+        from aggregator.db import CheckinEntry
+
+        self.published = set()
+        for result in self.drained:
+            self.published.update(result["sent"])
+        with self.db.connection_context():
             rows = list(CheckinEntry.select(CheckinEntry.checkin_id, CheckinEntry.leaf_index))
-        sealed_ids = [bytes(row.checkin_id) for row in rows if row.leaf_index is not None]
-        sealed_set = set(sealed_ids)
-        summaries = {proc.name: proc.stop() for proc in procs}
-        log_tails = {proc.name: [x for x in proc.lines if "gap" not in x][-40:] for proc in procs}
-        procs = []
-        fleet_rss = []
-        for proc, conn in fleet_procs:
+        self.sealed_ids = [bytes(row.checkin_id) for row in rows if row.leaf_index is not None]
+        self.summaries = {proc.name: proc.stop() for proc in self.procs}
+        self.log_tails = {
+            proc.name: [x for x in proc.lines if "gap" not in x][-40:] for proc in self.procs
+        }
+        self.procs = []
+        self.fleet_rss = []
+        for proc, conn in self.fleet_procs:
             conn.send(("stop", ()))
-            fleet_rss.append(conn.recv())
+            self.fleet_rss.append(conn.recv())
             proc.join(timeout=10)
-        fleet_procs = []
-        agg_cores = sum(v for k, v in cpu_cores.items() if k.startswith(_AGG))
-        gen_cores = sum(v for k, v in cpu_cores.items() if k.startswith("kiosk_fleet"))
-        hits = sum(s.get("issuer_cache:hit", 0) for s in summaries.values())
-        misses = sum(s.get("issuer_cache:miss", 0) for s in summaries.values())
-        issuer_share = misses / (hits + misses) if hits + misses else 1.0
-        per_checkin = 2 + issuer_share
-        ceiling = verify_rate / per_checkin
-        # The most any aggregator could seal on this machine: one that spent nothing but
-        # its verifications, beside the load generator and broker as measured here.
-        floor_ms = 1000 * per_checkin / verify_per_cpu_s
-        others_ms = 1000 * (gen_cores + cpu_cores.get("mosquitto", 0.0)) / max(1.0, peak)
-        free_bound = 1000 * cores / max(1e-6, floor_ms + others_ms)
-        db.close()
+        self.fleet_procs = []
+        self.db.close()
+
+    def figures(self) -> dict[str, Any]:
+        """The JSON figures of the run."""
         return {
-            "database": kind,
-            "seconds": seconds,
-            "kiosks": kiosks,
-            "ingest_processes": ingest_processes,
-            "ingest_workers_per_process": workers,
-            "kiosk_fleet_processes": len(peak_runs),
-            "max_in_flight_per_kiosk": max_in_flight,
-            "sealed_per_s_peak": round(peak, 1),
-            "published_peak_phase": sum(r["published"] for r in peak_runs),
-            "fleet_ran_out_of_records": any(r["ran_out"] for r in peak_runs),
-            "published": len(published),
+            **self.run_figures(),
+            **self.delivery_figures(),
+            **self.crypto_figures(),
+            **self.resource_figures(),
+        }
+
+    def run_figures(self) -> dict[str, Any]:
+        """The settings, the peak and the machine."""
+        return {
+            "database": self.kind,
+            "seconds": self.seconds,
+            "kiosks": self.kiosks,
+            "ingest_processes": self.ingest_processes,
+            "ingest_workers_per_process": self.workers,
+            "kiosk_fleet_processes": len(self.peak_runs),
+            "max_in_flight_per_kiosk": self.max_in_flight,
+            "sealed_per_s_peak": round(self.peak, 1),
+            "cores": self.cores,
+            "load_before_and_after": [round(self.load_before, 2), round(os.getloadavg()[0], 2)],
+            "machine": f"{platform.machine()} {platform.python_implementation()} "
+            f"{platform.python_version()}, {self.cores} cores, load {os.getloadavg()[0]:.2f} "
+            f"(1-min average at the end; 2 cores shared with other users)",
+        }
+
+    def delivery_figures(self) -> dict[str, Any]:
+        """Published, sealed, lost, duplicated; scan-to-receipt latency."""
+        sealed_set = set(self.sealed_ids)
+        drained, latencies = self.drained, self.latencies
+        return {
+            "published_peak_phase": sum(r["published"] for r in self.peak_runs),
+            "fleet_ran_out_of_records": any(r["ran_out"] for r in self.peak_runs),
+            "published": len(self.published),
             "sealed": len(sealed_set),
-            "lost": len(published - sealed_set),
-            "duplicated": len(sealed_ids) - len(sealed_set) + sum(r["conflicts"] for r in drained),
-            "unexpected_sealed": len(sealed_set - published),
+            "lost": len(self.published - sealed_set),
+            "duplicated": len(self.sealed_ids)
+            - len(sealed_set)
+            + sum(r["conflicts"] for r in drained),
+            "unexpected_sealed": len(sealed_set - self.published),
             "refused": sum(r["refusals"] for r in drained),
-            "resent": sum(r["resent"] for r in peak_runs + lat_runs),
-            "latency_rate_per_s": round(half, 1),
+            "resent": sum(r["resent"] for r in self.peak_runs + self.lat_runs),
+            "latency_rate_per_s": round(self.half, 1),
             "latency_samples": len(latencies),
             "scan_to_receipt_ms_p50": _percentile(latencies, 0.50),
             "scan_to_receipt_ms_p95": _percentile(latencies, 0.95),
             "scan_to_receipt_ms_median": round(statistics.median(latencies), 1)
             if latencies
             else None,
-            "ed25519_verify_per_s_all_cores": round(verify_rate),
+        }
+
+    @property
+    def issuer_share(self) -> float:
+        """Share of check-ins whose issuer signature was checked (not in the cache)."""
+        hits = sum(s.get("issuer_cache:hit", 0) for s in self.summaries.values())
+        misses = sum(s.get("issuer_cache:miss", 0) for s in self.summaries.values())
+        return misses / (hits + misses) if hits + misses else 1.0
+
+    @property
+    def per_checkin(self) -> float:
+        """Signature checks per check-in: two, plus the issuer's when not cached."""
+        return 2 + self.issuer_share
+
+    @property
+    def aggregator_cores(self) -> float:
+        return sum(v for k, v in self.cpu_cores.items() if k.startswith(_AGG))
+
+    def crypto_figures(self) -> dict[str, Any]:
+        """The peak against the crypto ceiling, on all cores and at the aggregator's CPU."""
+        per_checkin, peak, cores = self.per_checkin, self.peak, self.cores
+        verify_per_cpu_s, agg_cores = self.verify_per_cpu_s, self.aggregator_cores
+        ceiling = self.verify_rate / per_checkin
+        return {
+            "ed25519_verify_per_s_all_cores": round(self.verify_rate),
             "ed25519_verify_per_s_before_and_after_peak": [
-                round(verify_before),
-                round(verify_after),
+                round(self.verify_before),
+                round(self.verify_after),
             ],
-            "cores": cores,
-            "issuer_cache_miss_share": round(issuer_share, 4),
+            "issuer_cache_miss_share": round(self.issuer_share, 4),
             "verifications_per_checkin": round(per_checkin, 3),
-            "verifications_per_checkin_uncached": per_checkin_max,
+            "verifications_per_checkin_uncached": self.PER_CHECKIN_MAX,
             "crypto_ceiling_checkins_per_s": round(ceiling, 1),
             "ratio_to_ceiling": round(peak / ceiling, 3),
             "checkins_per_aggregator_core_s": round(peak / max(0.01, agg_cores), 1),
             "crypto_ceiling_per_core": round(ceiling / cores, 1),
-            # CPU seconds each part spent per check-in sealed in the peak window.
-            "cpu_ms_per_sealed_checkin": {
-                "aggregator": _per(agg_cores, peak),
-                "mosquitto": _per(cpu_cores.get("mosquitto", 0.0), peak),
-                "load_generator": _per(gen_cores, peak),
-                # Verification alone, at the measured verifications per CPU second.
-                "crypto_floor": round(1000 * per_checkin / verify_per_cpu_s, 3),
-            },
             "ed25519_verify_per_cpu_s": round(verify_per_cpu_s),
             # An upper bound, not a measurement: all cores shared by an aggregator costing
             # only its crypto floor and the load generator and broker at their cost here.
-            "bound_with_crypto_only_aggregator": {
-                "checkins_per_s": round(free_bound, 1),
-                "ratio_to_ceiling": round(free_bound / ceiling, 3),
-            },
+            "bound_with_crypto_only_aggregator": self.crypto_only_bound(ceiling),
             # The ceiling scaled to the CPU the aggregator really used: what it sealed per
             # CPU second against what pure verification does per CPU second. Unlike the
             # all-cores figure, this one does not move with other users' load.
@@ -678,31 +753,57 @@ def run_bench(
             "ratio_to_ceiling_at_aggregator_cpu": round(
                 peak / max(0.01, verify_per_cpu_s * agg_cores / per_checkin), 3
             ),
-            "load_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        }
+
+    def crypto_only_bound(self, ceiling: float) -> dict[str, float]:
+        """The most any aggregator could seal on this machine: one that spent nothing but
+        its verifications, beside the load generator and broker as measured here."""
+        gen_cores = sum(v for k, v in self.cpu_cores.items() if k.startswith("kiosk_fleet"))
+        floor_ms = 1000 * self.per_checkin / self.verify_per_cpu_s
+        others_ms = 1000 * (gen_cores + self.cpu_cores.get("mosquitto", 0.0)) / max(1.0, self.peak)
+        free_bound = 1000 * self.cores / max(1e-6, floor_ms + others_ms)
+        return {
+            "checkins_per_s": round(free_bound, 1),
+            "ratio_to_ceiling": round(free_bound / ceiling, 3),
+        }
+
+    def resource_figures(self) -> dict[str, Any]:
+        """CPU per sealed check-in, cores used, memory, and the aggregator's own counts."""
+        peak, agg_cores, cpu_cores = self.peak, self.aggregator_cores, self.cpu_cores
+        gen_cores = sum(v for k, v in cpu_cores.items() if k.startswith("kiosk_fleet"))
+        broker = self.broker
+        return {
+            # CPU seconds each part spent per check-in sealed in the peak window.
+            "cpu_ms_per_sealed_checkin": {
+                "aggregator": _per(agg_cores, peak),
+                "mosquitto": _per(cpu_cores.get("mosquitto", 0.0), peak),
+                "load_generator": _per(gen_cores, peak),
+                # Verification alone, at the measured verifications per CPU second.
+                "crypto_floor": round(1000 * self.per_checkin / self.verify_per_cpu_s, 3),
+            },
             # Cores each process kept busy during the peak window: kiosks and broker share
             # the machine with the aggregator, and other users may too (see load).
             "cpu_cores_used_at_peak": cpu_cores,
             "aggregator_cores_used_at_peak": round(agg_cores, 2),
             "memory_mb": {
-                **{name: rss for name, rss in rss_at_peak.items()},
+                **{name: rss for name, rss in self.rss_at_peak.items()},
                 "mosquitto": _rss_mb(broker.process.pid) if broker.process else {},
-                "kiosk_fleets": fleet_rss,
+                "kiosk_fleets": self.fleet_rss,
             },
-            "aggregator_counts": summaries,
-            "aggregator_log_tail": log_tails,
-            "machine": f"{platform.machine()} {platform.python_implementation()} "
-            f"{platform.python_version()}, {cores} cores, load {os.getloadavg()[0]:.2f} "
-            f"(1-min average at the end; 2 cores shared with other users)",
+            "aggregator_counts": self.summaries,
+            "aggregator_log_tail": self.log_tails,
         }
-    finally:
-        for proc in procs:
+
+    def close(self) -> None:
+        """Stop whatever still runs; drop the PostgreSQL schema; remove the work folder."""
+        for proc in self.procs:
             proc.stop()
-        for proc, _conn in fleet_procs:
+        for proc, _conn in self.fleet_procs:
             proc.kill()
-        broker.stop()
-        if schema is not None and db_url is not None:
-            _drop_postgres_schema(db_url, schema)
-        shutil.rmtree(workdir, ignore_errors=True)
+        self.broker.stop()
+        if self.schema is not None and self.db_url is not None:
+            _drop_postgres_schema(self.db_url, self.schema)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @click.command("ingest")

@@ -10,9 +10,7 @@ the last line printed is one JSON object summarising the run.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -30,58 +28,13 @@ from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.operators import create_token
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, open_note
-from provisioning.site import Site, init_site
+from provisioning.site import Site
 
 from .broker import free_port
 from .demo_broker import probe_foreign_topic, start_broker
-from .demo_witness import add_witness, cosign_once, show_fleet
-
-
-class _Process:
-    """A child process whose output lines are relayed as they come."""
-
-    def __init__(self, name: str, args: list[str], clock: float, echo: Any) -> None:
-        self.name = name
-        self.summary: dict[str, Any] | None = None
-        self.ready = threading.Event()
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "safecode", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self._thread = threading.Thread(
-            target=self._relay, args=(self.popen.stdout, clock, echo), daemon=True
-        )
-        self._thread.start()
-
-    def _relay(self, stream: IO[str], clock: float, echo: Any) -> None:
-        for line in stream:
-            line = line.rstrip("\n")
-            if line.startswith("{"):
-                try:
-                    self.summary = json.loads(line)
-                    continue
-                except json.JSONDecodeError:
-                    pass
-            if "listening on" in line or ": scanning" in line:
-                self.ready.set()
-            echo(f"[{time.monotonic() - clock:6.1f}s] {line}")
-
-    def stop(self, timeout: float) -> int:
-        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self._thread.join(timeout=2)
-        return self.popen.returncode
+from .demo_witness import DemoWitness, add_witness, cosign_once, show_fleet
+from .process import RelayedProcess
+from .site import init_simulated_site
 
 
 def _fetch_checkpoint(site: Site) -> tuple[str | None, bool]:
@@ -169,10 +122,10 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
     clock = time.monotonic()
     echo = click.echo
     broker, logins = start_broker(root / "broker", echo)
-    aggregator: _Process | None = None
-    kiosk_processes: list[_Process] = []
+    aggregator: RelayedProcess | None = None
+    kiosk_processes: list[RelayedProcess] = []
     try:
-        site = init_site(
+        site = init_simulated_site(
             root / "site",
             kiosks=kiosks,
             visitors=40 * kiosks,
@@ -184,7 +137,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         witness = add_witness(site, root / "witness")
         echo(f"witness: an outside party's key {witness.vkey}")
         token = _operator_token(site)
-        aggregator = _Process(
+        aggregator = RelayedProcess(
             "aggregator",
             ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
             clock,
@@ -193,42 +146,72 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         aggregator.ready.wait(15)
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
-            kiosk_processes.append(_Process(config.parent.name, args, clock, echo))
-        deadline = time.monotonic() + seconds
-        while not stop.wait(0.2) and time.monotonic() < deadline:
-            if any(p.popen.poll() is not None for p in [aggregator, *kiosk_processes]):
-                echo("a component exited early; stopping the demo", err=True)
-                break
-        if stop.is_set():
-            echo("interrupted: stopping the kiosks, then the aggregator")
+            kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
+        _run_until(stop, time.monotonic() + seconds, [aggregator, *kiosk_processes], echo)
         show_fleet(site, token, echo)
-        echo("stopping kiosks (each waits a few seconds for its last receipts)")
-        for process in kiosk_processes:
-            process.popen.terminate()
-        for process in kiosk_processes:
-            process.stop(timeout=15)
-        acl_ok = None
-        if logins is not None and len(site.kiosk_configs) > 1:
-            acl_ok = probe_foreign_topic(
-                site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo
-            )
-        checkpoint, checkpoint_ok = _fetch_checkpoint(site)
-        if checkpoint:
-            echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
-        witness_ok = cosign_once(site, witness, echo)
+        _stop_kiosks(kiosk_processes, echo)
+        checks = _outside_checks(site, logins is not None, witness, echo)
         aggregator.stop(timeout=20)
     finally:
         for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
             process.stop(timeout=5)
         broker.stop()
+    return {
+        "seconds": round(time.monotonic() - clock, 1),
+        "kiosks": kiosks,
+        **_kiosk_totals(kiosk_processes),
+        **checks,
+        **_ledger_figures(site),
+    }
+
+
+def _run_until(
+    stop: threading.Event, deadline: float, processes: list[RelayedProcess], echo: Any
+) -> None:
+    """Let the site run until the deadline, a signal, or a component exiting early."""
+    while not stop.wait(0.2) and time.monotonic() < deadline:
+        if any(p.popen.poll() is not None for p in processes):
+            echo("a component exited early; stopping the demo", err=True)
+            break
+    if stop.is_set():
+        echo("interrupted: stopping the kiosks, then the aggregator")
+
+
+def _stop_kiosks(kiosk_processes: list[RelayedProcess], echo: Any) -> None:
+    echo("stopping kiosks (each waits a few seconds for its last receipts)")
+    for process in kiosk_processes:
+        process.popen.terminate()
+    for process in kiosk_processes:
+        process.stop(timeout=15)
+
+
+def _outside_checks(
+    site: Site, per_kiosk_accounts: bool, witness: DemoWitness, echo: Any
+) -> dict[str, bool | None]:
+    """What an outsider can check: broker ACLs, the signed checkpoint, a witness cosignature."""
+    acl_ok = None
+    if per_kiosk_accounts and len(site.kiosk_configs) > 1:
+        acl_ok = probe_foreign_topic(site.kiosk_configs[0], site.kiosk_configs[1].parent.name, echo)
+    checkpoint, checkpoint_ok = _fetch_checkpoint(site)
+    if checkpoint:
+        echo("latest checkpoint from the read API:\n  " + checkpoint.replace("\n", "\n  "))
+    witness_ok = cosign_once(site, witness, echo)
+    return {
+        "checkpoint_verified": checkpoint_ok,
+        "witness_cosigned": witness_ok,
+        # True: a kiosk's own account was refused another kiosk's topic (None: no plugin).
+        "broker_acl_enforced": acl_ok,
+    }
+
+
+def _kiosk_totals(kiosk_processes: list[RelayedProcess]) -> dict[str, int]:
+    """The kiosks' summary counters, added up."""
     counters = [p.summary or {} for p in kiosk_processes]
 
     def total(key: str) -> int:
         return sum(int(c.get(key, 0)) for c in counters)
 
     return {
-        "seconds": round(time.monotonic() - clock, 1),
-        "kiosks": kiosks,
         "scanned": total("scanned"),
         "accepted": total("accepted"),
         "already_checked_in": total("already"),
@@ -236,9 +219,4 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         "delivered": total("delivered"),
         "kiosk_pending": total("pending"),
         "kiosk_rejected": total("rejected_total"),
-        "checkpoint_verified": checkpoint_ok,
-        "witness_cosigned": witness_ok,
-        # True: a kiosk's own account was refused another kiosk's topic (None: no plugin).
-        "broker_acl_enforced": acl_ok,
-        **_ledger_figures(site),
     }

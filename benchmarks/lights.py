@@ -1,6 +1,6 @@
 """How long the scan loop spends in a verdict call, against the bare gpiozero floor.
 
-Run: ``.venv/bin/python -m tests.bench_lights [--n 1000]``; prints one JSON line.
+Run: ``.venv/bin/python -m benchmarks.lights [--n 1000]``; prints one JSON line.
 The floor is what any verdict must do at least: one background LED blink and one
 background beep straight on gpiozero devices. Both run on MockFactory pins in the
 same process, alternating, so machine load hits both alike.

@@ -105,7 +105,7 @@ def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) 
     _one_source(url, database_url)
     verifier = _verifier(vkey)
     if url is not None:
-        from .ledger_http import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+        from .log_client import AuditError, LogClient, LogUnavailable, verify_remote_ledger
 
         try:
             remote = verify_remote_ledger(LogClient(url), verifier)
@@ -148,7 +148,7 @@ def prove_command(
     checkin_id: str, url: str | None, database_url: str | None, vkey: str, tree_size: int | None
 ) -> None:
     """Print an inclusion proof of CHECKIN_ID (hex) and check it against a signed checkpoint."""
-    from .ledger_http import AuditError, LogClient, LogUnavailable, check_inclusion
+    from .log_client import AuditError, LogClient, LogUnavailable, check_inclusion
 
     _one_source(url, database_url)
     verifier = _verifier(vkey)
@@ -255,7 +255,7 @@ def witness_command(
     """
     import signal
 
-    from .ledger_http import LogClient
+    from .log_client import LogClient
     from .witness import StateError, StateStore, Witness, run_witness
 
     verifier = _verifier(vkey)

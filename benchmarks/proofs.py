@@ -1,6 +1,6 @@
 """Benchmark: proofs from stored tiles in a real SQLite ledger, against recomputing (JSON).
 
-Run ``python -m aggregator.bench_proofs [SIZE ...]``. For each size a ledger file
+Run ``python -m benchmarks.proofs [SIZE ...]``. For each size a ledger file
 gets SIZE synthetic sealed leaves (tiles written as the sequencer writes them, in
 blocks of 1,000); then a fresh TreeCache answers 200 inclusion and 200 consistency
 proofs (medians, first one included, i.e. from a cold start) and the same
@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from aggregator.db import CheckinEntry, KioskEntry, database_proxy, open_database
+from aggregator.proofs import TreeCache
+from aggregator.tiles import TileEntry, write_tiles
 from protocol import merkle
-
-from .db import CheckinEntry, KioskEntry, database_proxy, open_database
-from .proofs import TreeCache
-from .tiles import TileEntry, write_tiles
 
 BLOCK = 1000
 

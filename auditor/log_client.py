@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import merkle
-from protocol.block import GENESIS_PREV, leaf_data, parse_block
+from protocol.block import leaf_data
+from protocol.chain import ChainError, ChainWalk
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier
@@ -125,83 +126,63 @@ def verify_remote_ledger(
     progress: Callable[[int], None] | None = None,
 ) -> RemoteSummary:
     """Fetch every block and its leaf hashes; re-check signatures, links, roots, checkpoints."""
-    origin = verifier.name
-    tree = merkle.MerkleAccumulator()
-    prev = GENESIS_PREV
-    height = 0
+    walk = ChainWalk(verifier)
     while True:
-        page = client.json(f"/v1/blocks?start={height}&limit={PAGE}")
+        page = client.json(f"/v1/blocks?start={walk.height}&limit={PAGE}")
         items = page.get("blocks")
         if not isinstance(items, list):
             raise AuditError("block list is malformed")
         for item in items:
             if not isinstance(item, dict):
                 raise AuditError("block list is malformed")
-            prev = _check_block(client, item, height, prev, tree, verifier)
-            height += 1
+            _check_block(client, item, walk)
             if progress:
-                progress(height)
+                progress(walk.height)
         following = page.get("next")
         if following is None:
             break
-        if following != height:
-            raise AuditError(f"block list skips from {height} to {following!r}")
-    latest = None
-    if height:
-        try:
-            latest = open_checkpoint(client.text("/v1/checkpoint"), verifier, origin)
-        except ProtocolError as exc:
-            raise AuditError(f"latest checkpoint does not verify: {exc}") from exc
-        if latest.size < tree.size:
-            raise AuditError(f"latest checkpoint ({latest.size}) is older than the blocks")
-        if latest.size == tree.size and latest.root_hash != tree.root():
-            raise AuditError("latest checkpoint disagrees with the last block")
-    return RemoteSummary(height, tree.size, tree.root(), latest)
+        if following != walk.height:
+            raise AuditError(f"block list skips from {walk.height} to {following!r}")
+    latest = _latest_checkpoint(client, walk) if walk.height else None
+    return RemoteSummary(walk.height, walk.tree.size, walk.tree.root(), latest)
 
 
-def _check_block(
-    client: LogClient,
-    item: dict[str, Any],
-    height: int,
-    prev: bytes,
-    tree: merkle.MerkleAccumulator,
-    verifier: NoteVerifier,
-) -> bytes:
-    where = f"block {height}"
+def _latest_checkpoint(client: LogClient, walk: ChainWalk) -> Checkpoint:
+    """The server's latest checkpoint: signed, and not behind the blocks just walked."""
+    try:
+        latest = open_checkpoint(client.text("/v1/checkpoint"), walk.verifier, walk.verifier.name)
+    except ProtocolError as exc:
+        raise AuditError(f"latest checkpoint does not verify: {exc}") from exc
+    if latest.size < walk.tree.size:
+        raise AuditError(f"latest checkpoint ({latest.size}) is older than the blocks")
+    if latest.size == walk.tree.size and latest.root_hash != walk.tree.root():
+        raise AuditError("latest checkpoint disagrees with the last block")
+    return latest
+
+
+def _check_block(client: LogClient, item: dict[str, Any], walk: ChainWalk) -> None:
+    """Check one listed block (the chain walk plus the columns the server lists)."""
+    where = f"block {walk.height}"
     try:
         wire = base64.b64decode(str(item.get("header")), validate=True)
-        header = parse_block(wire)
-        header.verify(verifier.public_key)
-    except (ProtocolError, binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError) as exc:
         raise AuditError(f"{where}: header does not verify: {exc}") from exc
-    if header.height != height or item.get("height") != height:
-        raise AuditError(f"{where}: expected height {height}")
-    if header.origin != verifier.name:
-        raise AuditError(f"{where}: origin {header.origin!r} is not {verifier.name!r}")
-    if header.prev != prev:
-        raise AuditError(f"{where}: does not link to the previous block")
-    if header.first_leaf != tree.size:
-        raise AuditError(f"{where}: starts at leaf {header.first_leaf}, not {tree.size}")
-    leaves = client.json(f"/v1/blocks/{height}/leaves").get("leaves")
-    if not isinstance(leaves, list) or len(leaves) != header.leaf_count:
-        raise AuditError(f"{where}: the server lists the wrong number of leaves")
-    for i, leaf in enumerate(leaves):
-        tree.append(_hex(leaf, 32, f"{where} leaf {header.first_leaf + i}"))
-    if tree.size != header.tree_size or tree.root() != header.root:
-        raise AuditError(f"{where}: recomputed root differs from the signed root")
     try:
-        checkpoint = open_checkpoint(str(item.get("checkpoint")), verifier, verifier.name)
-    except ProtocolError as exc:
-        raise AuditError(f"{where}: checkpoint does not verify: {exc}") from exc
-    if checkpoint.size != header.tree_size or checkpoint.root_hash != header.root:
-        raise AuditError(f"{where}: checkpoint disagrees with the block header")
+        header = walk.open_block(wire, item.get("height"))
+        leaves = client.json(f"/v1/blocks/{header.height}/leaves").get("leaves")
+        if not isinstance(leaves, list) or len(leaves) != header.leaf_count:
+            raise AuditError(f"{where}: the server lists the wrong number of leaves")
+        for i, leaf in enumerate(leaves):
+            walk.tree.append(_hex(leaf, 32, f"{where} leaf {header.first_leaf + i}"))
+        walk.close_block(header, str(item.get("checkpoint")))
+    except ChainError as exc:
+        raise AuditError(str(exc)) from exc
     if (
         item.get("tree_size") != header.tree_size
         or item.get("root") != header.root.hex()
         or item.get("block_hash") != header.block_hash.hex()
     ):
         raise AuditError(f"{where}: listed size, root or hash differs from the signed header")
-    return header.block_hash
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import segno
 
 from protocol import keys
 from protocol.presentation import Presentation
+from simulator.visitors import enrol_visitor
 
-from .bench_ingest import ingest_command
-from .bench_kiosk import kiosk_command
-from .visitors import enrol_visitor
+from .ingest import ingest_command
+from .kiosk import kiosk_command
 
 # QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
 _ALNUM_CAPACITY_M = [20, 38, 61, 90, 122, 154, 178, 221, 262, 311]
@@ -93,8 +93,8 @@ def presentation_command(samples: int) -> None:
 @click.option("--repeats", default=5, show_default=True, help="Decodes of each image per decoder.")
 @click.option("--empty", default=10, show_default=True, help="Empty 640x480 frames to time.")
 def decoders_command(dataset: str, repeats: int, empty: int) -> None:
-    """Read rate and cost of each decoder and of the cascade (kiosk/decode_bench.py)."""
-    from kiosk.decode_bench import dataset_dir, decoder_figures
+    """Read rate and cost of each decoder and of the cascade (benchmarks/decoders.py)."""
+    from .decoders import dataset_dir, decoder_figures
 
     root = dataset_dir(dataset)
     if not root.is_dir():

@@ -61,6 +61,11 @@ def save_crowd(path: Path, wallets: list[Wallet]) -> None:
         out.write(data)
 
 
+def write_crowd(path: Path, issuer_key: Ed25519PrivateKey, count: int) -> None:
+    """Enrol ``count`` new visitors with ``issuer_key`` and save them at ``path``."""
+    save_crowd(path, [enrol_visitor(issuer_key, time.time()) for _ in range(count)])
+
+
 def load_crowd(path: Path) -> list[Wallet]:
     """Read wallets written by :func:`save_crowd`."""
     items = decode(Path(path).read_bytes(), max_size=10_000_000, what="crowd")

@@ -1,6 +1,6 @@
 """Sealing rate of the sequencer alone, on SQLite and PostgreSQL: prints one JSON line.
 
-``python -m aggregator.seal_bench [--count N] [--batch-size B] [--pg URL]``
+``python -m benchmarks.seal [--count N] [--batch-size B] [--pg URL]``
 
 Stores N stand-in check-ins (commitment and leaf hash consistent, no signatures:
 ingest is not measured here) in a fresh SQLite file and a fresh PostgreSQL schema,
@@ -22,11 +22,10 @@ from urllib.parse import quote
 
 import peewee
 
+from aggregator.db import CheckinEntry, KioskEntry, open_database
+from aggregator.sequencer import Sequencer
 from protocol import keys, merkle
 from protocol.block import leaf_data
-
-from .db import CheckinEntry, KioskEntry, open_database
-from .sequencer import Sequencer
 
 ORIGIN = "bench.example/ledger"
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .decoders import (
+from kiosk.decoders import (
     CascadeDecoder,
     Decoder,
     PyzbarDecoder,
@@ -31,7 +31,7 @@ from .decoders import (
     ZxingDecoder,
     default_decoder,
 )
-from .frames import load_gray
+from kiosk.frames import load_gray
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".pgm")
 EMPTY_SIZE = (640, 480)
@@ -136,17 +136,7 @@ def decoder_figures(
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
-    cases: list[Case] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            cases.extend(labelled_images(path))
-        elif path.is_file():
-            cases.extend(c for c in labelled_images(path.parent) if c.path == path)
-        else:
-            raise FileNotFoundError(f"no such folder or image: {path}")
-    if not cases:
-        raise ValueError("no labelled images (N.png with N.txt or N.bin) found")
+    cases = _cases_under(paths)
     decoders = dict(decoders) if decoders is not None else candidates()
     if "zxing" not in decoders or "cascade" not in decoders:
         raise ValueError("decoders must include 'zxing' and 'cascade' for the ratios")
@@ -168,16 +158,10 @@ def decoder_figures(
             for name, decoder in decoders.items():
                 texts, ms = _timed(decoder, blank)
                 empty_costs[name].append(ms)
-    per_decoder = {}
-    for name in decoders:
-        per_image = [statistics.median(c) for c in costs[name]]
-        per_decoder[name] = {
-            "read": len(read[name]),
-            "read_rate": round(len(read[name]) / len(cases), 4),
-            "mean_ms": round(statistics.mean(per_image), 3),
-            "median_ms": round(statistics.median(per_image), 3),
-            "empty_median_ms": round(statistics.median(empty_costs[name]), 3),
-        }
+    per_decoder = {
+        name: _decoder_figures(costs[name], empty_costs[name], read[name], len(cases))
+        for name in decoders
+    }
     zxing, cascade = per_decoder["zxing"], per_decoder["cascade"]
     return {
         "images": len(cases),
@@ -196,6 +180,36 @@ def decoder_figures(
             str(cases[i].path) for i in range(len(cases)) if i not in read["cascade"]
         ],
         "machine": machine_info(),
+    }
+
+
+def _cases_under(paths: Iterable[Path | str]) -> list[Case]:
+    """The labelled images in the folders (recursively) and files of ``paths``."""
+    cases: list[Case] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            cases.extend(labelled_images(path))
+        elif path.is_file():
+            cases.extend(c for c in labelled_images(path.parent) if c.path == path)
+        else:
+            raise FileNotFoundError(f"no such folder or image: {path}")
+    if not cases:
+        raise ValueError("no labelled images (N.png with N.txt or N.bin) found")
+    return cases
+
+
+def _decoder_figures(
+    costs: list[list[float]], empty_costs: list[float], read: set[int], images: int
+) -> dict[str, Any]:
+    """One decoder's read rate and costs; each image's cost is the median of its repeats."""
+    per_image = [statistics.median(c) for c in costs]
+    return {
+        "read": len(read),
+        "read_rate": round(len(read) / images, 4),
+        "mean_ms": round(statistics.mean(per_image), 3),
+        "median_ms": round(statistics.median(per_image), 3),
+        "empty_median_ms": round(statistics.median(empty_costs), 3),
     }
 
 

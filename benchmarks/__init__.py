@@ -1,0 +1,1 @@
+"""Benchmarks, printed as JSON ('safecode bench ...' and python -m benchmarks.X)."""

@@ -1,0 +1,1 @@
+"""Simulation and demo: simulated visitors and codes, the development Mosquitto, the demo."""
