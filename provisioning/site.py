@@ -21,6 +21,7 @@ from aggregator.db import open_database
 from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
 from protocol import keys
+from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
 from safecode.visitors import enrol_visitor, save_crowd
 
@@ -140,25 +141,20 @@ def init_site(
         write_private_text(
             config,
             tomli_w.dumps(
-                {
-                    "kiosk": {
-                        "id": kiosk_id,
-                        "venue": venue_id,
-                        "state_dir": "state",
-                        "door": "entrance",
-                    },
-                    "trust": {
-                        "issuer_keys": [keys.did_key(issuer_key)],
-                        "ledger_key": keys.did_key(ledger_key),
-                    },
-                    "mqtt": kiosk_mqtt,
-                    "camera": {
+                KioskToml(
+                    kiosk_id=kiosk_id,
+                    venue=venue_id,
+                    state_dir="state",
+                    issuer_keys=(keys.did_key(issuer_key),),
+                    ledger_key=keys.did_key(ledger_key),
+                    mqtt=kiosk_mqtt,
+                    camera={
                         "kind": camera,
                         "path": str(crowd_file),
                         "fps": 10.0,
                         "visitor_share": [number - 1, kiosks],
                     },
-                }
+                ).to_dict()
             ),
         )
         configs.append(config)
