@@ -30,6 +30,8 @@ from typing import Any
 
 import asyncssh
 
+from protocol.enrolment import SiteAnswer
+
 from .device_files import ensure_account, hand_over_state, keygen, user_exists, write_config
 from .enrol_options import EnrolOptions
 from .errors import OutcomeUnknown, StepFailed
@@ -168,7 +170,7 @@ class _Run:
             return
         self.result.error = f"{self.result.error} (undone: {', '.join(self.made)})"
 
-    async def _enrol(self, device: Device, site: dict[str, Any]) -> None:
+    async def _enrol(self, device: Device, site: SiteAnswer) -> None:
         options, layout = self.options, self.layout
         self.begin("preflight")
         await preflight(device, options, layout)
@@ -204,8 +206,8 @@ class _Run:
             kiosk_id=kiosk_id,
             venue=options.venue,
             door=options.door,
-            issuer_keys=tuple(site["issuer_keys"]),
-            ledger_key=site["ledger_key"],
+            issuer_keys=site.trust.issuer_keys,
+            ledger_key=site.trust.ledger_key,
             mqtt=mqtt,
             camera=options.camera,
         )
@@ -303,7 +305,7 @@ class _Run:
             raise
         self.made.clear()  # registered: from here on the device is enrolled, never undone
         self.result.changed.append("registered" if entry is None else "credentials renewed")
-        return str(answer["kiosk_id"]), self._mqtt(answer.get("mqtt") or {})
+        return answer.kiosk_id, self._mqtt(answer.mqtt())
 
     def _mqtt(self, given: dict[str, Any]) -> dict[str, Any]:
         """The kiosk's [mqtt] table: address (overridable), TLS and its own credentials."""

@@ -212,17 +212,16 @@ async def rekey_device(
             await device.run(["rm", "-f", "--", new_key], "undo", check=False)
             await device.run([*systemctl, "start", unit], "undo", check=False)
             raise
-        new_id = str(answer["kiosk_id"])
+        new_id = answer.kiosk_id
         mqtt = dict(config.get("mqtt") or {})
-        given = answer.get("mqtt") or {}
-        for name in ("username", "password"):
-            mqtt[name] = given.get(name) or None
+        mqtt["username"] = answer.username or None
+        mqtt["password"] = answer.password or None
         settings = KioskSettings(
             kiosk_id=new_id,
             venue=venue,
             door=str(kiosk.get("door", "entrance")),
-            issuer_keys=tuple(site["issuer_keys"]),
-            ledger_key=site["ledger_key"],
+            issuer_keys=site.trust.issuer_keys,
+            ledger_key=site.trust.ledger_key,
             mqtt=mqtt,
             camera=dict(config.get("camera") or {}),
         )
