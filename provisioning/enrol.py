@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import tomllib
 from collections.abc import Callable
@@ -31,6 +30,8 @@ from typing import Any
 import asyncssh
 
 from protocol.enrolment import SiteAnswer
+from protocol.errors import ProtocolError
+from protocol.selftest_report import parse_report
 
 from .device_files import ensure_account, hand_over_state, keygen, user_exists, write_config
 from .enrol_options import EnrolOptions
@@ -365,17 +366,13 @@ class _Run:
             command, "selftest", check=False, timeout=self.options.selftest_timeout * 12 + 30
         )
         try:
-            report = json.loads(done.stdout.strip().splitlines()[-1])
-        except (json.JSONDecodeError, IndexError) as exc:
+            report = parse_report(done.stdout.strip().splitlines()[-1])
+        except (ProtocolError, IndexError) as exc:
             raise StepFailed(
                 "selftest", f"no report (exit {done.exit_status}): {done.stderr.strip()[-400:]}"
             ) from exc
-        if not report.get("ok"):
-            failed = [
-                f"{c.get('name')}: {c.get('detail')}"
-                for c in report.get("checks", [])
-                if c.get("status") == "FAIL"
-            ]
+        if not report.ok:
+            failed = [f"{c.name}: {c.detail}" for c in report.failed()]
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
 
 
