@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ import asyncssh
 
 from protocol.enrolment import SiteAnswer
 from protocol.errors import ProtocolError
+from protocol.kiosk_toml import KioskToml
 from protocol.selftest_report import parse_report
 
 from .device_files import ensure_account, hand_over_state, keygen, user_exists, write_config
@@ -290,11 +291,11 @@ class _Run:
         if (
             entry is not None
             and not options.renew_credentials
-            and current.get("kiosk", {}).get("id") == entry["kiosk_id"]
-            and isinstance(current.get("mqtt"), dict)
+            and current is not None
+            and current.kiosk_id == entry["kiosk_id"]
+            and current.mqtt
         ):
-            mqtt = self._mqtt(current["mqtt"])
-            return entry["kiosk_id"], mqtt
+            return entry["kiosk_id"], self._mqtt(dict(current.mqtt))
         try:
             answer = await asyncio.to_thread(
                 self.client.enrol, did, options.venue, options.kiosk_id
@@ -308,7 +309,7 @@ class _Run:
         self.result.changed.append("registered" if entry is None else "credentials renewed")
         return answer.kiosk_id, self._mqtt(answer.mqtt())
 
-    def _mqtt(self, given: dict[str, Any]) -> dict[str, Any]:
+    def _mqtt(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The kiosk's [mqtt] table: address (overridable), TLS and its own credentials."""
         options = self.options
         mqtt: dict[str, Any] = {
@@ -376,13 +377,14 @@ class _Run:
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
 
 
-def _parse(config: bytes | None) -> dict[str, Any]:
+def _parse(config: bytes | None) -> KioskToml | None:
+    """The device's kiosk.toml, or None when it has none (or none a kiosk could read)."""
     if not config:
-        return {}
+        return None
     try:
-        return tomllib.loads(config.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
+        return KioskToml.from_dict(tomllib.loads(config.decode("utf-8")))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ProtocolError):
+        return None
 
 
 async def enrol_device(

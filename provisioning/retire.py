@@ -22,6 +22,9 @@ from typing import Any
 
 import click
 
+from protocol.errors import ProtocolError
+from protocol.kiosk_toml import KioskToml
+
 from .cli import (
     _connection_options,
     _layout,
@@ -54,14 +57,16 @@ _unit_option = click.option(
 )
 
 
-async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dict[str, Any]:
+async def _device_config(device: Device, layout: DeviceLayout, step: str) -> KioskToml:
     raw = await device.read_file(layout.config, step)
     if raw is None:
         raise StepFailed(step, f"no kiosk config at {layout.config}: is this device enrolled?")
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return KioskToml.from_dict(tomllib.loads(raw.decode("utf-8")))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StepFailed(step, f"{layout.config} is not readable TOML: {exc}") from exc
+    except ProtocolError as exc:
+        raise StepFailed(step, f"{layout.config} is not a kiosk config: {exc}") from exc
 
 
 async def check_identity(
@@ -106,7 +111,7 @@ async def retire_device(
     """Retire the kiosk on the device; its id."""
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
-        kiosk_id = str(config.get("kiosk", {}).get("id", ""))
+        kiosk_id = config.kiosk_id
         await check_identity(device, layout, client, kiosk_id)
         await asyncio.to_thread(client.retire, kiosk_id)
         await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
@@ -171,9 +176,7 @@ async def rekey_device(
     site = await asyncio.to_thread(client.site)
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "rekey")
-        kiosk = config.get("kiosk", {})
-        old_id = str(kiosk.get("id", ""))
-        venue = str(kiosk.get("venue", ""))
+        old_id, venue = config.kiosk_id, config.venue
         await check_identity(device, layout, client, old_id)
         await device.run([*systemctl, "stop", unit], "stop", check=False)
         status = await device.run(
@@ -213,17 +216,17 @@ async def rekey_device(
             await device.run([*systemctl, "start", unit], "undo", check=False)
             raise
         new_id = answer.kiosk_id
-        mqtt = dict(config.get("mqtt") or {})
+        mqtt = dict(config.mqtt)
         mqtt["username"] = answer.username or None
         mqtt["password"] = answer.password or None
         settings = KioskSettings(
             kiosk_id=new_id,
             venue=venue,
-            door=str(kiosk.get("door", "entrance")),
+            door=config.door,
             issuer_keys=site.trust.issuer_keys,
             ledger_key=site.trust.ledger_key,
             mqtt=mqtt,
-            camera=dict(config.get("camera") or {}),
+            camera=dict(config.camera),
         )
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = f"{layout.outbox}.{old_id}.{stamp}"
