@@ -20,7 +20,7 @@ from protocol import keys, topics
 from protocol.block import leaf_data
 from protocol.checkin import CheckinRecord, parse_checkin
 from protocol.credential import Credential
-from protocol.errors import NotYetValidError, ProtocolError, RevokedError, WrongTypeError
+from protocol.errors import NotYetValidError, ProtocolError, RevokedError
 from protocol.merkle import leaf_hash
 from protocol.presentation import CodeType, Presentation
 
@@ -31,9 +31,6 @@ from .revocations import RevocationCache
 from .vault import Vault
 
 log = logging.getLogger(__name__)
-
-#: The domain label the visitor's wallet key signs a presentation under (protocol.presentation).
-PRESENTATION_LABEL = "presentation"
 
 
 class Result(Enum):
@@ -391,34 +388,33 @@ class Ingestor:
         return record, placed
 
     def _check_presentation(self, pres: Presentation, placed: placement.Placement) -> None:
-        """Presentation.verify with the issuer check cached per credential.
+        """Presentation.verify at the placed scan time, the issuer check cached per credential.
 
-        Freshness is judged at the placed scan time. A record placed only at its
-        received time (no anchor, no heartbeat) may have waited in an outbox: it is
-        refused only if its code is dated after it arrived.
+        A record placed only at its received time (no anchor, no heartbeat) may have
+        waited in an outbox: it is refused only if its code is dated after it arrived,
+        and its credential is judged at the code's own time.
         """
-        if pres.code_type != CodeType.CHECKIN:
-            raise WrongTypeError(
-                f"code type {pres.code_type} where {int(CodeType.CHECKIN)} was expected"
-            )
         at = placed.placed_ms / 1000
-        if placed.how == placement.RECEIVED:
-            pres.check_freshness(at, window=10**9, skew=self.skew)
-            at = min(at, pres.timestamp)
-        else:
-            pres.check_freshness(at, window=self.window, skew=self.skew)
-        pres.credential.check_validity(int(at), self.skew)
-        hit = self.issuer_cache.check(pres.credential, self.issuer_keys)
-        self.count("issuer_cache:hit" if hit else "issuer_cache:miss")
-        keys.verify(
-            keys.load_public(pres.credential.visitor_key),
-            PRESENTATION_LABEL,
-            pres.signed_part(),
-            pres.signature,
+        waited = placed.how == placement.RECEIVED
+        pres.verify(
+            self.issuer_keys,
+            now=at,
+            expected_type=CodeType.CHECKIN,
+            window=10**9 if waited else self.window,
+            skew=self.skew,
+            issuer_check=self._check_issuer,
+            credential_at=min(at, pres.timestamp) if waited else None,
         )
         # After the signatures: a forged code is "bad_signature", not "revoked".
         if pres.credential.credential_id in self.revoked:
             raise RevokedError("the visitor's credential is revoked")
+
+    def _check_issuer(
+        self, credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]
+    ) -> None:
+        """The issuer check through the cache, counting hits and misses."""
+        hit = self.issuer_cache.check(credential, issuer_keys)
+        self.count("issuer_cache:hit" if hit else "issuer_cache:miss")
 
     def _write_transaction(self) -> Any:
         """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).

@@ -8,34 +8,17 @@ verify receipts) and the broker address as kiosks reach it. Only public keys lea
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from protocol import keys
+from protocol.enrolment import KioskTrust
 from protocol.errors import ProtocolError
 from support.config_file import ConfigError
 
 from .config import AggregatorConfig
 
+__all__ = ["KioskTrust", "trust_from_config", "trust_or_none"]
+
 log = logging.getLogger("aggregator.api")
-
-
-@dataclass(frozen=True)
-class KioskTrust:
-    """Issuer and ledger public keys (did:key) and the broker address for kiosks."""
-
-    issuer_keys: tuple[str, ...]
-    ledger_key: str
-    mqtt_host: str
-    mqtt_port: int
-    mqtt_tls: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "issuer_keys": list(self.issuer_keys),
-            "ledger_key": self.ledger_key,
-            "mqtt": {"host": self.mqtt_host, "port": self.mqtt_port, "tls": self.mqtt_tls},
-        }
 
 
 def trust_from_config(config: AggregatorConfig) -> KioskTrust:

@@ -17,13 +17,14 @@ Synchronised records are placed at their own scan time (``clock``).
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
-from protocol.checkin import BOOT_ID_SIZE, ClockState
+from protocol.checkin import ClockState
+from protocol.status import Heartbeat
 
 from .models_base import BaseModel
 from .tables import CheckinEntry
@@ -33,7 +34,6 @@ ANCHOR = "anchor"
 HEARTBEAT = "heartbeat"
 RECEIVED = "received"
 
-_BOOT_HEX = re.compile(rf"[0-9a-f]{{{2 * BOOT_ID_SIZE}}}")
 _MAX_MS = 2**62
 
 
@@ -77,23 +77,26 @@ def _ms(value: Any) -> int | None:
     return None
 
 
-def heartbeat_clock(status: dict[str, Any], received_ms: int) -> tuple[bytes, int, int, str] | None:
+def heartbeat_clock(
+    status: Mapping[str, Any], received_ms: int
+) -> tuple[bytes, int, int, str] | None:
     """(boot id, mono ms, wall ms, source) from a parsed status message, or None if absent.
 
-    Parsed defensively: any field missing or of the wrong shape means no clock.
+    Read through protocol.status.Heartbeat: any clock figure missing or of the wrong
+    shape means no clock.
     """
-    # protocol/status.py names them clock_boot, clock_mono_ms, clock_wall_ms.
-    boot = status.get("clock_boot", status.get("boot"))
-    mono = _ms(status.get("clock_mono_ms", status.get("mono_ms")))
-    if not isinstance(boot, str) or not _BOOT_HEX.fullmatch(boot) or mono is None:
+    beat = Heartbeat.from_fields(status)
+    mono = _ms(beat.clock_mono_ms)
+    if beat.clock_boot is None or mono is None:
         return None
-    wall = _ms(status.get("clock_wall_ms", status.get("wall_ms")))
-    if status.get("clock_synced") is True and wall is not None:
-        return bytes.fromhex(boot), mono, wall, "kiosk"
-    return bytes.fromhex(boot), mono, received_ms, "received"
+    boot = bytes.fromhex(beat.clock_boot)
+    wall = _ms(beat.clock_wall_ms)
+    if beat.clock_synced is True and wall is not None:
+        return boot, mono, wall, "kiosk"
+    return boot, mono, received_ms, "received"
 
 
-def note_heartbeat(kiosk_id: str, status: dict[str, Any], received_ms: int) -> bool:
+def note_heartbeat(kiosk_id: str, status: Mapping[str, Any], received_ms: int) -> bool:
     """Keep the clock of a heartbeat from an enrolled kiosk; False if it carries none."""
     clock = heartbeat_clock(status, received_ms)
     if clock is None:

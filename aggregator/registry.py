@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from protocol import keys
-from protocol.ids import check_kiosk_id
+from protocol.ids import check_kiosk_id, is_reserved_kiosk_id
 
 from .db import KioskEntry
 
@@ -14,14 +14,10 @@ class RegistryError(ValueError):
     """An enrolment or retirement that cannot be done."""
 
 
-#: Ids that name read API routes under /v1/kiosks/ and so cannot name a kiosk.
-RESERVED_KIOSK_IDS = frozenset({"status"})
-
-
 def enrol_kiosk(kiosk_id: str, venue_id: str, device_key: bytes) -> KioskEntry:
     """Register a kiosk's device key; enrolling the same key again changes nothing."""
     check_kiosk_id(kiosk_id)
-    if kiosk_id in RESERVED_KIOSK_IDS:
+    if is_reserved_kiosk_id(kiosk_id):
         raise RegistryError(f"{kiosk_id!r} is reserved (a read API route): choose another id")
     keys.load_public(device_key)
     existing = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id)

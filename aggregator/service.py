@@ -67,7 +67,7 @@ def _wants_config(before: KioskEntry, status: dict[str, object]) -> bool:
     """A kiosk needs its config now: it just came online, or says it holds none."""
     if status["state"] != "online":
         return False
-    came_online = parse_heartbeat(before.last_status).get("state") != "online"
+    came_online = parse_heartbeat(before.last_status).state != "online"
     return came_online or ("config_serial" in status and status["config_serial"] is None)
 
 

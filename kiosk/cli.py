@@ -168,7 +168,7 @@ def selftest(
     )
     results = st.run_selftest(config, options)
     if as_json:
-        click.echo(json.dumps({"kiosk": config.kiosk_id, **st.as_json(results)}, sort_keys=True))
+        click.echo(st.report(config.kiosk_id, results).to_json())
     else:
         click.echo(st.format_table(results))
     sys.stdout.flush()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from protocol import keys
-from protocol.checkin import DOORS
-from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
+from protocol.errors import ProtocolError
+from protocol.kiosk_toml import KioskToml, MissingKeyError
 from support.config_file import ConfigError, read_toml
 from transport.settings import MqttSettings, mqtt_settings_from_table
 
@@ -98,33 +97,28 @@ def load_config(path: Path) -> KioskConfig:
 def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
     """Build a KioskConfig from parsed TOML; relative paths are taken from ``base``."""
     try:
-        kiosk = dict(data["kiosk"])
-        mqtt = mqtt_settings_from_table(data.get("mqtt", {}), base)
-        camera = CameraSettings(**data.get("camera", {}))
-        trust = data["trust"]
-        state_dir = base / kiosk.pop("state_dir")
-        pins = kiosk.pop("pins_file", None)
-        config = KioskConfig(
-            kiosk_id=check_kiosk_id(kiosk.pop("id")),
-            venue_id=_check_venue_id(kiosk.pop("venue")),
-            state_dir=state_dir,
-            issuer_keys=tuple(trust["issuer_keys"]),
-            ledger_key=trust["ledger_key"],
-            mqtt=mqtt,
-            camera=camera,
-            pins_file=(base / pins) if pins else None,
-            **kiosk,
-        )
-        config.issuer_public_keys()
-        config.ledger_public_key()
-    except KeyError as exc:
-        raise ConfigError(f"config lacks {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
+        document = KioskToml.from_dict(data)
+    except MissingKeyError as exc:
+        raise ConfigError(f"config lacks {exc.key!r}") from exc
+    except ProtocolError as exc:
         raise ConfigError(f"config is invalid: {exc}") from exc
-    if config.door not in DOORS:
-        raise ConfigError(f"kiosk.door must be one of {', '.join(DOORS)}")
+    try:
+        config = KioskConfig(
+            kiosk_id=document.kiosk_id,
+            venue_id=document.venue,
+            state_dir=base / document.state_dir,
+            issuer_keys=document.issuer_keys,
+            ledger_key=document.ledger_key,
+            door=document.door,
+            mqtt=mqtt_settings_from_table(document.mqtt, base),
+            camera=CameraSettings(**document.camera),
+            pins_file=(base / document.pins_file) if document.pins_file else None,
+            **document.settings,
+        )
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config is invalid: {exc}") from exc
     _check_camera(config.camera)
     for name in NUMBERS:
         value = getattr(config, name)
@@ -142,8 +136,6 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
             raise ConfigError(f"kiosk.{name} must be at least 1 (seconds)")
     if config.disk_low_percent > 100:
         raise ConfigError("kiosk.disk_low_percent must be at most 100")
-    if not config.issuer_keys:
-        raise ConfigError("trust.issuer_keys must name at least one issuer")
     return config
 
 
@@ -162,12 +154,6 @@ NUMBERS = (
     "camera_stall_s",
 )
 """Kiosk settings that must be finite, non-negative numbers."""
-
-
-def _check_venue_id(venue: object) -> str:
-    if not isinstance(venue, str) or not re.fullmatch(VENUE_ID_PATTERN, venue):
-        raise ConfigError("kiosk.venue must be 1-63 lowercase letters, digits or hyphens")
-    return venue
 
 
 def _check_camera(camera: CameraSettings) -> None:

@@ -18,7 +18,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from gpiozero.exc import BadPinFactory, GPIOZeroError
 
 from protocol import keys
 from protocol.errors import ProtocolError
+from protocol.selftest_report import FAIL, PASS, WARN, CheckResult, SelftestReport
 from support.config_file import ConfigError
 from transport.session import SessionCallbacks, open_session
 
@@ -37,7 +38,6 @@ from .lights import Feedback, PinMapError, load_pins
 from .outbox_reader import OutboxReadError, read_outbox
 from .status_report import nearest_existing
 
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 MIN_FREE_BYTES = 64 * 1024 * 1024
 """Less free space than this on the outbox's disk fails the disk check."""
 DEADLINE_SLACK_S = 10.0
@@ -63,16 +63,6 @@ class CheckFailed(Exception):
 
 class CheckWarning(Exception):
     """The part works but needs attention; the message says why."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One row of the table."""
-
-    name: str
-    status: str
-    detail: str
-    seconds: float
 
 
 @dataclass
@@ -360,11 +350,9 @@ def format_table(results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def as_json(results: list[CheckResult]) -> dict[str, Any]:
-    return {
-        "ok": passed(results),
-        "checks": [{**asdict(r), "seconds": round(r.seconds, 3)} for r in results],
-    }
+def report(kiosk_id: str, results: list[CheckResult]) -> SelftestReport:
+    """The report ``--json`` prints (protocol.selftest_report), which provisioning reads."""
+    return SelftestReport(kiosk_id, tuple(results))
 
 
 def _writable(folder: Path) -> bool:

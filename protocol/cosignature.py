@@ -17,17 +17,13 @@ seed)``. Every failure raises NoteError.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from protocol import keys
+from protocol import keys, verifier_key
 from protocol.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from protocol.errors import MalformedError, NoteError
 from protocol.note import (
@@ -43,17 +39,6 @@ ALG_COSIGNATURE_V1 = 0x04
 MAX_TIMESTAMP = (1 << 63) - 1
 SIGNATURE_BYTES = 4 + 8 + 64
 _HEADER = b"cosignature/v1\n"
-_KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
-
-
-def _b64(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise NoteError(f"{what} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteError(f"{what} is not canonical base64")
-    return raw
 
 
 def _check_name(name: object) -> str:
@@ -65,10 +50,7 @@ def _check_name(name: object) -> str:
 
 def cosigner_key_id(name: str, public_key: bytes) -> int:
     """SHA-256(name || 0x0A || 0x04 || public key)[:4] as a big-endian uint32."""
-    digest = hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key
-    ).digest()
-    return int.from_bytes(digest[:4], "big")
+    return verifier_key.key_id(name, ALG_COSIGNATURE_V1, public_key)
 
 
 def _check_timestamp(timestamp: object) -> int:
@@ -113,9 +95,9 @@ class CosignatureVerifier:
             raise NoteError("malformed witness key: want <name>+<key id>+<key>")
         name, hex_id, key64 = parts
         _check_name(name)
-        if not _KEY_ID_RE.fullmatch(hex_id):
+        if not verifier_key.KEY_ID_PATTERN.fullmatch(hex_id):
             raise NoteError("malformed witness key: key id must be 8 lowercase hex digits")
-        key = _b64(key64, "witness key")
+        key = verifier_key.b64decode(key64, "witness key")
         if len(key) != 33 or key[0] != ALG_COSIGNATURE_V1:
             raise NoteError("a witness key is 0x04 followed by a 32-byte Ed25519 key")
         try:
@@ -129,8 +111,7 @@ class CosignatureVerifier:
 
     def to_string(self) -> str:
         """``name+keyid+base64(0x04 || key)``."""
-        key64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.raw).decode("ascii")
-        return f"{self.name}+{self.key_id:08x}+{key64}"
+        return verifier_key.key_string(self.name, self.key_id, ALG_COSIGNATURE_V1, self.raw)
 
     def matches(self, sig: Signature) -> bool:
         """True if the signature line claims to be by this witness."""
@@ -140,7 +121,7 @@ class CosignatureVerifier:
         """Check one cosignature line on ``body``; return its timestamp or raise NoteError."""
         if not self.matches(sig):
             raise NoteError(f"signature line is not by witness {self.name}")
-        raw = _b64(sig.b64, "cosignature")
+        raw = verifier_key.b64decode(sig.b64, "cosignature")
         if len(raw) != SIGNATURE_BYTES:
             raise NoteError(f"a cosignature is {SIGNATURE_BYTES} bytes, got {len(raw)}")
         timestamp = int.from_bytes(raw[4:12], "big")
@@ -188,9 +169,9 @@ class Cosigner:
             raise NoteError("malformed witness private key: want PRIVATE+KEY+<name>+<id>+<key>")
         name, hex_id, key64 = parts[2:]
         _check_name(name)
-        if not _KEY_ID_RE.fullmatch(hex_id):
+        if not verifier_key.KEY_ID_PATTERN.fullmatch(hex_id):
             raise NoteError("malformed witness private key: bad key id")
-        key = _b64(key64, "witness private key")
+        key = verifier_key.b64decode(key64, "witness private key")
         if len(key) != 33 or key[0] != ALG_COSIGNATURE_V1:
             raise NoteError("a witness private key is 0x04 followed by a 32-byte seed")
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(key[1:]))
@@ -208,14 +189,15 @@ class Cosigner:
     def to_string(self) -> str:
         """``PRIVATE+KEY+name+keyid+base64(0x04 || seed)``. Secret!"""
         seed = keys.private_seed(self._key)
-        key64 = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode("ascii")
-        return f"PRIVATE+KEY+{self.name}+{self.key_id:08x}+{key64}"
+        return "PRIVATE+KEY+" + verifier_key.key_string(
+            self.name, self.key_id, ALG_COSIGNATURE_V1, seed
+        )
 
     def cosign(self, body: str, timestamp: int) -> Signature:
         """A cosignature line on checkpoint ``body`` at POSIX time ``timestamp``."""
         signature = self._key.sign(signed_message(body, timestamp))
         raw = self.key_id.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + signature
-        return Signature(self.name, self.key_id, base64.b64encode(raw).decode("ascii"))
+        return Signature(self.name, self.key_id, verifier_key.b64encode(raw))
 
 
 def with_signatures(note: bytes | str, extra: Iterable[Signature]) -> bytes:

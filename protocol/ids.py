@@ -1,4 +1,4 @@
-"""Identifier syntax shared by topics, records and the registry."""
+"""Identifier syntax shared by topics, records and the registry, and the reserved ids."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ def check_kiosk_id(kiosk_id: str) -> str:
             "or digit"
         )
     return kiosk_id
+
+
+RESERVED_KIOSK_IDS = frozenset({"status"})
+"""Well-formed ids that no kiosk may take: they name read API routes under /v1/kiosks/."""
+
+
+def is_reserved_kiosk_id(kiosk_id: str) -> bool:
+    """True if ``kiosk_id`` names a route (``/v1/kiosks/status``) rather than a kiosk."""
+    return kiosk_id in RESERVED_KIOSK_IDS

@@ -10,8 +10,6 @@ does not verify rejects the whole note. Every failure raises NoteError.
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from protocol import verifier_key
 from protocol.errors import NoteError
 
 MAX_NOTE_SIZE = 1 << 20
@@ -27,19 +26,7 @@ MAX_SIGNATURES = 100
 ALG_ED25519 = 0x01
 
 _SIG_PREFIX = "\u2014 "
-_KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
 _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f]")
-
-
-def _b64decode(text: str, what: str) -> bytes:
-    """Decode canonical standard base64 (with padding) or raise NoteError."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise NoteError(f"{what} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteError(f"{what} is not canonical base64")
-    return raw
 
 
 def is_valid_name(name: object) -> bool:
@@ -62,10 +49,7 @@ def _check_name(name: object) -> str:
 
 def key_id(name: str, public_key: bytes) -> int:
     """Return the key ID: SHA-256(name || 0x0A || 0x01 || public key)[:4] as a uint32."""
-    digest = hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key
-    ).digest()
-    return int.from_bytes(digest[:4], "big")
+    return verifier_key.key_id(name, ALG_ED25519, public_key)
 
 
 class NoteVerifier:
@@ -96,9 +80,9 @@ class NoteVerifier:
             raise NoteError("malformed verifier key: want <name>+<key id>+<key>")
         name, hex_id, key64 = parts
         _check_name(name)
-        if not _KEY_ID_RE.fullmatch(hex_id):
+        if not verifier_key.KEY_ID_PATTERN.fullmatch(hex_id):
             raise NoteError("malformed verifier key: key id must be 8 lowercase hex digits")
-        key = _b64decode(key64, "verifier key")
+        key = verifier_key.b64decode(key64, "verifier key")
         if len(key) == 0:
             raise NoteError("malformed verifier key: empty key")
         if key[0] != ALG_ED25519:
@@ -131,8 +115,7 @@ class NoteVerifier:
 
     def to_string(self) -> str:
         """Encode as ``<name>+<key id hex>+<base64(0x01 || public key)>``."""
-        key64 = base64.b64encode(bytes([ALG_ED25519]) + self._raw).decode("ascii")
-        return f"{self._name}+{self._key_id:08x}+{key64}"
+        return verifier_key.key_string(self._name, self._key_id, ALG_ED25519, self._raw)
 
     def verify(self, text: bytes, sig: bytes) -> bool:
         """Return True if sig is a valid Ed25519 signature of text by this key."""
@@ -186,9 +169,9 @@ class NoteSigner:
             raise NoteError("malformed signer key: want PRIVATE+KEY+<name>+<key id>+<key>")
         _, _, name, hex_id, key64 = parts
         _check_name(name)
-        if not _KEY_ID_RE.fullmatch(hex_id):
+        if not verifier_key.KEY_ID_PATTERN.fullmatch(hex_id):
             raise NoteError("malformed signer key: key id must be 8 lowercase hex digits")
-        key = _b64decode(key64, "signer key")
+        key = verifier_key.b64decode(key64, "signer key")
         if len(key) == 0:
             raise NoteError("malformed signer key: empty key")
         if key[0] != ALG_ED25519:
@@ -221,8 +204,7 @@ class NoteSigner:
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        key64 = base64.b64encode(bytes([ALG_ED25519]) + seed).decode("ascii")
-        return f"PRIVATE+KEY+{self._name}+{self.key_id:08x}+{key64}"
+        return "PRIVATE+KEY+" + verifier_key.key_string(self._name, self.key_id, ALG_ED25519, seed)
 
     def sign(self, message: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of message."""
@@ -283,7 +265,7 @@ def _parse_sig_line(line: str) -> Signature:
     name, sep, b64 = line[len(_SIG_PREFIX) :].partition(" ")
     if not sep or not is_valid_name(name) or not b64:
         raise NoteError("malformed note: bad signature line")
-    raw = _b64decode(b64, "signature")
+    raw = verifier_key.b64decode(b64, "signature")
     if len(raw) < 5:
         raise NoteError("malformed note: signature too short")
     return Signature(name, int.from_bytes(raw[:4], "big"), b64)
@@ -362,7 +344,7 @@ def _check_text(text: bytes | str) -> str:
 def _signature_for(signer: NoteSigner, text: bytes) -> Signature:
     """Sign text and wrap the result as a signature line."""
     raw = signer.key_id.to_bytes(4, "big") + signer.sign(text)
-    return Signature(signer.name, signer.key_id, base64.b64encode(raw).decode("ascii"))
+    return Signature(signer.name, signer.key_id, verifier_key.b64encode(raw))
 
 
 def _assemble(text: str, sigs: list[Signature]) -> bytes:

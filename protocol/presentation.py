@@ -13,7 +13,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -39,9 +39,23 @@ MAX_BYTES = 256
 MAX_TEXT = len(PREFIX) + (MAX_BYTES // 2) * 3
 DEFAULT_WINDOW = 30
 DEFAULT_SKEW = 5
-_LABEL = "presentation"
+LABEL = "presentation"
+"""The domain label the visitor's wallet key signs a presentation under."""
 _BASE45_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]*")
 _SHAPE = tuple_of(uint(255), uint(255), lambda v, n: v, uint(2**32 - 1), raw(keys.SIGNATURE_SIZE))
+
+
+IssuerCheck = Callable[[Credential, Sequence[Ed25519PublicKey]], object]
+"""Raises unless one of the keys signed the credential; may remember credentials it passed.
+
+The hook :meth:`Presentation.verify` takes for the issuer signature (the costlier of
+its two checks), so a verifier that sees the same credential often can cache it.
+"""
+
+
+def check_issuer(credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]) -> None:
+    """The uncached issuer check: raise unless a trusted issuer signed ``credential``."""
+    credential.issuer_index(issuer_keys)
 
 
 class CodeType(IntEnum):
@@ -113,21 +127,25 @@ class Presentation:
         expected_type: CodeType = CodeType.CHECKIN,
         window: int = DEFAULT_WINDOW,
         skew: int = DEFAULT_SKEW,
+        issuer_check: IssuerCheck = check_issuer,
+        credential_at: float | None = None,
     ) -> None:
         """Check code type, freshness, credential validity and both signatures.
 
-        Cheap checks run first; the two signature checks run last.
+        Cheap checks run first; the two signature checks run last. ``issuer_check``
+        judges the issuer signature (pass a caching one to skip repeats);
+        ``credential_at`` is when the credential must be valid (default ``now``).
         """
         if self.code_type != expected_type:
             raise WrongTypeError(
                 f"code type {self.code_type} where {int(expected_type)} was expected"
             )
         self.check_freshness(now, window=window, skew=skew)
-        self.credential.check_validity(int(now), skew)
-        self.credential.issuer_index(issuer_keys)
+        self.credential.check_validity(int(now if credential_at is None else credential_at), skew)
+        issuer_check(self.credential, issuer_keys)
         keys.verify(
             keys.load_public(self.credential.visitor_key),
-            _LABEL,
+            LABEL,
             self.signed_part(),
             self.signature,
         )
@@ -149,5 +167,5 @@ def present(
 ) -> Presentation:
     """Make a fresh presentation of ``credential`` at time ``now``."""
     unsigned = Presentation(int(code_type), credential, int(now), b"")
-    signature = keys.sign(wallet_key, _LABEL, unsigned.signed_part())
+    signature = keys.sign(wallet_key, LABEL, unsigned.signed_part())
     return Presentation(int(code_type), credential, int(now), signature)

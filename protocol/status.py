@@ -30,6 +30,9 @@ Heartbeat fields (all optional; a last will carries only ``v`` and ``state``):
 With ``clock_boot``, ``clock_mono_ms`` and ``clock_wall_ms`` the aggregator can place a
 record scanned with an unsynchronised clock: same boot, so wall time at the scan is
 the heartbeat's wall time minus the monotonic difference.
+
+:class:`Heartbeat` is the one definition of these names: readers (the fleet view,
+clock placement) take its attributes, never raw keys, and there are no aliases.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import MalformedError, OversizeError, UnsupportedVersionError
@@ -75,22 +79,67 @@ def _hex32(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) is not None
 
 
+def _firmware(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 32
+
+
+def _flag(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _figure(check: Callable[[Any], bool]) -> Any:
+    """A heartbeat figure: None when absent, and the check its value must pass."""
+    return field(default=None, metadata={"check": check})
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One status message's documented figures: the single definition of each name.
+
+    A figure absent (or, read leniently, invalid) is None; ``counters`` holds those of
+    :data:`COUNTERS` present. Unknown fields are not kept.
+    """
+
+    state: str | None = _figure(lambda v: v in STATES)
+    firmware: str | None = _figure(_firmware)
+    queue: int | None = _figure(_count)
+    oldest_unsent_ms: int | None = _figure(_nullable(_count))
+    in_flight: int | None = _figure(_count)
+    last_receipt_age_ms: int | None = _figure(_nullable(_count))
+    fps: float | None = _figure(_number)
+    decode_ms: float | None = _figure(_nullable(_number))
+    clock_synced: bool | None = _figure(_flag)
+    clock_boot: str | None = _figure(_hex32)
+    clock_mono_ms: int | None = _figure(_count)
+    clock_wall_ms: int | None = _figure(_count)
+    disk_free_mb: float | None = _figure(_number)
+    disk_low: bool | None = _figure(_flag)
+    config_serial: int | None = _figure(_nullable(_count))
+    outbox_recoveries: int | None = _figure(_count)
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, value: Mapping[str, Any]) -> Heartbeat:
+        """The documented figures of a status object, each kept only if it passes its check.
+
+        Lenient on purpose, for statuses stored earlier: a figure of the wrong type
+        reads as None. :func:`parse_status` is the strict reader of the wire.
+        """
+        figures = {
+            name: value.get(name)
+            for name, check in _FIGURE_CHECKS.items()
+            if name in value and check(value.get(name))
+        }
+        counters = {name: value[name] for name in COUNTERS if _count(value.get(name))}
+        return cls(**figures, counters=counters)
+
+
+_FIGURE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    f.name: f.metadata["check"] for f in fields(Heartbeat) if "check" in f.metadata
+}
+
 FIELDS: dict[str, Callable[[Any], bool]] = {
-    "firmware": lambda v: isinstance(v, str) and 0 < len(v) <= 32,
-    "queue": _count,
-    "oldest_unsent_ms": _nullable(_count),
-    "in_flight": _count,
-    "last_receipt_age_ms": _nullable(_count),
-    "fps": _number,
-    "decode_ms": _nullable(_number),
-    "clock_synced": lambda v: type(v) is bool,
-    "clock_boot": _hex32,
-    "clock_mono_ms": _count,
-    "clock_wall_ms": _count,
-    "disk_free_mb": _number,
-    "disk_low": lambda v: type(v) is bool,
-    "config_serial": _nullable(_count),
-    "outbox_recoveries": _count,
+    **{name: check for name, check in _FIGURE_CHECKS.items() if name != "state"},
     **dict.fromkeys(COUNTERS, _count),
 }
 """Documented heartbeat fields and the check each value must pass."""

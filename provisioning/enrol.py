@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
+
+from protocol.enrolment import SiteAnswer
+from protocol.errors import ProtocolError
+from protocol.kiosk_toml import KioskToml
+from protocol.selftest_report import parse_report
 
 from .device_files import ensure_account, hand_over_state, keygen, user_exists, write_config
 from .enrol_options import EnrolOptions
@@ -168,7 +172,7 @@ class _Run:
             return
         self.result.error = f"{self.result.error} (undone: {', '.join(self.made)})"
 
-    async def _enrol(self, device: Device, site: dict[str, Any]) -> None:
+    async def _enrol(self, device: Device, site: SiteAnswer) -> None:
         options, layout = self.options, self.layout
         self.begin("preflight")
         await preflight(device, options, layout)
@@ -226,8 +230,8 @@ class _Run:
             kiosk_id=kiosk_id,
             venue=options.venue,
             door=options.door,
-            issuer_keys=tuple(site["issuer_keys"]),
-            ledger_key=site["ledger_key"],
+            issuer_keys=site.trust.issuer_keys,
+            ledger_key=site.trust.ledger_key,
             mqtt=mqtt,
             camera=options.camera,
         )
@@ -310,11 +314,11 @@ class _Run:
         if (
             entry is not None
             and not options.renew_credentials
-            and current.get("kiosk", {}).get("id") == entry["kiosk_id"]
-            and isinstance(current.get("mqtt"), dict)
+            and current is not None
+            and current.kiosk_id == entry["kiosk_id"]
+            and current.mqtt
         ):
-            mqtt = self._mqtt(current["mqtt"])
-            return entry["kiosk_id"], mqtt
+            return entry["kiosk_id"], self._mqtt(dict(current.mqtt))
         try:
             answer = await asyncio.to_thread(
                 self.client.enrol, did, options.venue, options.kiosk_id
@@ -326,9 +330,9 @@ class _Run:
             raise
         self.made.clear()  # registered: from here on the device is enrolled, never undone
         self.result.changed.append("registered" if entry is None else "credentials renewed")
-        return str(answer["kiosk_id"]), self._mqtt(answer.get("mqtt") or {})
+        return answer.kiosk_id, self._mqtt(answer.mqtt())
 
-    def _mqtt(self, given: dict[str, Any]) -> dict[str, Any]:
+    def _mqtt(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The kiosk's [mqtt] table: address (overridable), TLS and its own credentials."""
         options = self.options
         mqtt: dict[str, Any] = {
@@ -386,27 +390,24 @@ class _Run:
             command, "selftest", check=False, timeout=self.options.selftest_timeout * 12 + 30
         )
         try:
-            report = json.loads(done.stdout.strip().splitlines()[-1])
-        except (json.JSONDecodeError, IndexError) as exc:
+            report = parse_report(done.stdout.strip().splitlines()[-1])
+        except (ProtocolError, IndexError) as exc:
             raise StepFailed(
                 "selftest", f"no report (exit {done.exit_status}): {done.stderr.strip()[-400:]}"
             ) from exc
-        if not report.get("ok"):
-            failed = [
-                f"{c.get('name')}: {c.get('detail')}"
-                for c in report.get("checks", [])
-                if c.get("status") == "FAIL"
-            ]
+        if not report.ok:
+            failed = [f"{c.name}: {c.detail}" for c in report.failed()]
             raise StepFailed("selftest", "failed, service not started: " + "; ".join(failed)[:600])
 
 
-def _parse(config: bytes | None) -> dict[str, Any]:
+def _parse(config: bytes | None) -> KioskToml | None:
+    """The device's kiosk.toml, or None when it has none (or none a kiosk could read)."""
     if not config:
-        return {}
+        return None
     try:
-        return tomllib.loads(config.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
+        return KioskToml.from_dict(tomllib.loads(config.decode("utf-8")))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ProtocolError):
+        return None
 
 
 async def enrol_device(

@@ -14,6 +14,8 @@ from typing import Any
 
 import tomli_w
 
+from protocol.kiosk_toml import KioskToml
+
 VENV = "/opt/safecode/venv"
 CONFIG = "/etc/safecode/kiosk.toml"
 BROKER_CA = "/etc/safecode/broker-ca.pem"
@@ -102,21 +104,19 @@ class KioskSettings:
 
 def render_config(layout: DeviceLayout, settings: KioskSettings) -> bytes:
     """The kiosk.toml bytes; the same settings always give the same bytes."""
-    mqtt = {k: v for k, v in settings.mqtt.items() if v is not None}
-    document = {
-        "kiosk": {
-            "id": settings.kiosk_id,
-            "venue": settings.venue,
-            "door": settings.door,
-            "state_dir": layout.state,
-            "pins_file": layout.pins,
-        },
-        "trust": {"issuer_keys": list(settings.issuer_keys), "ledger_key": settings.ledger_key},
-        "mqtt": mqtt,
-        "camera": {k: v for k, v in settings.camera.items() if v is not None},
-    }
+    document = KioskToml(
+        kiosk_id=settings.kiosk_id,
+        venue=settings.venue,
+        door=settings.door,
+        state_dir=layout.state,
+        pins_file=layout.pins,
+        issuer_keys=tuple(settings.issuer_keys),
+        ledger_key=settings.ledger_key,
+        mqtt=settings.mqtt,
+        camera=settings.camera,
+    )
     header = "# Written by 'safecode provision enrol'; re-run it rather than editing.\n"
-    return (header + tomli_w.dumps(document)).encode()
+    return (header + tomli_w.dumps(document.to_dict())).encode()
 
 
 def systemctl_argv(command: str, prefix: str) -> list[str]:

@@ -11,6 +11,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.enrolment import EnrolAnswer, SiteAnswer
+from protocol.errors import ProtocolError
+
 from .errors import OutcomeUnknown, StepFailed
 
 MAX_ANSWER = 1 << 20
@@ -117,16 +120,27 @@ class OperatorClient:
         except json.JSONDecodeError as exc:
             raise unsure(step, f"the aggregator at {url} did not answer JSON") from exc
 
-    def site(self) -> dict[str, Any]:
+    def site(self) -> SiteAnswer:
         """Check the token; the keys kiosks trust and the broker address."""
-        return self._call("GET", "/v1/operator/site", "aggregator")
+        answer = self._call("GET", "/v1/operator/site", "aggregator")
+        try:
+            return SiteAnswer.from_dict(answer)
+        except ProtocolError as exc:
+            raise StepFailed(
+                "aggregator", f"the aggregator's site answer is invalid: {exc}"
+            ) from exc
 
-    def enrol(self, device_key: str, venue: str, kiosk_id: str | None = None) -> dict[str, Any]:
+    def enrol(self, device_key: str, venue: str, kiosk_id: str | None = None) -> EnrolAnswer:
         """Register a device key; kiosk id, MQTT credentials, issuer and ledger keys."""
         body: dict[str, Any] = {"device_key": device_key, "venue_id": venue}
         if kiosk_id:
             body["kiosk_id"] = kiosk_id
-        return self._call("POST", "/v1/operator/kiosks", "register", body)
+        answer = self._call("POST", "/v1/operator/kiosks", "register", body)
+        try:
+            return EnrolAnswer.from_dict(answer)
+        except ProtocolError as exc:
+            # The aggregator did register something: what it was is not known.
+            raise OutcomeUnknown("register", f"the aggregator's answer is invalid: {exc}") from exc
 
     def retire(self, kiosk_id: str) -> dict[str, Any]:
         """Refuse the kiosk's key from now on and remove its broker account."""

@@ -22,6 +22,10 @@ from typing import Any
 
 import click
 
+from protocol.enrolment import EnrolAnswer, SiteAnswer
+from protocol.errors import ProtocolError
+from protocol.kiosk_toml import KioskToml
+
 from .device_files import hand_over_state, keygen, write_config
 from .errors import OutcomeUnknown, StepFailed
 from .heartbeat import wait_heartbeat
@@ -48,14 +52,16 @@ _unit_option = click.option(
 )
 
 
-async def _device_config(device: Device, layout: DeviceLayout, step: str) -> dict[str, Any]:
+async def _device_config(device: Device, layout: DeviceLayout, step: str) -> KioskToml:
     raw = await device.read_file(layout.config, step)
     if raw is None:
         raise StepFailed(step, f"no kiosk config at {layout.config}: is this device enrolled?")
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return KioskToml.from_dict(tomllib.loads(raw.decode("utf-8")))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StepFailed(step, f"{layout.config} is not readable TOML: {exc}") from exc
+    except ProtocolError as exc:
+        raise StepFailed(step, f"{layout.config} is not a kiosk config: {exc}") from exc
 
 
 async def check_identity(
@@ -100,7 +106,7 @@ async def retire_device(
     """Retire the kiosk on the device; its id."""
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
-        kiosk_id = str(config.get("kiosk", {}).get("id", ""))
+        kiosk_id = config.kiosk_id
         await check_identity(device, layout, client, kiosk_id)
         await asyncio.to_thread(client.retire, kiosk_id)
         await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
@@ -182,7 +188,7 @@ async def _enrol_new_key(
     unit: str,
     old_id: str,
     venue: str,
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, EnrolAnswer]:
     """Make a new key beside the old one and enrol it; (its path, the aggregator's answer).
 
     On failure the old key runs on: the new key is removed, or kept aside when the
@@ -209,23 +215,19 @@ async def _enrol_new_key(
         raise
 
 
-def _rekeyed_settings(
-    config: dict[str, Any], answer: dict[str, Any], site: dict[str, Any]
-) -> KioskSettings:
+def _rekeyed_settings(config: KioskToml, answer: EnrolAnswer, site: SiteAnswer) -> KioskSettings:
     """The kiosk's settings under its new id: the old config with the new broker login."""
-    kiosk = config.get("kiosk", {})
-    mqtt = dict(config.get("mqtt") or {})
-    given = answer.get("mqtt") or {}
-    for name in ("username", "password"):
-        mqtt[name] = given.get(name) or None
+    mqtt = dict(config.mqtt)
+    mqtt["username"] = answer.username or None
+    mqtt["password"] = answer.password or None
     return KioskSettings(
-        kiosk_id=str(answer["kiosk_id"]),
-        venue=str(kiosk.get("venue", "")),
-        door=str(kiosk.get("door", "entrance")),
-        issuer_keys=tuple(site["issuer_keys"]),
-        ledger_key=site["ledger_key"],
+        kiosk_id=answer.kiosk_id,
+        venue=config.venue,
+        door=config.door,
+        issuer_keys=site.trust.issuer_keys,
+        ledger_key=site.trust.ledger_key,
         mqtt=mqtt,
-        camera=dict(config.get("camera") or {}),
+        camera=dict(config.camera),
     )
 
 
@@ -260,9 +262,7 @@ async def rekey_device(
     site = await asyncio.to_thread(client.site)
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "rekey")
-        kiosk = config.get("kiosk", {})
-        old_id = str(kiosk.get("id", ""))
-        venue = str(kiosk.get("venue", ""))
+        old_id, venue = config.kiosk_id, config.venue
         await check_identity(device, layout, client, old_id)
         await _check_outbox_empty(device, layout, systemctl, unit, old_id)
         new_key, answer = await _enrol_new_key(

@@ -24,6 +24,7 @@ from aggregator.db import open_database
 from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
 from protocol import keys
+from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
@@ -194,15 +195,13 @@ def _kiosk_tables(
     mqtt: dict[str, object],
     camera: dict[str, object],
 ) -> dict[str, object]:
-    """A kiosk.toml of the site, as TOML tables."""
-    return {
-        "kiosk": {
-            "id": kiosk_id,
-            "venue": venue_id,
-            "state_dir": "state",
-            "door": "entrance",
-        },
-        "trust": trust,
-        "mqtt": mqtt,
-        "camera": camera,
-    }
+    """A kiosk.toml of the site, as TOML tables (the shape protocol.kiosk_toml defines)."""
+    return KioskToml(
+        kiosk_id=kiosk_id,
+        venue=venue_id,
+        state_dir="state",
+        issuer_keys=tuple(trust["issuer_keys"]),
+        ledger_key=str(trust["ledger_key"]),
+        mqtt=mqtt,
+        camera=camera,
+    ).to_dict()

@@ -25,7 +25,7 @@ def _registry_entry(k: KioskEntry) -> dict[str, object]:
         "venue_id": k.venue_id,
         "device_key": keys.did_key(bytes(k.device_key)),
         "retired": k.retired,
-        "status": parse_heartbeat(k.last_status).get("state"),
+        "status": parse_heartbeat(k.last_status).state,
     }
 
 

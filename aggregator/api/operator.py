@@ -23,6 +23,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from protocol import keys
+from protocol.enrolment import EnrolAnswer, SiteAnswer
 from protocol.errors import MalformedError
 from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
 
@@ -89,7 +90,7 @@ def kiosk_trust() -> KioskTrust:
 @require_operator
 def site() -> Response:
     """Who the token belongs to, what kiosks must trust, and the broker they use."""
-    return jsonify(operator=g.operator.name, **kiosk_trust().to_json())
+    return jsonify(SiteAnswer(g.operator.name, kiosk_trust()).to_dict())
 
 
 def derived_kiosk_id(device_key: bytes) -> str:
@@ -126,17 +127,15 @@ def enrol() -> Response:
         # The registry entry stays: enrolling the same key again is safe and retries this.
         raise ApiError(502, "broker_error", f"kiosk registered, broker account not: {exc}") from exc
     log.info("operator %s enrolled kiosk %s at %s", g.operator.name, kiosk_id, venue)
-    mqtt = trust.to_json()["mqtt"]
-    mqtt["username"] = credentials.username if credentials else None
-    mqtt["password"] = credentials.password if credentials else None
-    response = jsonify(
+    answer = EnrolAnswer(
         kiosk_id=entry.kiosk_id,
         venue_id=entry.venue_id,
         device_key=did,
-        issuer_keys=list(trust.issuer_keys),
-        ledger_key=trust.ledger_key,
-        mqtt=mqtt,
+        trust=trust,
+        username=credentials.username if credentials else None,
+        password=credentials.password if credentials else None,
     )
+    response = jsonify(answer.to_dict())
     response.headers["Cache-Control"] = "no-store"  # it holds the kiosk's broker password
     response.status_code = 201
     return response

@@ -116,7 +116,9 @@ def test_fleet_status_reads_json_and_bare_state_heartbeats(client: FlaskClient) 
     ).decode()
     heartbeat("kiosk-a", beat, 1)
     heartbeat("kiosk-b", "online", 1)
-    heartbeat("kiosk-c", json.dumps({"state": "online", "queue": "lots", "clock": "synced"}), 200)
+    heartbeat(
+        "kiosk-c", json.dumps({"state": "online", "queue": "lots", "clock_synced": True}), 200
+    )
     heartbeat("kiosk-e", "{not json", 1)
     body = client.get("/v1/kiosks/status").get_json()
     assert body["online"] == 2

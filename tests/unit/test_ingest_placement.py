@@ -96,7 +96,7 @@ def test_anchor_of_another_boot_is_not_used(ingestor: Ingestor) -> None:
 
 
 def test_heartbeat_places_when_no_anchor(ingestor: Ingestor) -> None:
-    status = {"boot": BOOT.hex(), "mono_ms": 50_000, "wall_ms": (NOW - 10) * 1000}
+    status = {"clock_boot": BOOT.hex(), "clock_mono_ms": 50_000, "clock_wall_ms": (NOW - 10) * 1000}
     assert placement.note_heartbeat("kiosk-a", {**status, "clock_synced": True}, NOW * 1000)
     wire = record(1, synced=False, scanned_ms=7, mono_ms=45_000, shown=NOW - 15)
     assert ingestor.handle(TOPIC, wire).result is Result.STORED
@@ -105,7 +105,12 @@ def test_heartbeat_places_when_no_anchor(ingestor: Ingestor) -> None:
 
 
 def test_unsynced_heartbeat_is_anchored_at_its_arrival(ingestor: Ingestor) -> None:
-    status = {"boot": BOOT.hex(), "mono_ms": 50_000, "wall_ms": 3, "clock_synced": False}
+    status = {
+        "clock_boot": BOOT.hex(),
+        "clock_mono_ms": 50_000,
+        "clock_wall_ms": 3,
+        "clock_synced": False,
+    }
     placement.note_heartbeat("kiosk-a", status, (NOW - 1) * 1000)
     wire = record(1, synced=False, scanned_ms=7, mono_ms=49_000, shown=NOW - 2)
     ingestor.handle(TOPIC, wire)
@@ -141,15 +146,15 @@ def test_record_placed_at_arrival_may_have_waited_but_not_come_from_the_future(
     "status",
     [
         {},
-        {"boot": "zz" * 16, "mono_ms": 1},
-        {"boot": BOOT.hex()[:-2], "mono_ms": 1},
-        {"boot": BOOT.hex().upper(), "mono_ms": 1},
-        {"boot": BOOT.hex(), "mono_ms": -1},
-        {"boot": BOOT.hex(), "mono_ms": 1.5},
-        {"boot": BOOT.hex(), "mono_ms": True},
-        {"boot": BOOT.hex(), "mono_ms": "1"},
-        {"boot": 5, "mono_ms": 1},
-        {"boot": BOOT.hex(), "mono_ms": 2**70},
+        {"clock_boot": "zz" * 16, "clock_mono_ms": 1},
+        {"clock_boot": BOOT.hex()[:-2], "clock_mono_ms": 1},
+        {"clock_boot": BOOT.hex().upper(), "clock_mono_ms": 1},
+        {"clock_boot": BOOT.hex(), "clock_mono_ms": -1},
+        {"clock_boot": BOOT.hex(), "clock_mono_ms": 1.5},
+        {"clock_boot": BOOT.hex(), "clock_mono_ms": True},
+        {"clock_boot": BOOT.hex(), "clock_mono_ms": "1"},
+        {"clock_boot": 5, "clock_mono_ms": 1},
+        {"clock_boot": BOOT.hex(), "clock_mono_ms": 2**70},
     ],
 )
 def test_heartbeat_without_a_usable_clock_is_ignored(status: dict) -> None:
@@ -157,7 +162,12 @@ def test_heartbeat_without_a_usable_clock_is_ignored(status: dict) -> None:
 
 
 def test_heartbeat_with_a_bad_wall_time_falls_back_to_arrival() -> None:
-    status = {"boot": BOOT.hex(), "mono_ms": 5, "wall_ms": "soon", "clock_synced": True}
+    status = {
+        "clock_boot": BOOT.hex(),
+        "clock_mono_ms": 5,
+        "clock_wall_ms": "soon",
+        "clock_synced": True,
+    }
     assert placement.heartbeat_clock(status, 99) == (BOOT, 5, 99, "received")
 
 
@@ -263,9 +273,10 @@ def test_counter_keys() -> None:
 
 def test_a_late_heartbeat_does_not_move_the_anchor(ingestor: Ingestor) -> None:
     """Queued while the aggregator was down, it arrives late: its offset is worse."""
-    fresh = {"boot": BOOT.hex(), "mono_ms": 50_000, "wall_ms": 0, "clock_synced": False}
+    fresh = {"clock_boot": BOOT.hex(), "clock_mono_ms": 50_000, "clock_wall_ms": 0}
+    fresh["clock_synced"] = False
     assert placement.note_heartbeat("kiosk-a", fresh, (NOW - 20) * 1000)
-    stale = {**fresh, "mono_ms": 60_000}  # sent 10 s later, received 19 s later
+    stale = {**fresh, "clock_mono_ms": 60_000}  # sent 10 s later, received 19 s later
     assert placement.note_heartbeat("kiosk-a", stale, (NOW - 1) * 1000)
     wire = record(1, synced=False, scanned_ms=7, mono_ms=55_000, shown=NOW - 15)
     assert ingestor.handle(TOPIC, wire).result is Result.STORED

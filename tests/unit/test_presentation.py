@@ -170,6 +170,33 @@ def test_issuer_key_rotation():
     PRES.verify([STRANGER.public_key(), ISSUER.public_key()], now=NOW)
 
 
+def test_issuer_check_hook_replaces_the_issuer_signature_check():
+    seen = []
+    PRES.verify([], now=NOW, issuer_check=lambda cred, trusted: seen.append((cred, trusted)))
+    assert seen == [(CRED, [])]  # the hook judged the issuer, with the keys given
+
+
+def test_issuer_check_hook_does_not_skip_the_visitor_signature():
+    forged = Presentation(PRES.code_type, CRED, PRES.timestamp, bytes(64))
+    with pytest.raises(SignatureError):
+        forged.verify(TRUSTED, now=NOW, issuer_check=lambda cred, trusted: None)
+
+
+def test_a_refusing_issuer_check_hook_refuses():
+    def refuse(cred: Credential, trusted: object) -> None:
+        raise UnknownKeyError("not in the cache's trust")
+
+    with pytest.raises(UnknownKeyError):
+        PRES.verify(TRUSTED, now=NOW, issuer_check=refuse)
+
+
+def test_credential_validity_judged_at_credential_at():
+    late = NOT_AFTER + 3600
+    with pytest.raises(ExpiredError):
+        present(WALLET, CRED, now=late).verify(TRUSTED, now=late)
+    present(WALLET, CRED, now=late).verify(TRUSTED, now=late, credential_at=NOW)
+
+
 def test_presentation_signed_by_another_wallet():
     stolen = present(OTHER_WALLET, CRED, now=NOW)  # someone else's credential
     with pytest.raises(SignatureError) as info:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import json
 import shlex
 import stat
 import subprocess
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from kiosk.config import parse_config
 from protocol import keys
+from protocol.enrolment import KioskTrust, SiteAnswer
 from provisioning.batch_cli import INTERNAL, _report, _run_all
 from provisioning.enrol import EnrolOptions, enrol_device
 from provisioning.errors import OutcomeUnknown, StepFailed
@@ -218,8 +220,21 @@ def test_atomic_write_makes_parent_folders_0755_and_the_file_its_own_mode(
     assert not list(target.parent.glob("*.safecode-new"))
 
 
+SITE = SiteAnswer(
+    "operator-1",
+    KioskTrust(
+        issuer_keys=(keys.did_key(seeded("issuer")),),
+        ledger_key=keys.did_key(seeded("ledger")),
+        mqtt_host="broker.example",
+        mqtt_port=8883,
+        mqtt_tls=True,
+    ),
+)
+
+
 class _Answers(http.server.BaseHTTPRequestHandler):
-    """A tiny HTTP server answering by path: /status/<code>, /moved (a 302 elsewhere)."""
+    """A tiny HTTP server answering by path: /status/<code>, /moved (a 302 elsewhere),
+    /v1/operator/site (a valid site answer)."""
 
     seen_auth: ClassVar[list[str]] = []
 
@@ -232,6 +247,8 @@ class _Answers(http.server.BaseHTTPRequestHandler):
             return
         code = int(self.path.rsplit("/", 1)[-1]) if "/status/" in self.path else 200
         body = b'{"error": "x", "message": "y"}'
+        if self.path == "/v1/operator/site":
+            body = json.dumps(SITE.to_dict()).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -340,7 +357,7 @@ def test_a_bad_prefix_or_systemctl_fails_the_device_with_its_step(answers: str) 
     bad_prefix = EnrolOptions(venue="cafe-1", wheel=Path("x.whl"), prefix="/srv/it's")
     result = asyncio.run(enrol_device(SshTarget("pi-1"), bad_prefix, client))
     assert result.failed_step == "options" and "prefix" in (result.error or "")
-    # The site check passes (any JSON object), then connecting to a closed port fails.
+    # The site check passes, then connecting to a closed port fails.
     closed = SshTarget("127.0.0.1", port=free_port(), connect_timeout=5)
     result = asyncio.run(enrol_device(closed, EnrolOptions("cafe-1", Path("x.whl")), client))
     assert result.failed_step == "connect" and result.state == "untouched"

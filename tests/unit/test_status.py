@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -21,6 +22,7 @@ from protocol.status import (
     MAX_BYTES,
     STATES,
     VERSION,
+    Heartbeat,
     encode_status,
     parse_status,
 )
@@ -301,3 +303,41 @@ def test_every_documented_field_is_in_the_docstring() -> None:
 
     for name in FIELDS:
         assert f"``{name}``" in protocol.status.__doc__ or name in COUNTERS
+
+
+# --- the Heartbeat object (one name per figure) --------------------------------------------------
+
+
+def test_heartbeat_reads_every_documented_field() -> None:
+    beat = Heartbeat.from_fields(parse_status(encode_status("online", **HEARTBEAT)))
+    assert beat.state == "online"
+    for name, value in HEARTBEAT.items():
+        if name in COUNTERS:
+            assert beat.counters[name] == value
+        else:
+            assert getattr(beat, name) == value
+
+
+def test_fields_are_the_heartbeat_figures_and_counters() -> None:
+    figures = {f.name for f in dataclasses.fields(Heartbeat)} - {"state", "counters"}
+    assert set(FIELDS) == figures | set(COUNTERS)
+
+
+@pytest.mark.parametrize(
+    "alias", [{"queue_depth": 3}, {"pending": 3}, {"oldest_pending_ms": 5}, {"clock": "synced"}]
+)
+def test_heartbeat_has_no_aliases(alias: dict[str, Any]) -> None:
+    beat = Heartbeat.from_fields({"state": "online", **alias})
+    assert (beat.queue, beat.oldest_unsent_ms, beat.clock_synced) == (None, None, None)
+
+
+def test_heartbeat_reads_invalid_figures_as_none() -> None:
+    beat = Heartbeat.from_fields({"state": "asleep", "queue": "lots", "firmware": "x" * 33})
+    assert (beat.state, beat.queue, beat.firmware) == (None, None, None)
+
+
+@_FUZZ
+@given(value=st.dictionaries(st.sampled_from([*FIELDS, "state"]) | st.text(max_size=5), _JSON))
+def test_heartbeat_from_any_json_object_never_raises(value: dict[str, Any]) -> None:
+    beat = Heartbeat.from_fields(value)
+    assert beat.queue is None or FIELDS["queue"](beat.queue)
