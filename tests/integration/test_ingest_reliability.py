@@ -197,7 +197,11 @@ def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
     client.loop_start()
     topic = topics.topic("kiosk-1", topics.CHECKIN)
     status = encode_status(
-        "online", boot="ab" * 16, mono_ms=1234, wall_ms=1_700_000_000_000, clock_synced=True
+        "online",
+        clock_boot="ab" * 16,
+        clock_mono_ms=1234,
+        clock_wall_ms=1_700_000_000_000,
+        clock_synced=True,
     )
     client.publish(topics.topic("kiosk-1", topics.STATUS), status, qos=1, retain=True)
     for n in range(50):
