@@ -1,14 +1,61 @@
-"""Shared fixtures: shared test data, a private Mosquitto broker, a laid-out site."""
+"""Shared fixtures: shared test data, a private Mosquitto broker, a laid-out site.
+
+Also the ``spawns``/``slow`` marks (tests/markers.py) and the Hypothesis profiles:
+``HYPOTHESIS_PROFILE=long`` runs every property test with many more examples.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from safecode.broker import BrokerError, LocalBroker
+from tests import markers
 from tests.shared_data import SHARED_DATA
+
+#: The long run: per-test example counts are raised to at least this many.
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    markers.register(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    markers.mark_spawning(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    report = yield
+    problem = markers.unmarked_spawns(item)
+    if problem and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = problem
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -296,6 +296,7 @@ def test_an_unusable_lock_file_is_counted_and_waited_on(
     assert not thread.is_alive()
 
 
+@pytest.mark.spawns
 def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) -> None:
     """Four processes create the tables of one fresh database at the same moment."""
     import os

@@ -51,7 +51,10 @@ def _seccomp_available() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_seccomp_available() is not None, reason=str(_seccomp_available()))
+pytestmark = [
+    pytest.mark.skipif(_seccomp_available() is not None, reason=str(_seccomp_available())),
+    pytest.mark.spawns,
+]
 
 
 def filtered(unit: Path, tmp_path: Path, *argv: str) -> tuple[list[str], dict[str, str]]:
