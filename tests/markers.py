@@ -1,4 +1,4 @@
-"""The ``spawns`` and ``slow`` marks, put on tests automatically, and a guard that keeps them honest.
+"""The ``spawns`` and ``slow`` marks, set on tests automatically, and a guard for them.
 
 ``spawns``: the test starts another process (Mosquitto, sshd, gunicorn, PostgreSQL,
 ``safecode`` itself, multiprocessing). Every integration test, every test using a

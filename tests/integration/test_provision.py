@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionRig]:
-    yield from rig_fixture(tmp_path_factory, "provision")
+def rig(tmp_path_factory: pytest.TempPathFactory, kiosk_wheel: Path) -> Iterator[ProvisionRig]:
+    yield from rig_fixture(tmp_path_factory, "provision", kiosk_wheel)
 
 
 def digest(path: Path) -> str:
