@@ -15,6 +15,7 @@ from hypothesis import settings
 
 from safecode.broker import BrokerError, LocalBroker
 from tests import markers
+from tests.pg_cluster import SERVER
 from tests.shared_data import SHARED_DATA
 
 #: The long run: per-test example counts are raised to at least this many.
@@ -24,6 +25,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def pytest_configure(config: pytest.Config) -> None:
     markers.register(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SERVER.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(SERVER.describe())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

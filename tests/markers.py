@@ -39,6 +39,15 @@ class SpawnWatch:
         if self.watching and event in _SPAWN_EVENTS:
             self.seen.append(f"{event}({args[0] if args else ''!r})")
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Session infrastructure (a shared server started on first use) is not the test's."""
+        was, self.watching = self.watching, False
+        try:
+            yield
+        finally:
+            self.watching = was
+
     def take(self) -> list[str]:
         seen, self.seen = self.seen, []
         return seen
