@@ -32,7 +32,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    terminalreporter.write_line(SERVER.describe())
+    if SERVER.describe():
+        terminalreporter.write_line(SERVER.describe())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -202,9 +202,9 @@ class PgServer:
             self.problem = f"{reason}; and no private cluster: {exc}"
 
     def describe(self) -> str:
-        """One line for the pytest header."""
+        """One line for the test summary ("" if no test needed PostgreSQL)."""
         if not self._resolved:
-            return "PostgreSQL: not needed yet"
+            return ""
         if self.problem:
             return f"PostgreSQL: unavailable ({self.problem})"
         where = f"private cluster in {self.cluster.folder}" if self.cluster else "configured"
