@@ -13,6 +13,7 @@ process anyway, so the fast lane cannot silently grow slow again.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -28,6 +29,21 @@ _SPAWN_EVENTS = frozenset(
 )
 
 
+#: Short look-ups libraries run on first use (ctypes.util.find_library, platform): whichever
+#: test happens to import them first would be blamed, so they do not count.
+_LOOKUPS = frozenset({"ldconfig", "uname", "gcc", "cc", "ld", "objdump", "ldd"})
+
+
+def _program(event: str, args: tuple) -> str:
+    """The program an audit event starts, as far as the event tells."""
+    if event == "subprocess.Popen" and len(args) > 1:
+        executable, argv = args[0], args[1]
+        if executable is None and isinstance(argv, (list, tuple)) and argv:
+            executable = argv[0]
+        return os.path.basename(os.fsdecode(executable or argv))
+    return event
+
+
 class SpawnWatch:
     """Records the processes started while an unmarked test runs."""
 
@@ -37,7 +53,9 @@ class SpawnWatch:
 
     def audit(self, event: str, args: tuple) -> None:
         if self.watching and event in _SPAWN_EVENTS:
-            self.seen.append(f"{event}({args[0] if args else ''!r})")
+            program = _program(event, args)
+            if program not in _LOOKUPS:
+                self.seen.append(program)
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
