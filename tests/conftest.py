@@ -18,9 +18,24 @@ from tests import markers
 from tests.pg_cluster import SERVER
 from tests.shared_data import SHARED_DATA
 
-#: The long run: per-test example counts are raised to at least this many.
-settings.register_profile("long", max_examples=2000, deadline=None)
+#: ``HYPOTHESIS_PROFILE=long``: every property test gets at least this many examples,
+#: whatever its own ``@settings(max_examples=...)`` says (those are sized for every run).
+LONG_RUN_EXAMPLES = 2000
+settings.register_profile("long", max_examples=LONG_RUN_EXAMPLES, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def _raise_example_counts(items: list[pytest.Item]) -> None:
+    """Under the long profile, lift each test's own example count to LONG_RUN_EXAMPLES."""
+    if os.environ.get("HYPOTHESIS_PROFILE") != "long":
+        return
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if own is not None and own.max_examples < LONG_RUN_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(
+                own, max_examples=LONG_RUN_EXAMPLES, deadline=None
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,6 +53,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     markers.mark_spawning(items)
+    _raise_example_counts(items)
 
 
 @pytest.hookimpl(wrapper=True)
