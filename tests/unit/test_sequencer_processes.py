@@ -191,9 +191,11 @@ def test_database_outage_stops_sealing_and_everything_seals_after(
         proc = SequencerProcess(tmp_path, "outage", url, batch_size=50)
         try:
             wait_for(lambda: unsealed() == 0, timeout=30)
+            errors_before = proc.log().lower().count("error")
             proxy.cut()
             prefill(100, start=200, received_ms=0)  # ingest, on its own link, goes on storing
-            time.sleep(1.5)
+            # The sequencer has tried, and failed, to reach the database since the cut.
+            wait_for(lambda: proc.log().lower().count("error") > errors_before)
             assert unsealed() == 100, "nothing is sealed while the database is unreachable"
             assert sum(b["leaves"] for b in proc.sealed()) == 200, "and no receipt goes out"
             assert "database" in proc.log() and "error" in proc.log().lower()
