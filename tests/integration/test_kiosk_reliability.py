@@ -109,6 +109,7 @@ def _stop_kiosk(kiosk: Child, timeout: float = 120) -> dict[str, Any]:
 # -- kill -9 while scanning -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kill9_while_scanning_then_restart_every_accepted_checkin_sealed_once(
     rig_factory: Callable[..., SiteRig],
 ) -> None:
