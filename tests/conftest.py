@@ -1,14 +1,87 @@
-"""Shared fixtures: shared test data, a private Mosquitto broker, a laid-out site."""
+"""Shared fixtures: shared test data, a private Mosquitto broker, a laid-out site.
+
+Also the ``spawns``/``slow`` marks (tests/markers.py) and the Hypothesis profiles:
+``HYPOTHESIS_PROFILE=long`` runs every property test with many more examples.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from simulator.broker import BrokerError, LocalBroker
+from tests import markers
+from tests.pg_cluster import SERVER
 from tests.shared_data import SHARED_DATA
+
+#: ``HYPOTHESIS_PROFILE=long``: every property test gets at least this many examples,
+#: whatever its own ``@settings(max_examples=...)`` says (those are sized for every run).
+LONG_RUN_EXAMPLES = 2000
+settings.register_profile("long", max_examples=LONG_RUN_EXAMPLES, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def _raise_example_counts(items: list[pytest.Item]) -> None:
+    """Under the long profile, lift each test's own example count to LONG_RUN_EXAMPLES."""
+    if os.environ.get("HYPOTHESIS_PROFILE") != "long":
+        return
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if own is not None and own.max_examples < LONG_RUN_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(
+                own, max_examples=LONG_RUN_EXAMPLES, deadline=None
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    markers.register(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SERVER.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SERVER.describe():
+        terminalreporter.write_line(SERVER.describe())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    markers.mark_spawning(items)
+    _raise_example_counts(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> object:
+    with markers.watched(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    report = yield
+    problem = markers.unmarked_spawns(item)
+    if problem and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = problem
+    return report
 
 
 @pytest.fixture(scope="session")

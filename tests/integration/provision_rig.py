@@ -172,14 +172,14 @@ class ProvisionRig:
 
 
 def wheel_for_tests(folder: Path) -> Path:
-    """This checkout's wheel, built offline once per test session."""
+    """This checkout's wheel, built offline (the ``kiosk_wheel`` fixture: once per session)."""
     return build_wheel(folder)
 
 
-def rig_fixture(tmp_path_factory: object, name: str) -> Iterator[ProvisionRig]:
-    """A module-wide rig (use from a pytest fixture)."""
+def rig_fixture(tmp_path_factory: object, name: str, wheel: Path) -> Iterator[ProvisionRig]:
+    """A module-wide rig around the session's ``wheel`` (use from a pytest fixture)."""
     root = tmp_path_factory.mktemp(name)  # type: ignore[attr-defined]
-    running = ProvisionRig(root, wheel_for_tests(root / "wheel"))
+    running = ProvisionRig(root, wheel)
     try:
         yield running
     finally:

@@ -233,6 +233,18 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     assert not any("SC1:" in line for line in lines)
 
 
+def _read_until(process: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """The output lines up to the first holding ``text`` (or all read when ``timeout`` ends)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if text in line or time.monotonic() > deadline:
+            break
+    return "".join(seen)
+
+
 def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "safecode", "demo", "--seconds", "120", "--workdir", str(tmp_path)],
@@ -240,9 +252,10 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(7)
+    seen = _read_until(demo, "accepted seq=", timeout=60)  # up, and its kiosks at work
     demo.send_signal(signal.SIGINT)
-    out, _ = demo.communicate(timeout=60)
+    rest, _ = demo.communicate(timeout=60)
+    out = seen + rest
     assert demo.returncode == 0, out[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["seconds"] < 60 and summary["ledger_verified"] is True

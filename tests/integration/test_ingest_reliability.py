@@ -11,7 +11,6 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from protocol import keys, topics
 from protocol.status import encode_status
 from simulator.broker import LocalBroker
 from tests.unit.conftest import fresh_pg_schema
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -182,6 +182,12 @@ def test_a_locked_database_stops_receipts_and_everything_drains_after(make, tmp_
     _assert_all_sealed_once(site)
 
 
+def _malformed_logs(proc: CollectedProcess) -> list[dict]:
+    """The aggregator's JSON log lines about malformed check-ins so far."""
+    logs = [json.loads(line) for line in list(proc.lines) if line.startswith('{"')]
+    return [line for line in logs if line.get("reason") == "malformed"]
+
+
 def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
     make, own_broker: LocalBroker, tmp_path: Path
 ) -> None:
@@ -212,7 +218,12 @@ def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
     site.fleet.generate(20)
     site.fleet.run(1.0, 50, None, 5.0)
     assert site.fleet.drain(60, 5.0) == 0
-    time.sleep(2.5)  # the suppressed-lines summary follows the 1 s interval
+    wait_until(  # the suppressed-lines summary follows the 1 s interval
+        lambda: any(line.get("suppressed", 0) >= 40 for line in _malformed_logs(proc)),
+        10,
+        interval=0.1,
+        message="the suppressed-lines summary",
+    )
     client.disconnect()
     client.loop_stop()
     summary = site.close()["aggregator"]
@@ -220,8 +231,7 @@ def test_hostile_payloads_through_the_broker_are_counted_and_logged_sparingly(
     assert summary["refused:oversize_payload"] == 3
     assert summary["stored"] == 40
     _assert_all_sealed_once(site)
-    logs = [json.loads(line) for line in proc.lines if line.startswith('{"')]
-    malformed = [line for line in logs if line.get("reason") == "malformed"]
+    malformed = _malformed_logs(proc)
     assert 2 <= len(malformed) <= 4, malformed
     assert any(line.get("suppressed", 0) >= 40 for line in malformed), malformed
     assert not any("SC1:" in line for line in proc.lines)

@@ -8,6 +8,7 @@ import pwd
 import stat
 import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionRig]:
-    yield from rig_fixture(tmp_path_factory, "provision")
+def rig(tmp_path_factory: pytest.TempPathFactory, kiosk_wheel: Path) -> Iterator[ProvisionRig]:
+    yield from rig_fixture(tmp_path_factory, "provision", kiosk_wheel)
 
 
 def digest(path: Path) -> str:
@@ -37,25 +38,44 @@ def registry(rig: ProvisionRig) -> dict[str, KioskEntry]:
         db.close()
 
 
-def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionRig) -> None:
-    prefix = rig.device("door-1")
-    args = ["provision", "enrol", "127.0.0.1", "--venue", "cafe-1", *rig.enrol_args(prefix)]
-    refused = rig.safecode(*args, "--json")
+@dataclass(frozen=True)
+class Door:
+    """A simulated device under ``prefix`` and the enrol command line for it."""
+
+    prefix: Path
+    args: list[str]
+
+    @property
+    def key(self) -> Path:
+        return self.prefix / "var/lib/safecode/device.key"
+
+    @property
+    def config(self) -> Path:
+        return self.prefix / "etc/safecode/kiosk.toml"
+
+    def systemctl_calls(self) -> str:
+        return (self.prefix / "var/log/systemctl.calls").read_text()
+
+
+def refuses_an_unknown_host_key(rig: ProvisionRig, door: Door) -> None:
+    refused = rig.safecode(*door.args, "--json")
     assert refused.returncode == 1, refused.stderr
     unknown = json.loads(refused.stdout)
     assert unknown["failed_step"] == "host key" and "--accept-host-key SHA256:" in unknown["error"]
-    assert not (prefix / "opt").exists()  # nothing touched
+    assert not (door.prefix / "opt").exists()  # nothing touched
 
-    first = rig.safecode(*args, "--accept-host-key", rig.sshd.fingerprint, "--json")
+
+def enrols(rig: ProvisionRig, door: Door) -> str:
+    """The first enrolment: key, config, unit, registry entry, services; the kiosk id."""
+    prefix = door.prefix
+    first = rig.safecode(*door.args, "--accept-host-key", rig.sshd.fingerprint, "--json")
     assert first.returncode == 0, first.stdout + first.stderr
     result = json.loads(first.stdout)
     kiosk_id = result["kiosk_id"]
     assert result["state"] == "enrolled"
     assert {"software", "device key", "registered", "config"} <= set(result["changed"])
-    key = prefix / "var/lib/safecode/device.key"
-    config = prefix / "etc/safecode/kiosk.toml"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    settings = tomllib.loads(config.read_text())
+    assert stat.S_IMODE(door.key.stat().st_mode) == 0o600
+    settings = tomllib.loads(door.config.read_text())
     assert settings["kiosk"] == {
         "id": kiosk_id,
         "venue": "cafe-1",
@@ -70,27 +90,32 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     entry = registry(rig)[kiosk_id]
     assert entry.venue_id == "cafe-1" and not entry.retired
     assert result["device_key"].startswith("did:key:")
-    calls = (prefix / "var/log/systemctl.calls").read_text()
+    calls = door.systemctl_calls()
     assert "enable safecode-kiosk.service" in calls and "restart" in calls
     assert "enable systemd-time-wait-sync.service" in calls  # scan with a synced clock
     dropin = prefix / "etc/systemd/system/systemd-time-wait-sync.service.d/safecode.conf"
     assert "TimeoutStartSec=" in dropin.read_text()
+    return kiosk_id
 
-    before = (digest(key), digest(config), config.stat().st_mtime_ns)
-    again = rig.safecode(*args, "--json")
+
+def reruns_changing_nothing(rig: ProvisionRig, door: Door, kiosk_id: str) -> None:
+    before = (digest(door.key), digest(door.config), door.config.stat().st_mtime_ns)
+    again = rig.safecode(*door.args, "--json")
     assert again.returncode == 0, again.stdout + again.stderr
     rerun = json.loads(again.stdout)
     assert rerun["changed"] == [] and rerun["kiosk_id"] == kiosk_id
-    assert (digest(key), digest(config), config.stat().st_mtime_ns) == before
+    assert (digest(door.key), digest(door.config), door.config.stat().st_mtime_ns) == before
     assert len(registry(rig)) == 1
-    assert (prefix / "var/log/systemctl.calls").read_text().count("restart") == 1
+    assert door.systemctl_calls().count("restart") == 1
 
-    human = rig.safecode(*args)
+    human = rig.safecode(*door.args)
     assert f"enrolled as {kiosk_id} at cafe-1 (nothing changed)" in human.stdout
     assert "took" in human.stdout
 
-    device_args = ["--port", str(rig.sshd.port), "--prefix", str(prefix)]
-    device_args += ["--systemctl", rig.systemctl(prefix), *rig.common_args()]
+
+def rekeys(rig: ProvisionRig, door: Door, device_args: list[str], kiosk_id: str) -> str:
+    """A new key and id, the old id retired, files owned by the service user; the new id."""
+    key, config = door.key, door.config
     old_key = key.read_bytes()
     # An existing system user (Debian's 'daemon') stands in for the service user: the new
     # key and state go to it and the rewritten config keeps its group, as enrol leaves them.
@@ -110,8 +135,14 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert (config.stat().st_uid, config.stat().st_gid) == (0, daemon.pw_gid)
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
-    old_id, kiosk_id = kiosk_id, ids["kiosk_id"]
+    return ids["kiosk_id"]
 
+
+def retires(
+    rig: ProvisionRig, door: Door, device_args: list[str], old_id: str, kiosk_id: str
+) -> None:
+    """Retire refuses a config naming another kiosk, then retires and cuts off the broker."""
+    key, config = door.key, door.config
     mqtt = tomllib.loads(config.read_text())["mqtt"]
     assert mqtt["username"] == kiosk_id and mqtt["password"]  # its own broker account
     assert broker_accepts(rig, mqtt["username"], mqtt["password"])
@@ -128,9 +159,20 @@ def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionR
     assert registry(rig)[kiosk_id].retired
     assert not key.exists() and not config.exists()
     assert not broker_accepts(rig, mqtt["username"], mqtt["password"])  # cut off the broker
-    assert (
-        "disable --now safecode-kiosk.service" in (prefix / "var/log/systemctl.calls").read_text()
-    )
+    assert "disable --now safecode-kiosk.service" in door.systemctl_calls()
+
+
+def test_enrol_end_to_end_then_rerun_changes_nothing_then_retire(rig: ProvisionRig) -> None:
+    prefix = rig.device("door-1")
+    args = ["provision", "enrol", "127.0.0.1", "--venue", "cafe-1", *rig.enrol_args(prefix)]
+    door = Door(prefix, args)
+    refuses_an_unknown_host_key(rig, door)
+    kiosk_id = enrols(rig, door)
+    reruns_changing_nothing(rig, door, kiosk_id)
+    device_args = ["--port", str(rig.sshd.port), "--prefix", str(prefix)]
+    device_args += ["--systemctl", rig.systemctl(prefix), *rig.common_args()]
+    new_id = rekeys(rig, door, device_args, kiosk_id)
+    retires(rig, door, device_args, kiosk_id, new_id)
 
 
 def untouched(prefix: Path) -> bool:

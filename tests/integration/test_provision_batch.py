@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvisionRig]:
-    yield from rig_fixture(tmp_path_factory, "batch")
+def rig(tmp_path_factory: pytest.TempPathFactory, kiosk_wheel: Path) -> Iterator[ProvisionRig]:
+    yield from rig_fixture(tmp_path_factory, "batch", kiosk_wheel)
 
 
 def test_batch_enrols_in_parallel_and_reports_every_line(rig: ProvisionRig) -> None:

@@ -3,14 +3,15 @@
 ``db`` runs each test that uses it twice: on a fresh SQLite file and on a fresh
 schema of the PostgreSQL server at ``SAFECODE_TEST_PG_URL`` (default
 postgresql://postgres@127.0.0.1:5432/test), dropped afterwards, so parallel runs
-never collide. The PostgreSQL runs skip, saying why, when the server is not
-reachable. Mark a test ``@pytest.mark.sqlite_only`` to run it on SQLite alone.
+never collide. Where no server answers there, the session starts a private cluster
+(tests/pg_cluster.py). The PostgreSQL runs skip, saying why, when neither can be
+had, and fail instead under CI or SAFECODE_REQUIRE_PG=1. Mark a test
+``@pytest.mark.sqlite_only`` to run it on SQLite alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,8 +23,9 @@ import pytest
 
 from aggregator import vault
 from aggregator.db import open_database
+from tests import markers
+from tests.pg_cluster import SERVER
 
-PG_URL = os.environ.get("SAFECODE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: A fixed data master key for tests; never used outside them.
 TEST_MASTER_KEY = bytes(range(32))
 
@@ -32,28 +34,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs on the SQLite ledger database only")
 
 
-@functools.cache
+def postgres_required() -> bool:
+    """CI (or SAFECODE_REQUIRE_PG=1) must run the PostgreSQL variants, never skip them."""
+    return os.environ.get("SAFECODE_REQUIRE_PG") == "1" or os.environ.get("CI", "") not in (
+        "",
+        "0",
+        "false",
+    )
+
+
 def postgres_unavailable() -> str:
-    """Why the test PostgreSQL server cannot be used, or "" if it can."""
-    try:
-        import psycopg2
-    except ImportError:
-        return "psycopg2 is not installed"
-    try:
-        psycopg2.connect(PG_URL, connect_timeout=3).close()
-    except psycopg2.Error as exc:
-        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc).strip()}"
-    return ""
+    """Why no test PostgreSQL server can be used, or "" if one can (started if need be)."""
+    with markers.WATCH.paused():
+        SERVER.resolve()
+    return SERVER.problem
 
 
 def _admin(statement: str) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(PG_URL, connect_timeout=3)
+    conn = psycopg2.connect(SERVER.url, connect_timeout=3)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = '20s'")
+            cur.execute("SET synchronous_commit = off")
             cur.execute(statement)
     finally:
         conn.close()
@@ -63,16 +68,21 @@ def _admin(statement: str) -> None:
 def fresh_pg_schema() -> Iterator[str]:
     """A URL of a fresh PostgreSQL schema (search_path set through the URL), dropped after.
 
-    Skips the test, saying why, when the server is not reachable.
+    Skips the test, saying why, when no server can be had; fails it instead under CI
+    (or SAFECODE_REQUIRE_PG=1), where every PostgreSQL variant must run.
     """
     reason = postgres_unavailable()
+    if reason and postgres_required():
+        pytest.fail(f"PostgreSQL is required here (CI or SAFECODE_REQUIRE_PG=1): {reason}")
     if reason:
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex[:16]}"
     _admin(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in PG_URL else "?"
+    sep = "&" if "?" in SERVER.url else "?"
     try:
-        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+        # Commits need not wait for the disk: a test never outlives a server crash.
+        options = f"-csearch_path={schema} -csynchronous_commit=off"
+        yield f"{SERVER.url}{sep}options={quote(options, safe='')}"
     finally:
         _admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 

@@ -210,7 +210,7 @@ PIECES = st.one_of(
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(template=st.sampled_from(PATHS), a=PIECES, b=PIECES)
 def test_fuzzed_read_requests_never_500(client: FlaskClient, template: str, a: str, b: str) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from benchmarks.cli import bench_group
 
 
+@pytest.mark.spawns  # a private Mosquitto
 def test_bench_kiosk_prints_every_figure_as_json() -> None:
     result = CliRunner().invoke(
         bench_group,

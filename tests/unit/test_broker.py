@@ -15,6 +15,8 @@ import pytest
 from simulator import broker as broker_module
 from simulator.broker import BrokerError, LocalBroker, find_mosquitto
 
+pytestmark = pytest.mark.spawns
+
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[LocalBroker]:

@@ -28,11 +28,11 @@ from protocol.receipt import ReceiptEntry, parse_receipt, sign_receipt
 from tests.unit.wire_checks import seeded, unsigned_map
 
 FUZZ = settings(
-    max_examples=300,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FUZZ_MORE = settings(FUZZ, max_examples=400)
+FUZZ_MORE = settings(FUZZ, max_examples=150)
 
 
 ISSUER = seeded("fuzz-issuer")

@@ -140,7 +140,7 @@ def test_largest_list_fits_and_one_more_is_refused() -> None:
         parse_kiosk_config(b"\x00" * (MAX_BYTES + 1))
 
 
-_FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_FUZZ

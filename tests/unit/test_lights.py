@@ -422,7 +422,11 @@ def notes(factory: MockFactory) -> list[str]:
 def test_tonal_accepted_plays_one_high_note(tonal: Feedback, tonal_factory: MockFactory) -> None:
     clear(tonal_factory)
     tonal.accepted()
-    assert wait_for(lambda: tonal.showing == "ready", Feedback.ACCEPT_S + SLACK)
+    green = tonal_factory.pin(TONAL.green)
+    # "ready" is set a moment before the green LED's off is recorded: wait for both.
+    assert wait_for(
+        lambda: tonal.showing == "ready" and len(changes(green)) >= 2, Feedback.ACCEPT_S + SLACK
+    )
     assert notes(tonal_factory) == ["E6"]
     assert_timeline(tonal_factory.pin(TONAL.buzzer), [(0.0, 0.5), (Feedback.BEEP_S, 0.0)])
     assert_timeline(tonal_factory.pin(TONAL.green), [(0.0, 1.0), (Feedback.ACCEPT_S, 0.0)])

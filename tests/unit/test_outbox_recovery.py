@@ -209,6 +209,7 @@ def test_raise_next_seq_never_lowers(path: Path) -> None:
         box.close()
 
 
+@pytest.mark.spawns
 def test_kiosk_run_without_an_outbox_exits_with_a_message_and_no_traceback(
     tmp_path: Path,
 ) -> None:

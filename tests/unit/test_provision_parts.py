@@ -196,6 +196,7 @@ def test_device_constraints_keep_the_system_numpy_for_picamera2() -> None:
     assert on_a_pi == ["# pins", "peewee==4.5.3", "numpy==1.24.2"]
 
 
+@pytest.mark.spawns
 def test_atomic_write_makes_parent_folders_0755_and_the_file_its_own_mode(
     tmp_path: Path,
 ) -> None:

@@ -258,8 +258,7 @@ def test_postgres_outage_under_run_sequencer(proxied: TcpProxy) -> None:
     try:
         wait_for(lambda: len(blocks) == 1)
         proxied.cut()  # the lock's connection and the sealing one both break
-        time.sleep(0.5)
-        assert seq.counts["error:lock"] + seq.counts["error:database"] > 0
+        wait_for(lambda: seq.counts["error:lock"] + seq.counts["error:database"] > 0)
         proxied.start()
         wait_for(lambda: seq.counts["lock_taken"] == 2)
         assert seq.counts["lock_lost"] == 1
@@ -296,6 +295,7 @@ def test_an_unusable_lock_file_is_counted_and_waited_on(
     assert not thread.is_alive()
 
 
+@pytest.mark.spawns
 def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) -> None:
     """Four processes create the tables of one fresh database at the same moment."""
     import os

@@ -23,6 +23,7 @@ from protocol.note import NoteSigner
 from tests.unit.ledger_site import LEDGER, ORIGIN, prefill
 from tests.unit.tcp_proxy import TcpProxy
 from tests.unit.test_sequencer_loop import check_chain, unsealed, wait_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,8 +106,15 @@ def test_kill_9_mid_batch_loses_nothing_and_seals_nothing_twice(
         before = blocks()
         proc = SequencerProcess(tmp_path, f"run{run}", db_url, batch_size=50)
         try:
-            wait_for(lambda b=before: blocks() > b or unsealed() == 0, timeout=30)
-            time.sleep(rng.uniform(0.0, 0.15))
+            # Killed a random few blocks in (not after a random time: a fast machine would
+            # have sealed everything by then), wherever the next batch happens to be.
+            target = before + rng.randint(1, 3)
+            wait_until(
+                lambda t=target: blocks() >= t or unsealed() == 0,
+                30,
+                interval=0.002,
+                message=f"block {target}",
+            )
         finally:
             proc.kill()
         if unsealed():
@@ -183,9 +191,11 @@ def test_database_outage_stops_sealing_and_everything_seals_after(
         proc = SequencerProcess(tmp_path, "outage", url, batch_size=50)
         try:
             wait_for(lambda: unsealed() == 0, timeout=30)
+            errors_before = proc.log().lower().count("error")
             proxy.cut()
             prefill(100, start=200, received_ms=0)  # ingest, on its own link, goes on storing
-            time.sleep(1.5)
+            # The sequencer has tried, and failed, to reach the database since the cut.
+            wait_for(lambda: proc.log().lower().count("error") > errors_before)
             assert unsealed() == 100, "nothing is sealed while the database is unreachable"
             assert sum(b["leaves"] for b in proc.sealed()) == 200, "and no receipt goes out"
             assert "database" in proc.log() and "error" in proc.log().lower()

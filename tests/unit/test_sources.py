@@ -105,6 +105,7 @@ def test_importing_the_safecode_command_registers_simulated() -> None:
         frame_source(CameraSettings(kind="simulated"))
 
 
+@pytest.mark.spawns
 def test_firmware_alone_does_not_know_simulated() -> None:
     """In a fresh interpreter, only importing safecode.cli brings 'simulated' in."""
     script = (

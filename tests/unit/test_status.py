@@ -194,7 +194,7 @@ def test_non_scalar_value_under_a_long_key_is_refused_with_a_short_message() -> 
 # --- fuzzing -------------------------------------------------------------------------------------
 
 _FUZZ = settings(
-    max_examples=300,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tests.unit.test_systemd_units import (
     allowed_syscalls,
     one,
 )
+from tests.waiting import wait_until
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 WRAPPER = Path(__file__).with_name("seccomp_exec.py")
@@ -51,7 +51,10 @@ def _seccomp_available() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_seccomp_available() is not None, reason=str(_seccomp_available()))
+pytestmark = [
+    pytest.mark.skipif(_seccomp_available() is not None, reason=str(_seccomp_available())),
+    pytest.mark.spawns,
+]
 
 
 def filtered(unit: Path, tmp_path: Path, *argv: str) -> tuple[list[str], dict[str, str]]:
@@ -109,6 +112,23 @@ def test_the_kiosk_filter_lets_the_clock_state_through(tmp_path: Path) -> None:
     assert probe_clock(allowed - CLOCK_CALLS, tmp_path) == "None"
 
 
+def kiosk_sealed(log: Path) -> bool:
+    """The kiosk has had a receipt for a check-in sealed in a block."""
+    text = log.read_text()
+    return "receipt:" in text and "sealed in block" in text
+
+
+def served_checkpoint(port: int) -> str:
+    """The web's checkpoint once it holds at least one check-in ("" before)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/checkpoint", timeout=10) as r:
+            body = r.read().decode()
+    except OSError:
+        return ""
+    lines = body.splitlines()
+    return body if len(lines) > 1 and lines[1].isdigit() and int(lines[1]) > 0 else ""
+
+
 def test_filtered_kiosk_and_aggregator_seal_check_ins_and_serve_them(tmp_path: Path) -> None:
     with LocalBroker(workdir=tmp_path / "broker") as broker:
         site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=5, mqtt_port=broker.port)
@@ -126,9 +146,11 @@ def test_filtered_kiosk_and_aggregator_seal_check_ins_and_serve_them(tmp_path: P
         aggregator = subprocess.Popen(
             agg_argv, env=agg_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        kiosk = subprocess.Popen(
-            kiosk_argv, env=kiosk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        kiosk_log = tmp_path / "kiosk.log"
+        with kiosk_log.open("w") as kiosk_file:
+            kiosk = subprocess.Popen(
+                kiosk_argv, env=kiosk_env, stdout=kiosk_file, stderr=subprocess.STDOUT, text=True
+            )
         port = free_port()
         web_argv, web_env = filtered(
             next(u for u in AGGREGATOR_UNITS if u.stem.endswith("-web")),
@@ -146,15 +168,19 @@ def test_filtered_kiosk_and_aggregator_seal_check_ins_and_serve_them(tmp_path: P
             web_argv, env=web_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         try:
-            time.sleep(12)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/checkpoint", timeout=10) as r:
-                checkpoint = r.read().decode()
+            checkpoint = wait_until(
+                lambda: kiosk_sealed(kiosk_log) and served_checkpoint(port),
+                timeout=60,
+                interval=0.2,
+                message="a sealed check-in, its receipt and the web's checkpoint",
+            )
         finally:
             web.send_signal(signal.SIGTERM)
             web_out, _ = web.communicate(timeout=30)
             for process in (kiosk, aggregator):
                 process.send_signal(signal.SIGTERM)
-            kiosk_out, _ = kiosk.communicate(timeout=30)
+            kiosk.wait(timeout=30)
+            kiosk_out = kiosk_log.read_text()
             aggregator_out, _ = aggregator.communicate(timeout=30)
     assert kiosk.returncode == 0, kiosk_out
     assert aggregator.returncode == 0, aggregator_out

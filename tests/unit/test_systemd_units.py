@@ -39,6 +39,8 @@ MAX_EXPOSURE = 3.0
 HOST_UNIT_DIRS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
 ANALYZE = shutil.which("systemd-analyze")
 
+pytestmark = pytest.mark.spawns  # systemd-analyze
+
 needs_analyze = pytest.mark.skipif(
     ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)"
 )

@@ -221,7 +221,7 @@ def test_fuzzed_cosignature_posts_are_refused_cleanly(site: Path) -> None:
     assert client.post("/v1/checkpoint/cosignature", data=good).status_code == 200
 
     @settings(
-        max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
     @given(
         cut=st.integers(0, len(good)),
