@@ -119,7 +119,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config is invalid: {exc}") from exc
-    _check_camera(config.camera)
+    check_camera_settings(config.camera)
     for name in NUMBERS:
         value = getattr(config, name)
         if (
@@ -156,7 +156,8 @@ NUMBERS = (
 """Kiosk settings that must be finite, non-negative numbers."""
 
 
-def _check_camera(camera: CameraSettings) -> None:
+def check_camera_settings(camera: CameraSettings) -> None:
+    """Raise ConfigError if the ``[camera]`` settings do not fit their ``kind``."""
     kind = camera.kind
     if kind not in CAMERA_KINDS:
         raise ConfigError(

@@ -38,13 +38,14 @@ INTERNAL = "internal error"
 log = logging.getLogger(__name__)
 
 
-async def _run_all(
+async def run_all(
     devices: list[Device],
     make: Any,
     jobs: int,
     retries: int,
     on_done: Any,
 ) -> list[EnrolResult]:
+    """Enrol ``devices``, ``jobs`` at a time; a retried step gets ``retries`` more tries."""
     gate = asyncio.Semaphore(jobs)
 
     async def attempts(device: Device) -> EnrolResult:
@@ -142,21 +143,22 @@ def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
                 show_pos=True,
             ) as bar:
                 results = asyncio.run(
-                    _run_all(devices, make, jobs, retries, lambda r: bar.update(1))
+                    run_all(devices, make, jobs, retries, lambda r: bar.update(1))
                 )
     elapsed = time.monotonic() - started
-    _report(devices, results, bad, elapsed, kw["as_json"])
+    print_report(devices, results, bad, elapsed, kw["as_json"])
     if bad or not all(r.ok for r in results):
         raise SystemExit(1)
 
 
-def _report(
+def print_report(
     devices: list[Device],
     results: list[EnrolResult],
     bad: list[BadLine],
     elapsed: float,
     as_json: bool,
 ) -> None:
+    """Print the batch's outcome: one row a device and a bad line, then the totals; or JSON."""
     rows = [(d.line, r) for d, r in zip(devices, results, strict=True)]
     enrolled = sum(r.ok for r in results)
     if as_json:
