@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ from .operator_client import OperatorClient
 from .options import (
     connection_options,
     enrol_options,
-    enrol_options_from,
-    kiosk_wheel,
+    enrol_options_with_wheel,
     operator_token,
     ssh_target,
 )
@@ -113,8 +111,7 @@ def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
         raise click.ClickException(f"inventory: {exc}") from exc
     token = operator_token(kw["token_file"])
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="safecode-wheel-") as workdir:
-        base = enrol_options_from(kw, kiosk_wheel(kw["wheel"], Path(workdir)))
+    with enrol_options_with_wheel(kw) as base:
 
         def make(device: Device) -> tuple[Any, Any, OperatorClient]:
             target = ssh_target(
