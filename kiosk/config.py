@@ -10,7 +10,7 @@ from typing import Any
 from protocol import keys
 from protocol.errors import ProtocolError
 from protocol.kiosk_toml import KioskToml, MissingKeyError
-from support.config_file import ConfigError, read_toml
+from support.config_file import ConfigError, load_config_file
 from transport.settings import MqttSettings, mqtt_settings_from_table
 
 CAMERA_KINDS = ("picamera2", "v4l2", "replay", "simulated")
@@ -89,9 +89,7 @@ class KioskConfig:
 
 def load_config(path: Path) -> KioskConfig:
     """Read and check a kiosk config file; raise ConfigError naming what is wrong."""
-    path = Path(path)
-    data = read_toml(path)
-    return parse_config(data, base=path.parent)
+    return load_config_file(path, parse_config)
 
 
 def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
