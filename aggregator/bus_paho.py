@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from protocol import topics
-from transport.paho_client import make_client
+from transport.paho_client import attach_callbacks, make_client, start_loop, stop_loop
 from transport.settings import MqttSettings
 
 from .bus import MAX_PAYLOAD, Bus, subscriptions
@@ -47,15 +47,11 @@ class MqttBus(Bus):
         # broker hands them, in order, to the next process with this session.
         client = make_client(settings, client_id, manual_ack=True)
         client.max_inflight_messages_set(100)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
+        attach_callbacks(client, self)
         self.client = client
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
-        self.client.loop_start()
+        start_loop(self.client, self.settings)
 
     def wait_connected(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
@@ -111,5 +107,4 @@ class MqttBus(Bus):
         self.client.publish(topics.topic(kiosk_id, topics.CONFIG), wire, qos=1, retain=True)
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)

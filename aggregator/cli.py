@@ -136,13 +136,7 @@ def ingest(config_path: Path, client_id: str | None, log_json: bool, summary_jso
     Several ingest processes share check-ins when aggregator.shared_group is set;
     give each its own --client-id.
     """
-    config = _load(config_path, log_json)
-    _serve(
-        config,
-        {"ingest"},
-        client_id=client_id or f"{config.client_id}-ingest",
-        summary_json=summary_json,
-    )
+    _serve_one_role("ingest", "ingest", config_path, client_id, log_json, summary_json)
 
 
 @aggregator_group.command("sequence")
@@ -152,11 +146,23 @@ def ingest(config_path: Path, client_id: str | None, log_json: bool, summary_jso
 @_summary_option
 def sequence(config_path: Path, client_id: str | None, log_json: bool, summary_json: bool) -> None:
     """The sequencer only: seal verified check-ins into blocks and send receipts."""
+    _serve_one_role("sequence", "sequencer", config_path, client_id, log_json, summary_json)
+
+
+def _serve_one_role(
+    role: str,
+    suffix: str,
+    config_path: Path,
+    client_id: str | None,
+    log_json: bool,
+    summary_json: bool,
+) -> None:
+    """Serve one ``role``; the MQTT client id defaults to the config's, ``-suffix`` added."""
     config = _load(config_path, log_json)
     _serve(
         config,
-        {"sequence"},
-        client_id=client_id or f"{config.client_id}-sequencer",
+        {role},
+        client_id=client_id or f"{config.client_id}-{suffix}",
         summary_json=summary_json,
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 from protocol.block import ORIGIN_PATTERN
 from protocol.note import is_valid_name
 from protocol.receipt import MAX_ENTRIES
-from support.config_file import ConfigError, read_toml
+from support.config_file import ConfigError, load_config_file
 from transport.settings import MqttSettings, mqtt_settings_from_table
 
 from .broker_admin import BrokerAdmin, parse_broker_admin
@@ -54,9 +54,7 @@ class AggregatorConfig:
 
 def load_config(path: Path) -> AggregatorConfig:
     """Read and check an aggregator config file; raise ConfigError naming what is wrong."""
-    path = Path(path)
-    data = read_toml(path)
-    return parse_config(data, base=path.parent)
+    return load_config_file(path, parse_config)
 
 
 def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -34,6 +35,29 @@ def _witness_keys(values: tuple[str, ...]) -> list[CosignatureVerifier]:
         return [CosignatureVerifier.from_string(v) for v in values]
     except NoteError as exc:
         _fail(f"--witness is not a valid witness key (name+keyid+base64): {exc}")
+
+
+def _open_ledger(database_url: str) -> Any:
+    """The ledger database at ``database_url``, opened read-only; exits 1 if it cannot be."""
+    import peewee
+
+    from aggregator.db import open_database
+
+    try:
+        return open_database(database_url, create=False)
+    except (ValueError, peewee.DatabaseError) as exc:
+        _fail(f"cannot open the ledger: {exc}")
+
+
+_VKEY = click.option(
+    "--vkey", required=True, help="The ledger's verifier key (its name is the origin)."
+)
+
+
+def _ledger_source(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--url`` / ``--db`` pair: read the ledger from the API or from its database."""
+    command = click.option("--db", "database_url", help="Ledger database URL.")(command)
+    return click.option("--url", help="Base URL of the aggregator's read API.")(command)
 
 
 def _one_source(url: str | None, database_url: str | None) -> None:
@@ -97,9 +121,8 @@ def verify_note(
 
 
 @ledger_group.command("verify")
-@click.option("--url", help="Base URL of the aggregator's read API.")
-@click.option("--db", "database_url", help="Ledger database URL.")
-@click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
+@_ledger_source
+@_VKEY
 def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) -> None:
     """Re-check every block signature, hash link, root and checkpoint (API or database)."""
     _one_source(url, database_url)
@@ -119,12 +142,8 @@ def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) 
     import peewee
 
     from aggregator.audit import LedgerError, verify_ledger
-    from aggregator.db import open_database
 
-    try:
-        db = open_database(str(database_url), create=False)
-    except (ValueError, peewee.DatabaseError) as exc:
-        _fail(f"cannot open the ledger: {exc}")
+    db = _open_ledger(str(database_url))
     try:
         summary = verify_ledger(verifier.public_key, verifier.name)
     except LedgerError as exc:
@@ -140,9 +159,8 @@ def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) 
 
 @ledger_group.command("prove")
 @click.argument("checkin_id")
-@click.option("--url", help="Base URL of the aggregator's read API.")
-@click.option("--db", "database_url", help="Ledger database URL.")
-@click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
+@_ledger_source
+@_VKEY
 @click.option("--tree-size", type=click.IntRange(min=1), help="Prove against this checkpoint.")
 def prove_command(
     checkin_id: str, url: str | None, database_url: str | None, vkey: str, tree_size: int | None
@@ -182,13 +200,9 @@ def prove_command(
 def _proof_from_db(database_url: str, checkin_id: bytes, tree_size: int | None) -> dict:
     import peewee
 
-    from aggregator.db import open_database
     from aggregator.proofs import ProofError, StorageFault, TreeCache, inclusion
 
-    try:
-        db = open_database(database_url, create=False)
-    except (ValueError, peewee.DatabaseError) as exc:
-        _fail(f"cannot open the ledger: {exc}")
+    db = _open_ledger(database_url)
     try:
         return inclusion(TreeCache(), checkin_id, tree_size).to_json()
     except (ProofError, StorageFault, peewee.DatabaseError) as exc:
@@ -226,7 +240,7 @@ def witness_keygen(name: str, key_path: Path) -> None:
 
 @ledger_group.command("witness")
 @click.option("--url", required=True, help="Base URL of the aggregator's read API.")
-@click.option("--vkey", required=True, help="The ledger's verifier key (its name is the origin).")
+@_VKEY
 @click.option(
     "--key",
     "key_path",

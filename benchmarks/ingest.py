@@ -434,42 +434,6 @@ def make_site(
     return config, issuer, specs
 
 
-def run_bench(
-    *,
-    seconds: float,
-    kiosks: int,
-    db_url: str | None,
-    ingest_processes: int,
-    workers: int,
-    fleets: int,
-    max_in_flight: int,
-    latency_seconds: float,
-    log: Any,
-) -> dict[str, Any]:
-    """The whole benchmark; returns the figures."""
-    run = IngestRun(
-        seconds=seconds,
-        kiosks=kiosks,
-        db_url=db_url,
-        ingest_processes=ingest_processes,
-        workers=workers,
-        fleets=fleets,
-        max_in_flight=max_in_flight,
-        latency_seconds=latency_seconds,
-        log=log,
-    )
-    try:
-        run.open_site()
-        run.start_fleets()
-        run.start_aggregator()
-        run.measure_peak()
-        run.measure_latency()
-        run.collect()
-        return run.figures()
-    finally:
-        run.close()
-
-
 class IngestRun:
     """One run of the ingest benchmark: its site, broker and processes, phase by phase.
 
@@ -502,6 +466,19 @@ class IngestRun:
         self.procs: list[CollectedProcess] = []
         self.fleet_procs: list[tuple[Any, Connection]] = []
         self.broker = LocalBroker(workdir=self.workdir / "broker").start()
+
+    def run(self) -> dict[str, Any]:
+        """The whole benchmark, phase by phase; returns the figures."""
+        try:
+            self.open_site()
+            self.start_fleets()
+            self.start_aggregator()
+            self.measure_peak()
+            self.measure_latency()
+            self.collect()
+            return self.figures()
+        finally:
+            self.close()
 
     def open_site(self) -> None:
         """Measure the crypto ceiling, then lay out the database, keys and kiosks."""
@@ -855,7 +832,7 @@ def ingest_command(
         if not as_json:
             click.echo(f"bench ingest: {text}", err=True)
 
-    figures = run_bench(
+    figures = IngestRun(
         seconds=seconds,
         kiosks=kiosks,
         db_url=db_url,
@@ -865,5 +842,5 @@ def ingest_command(
         max_in_flight=max_in_flight,
         latency_seconds=latency_seconds,
         log=log,
-    )
+    ).run()
     click.echo(json.dumps(figures, sort_keys=True, indent=None if as_json else 2))

@@ -30,6 +30,37 @@ from protocol.block import leaf_data
 ORIGIN = "bench.example/ledger"
 
 
+def store_standin_checkins(
+    kiosk_id: str, count: int, *, label: bytes, start: int = 0, received_ms: int = 0
+) -> None:
+    """Store ``count`` check-ins of an enrolled kiosk quickly (as ingest would after verifying).
+
+    Their records are stand-ins (no signatures): commitment and leaf hash agree, so the
+    ledger verifies. Ids are derived from ``label`` and the running number from ``start``.
+    """
+    rows = []
+    for n in range(start, start + count):
+        checkin_id = hashlib.sha256(b"%s-%d" % (label, n)).digest()[:16]
+        commit = hashlib.sha256(b"record-%d" % n).digest()
+        rows.append(
+            {
+                "checkin_id": checkin_id,
+                "kiosk": kiosk_id,
+                "seq": n + 1,
+                "presentation_hash": hashlib.sha256(b"presentation-%d" % n).digest(),
+                "commit": commit,
+                "day": 0,
+                "sealed": b"",
+                "leaf_hash": merkle.leaf_hash(leaf_data(checkin_id, commit)),
+                "scanned_ms": received_ms,
+                "received_ms": received_ms,
+            }
+        )
+    with CheckinEntry._meta.database.atomic():
+        for batch in peewee.chunked(rows, 500):
+            CheckinEntry.insert_many(batch).execute()
+
+
 def _prefill(count: int) -> None:
     KioskEntry.create(
         kiosk_id="bench-kiosk",
@@ -37,27 +68,7 @@ def _prefill(count: int) -> None:
         device_key=keys.public_bytes(keys.generate()),
         enrolled_ms=0,
     )
-    rows = []
-    for n in range(count):
-        checkin_id = hashlib.sha256(b"bench-%d" % n).digest()[:16]
-        commit = hashlib.sha256(b"record-%d" % n).digest()
-        rows.append(
-            {
-                "checkin_id": checkin_id,
-                "kiosk": "bench-kiosk",
-                "seq": n + 1,
-                "presentation_hash": hashlib.sha256(b"presentation-%d" % n).digest(),
-                "commit": commit,
-                "day": 0,
-                "sealed": b"",
-                "leaf_hash": merkle.leaf_hash(leaf_data(checkin_id, commit)),
-                "scanned_ms": 0,
-                "received_ms": 0,
-            }
-        )
-    with CheckinEntry._meta.database.atomic():
-        for batch in peewee.chunked(rows, 500):
-            CheckinEntry.insert_many(batch).execute()
+    store_standin_checkins("bench-kiosk", count, label=b"bench")
 
 
 def measure(url: str, count: int, batch_size: int) -> dict[str, float]:

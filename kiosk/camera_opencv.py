@@ -53,7 +53,7 @@ def to_gray(cv2: Any, image: Any, what: str) -> np.ndarray:
     raise FrameSourceError(f"{what}: unexpected image shape {image.shape}")
 
 
-def _device_arg(device: str | int) -> int | str:
+def device_arg(device: str | int) -> int | str:
     """OpenCV's V4L2 backend opens cameras by index: /dev/video2 -> 2; other paths as is."""
     if isinstance(device, int):
         return device
@@ -117,7 +117,7 @@ class V4L2FrameSource(FrameSource):
             os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", seconds)
         cv2 = import_cv2()
         api = cv2.CAP_V4L2 if self.backend == "v4l2" and sys.platform == "linux" else cv2.CAP_ANY
-        capture = cv2.VideoCapture(_device_arg(self.device), api)
+        capture = cv2.VideoCapture(device_arg(self.device), api)
         if not capture.isOpened():
             capture.release()
             raise FrameSourceError(

@@ -10,7 +10,7 @@ from typing import Any
 from protocol import keys
 from protocol.errors import ProtocolError
 from protocol.kiosk_toml import KioskToml, MissingKeyError
-from support.config_file import ConfigError, read_toml
+from support.config_file import ConfigError, load_config_file
 from transport.settings import MqttSettings, mqtt_settings_from_table
 
 CAMERA_KINDS = ("picamera2", "v4l2", "replay", "simulated")
@@ -89,9 +89,7 @@ class KioskConfig:
 
 def load_config(path: Path) -> KioskConfig:
     """Read and check a kiosk config file; raise ConfigError naming what is wrong."""
-    path = Path(path)
-    data = read_toml(path)
-    return parse_config(data, base=path.parent)
+    return load_config_file(path, parse_config)
 
 
 def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
@@ -119,7 +117,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> KioskConfig:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config is invalid: {exc}") from exc
-    _check_camera(config.camera)
+    check_camera_settings(config.camera)
     for name in NUMBERS:
         value = getattr(config, name)
         if (
@@ -156,7 +154,8 @@ NUMBERS = (
 """Kiosk settings that must be finite, non-negative numbers."""
 
 
-def _check_camera(camera: CameraSettings) -> None:
+def check_camera_settings(camera: CameraSettings) -> None:
+    """Raise ConfigError if the ``[camera]`` settings do not fit their ``kind``."""
     kind = camera.kind
     if kind not in CAMERA_KINDS:
         raise ConfigError(

@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 
 from protocol import topics
 from protocol.status import encode_status
-from transport.paho_client import make_client
+from transport.paho_client import attach_callbacks, make_client, start_loop, stop_loop
 from transport.settings import MqttSettings
 
 from .link import Link
@@ -51,15 +51,11 @@ class MqttLink(Link):
         client = make_client(settings, client_id=kiosk_id)
         client.will_set(self._status_topic, encode_status("offline"), qos=1, retain=True)
         client.max_queued_messages_set(1000)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        attach_callbacks(client, self)
         self.client = client
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive)
-        self.client.loop_start()
+        start_loop(self.client, self.settings)
 
     def _note_error(self, text: str) -> None:
         if text != self.last_error:  # log a change, not every retry
@@ -132,8 +128,7 @@ class MqttLink(Link):
         except (RuntimeError, ValueError) as exc:  # the connection dropped meanwhile
             log.info("could not publish offline status: %s", exc)
         finally:
-            self.client.disconnect()
-            self.client.loop_stop()
+            stop_loop(self.client)
 
 
 def diagnose(settings: MqttSettings, timeout: float = 3.0) -> str:

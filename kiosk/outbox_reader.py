@@ -52,7 +52,8 @@ class OutboxSnapshot:
         return asdict(self)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection to the outbox at ``path`` that cannot write (``mode=ro``, query_only)."""
     uri = f"{path.resolve().as_uri()}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, timeout=5.0)
     conn.execute("PRAGMA query_only = 1")
@@ -68,7 +69,7 @@ def read_outbox(path: Path | str, *, integrity: bool = False) -> OutboxSnapshot:
             "state_dir is not the running kiosk's)"
         )
     try:
-        conn = _connect(path)
+        conn = connect_read_only(path)
     except sqlite3.Error as exc:
         raise OutboxReadError(f"{path}: cannot open read-only: {exc}") from exc
     try:

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ from .operator_client import OperatorClient
 from .options import (
     connection_options,
     enrol_options,
-    enrol_options_from,
-    kiosk_wheel,
+    enrol_options_with_wheel,
     operator_token,
     ssh_target,
 )
@@ -38,13 +36,14 @@ INTERNAL = "internal error"
 log = logging.getLogger(__name__)
 
 
-async def _run_all(
+async def run_all(
     devices: list[Device],
     make: Any,
     jobs: int,
     retries: int,
     on_done: Any,
 ) -> list[EnrolResult]:
+    """Enrol ``devices``, ``jobs`` at a time; a retried step gets ``retries`` more tries."""
     gate = asyncio.Semaphore(jobs)
 
     async def attempts(device: Device) -> EnrolResult:
@@ -112,8 +111,7 @@ def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
         raise click.ClickException(f"inventory: {exc}") from exc
     token = operator_token(kw["token_file"])
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="safecode-wheel-") as workdir:
-        base = enrol_options_from(kw, kiosk_wheel(kw["wheel"], Path(workdir)))
+    with enrol_options_with_wheel(kw) as base:
 
         def make(device: Device) -> tuple[Any, Any, OperatorClient]:
             target = ssh_target(
@@ -142,21 +140,22 @@ def batch_command(inventory: Path, jobs: int, retries: int, **kw: Any) -> None:
                 show_pos=True,
             ) as bar:
                 results = asyncio.run(
-                    _run_all(devices, make, jobs, retries, lambda r: bar.update(1))
+                    run_all(devices, make, jobs, retries, lambda r: bar.update(1))
                 )
     elapsed = time.monotonic() - started
-    _report(devices, results, bad, elapsed, kw["as_json"])
+    print_report(devices, results, bad, elapsed, kw["as_json"])
     if bad or not all(r.ok for r in results):
         raise SystemExit(1)
 
 
-def _report(
+def print_report(
     devices: list[Device],
     results: list[EnrolResult],
     bad: list[BadLine],
     elapsed: float,
     as_json: bool,
 ) -> None:
+    """Print the batch's outcome: one row a device and a bad line, then the totals; or JSON."""
     rows = [(d.line, r) for d, r in zip(devices, results, strict=True)]
     enrolled = sum(r.ok for r in results)
     if as_json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ from .operator_client import OperatorClient
 from .options import (
     connection_options,
     enrol_options,
-    enrol_options_from,
-    kiosk_wheel,
+    enrol_options_with_wheel,
     operator_token,
     ssh_target,
 )
@@ -100,8 +98,7 @@ def enrol_command(host: str, port: int, accept_host_key: str | None, **kw: Any) 
     """
     token = operator_token(kw["token_file"])
     target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], accept_host_key)
-    with tempfile.TemporaryDirectory(prefix="safecode-wheel-") as workdir:
-        options = enrol_options_from(kw, kiosk_wheel(kw["wheel"], Path(workdir)))
+    with enrol_options_with_wheel(kw) as options:
         client = OperatorClient(kw["aggregator_url"], token)
         result = asyncio.run(
             enrol_device(

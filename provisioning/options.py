@@ -6,11 +6,13 @@ SSH modules (asyncssh) load only when a command runs, not when the CLI is built.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -30,6 +32,7 @@ PASSWORD_ENV = "SAFECODE_SSH_PASSWORD"
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+Checked = TypeVar("Checked")
 
 
 def _all_of(options: Sequence[Decorator]) -> Decorator:
@@ -46,12 +49,17 @@ def _all_of(options: Sequence[Decorator]) -> Decorator:
 # -- checks ---------------------------------------------------------------------------------
 
 
+def _checked(check: Callable[[str], Checked], value: str, hint: str) -> Checked:
+    """``check(value)``, its ValueError reported as a bad value of the option ``hint``."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
+
+
 def aggregator_url(value: str) -> str:
     """``--aggregator``, checked (https, or http to this machine only)."""
-    try:
-        return check_aggregator_url(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--aggregator") from exc
+    return _checked(check_aggregator_url, value, "--aggregator")
 
 
 def service_user(value: str) -> str:
@@ -63,10 +71,7 @@ def service_user(value: str) -> str:
 
 def device_layout(prefix: str) -> DeviceLayout:
     """The device's paths under ``--prefix``."""
-    try:
-        return DeviceLayout(prefix)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--prefix") from exc
+    return _checked(DeviceLayout, prefix, "--prefix")
 
 
 def host_key_fingerprint(value: str | None) -> str | None:
@@ -75,10 +80,7 @@ def host_key_fingerprint(value: str | None) -> str | None:
 
     if value is None:
         return None
-    try:
-        return check_fingerprint(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--accept-host-key") from exc
+    return _checked(check_fingerprint, value, "--accept-host-key")
 
 
 def operator_token(token_file: Path | None) -> str:
@@ -124,6 +126,14 @@ def kiosk_wheel(wheel: Path | None, workdir: Path) -> Path:
         return build_wheel(workdir)
     except StepFailed as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def enrol_options_with_wheel(kw: dict[str, Any]) -> Iterator[EnrolOptions]:
+    """EnrolOptions from the shared click options, with ``--wheel`` or a wheel built from
+    this checkout into a temporary folder that lasts as long as the ``with`` block."""
+    with tempfile.TemporaryDirectory(prefix="safecode-wheel-") as workdir:
+        yield enrol_options_from(kw, kiosk_wheel(kw["wheel"], Path(workdir)))
 
 
 # -- option groups --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .options import connection_options, device_layout, operator_token, service_
 from .remote import Device, SshTarget
 
 
-def _unit_name(value: str) -> str:
+def parse_unit_name(value: str) -> str:
     """The kiosk's unit name from ``--unit`` (a unit file, as given to enrol, or a name)."""
     name = PurePosixPath(value).name
     if not re.fullmatch(r"[A-Za-z0-9@._-]{1,200}\.service", name):
@@ -47,7 +47,7 @@ _unit_option = click.option(
     "--unit",
     default=KIOSK_UNIT,
     show_default=True,
-    callback=lambda ctx, param, value: _unit_name(value),
+    callback=lambda ctx, param, value: parse_unit_name(value),
     help="The kiosk's systemd unit (its file as given to enrol --unit, or its name).",
 )
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+Parsed = TypeVar("Parsed")
 
 
 class ConfigError(ValueError):
@@ -22,3 +25,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config_file(path: Path, parse: Callable[..., Parsed]) -> Parsed:
+    """Read the TOML at ``path`` and build a config with ``parse(data, base=...)``: relative
+    paths in a config file are taken from the file's folder."""
+    path = Path(path)
+    return parse(read_toml(path), base=path.parent)

@@ -32,3 +32,30 @@ def make_client(
         min_delay=settings.reconnect_min_s, max_delay=settings.reconnect_max_s
     )
     return client
+
+
+CALLBACKS = ("on_connect", "on_connect_fail", "on_disconnect", "on_subscribe", "on_message")
+
+
+def attach_callbacks(client: mqtt.Client, owner: object) -> None:
+    """Point each of paho's ``on_*`` callbacks at ``owner``'s ``_on_*`` method, where it has one."""
+    for name in CALLBACKS:
+        method = getattr(owner, f"_{name}", None)
+        if method is not None:
+            setattr(client, name, method)
+
+
+def start_loop(client: mqtt.Client, settings: MqttSettings, *, wait: bool = False) -> None:
+    """Connect to the broker of ``settings`` (in the background unless ``wait``) and start
+    paho's network thread, which then reconnects with backoff by itself."""
+    if wait:
+        client.connect(settings.host, settings.port, settings.keepalive)
+    else:
+        client.connect_async(settings.host, settings.port, settings.keepalive)
+    client.loop_start()
+
+
+def stop_loop(client: mqtt.Client) -> None:
+    """Disconnect and stop paho's network thread."""
+    client.disconnect()
+    client.loop_stop()

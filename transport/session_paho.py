@@ -6,7 +6,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from .paho_client import make_client
+from .paho_client import attach_callbacks, make_client, start_loop, stop_loop
 from .session import Session, SessionCallbacks
 from .settings import MqttSettings
 
@@ -28,16 +28,11 @@ class PahoSession(Session):
         self.callbacks = callbacks
         client = make_client(settings, client_id, persistent=persistent, manual_ack=manual_ack)
         client.connect_timeout = connect_timeout
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
+        attach_callbacks(client, self)
         self.client = client
 
     def connect(self) -> None:
-        settings = self.settings
-        self.client.connect(settings.host, settings.port, settings.keepalive)
-        self.client.loop_start()
+        start_loop(self.client, self.settings, wait=True)
 
     def subscribe(self, topic_filter: str) -> None:
         self.client.subscribe(topic_filter, qos=1)
@@ -46,8 +41,7 @@ class PahoSession(Session):
         self.client.publish(topic, payload, qos=1)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
         self.callbacks.connected(str(rc) if rc.is_failure else None)

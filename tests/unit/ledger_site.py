@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from peewee import chunked
-
 from aggregator.db import CheckinEntry, KioskEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
 from aggregator.sequencer import Sequencer
-from protocol import keys, merkle, topics
-from protocol.block import leaf_data
+from benchmarks.seal import store_standin_checkins
+from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from simulator.visitors import enrol_visitor
 from tests.unit.wire_checks import seeded
@@ -71,24 +69,4 @@ def prefill(count: int, *, start: int = 0, received_ms: int = 0) -> None:
     """
     if not KioskEntry.get_or_none(KioskEntry.kiosk_id == "kiosk-a"):
         enrol_kiosk("kiosk-a", "venue-1", keys.public_bytes(KIOSKS["kiosk-a"]))
-    rows = []
-    for n in range(start, start + count):
-        checkin_id = hashlib.sha256(b"prefill-%d" % n).digest()[:16]
-        commit = hashlib.sha256(b"record-%d" % n).digest()
-        rows.append(
-            {
-                "checkin_id": checkin_id,
-                "kiosk": "kiosk-a",
-                "seq": n + 1,
-                "presentation_hash": hashlib.sha256(b"presentation-%d" % n).digest(),
-                "commit": commit,
-                "day": 0,
-                "sealed": b"",
-                "leaf_hash": merkle.leaf_hash(leaf_data(checkin_id, commit)),
-                "scanned_ms": received_ms,
-                "received_ms": received_ms,
-            }
-        )
-    with CheckinEntry._meta.database.atomic():
-        for batch in chunked(rows, 500):
-            CheckinEntry.insert_many(batch).execute()
+    store_standin_checkins("kiosk-a", count, label=b"prefill", start=start, received_ms=received_ms)

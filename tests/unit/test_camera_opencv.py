@@ -14,7 +14,7 @@ from kiosk.camera_opencv import (
     OPENCV_MISSING,
     V4L2FrameSource,
     VideoFrameSource,
-    _device_arg,
+    device_arg,
     is_video,
 )
 from kiosk.decoders import default_decoder
@@ -143,7 +143,7 @@ def test_v4l2_bad_arguments() -> None:
     ],
 )
 def test_device_names(device: str | int, arg: str | int) -> None:
-    assert _device_arg(device) == arg
+    assert device_arg(device) == arg
 
 
 def test_is_video() -> None:

@@ -131,11 +131,11 @@ def test_status_reads_while_the_kiosk_writes_and_changes_nothing(
 
 def test_the_reader_cannot_write(tmp_path: Path) -> None:
     """mode=ro really is read-only: the same connection set-up refuses a write."""
-    from kiosk.outbox_reader import _connect
+    from kiosk.outbox_reader import connect_read_only
 
     path = tmp_path / "ro.sqlite"
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
-    conn = _connect(path)
+    conn = connect_read_only(path)
     with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
         conn.execute("INSERT INTO t VALUES (1)")
     conn.close()

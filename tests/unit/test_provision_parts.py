@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kiosk.config import parse_config
 from protocol import keys
 from protocol.enrolment import KioskTrust, SiteAnswer
-from provisioning.batch_cli import INTERNAL, _report, _run_all
+from provisioning.batch_cli import INTERNAL, print_report, run_all
 from provisioning.enrol import EnrolOptions, enrol_device
 from provisioning.errors import OutcomeUnknown, StepFailed
 from provisioning.hostkeys import check_fingerprint, host_pattern
@@ -31,7 +31,7 @@ from provisioning.inventory import InventoryError, parse_inventory, read_invento
 from provisioning.layout import DeviceLayout, KioskSettings, render_config, systemctl_argv
 from provisioning.operator_client import OperatorClient, check_aggregator_url
 from provisioning.remote import ATOMIC_WRITE, SshTarget
-from provisioning.retire import _unit_name
+from provisioning.retire import parse_unit_name
 from simulator.broker import free_port
 from tests.unit.wire_checks import seeded
 
@@ -342,12 +342,12 @@ def test_one_devices_unexpected_error_fails_that_device_only(
         options = EnrolOptions(venue="cafe-1", wheel=tmp_path / "none.whl")
         return SshTarget(device.host), options, OperatorClient(closed, "t")
 
-    results = asyncio.run(_run_all(devices, make, jobs=2, retries=0, on_done=lambda r: None))
+    results = asyncio.run(run_all(devices, make, jobs=2, retries=0, on_done=lambda r: None))
     first, second = results
     assert (first.failed_step, first.error) == (INTERNAL, "KeyError: 'surprise'")
     assert "Traceback" in caplog.text and "line 2 (pi-1)" in caplog.text
     assert second.failed_step == "aggregator" and "cannot reach" in (second.error or "")
-    _report(devices, results, [], 1.0, as_json=False)
+    print_report(devices, results, [], 1.0, as_json=False)
     out = capsys.readouterr().out
     assert "KeyError" in out and "0 of 2 enrolled" in out and "1 internal errors" in out
 
@@ -365,8 +365,8 @@ def test_a_bad_prefix_or_systemctl_fails_the_device_with_its_step(answers: str) 
 
 
 def test_retire_and_rekey_take_the_kiosk_unit_by_file_or_name() -> None:
-    assert _unit_name("/srv/units/my-kiosk.service") == "my-kiosk.service"
-    assert _unit_name("safecode-kiosk@door1.service") == "safecode-kiosk@door1.service"
+    assert parse_unit_name("/srv/units/my-kiosk.service") == "my-kiosk.service"
+    assert parse_unit_name("safecode-kiosk@door1.service") == "safecode-kiosk@door1.service"
     for bad in ("kiosk.timer", "a b.service", "x;reboot.service", ""):
         with pytest.raises(click.BadParameter, match="not a .service unit"):
-            _unit_name(bad)
+            parse_unit_name(bad)

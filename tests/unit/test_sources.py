@@ -10,7 +10,7 @@ import pytest
 
 from kiosk import source_registry
 from kiosk.camera_opencv import V4L2FrameSource, VideoFrameSource
-from kiosk.config import CameraSettings, ConfigError, _check_camera
+from kiosk.config import CameraSettings, ConfigError, check_camera_settings
 from kiosk.frames import FrameSource, GeneratedFrameSource, Picamera2FrameSource, ReplayFrameSource
 from kiosk.sources import frame_source, register_source
 
@@ -164,7 +164,7 @@ def test_picamera2_gets_fps_and_timeout() -> None:
 )
 def test_camera_settings_are_checked(settings: CameraSettings, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        _check_camera(settings)
+        check_camera_settings(settings)
 
 
 @pytest.mark.parametrize(
@@ -177,4 +177,4 @@ def test_camera_settings_are_checked(settings: CameraSettings, message: str) -> 
     ],
 )
 def test_good_camera_settings_pass(settings: CameraSettings) -> None:
-    _check_camera(settings)
+    check_camera_settings(settings)
