@@ -11,7 +11,6 @@ import importlib
 from typing import NamedTuple
 
 import click
-from click.utils import make_default_short_help
 
 from kiosk.source_registry import register_source
 
@@ -89,7 +88,8 @@ class LazyGroup(click.Group):
         rows = []
         for name in names:
             if name in self.lazy:
-                rows.append((name, make_default_short_help(self.lazy[name].help, limit)))
+                stand_in = click.Command(name, help=self.lazy[name].help)  # imports nothing
+                rows.append((name, stand_in.get_short_help_str(limit)))
             else:
                 rows.append((name, self.commands[name].get_short_help_str(limit)))
         with formatter.section("Commands"):

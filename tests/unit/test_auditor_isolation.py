@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import auditor
 
 REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("aggregator", "kiosk", "provisioning")
+
+pytestmark = pytest.mark.spawns  # the check runs in a fresh interpreter
 
 
 def test_auditor_modules_import_only_protocol_and_libraries() -> None:

@@ -27,6 +27,7 @@ def loaded_after(script: str) -> dict[str, bool]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.spawns
 def test_top_level_help_imports_neither_flask_nor_asyncssh() -> None:
     script = (
         "from click.testing import CliRunner\n"
@@ -37,6 +38,7 @@ def test_top_level_help_imports_neither_flask_nor_asyncssh() -> None:
     assert loaded_after(script) == dict.fromkeys(HEAVY, False)
 
 
+@pytest.mark.spawns
 def test_kiosk_run_imports_neither_flask_nor_asyncssh() -> None:
     """What 'safecode kiosk run' imports: its command and everything its body imports."""
     script = (

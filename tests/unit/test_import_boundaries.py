@@ -16,6 +16,8 @@ import pytest
 
 import protocol
 
+pytestmark = pytest.mark.spawns  # each check runs in a fresh interpreter
+
 PAHO = "paho.mqtt.client"
 CORE_MODULES = (
     "kiosk.firmware",
