@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.db import KioskEntry, open_database
+from aggregator.registry import enrol_kiosk
+from protocol import keys
 from simulator.broker import free_port
 from tests.integration.provision_rig import ProvisionRig, broker_accepts, rig_fixture
 from tests.integration.sshd import keygen
@@ -36,6 +39,16 @@ def registry(rig: ProvisionRig) -> dict[str, KioskEntry]:
         return {k.kiosk_id: k for k in KioskEntry.select()}
     finally:
         db.close()
+
+
+def take_kiosk_id(rig: ProvisionRig, kiosk_id: str) -> str:
+    """Register ``kiosk_id`` with some other device's key, so an enrolment under it conflicts."""
+    db = open_database(rig.site.database_url, create=False)
+    try:
+        enrol_kiosk(kiosk_id, "cafe-9", keys.public_bytes(Ed25519PrivateKey.generate()))
+    finally:
+        db.close()
+    return kiosk_id
 
 
 @dataclass(frozen=True)
@@ -230,8 +243,8 @@ def test_bad_input_names_the_step_and_leaves_the_device_untouched(
     assert full["failed_step"] == "disk" and "MB free" in full["error"]
     assert untouched(prefix)
 
-    taken = registry(rig) or {"k-none": None}
-    conflict = failed(rig, prefix, *accept, "--kiosk-id", next(iter(taken)))
+    taken = take_kiosk_id(rig, "k-taken")  # not relying on another test's enrolment
+    conflict = failed(rig, prefix, *accept, "--kiosk-id", taken)
     assert conflict["failed_step"] == "register" and "HTTP 409" in conflict["error"]
     assert "undone" in conflict["error"] and conflict["state"] == "untouched"
     assert not [p for p in prefix.rglob("*") if not p.is_dir()]
