@@ -2,7 +2,10 @@
 
 Ingest workers and the sequencer add their counts here now and then; the web
 process reads them for ``/metrics``. A counter is a (name, label) pair, for
-example ``("refused", "bad_signature")`` or ``("ingested", "")``.
+example ``("refused", "bad_signature")``. Stored counts are best effort: what a
+killed process had not flushed yet is lost. Counts of ledger rows (``ingested``,
+``sealed``) are therefore never stored but read from the rows
+(aggregator.row_counters), so they stay exact across crashes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Mapping
 import peewee
 
 from .models_base import BaseModel
+from .row_counters import DERIVED, row_totals
 
 
 class CounterEntry(BaseModel):
@@ -27,11 +31,14 @@ class CounterEntry(BaseModel):
 
 
 def add(counts: Mapping[tuple[str, str], int]) -> None:
-    """Add ``counts`` to the stored counters in one transaction (upsert, both databases)."""
+    """Add ``counts`` to the stored counters in one transaction (upsert, both databases).
+
+    Counters derived from the ledger's rows (``DERIVED``) are skipped: they are never stored.
+    """
     rows = [
         {"name": name[:64], "label": label[:64], "value": value}
         for (name, label), value in counts.items()
-        if value
+        if value and name not in DERIVED
     ]
     if not rows:
         return
@@ -45,8 +52,10 @@ def add(counts: Mapping[tuple[str, str], int]) -> None:
 
 
 def totals() -> dict[str, dict[str, int]]:
-    """Every counter as ``{name: {label: value}}``."""
+    """Every counter as ``{name: {label: value}}``: the stored ones and those of the rows."""
     out: dict[str, dict[str, int]] = {}
     for row in CounterEntry.select():
-        out.setdefault(row.name, {})[row.label] = row.value
+        if row.name not in DERIVED:  # a stale row stored by an older version
+            out.setdefault(row.name, {})[row.label] = row.value
+    out.update(row_totals())
     return out

@@ -3,6 +3,8 @@
 Everything is read from the ledger database at scrape time, so every gunicorn worker
 answers the same and no multiprocess mode is needed. Stored counters (aggregator.counters)
 become ``safecode_<name>_total`` with their label as ``reason`` (``kiosk`` for ``gaps``).
+``ingested`` and ``sealed`` are read from the ledger's rows and are exact; the others are
+flushed by each process now and then, best effort, and say so in their HELP text.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from .. import cosignatures, counters
 from ..db import BlockEntry, CheckinEntry, KioskEntry
+from ..row_counters import DERIVED
 from .fleet import fleet
 
 LABEL_NAMES = {"gaps": "kiosk"}
@@ -32,6 +35,8 @@ _GAUGES = {
     "safecode_witness_cosigned_tree_size",
 }
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
+_EXACT = "exact: counted from the ledger's rows"
+_BEST_EFFORT = "best effort: what a process had not flushed when it was killed is lost"
 
 
 def _metric_name(name: str) -> str:
@@ -60,11 +65,12 @@ class LedgerCollector(Collector):
             if base in _GAUGES:
                 base += "_events"
             label = LABEL_NAMES.get(name, "reason")
+            help_text = f"aggregator counter {name} ({_EXACT if name in DERIVED else _BEST_EFFORT})"
             if set(labels) == {""}:
-                family = CounterMetricFamily(base, f"aggregator counter {name}")
+                family = CounterMetricFamily(base, help_text)
                 family.add_metric([], labels[""])
             else:
-                family = CounterMetricFamily(base, f"aggregator counter {name}", labels=[label])
+                family = CounterMetricFamily(base, help_text, labels=[label])
                 for value_label, value in sorted(labels.items()):
                     family.add_metric([value_label], value)
             yield family

@@ -11,12 +11,14 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from aggregator.api.metrics import LedgerCollector
 from aggregator.audit import verify_ledger
 from aggregator.db import CheckinEntry, open_database
 from aggregator.placement import KioskClockEntry
@@ -154,6 +156,41 @@ def test_kill_9_of_an_ingest_process_loses_nothing_and_stores_nothing_twice(
     site.close()
     assert len(site.published()) >= 350  # paced: a few may be left unpublished
     _assert_all_sealed_once(site)
+
+
+def _metrics(site: Site) -> dict[str, float]:
+    """The unlabelled samples /metrics would show now."""
+    db = open_database(site.url)
+    try:
+        families = list(LedgerCollector(time.time(), 60).collect())
+    finally:
+        db.close()
+    return {s.name: s.value for f in families for s in f.samples if not s.labels}
+
+
+def test_counters_agree_with_the_ledger_after_kill_9(make, ledger_url: str | None) -> None:
+    # Counts are flushed once a minute: the killed processes die with theirs unflushed.
+    site = make(kiosks=2, url=ledger_url, counter_flush_s=60)
+    first = [
+        site.start("ingest", "ingest", "--client-id", "ingest-1"),
+        site.start("sequence", "sequence"),
+    ]
+    site.fleet.generate(60)
+    site.fleet.run(1.5, 200, 60.0, 3.0)
+    wait_until(lambda: len(site.sealed()[2]) >= 20, 30, message="check-ins sealed")
+    for proc in first:
+        os.kill(proc.popen.pid, signal.SIGKILL)
+        proc.popen.wait()
+        site.procs.remove(proc)
+    site.start("ingest-b", "ingest", "--client-id", "ingest-1")
+    site.start("sequence-b", "sequence")
+    site.fleet.run(1.0, 200, 60.0, 3.0)
+    assert site.fleet.drain(60, 3.0) == 0
+    site.close()
+    rows, _, sealed = site.sealed()
+    got = _metrics(site)
+    assert (got["safecode_ingested_total"], got["safecode_sealed_total"]) == (rows, len(sealed))
+    assert got["safecode_tree_size"] == len(sealed) == rows
 
 
 def test_a_locked_database_stops_receipts_and_everything_drains_after(make, tmp_path: Path) -> None:

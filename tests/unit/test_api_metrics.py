@@ -75,7 +75,8 @@ def test_metrics_reflect_the_ledger_counters_and_kiosks(client: FlaskClient) -> 
     CheckinEntry.update(received_ms=int(time.time() * 1000) - 7000).where(
         CheckinEntry.leaf_index.is_null()
     ).execute()
-    counters.add({("ingested", ""): 7, ("refused", "bad_signature"): 2, ("refused", "expired"): 1})
+    # A process's own count of ingested check-ins is not taken: the rows are counted.
+    counters.add({("ingested", ""): 70, ("refused", "bad_signature"): 2, ("refused", "expired"): 1})
     counters.add({("gaps", "kiosk-a"): 3})
     full = encode_status("online", queue=4, oldest_unsent_ms=9000, clock_synced=False).decode()
     heartbeat("kiosk-a", full, 5)  # JSON heartbeat, recent
@@ -84,6 +85,7 @@ def test_metrics_reflect_the_ledger_counters_and_kiosks(client: FlaskClient) -> 
     heartbeat("kiosk-d", encode_status("offline").decode(), 1)
     got = samples(client)
     assert got[("safecode_ingested_total", ())] == 7
+    assert got[("safecode_sealed_total", ())] == 5
     assert got[("safecode_refused_total", (("reason", "bad_signature"),))] == 2
     assert got[("safecode_refused_total", (("reason", "expired"),))] == 1
     assert got[("safecode_gaps_total", (("kiosk", "kiosk-a"),))] == 3
@@ -99,8 +101,20 @@ def test_metrics_reflect_the_ledger_counters_and_kiosks(client: FlaskClient) -> 
     assert ("safecode_kiosk_queue", (("kiosk", "kiosk-b"),)) not in got
     assert 590 < got[("safecode_kiosk_last_seen_seconds", (("kiosk", "kiosk-c"),))] < 700
     # Counting more shows up at the next scrape: counters only grow.
-    counters.add({("ingested", ""): 1})
-    assert samples(client)[("safecode_ingested_total", ())] == 8
+    builder.scan("kiosk-c")
+    counters.add({("refused", "expired"): 1})
+    again = samples(client)
+    assert again[("safecode_ingested_total", ())] == 8
+    assert again[("safecode_refused_total", (("reason", "expired"),))] == 2
+
+
+def test_metrics_help_says_which_counters_are_exact(client: FlaskClient) -> None:
+    counters.add({("refused", "expired"): 1})
+    text = client.get("/metrics").get_data(as_text=True)
+    helps = dict(line.split(" ", 3)[2:] for line in text.splitlines() if line.startswith("# HELP"))
+    assert "exact: counted from the ledger's rows" in helps["safecode_ingested_total"]
+    assert "exact: counted from the ledger's rows" in helps["safecode_sealed_total"]
+    assert "best effort" in helps["safecode_refused_total"]
 
 
 def test_metrics_on_an_empty_ledger_parse(client: FlaskClient) -> None:
