@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 import peewee
 from playhouse.db_url import connect
 
+from support.private_files import prepare_private_sqlite
+
 from .models import all_models
 from .models_base import BaseModel, database_proxy
 from .tables import BlockEntry, CheckinEntry, KioskEntry
@@ -57,6 +59,9 @@ def connect_database(url: str, *, create: bool = True) -> peewee.Database:
         path = urlparse(url).path
         if not create and path not in ("", "/:memory:") and not Path(path).is_file():
             raise ValueError(f"no ledger database at {path}")
+        if create and path not in ("", "/:memory:"):
+            # Visits and receipts: 0600 like the keys, -wal and -shm too (support/private_files).
+            prepare_private_sqlite(path[1:])
         db = connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     elif scheme in ("postgres", "postgresql"):
         # The schema may come with the URL: ?options=-csearch_path%3DNAME

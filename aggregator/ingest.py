@@ -513,6 +513,8 @@ class Ingestor:
         # when the stored wire is encrypted: the same record again is a duplicate.
         leaf = leaf_hash(leaf_data(record.checkin_id, record.digest))
         if existing is not None and bytes(existing.leaf_hash) == leaf:
+            if existing.kiosk_id is None:  # forgotten by retention: the record says them again
+                existing.kiosk_id, existing.seq = record.kiosk_id, record.seq
             self.count("duplicate")
             return Outcome(Result.DUPLICATE, "duplicate", existing)
         # Same (kiosk, seq) or same presentation under another record: a replay.

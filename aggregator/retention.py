@@ -1,8 +1,10 @@
 """Retention: destroy the data keys of days older than the retention period.
 
 After this the visits of those days can never be read again (their ciphertexts
-are erased too), while every leaf, block and checkpoint stays and still verifies:
-the ledger only ever held commitments. Run it daily (a timer, or the service).
+are erased too), and their rows are forgotten in the same run: kiosk, sequence
+number, presentation hash, times and placement are blanked (aggregator/forget.py).
+Every leaf, block and checkpoint stays and still verifies: the ledger only ever held
+commitments. Run it daily (a timer, or the service).
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import peewee
-
 from .db import CheckinEntry
+from .forget import allow_forgetting, forget_sealed_visits, reclaim
 from .vault import DAY_MS, DayKey, day_of
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class RetentionReport:
 
     days: tuple[int, ...]
     records_erased: int
+    #: Sealed check-ins whose where and when were blanked by this run.
+    visits_forgotten: int = 0
 
 
 def first_kept_day(now: float, retention_days: int = DEFAULT_RETENTION_DAYS) -> int:
@@ -38,15 +41,18 @@ def first_kept_day(now: float, retention_days: int = DEFAULT_RETENTION_DAYS) -> 
 def destroy_expired_keys(
     now: float, retention_days: int = DEFAULT_RETENTION_DAYS
 ) -> RetentionReport:
-    """Destroy every day key older than ``retention_days`` and erase that day's ciphertexts.
+    """Destroy every day key older than ``retention_days``, erase and forget that day's visits.
 
     A day is destroyed once all of it lies more than ``retention_days`` before ``now``.
-    Idempotent: a second run finds nothing to do.
+    Its sealed check-ins keep only what the ledger needs (aggregator/forget.py); the
+    database is then asked to drop the old bytes. Idempotent: a second run finds
+    nothing to do.
     """
     cutoff = first_kept_day(now, retention_days)
     now_ms = int(now * 1000)
     db = DayKey._meta.database
     with db.atomic():
+        allow_forgetting(db)
         days = tuple(
             row.day
             for row in DayKey.select(DayKey.day)
@@ -63,17 +69,14 @@ def destroy_expired_keys(
             .where((CheckinEntry.day < cutoff) & (CheckinEntry.sealed != b""))
             .execute()
         )
-    if days:
+        forgotten = forget_sealed_visits(cutoff)
+    if days or erased or forgotten:
         log.info(
-            "retention: destroyed the data keys of %d day(s), erased %d visit(s)", len(days), erased
+            "retention: destroyed the data keys of %d day(s), erased %d visit(s),"
+            " forgot where and when of %d",
+            len(days),
+            erased,
+            forgotten,
         )
-        _reclaim(db)
-    return RetentionReport(days, erased)
-
-
-def _reclaim(db: peewee.Database) -> None:
-    """Ask the database to drop the old row versions that still hold the erased bytes."""
-    if isinstance(db, peewee.PostgresqlDatabase):
-        # VACUUM cannot run in a transaction; peewee runs this one in autocommit.
-        db.execute_sql("VACUUM daykey")
-    # SQLite: secure_delete (aggregator/db.py) overwrites deleted content in place.
+        reclaim(db)
+    return RetentionReport(days, erased, forgotten)

@@ -34,14 +34,20 @@ class KioskEntry(BaseModel):
 
 
 class CheckinEntry(BaseModel):
-    """A verified check-in; ``leaf_index`` is set when a block seals it."""
+    """A verified check-in; ``leaf_index`` is set when a block seals it.
+
+    Retention forgets a sealed row (aggregator/forget.py): every column that says where
+    or when becomes NULL, so those are nullable; ingest always fills them.
+    """
 
     id = peewee.BigAutoField()
     checkin_id = peewee.BlobField(unique=True)
-    kiosk = peewee.ForeignKeyField(KioskEntry, column_name="kiosk_id", backref="checkins")
-    seq = peewee.BigIntegerField()
+    kiosk = peewee.ForeignKeyField(
+        KioskEntry, column_name="kiosk_id", backref="checkins", null=True
+    )
+    seq = peewee.BigIntegerField(null=True)
     #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
-    presentation_hash = peewee.BlobField(unique=True)
+    presentation_hash = peewee.BlobField(unique=True, null=True)
     # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
     #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
     commit = peewee.BlobField()
@@ -51,8 +57,8 @@ class CheckinEntry(BaseModel):
     sealed = peewee.BlobField()
     # ---
     leaf_hash = peewee.BlobField()
-    scanned_ms = peewee.BigIntegerField()
-    received_ms = peewee.BigIntegerField()
+    scanned_ms = peewee.BigIntegerField(null=True)
+    received_ms = peewee.BigIntegerField(null=True)
     leaf_index = peewee.BigIntegerField(null=True, unique=True)
     block_height = peewee.BigIntegerField(null=True, index=True)
     #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from support.private_files import private_dir
+
 LOCK_NAME = "kiosk.lock"
 
 
@@ -29,7 +31,7 @@ class InstanceLock:
 
     def acquire(self) -> InstanceLock:
         """Take the lock or raise AlreadyRunning (naming the holder's pid if known)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

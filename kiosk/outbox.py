@@ -33,6 +33,7 @@ from pathlib import Path
 import peewee
 
 from protocol.receipt import Receipt, Refusal
+from support.private_files import prepare_private_sqlite, private_dir
 
 from .outbox_recovery import OutboxOpenError, Recovery, recover_if_damaged
 
@@ -117,8 +118,9 @@ class Outbox:
         self.recovery: Recovery | None = None
         """Set when a damaged file was moved aside at this start."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             self.recovery, _ = recover_if_damaged(path)
+            prepare_private_sqlite(path)  # pending rows hold visitor codes: 0600, like the key
             self._open(path)
         except (OSError, peewee.DatabaseError) as exc:
             raise OutboxOpenError(f"cannot open the outbox {path}: {exc}") from exc

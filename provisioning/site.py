@@ -10,7 +10,6 @@ SSH will do.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from kiosk.identity import ensure_device_key
 from protocol import keys
 from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
+from support.private_files import private_dir, write_private_text
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
 
@@ -39,14 +39,6 @@ class BrokerLogins:
 
     admin_password: str
     aggregator_password: str
-
-
-def write_private_text(path: Path, text: str) -> None:
-    """Write (or overwrite) a file only its owner can read: it holds a password."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(path, 0o600)
 
 
 def _broker_accounts(logins: BrokerLogins | None, host: str, port: int) -> BrokerAccounts:
@@ -95,8 +87,7 @@ def init_site(
     logs in as itself and manages those accounts.
     """
     root = Path(root).resolve()
-    agg_dir = root / "aggregator"
-    agg_dir.mkdir(parents=True, exist_ok=True)
+    agg_dir = private_dir(root / "aggregator")  # new folders 0700: the layout is private
     ledger_key, issuer_key = _aggregator_keys(agg_dir)
     database_url = f"sqlite:///{agg_dir / 'ledger.sqlite'}"
     mqtt = {"host": mqtt_host, "port": mqtt_port}
@@ -121,7 +112,7 @@ def init_site(
     for number in range(1, kiosks + 1):
         kiosk_id = f"kiosk-{number}"
         venue_id = f"{venue_prefix}-{(number + 1) // 2}"
-        kiosk_dir = root / "kiosks" / kiosk_id
+        kiosk_dir = private_dir(root / "kiosks" / kiosk_id / "state").parent
         device_key, _ = ensure_device_key(kiosk_dir / "state" / "device.key")
         enrol_kiosk(kiosk_id, venue_id, keys.public_bytes(device_key))
         config = kiosk_dir / "kiosk.toml"

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from support.private_files import private_dir, write_private_text
+
 MOSQUITTO_FALLBACK = "/usr/sbin/mosquitto"
+
+_APPEND_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 
 
 class BrokerError(RuntimeError):
@@ -160,10 +164,11 @@ class LocalBroker:
                 f"cannot start mosquitto: {self.host}:{self.port} is already in use "
                 "(another broker?); choose another port or leave it out for a free one"
             )
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Private: the persistence file holds queued check-ins (visitor codes).
+        private_dir(self.workdir)
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(self.config_text())
-        with self.log_path.open("ab") as log:
+        write_private_text(conf, self.config_text())
+        with os.fdopen(os.open(self.log_path, _APPEND_FLAGS, 0o600), "ab") as log:
             self.process = subprocess.Popen(
                 [binary, "-c", str(conf)],
                 stdin=subprocess.DEVNULL,

@@ -18,7 +18,8 @@ import paho.mqtt.client as mqtt
 from aggregator.broker_acls import dynsec_document, new_password
 from kiosk.config import load_config
 from protocol import topics
-from provisioning.site import BrokerLogins, write_private_text
+from provisioning.site import BrokerLogins
+from support.private_files import private_dir, write_private_text
 from transport.paho_client import make_client
 
 from .broker import BrokerError, LocalBroker
@@ -28,7 +29,7 @@ def start_broker(
     folder: Path, echo: Callable[[str], None]
 ) -> tuple[LocalBroker, BrokerLogins | None]:
     """A loopback Mosquitto with per-kiosk accounts, or an anonymous one without the plugin."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     logins = BrokerLogins(new_password(), new_password())
     state = folder / "dynamic-security.json"
     write_private_text(

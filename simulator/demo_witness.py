@@ -26,6 +26,7 @@ from protocol.cosignature import CosignatureVerifier, Cosigner, open_cosigned
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier
 from provisioning.site import Site
+from support.private_files import private_dir, write_private_text
 
 WITNESS_NAME = "witness.demo.localhost/w1"
 
@@ -41,7 +42,7 @@ class DemoWitness:
 
 def add_witness(site: Site, folder: Path) -> DemoWitness:
     """Make a witness key under ``folder`` and list it in the aggregator's ``[web]`` table."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     cosigner = Cosigner.generate(WITNESS_NAME)
     key_path = folder / "witness.key"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -50,7 +51,7 @@ def add_witness(site: Site, folder: Path) -> DemoWitness:
     vkey = cosigner.verifier().to_string()
     config = tomllib.loads(site.aggregator_config.read_text(encoding="utf-8"))
     config.setdefault("web", {})["witnesses"] = [vkey]
-    site.aggregator_config.write_text(tomli_w.dumps(config), encoding="utf-8")
+    write_private_text(site.aggregator_config, tomli_w.dumps(config))  # it holds passwords
     return DemoWitness(key_path, vkey, folder / "state")
 
 
