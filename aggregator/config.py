@@ -50,6 +50,11 @@ class AggregatorConfig:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     #: Managing kiosks' broker accounts (``[broker_admin]``); None: kiosks get none.
     broker_admin: BrokerAdmin | None = None
+    #: The data master key (``data_master_key``); None: ``data-master.key`` by the ledger key.
+    data_master_key_path: Path | None = None
+    #: The public key files (``ledger_public_key``, ``issuer_public_key``); None: ``<key>.pub``.
+    ledger_public_key_path: Path | None = None
+    issuer_public_key_path: Path | None = None
 
 
 def load_config(path: Path) -> AggregatorConfig:
@@ -76,6 +81,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             issuer_key_path=base / section.pop("issuer_key"),
             mqtt=mqtt,
             broker_admin=parse_broker_admin(data.get("broker_admin"), mqtt, base=base),
+            **_optional_key_paths(section, base),
             **section,
         )
     except KeyError as exc:
@@ -84,6 +90,26 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
         raise ConfigError(f"config is invalid: {exc}") from exc
     _check(config)
     return config
+
+
+#: Optional key file settings and the AggregatorConfig fields they fill (aggregator/key_files.py).
+KEY_FILE_SETTINGS = {
+    "data_master_key": "data_master_key_path",
+    "ledger_public_key": "ledger_public_key_path",
+    "issuer_public_key": "issuer_public_key_path",
+}
+
+
+def _optional_key_paths(section: dict[str, Any], base: Path) -> dict[str, Path]:
+    """The key file paths ``section`` names (taken out of it), relative to ``base``."""
+    paths = {}
+    for setting, field_name in KEY_FILE_SETTINGS.items():
+        if setting in section:
+            value = section.pop(setting)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"aggregator.{setting} must be a file path")
+            paths[field_name] = base / value
+    return paths
 
 
 def _check(config: AggregatorConfig) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from protocol import keys
 from protocol.enrolment import KioskTrust
 from protocol.errors import ProtocolError
 from support.config_file import ConfigError
 
 from .config import AggregatorConfig
+from .key_files import issuer_public_path, ledger_public_path, read_did_file
 
 __all__ = ["KioskTrust", "trust_from_config", "trust_or_none"]
 
@@ -24,12 +24,13 @@ log = logging.getLogger("aggregator.api")
 def trust_from_config(config: AggregatorConfig) -> KioskTrust:
     """The issuer and ledger public keys from their ``.pub`` files; ConfigError if unreadable.
 
-    Only the public halves are read: the read API never needs the signing keys. The
-    aggregator's ingest and sequencer processes write the ``.pub`` files when they start.
+    Only the public files are read (aggregator/key_files.py): the read API never needs
+    the signing keys. The aggregator's ingest and sequencer processes write them when
+    they start.
     """
     try:
-        issuer = keys.read_public_file(config.issuer_key_path)
-        ledger = keys.read_public_file(config.ledger_key_path)
+        issuer = read_did_file(issuer_public_path(config))
+        ledger = read_did_file(ledger_public_path(config))
     except (OSError, ProtocolError) as exc:
         raise ConfigError(
             f"cannot read the issuer or ledger public key for enrolment ({exc}); "

@@ -19,11 +19,11 @@ from collections.abc import Callable, Collection
 
 import peewee
 
-from protocol import keys, topics
+from protocol import topics
 from protocol.errors import ProtocolError
 from protocol.status import parse_status
 
-from . import counters, placement, vault
+from . import counters, key_files, placement
 from .api.fleet import parse_heartbeat
 from .bus import Bus
 from .config import AggregatorConfig
@@ -93,17 +93,14 @@ class AggregatorService:
         self.bus = bus
         self.roles = frozenset(roles)
         self.db = open_database(config.database_url)
-        # Visits are stored sealed under per-day keys, wrapped by the data master key.
-        master = config.ledger_key_path.parent / vault.MASTER_KEY_FILE
-        self.vault = vault.Vault.from_file(master, create=True)
-        issuer = keys.load_private(config.issuer_key_path)
-        # The public halves beside the keys, for processes that must not read the keys.
-        keys.write_public_file(issuer, config.issuer_key_path)
+        # Only ingest seals visits (data master key) and checks issuers (public key only).
+        ingests = INGEST in self.roles
+        self.vault = key_files.data_vault(config) if ingests else None
         self.refusal_log = RateLimitedLog(
             log, per_interval=config.log_lines_per_reason, interval_s=config.log_interval_s
         )
         self.ingestor = Ingestor(
-            [issuer.public_key()],
+            key_files.issuer_public_keys(config) if ingests else [],
             window=config.window_s,
             skew=config.skew_s,
             issuer_cache_size=config.issuer_cache_size,
@@ -111,8 +108,7 @@ class AggregatorService:
             data_vault=self.vault,
         )
         # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
-        ledger = keys.load_private(config.ledger_key_path)
-        keys.write_public_file(ledger, config.ledger_key_path)
+        ledger = key_files.ledger_signing_key(config)
         self.sequencer = Sequencer(ledger, config.origin, batch_size=config.batch_size)
         self.flusher = CounterFlusher(self.counts)
         self._on_event = on_event or (lambda line: log.info("%s", line))

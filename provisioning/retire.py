@@ -1,8 +1,10 @@
 """``provision retire`` and ``provision rekey``.
 
 Retire: the aggregator refuses the kiosk's key from now on and removes its broker
-account at once (one API call); given a HOST, the service is also stopped and disabled
-and the device key and config are deleted from the device.
+account at once (one API call). Given a HOST, the kiosk first delivers its queued
+check-ins (``drain.py``: refused if they stay queued, unless forced); after retiring, the
+service is stopped and disabled and the device key, config, outbox and state folder are
+deleted from the device.
 
 Re-key: a new key made on the device, enrolled under a new kiosk id at the same venue;
 then the old id is retired. The old id keeps its old public key in the registry, so
@@ -17,6 +19,7 @@ import json
 import re
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -27,6 +30,7 @@ from protocol.errors import ProtocolError
 from protocol.kiosk_toml import KioskToml
 
 from .device_files import hand_over_state, keygen, write_config
+from .drain import UNKNOWN, abandoned_or_refuse, queue_depth, wait_drained, wipe_state
 from .errors import OutcomeUnknown, StepFailed
 from .heartbeat import wait_heartbeat
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
@@ -95,6 +99,14 @@ async def check_identity(
     return did
 
 
+@dataclass(frozen=True)
+class Retired:
+    """A retired kiosk and the check-ins it abandoned (UNKNOWN if uncounted)."""
+
+    kiosk_id: str
+    abandoned: int = 0
+
+
 async def retire_device(
     target: SshTarget,
     layout: DeviceLayout,
@@ -102,35 +114,66 @@ async def retire_device(
     systemctl: list[str],
     keep_files: bool,
     unit: str = KIOSK_UNIT,
-) -> str:
-    """Retire the kiosk on the device; its id."""
+    drain_timeout: float = 60.0,
+    force: bool = False,
+) -> Retired:
+    """Retire the kiosk on the device once its outbox has drained (or ``force``)."""
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
         kiosk_id = config.kiosk_id
         await check_identity(device, layout, client, kiosk_id)
+        depth = await wait_drained(lambda: queue_depth(device, layout, "drain"), drain_timeout)
+        abandoned = abandoned_or_refuse(kiosk_id, depth, drain_timeout, force)
         await asyncio.to_thread(client.retire, kiosk_id)
         await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
         if not keep_files:
-            await device.run(["rm", "-f", "--", layout.device_key, layout.config], "wipe")
-        return kiosk_id
+            await wipe_state(device, layout, "wipe")
+        return Retired(kiosk_id, abandoned)
+
+
+def _retired_line(retired: Retired) -> str:
+    line = f"retired {retired.kiosk_id}: its key is refused and its broker account removed"
+    if retired.abandoned:
+        held = "an unknown number of" if retired.abandoned == UNKNOWN else retired.abandoned
+        line += f"; abandoned {held} check-ins it had not delivered (--force)"
+    return line
 
 
 @click.command("retire")
 @click.argument("host", required=False)
 @click.option("--kiosk-id", help="Retire this id at the aggregator only (no SSH).")
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
-@click.option("--keep-files", is_flag=True, help="Leave the key and config on the device.")
+@click.option("--keep-files", is_flag=True, help="Leave the key, config and outbox on the device.")
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the kiosk to deliver its queued check-ins.",
+)
+@click.option(
+    "--force", is_flag=True, help="Retire even if queued check-ins remain (they are lost)."
+)
 @_unit_option
 @connection_options
 def retire_command(
-    host: str | None, kiosk_id: str | None, port: int, keep_files: bool, unit: str, **kw: Any
+    host: str | None,
+    kiosk_id: str | None,
+    port: int,
+    keep_files: bool,
+    drain_timeout: float,
+    force: bool,
+    unit: str,
+    **kw: Any,
 ) -> None:
     """Retire a kiosk: its key is refused and its broker account removed, at once.
 
     With HOST, the kiosk id is read from the device and checked against its key (the
-    device's public key must be the one registered for that id); then its service is
-    stopped and its device key and config are deleted. With --kiosk-id alone only the aggregator
-    is told (a lost or broken device).
+    device's public key must be the one registered for that id). The running kiosk then
+    has --drain-timeout seconds to deliver its queued check-ins; if some remain, nothing
+    is changed unless --force is given. Then its service is stopped and its device key,
+    config, outbox and state folder are deleted. With --kiosk-id alone only the
+    aggregator is told (a lost or broken device).
     """
     if (host is None) == (kiosk_id is None):
         raise click.UsageError("give either HOST or --kiosk-id")
@@ -138,22 +181,28 @@ def retire_command(
     try:
         if kiosk_id is not None:
             client.retire(kiosk_id)
-            retired = kiosk_id
+            retired = Retired(kiosk_id)
         else:
             assert host is not None
             target = ssh_target(host, port, kw["user"], kw["identity"], kw["known_hosts"], None)
             systemctl = systemctl_argv(kw["systemctl"], kw["prefix"])
+            layout = device_layout(kw["prefix"])
             retired = asyncio.run(
                 retire_device(
-                    target, device_layout(kw["prefix"]), client, systemctl, keep_files, unit
+                    target, layout, client, systemctl, keep_files, unit, drain_timeout, force
                 )
             )
     except StepFailed as exc:
         raise click.ClickException(f"{host or kiosk_id}: {exc}") from exc
     if kw["as_json"]:
-        click.echo(json.dumps({"kiosk_id": retired, "retired": True}))
+        answer: dict[str, Any] = {"kiosk_id": retired.kiosk_id, "retired": True}
+        if retired.abandoned:
+            answer["abandoned_checkins"] = (
+                None if retired.abandoned == UNKNOWN else retired.abandoned
+            )
+        click.echo(json.dumps(answer))
     else:
-        click.echo(f"retired {retired}: its key is refused and its broker account removed")
+        click.echo(_retired_line(retired))
 
 
 async def _check_outbox_empty(
@@ -161,15 +210,7 @@ async def _check_outbox_empty(
 ) -> None:
     """Stop the kiosk; refuse (restarting it) while its outbox holds unacknowledged check-ins."""
     await device.run([*systemctl, "stop", unit], "stop", check=False)
-    status = await device.run(
-        [layout.safecode, "kiosk", "status", "--json", "--config", layout.config],
-        "outbox",
-        check=False,
-    )
-    try:
-        pending = int(json.loads(status.stdout.strip().splitlines()[-1])["queue_depth"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        pending = 0 if "no outbox database" in status.stderr else -1
+    pending = await queue_depth(device, layout, "outbox")
     if pending != 0:
         await device.run([*systemctl, "start", unit], "outbox", check=False)
         raise StepFailed(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pwd
 import stat
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregator.db import KioskEntry, open_database
 from aggregator.registry import enrol_kiosk
+from kiosk.clock import KioskClock
+from kiosk.outbox import Outbox
 from protocol import keys
+from protocol.checkin import sign_checkin
 from simulator.broker import free_port
-from tests.integration.provision_rig import ProvisionRig, broker_accepts, rig_fixture
+from simulator.visitors import load_crowd
+from tests.integration.provision_rig import (
+    FAKE_SYSTEMCTL,
+    ProvisionRig,
+    broker_accepts,
+    rig_fixture,
+)
 from tests.integration.sshd import keygen
 
 pytestmark = pytest.mark.integration
@@ -249,3 +262,64 @@ def test_bad_input_names_the_step_and_leaves_the_device_untouched(
     assert "undone" in conflict["error"] and conflict["state"] == "untouched"
     assert not [p for p in prefix.rglob("*") if not p.is_dir()]
     assert not (prefix / "opt/safecode").exists() and not (prefix / "var/lib/safecode").exists()
+
+
+def queue_checkin(rig: ProvisionRig, door: Door, kiosk_id: str) -> None:
+    """Stop the kiosk and queue one genuine check-in in its outbox, as its firmware would."""
+    rig.stop_kiosk(door.prefix)
+    device_key = keys.load_private(door.key)
+    shown = load_crowd(rig.site.crowd_file)[0].show(time.time()).to_bytes()
+    outbox = Outbox(door.prefix / "var/lib/safecode/outbox.sqlite")
+    now_ms = int(time.time() * 1000)
+
+    def build(seq: int) -> tuple[bytes, bytes]:
+        checkin_id = os.urandom(16)
+        wire = sign_checkin(
+            device_key,
+            checkin_id=checkin_id,
+            kiosk_id=kiosk_id,
+            venue_id="cafe-3",
+            seq=seq,
+            door="entrance",
+            scanned_ms=now_ms,
+            clock=KioskClock().state(),
+            presentation=shown,
+        )
+        return checkin_id, wire
+
+    try:
+        outbox.append(build, now_ms)
+    finally:
+        outbox.close()
+
+
+def start_kiosk(door: Door) -> None:
+    command = [sys.executable, str(FAKE_SYSTEMCTL), "--root", str(door.prefix)]
+    subprocess.run([*command, "start", "safecode-kiosk.service"], timeout=60, check=True)
+
+
+@pytest.mark.slow
+def test_retire_waits_for_the_queue_then_wipes_the_device_state(rig: ProvisionRig) -> None:
+    prefix = rig.device("door-drain")
+    args = ["provision", "enrol", "127.0.0.1", "--venue", "cafe-3", *rig.enrol_args(prefix)]
+    door = Door(prefix, args)
+    enrolled = rig.safecode(*args, "--accept-host-key", rig.sshd.fingerprint, "--json")
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    kiosk_id = json.loads(enrolled.stdout)["kiosk_id"]
+    device_args = ["--port", str(rig.sshd.port), "--prefix", str(prefix)]
+    device_args += ["--systemctl", rig.systemctl(prefix), *rig.common_args()]
+    state = prefix / "var/lib/safecode"
+
+    queue_checkin(rig, door, kiosk_id)  # the kiosk is down: its check-in stays queued
+    refused = rig.safecode("provision", "retire", "127.0.0.1", *device_args, "--drain-timeout", "1")
+    assert refused.returncode != 0 and "drain: " in refused.stderr
+    assert "holds 1 check-ins" in refused.stderr and "--force" in refused.stderr
+    assert not registry(rig)[kiosk_id].retired and door.key.exists()
+    assert (state / "outbox.sqlite").exists()
+
+    start_kiosk(door)  # running again, it delivers; retire waits for the receipt
+    retired = rig.safecode("provision", "retire", "127.0.0.1", *device_args, "--json")
+    assert retired.returncode == 0, retired.stdout + retired.stderr
+    assert json.loads(retired.stdout) == {"kiosk_id": kiosk_id, "retired": True}
+    assert registry(rig)[kiosk_id].retired
+    assert not state.exists() and not door.config.exists()  # outbox, -wal, -shm, key: gone

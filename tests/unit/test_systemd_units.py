@@ -300,3 +300,21 @@ def test_time_sync_wait_is_bounded(verify_root: Path) -> None:
         timeout=60,
     )
     assert run.returncode == 0 and not run.stderr.strip(), run.stderr
+
+
+#: The key folders each aggregator unit must not see (aggregator/key_files.py, README).
+KEYS = "/var/lib/safecode/keys"
+HIDDEN_KEYS = {
+    "safecode-aggregator.service": {"issuer"},
+    "safecode-aggregator-ingest.service": {"issuer"},
+    "safecode-aggregator-sequence.service": {"issuer", "data"},
+    "safecode-aggregator-web.service": {"ledger", "issuer", "data"},
+    "safecode-aggregator-retention.service": {"ledger", "issuer", "data"},
+}
+
+
+@pytest.mark.parametrize("unit", AGGREGATOR_UNITS, ids=lambda u: u.name)
+def test_each_aggregator_unit_sees_only_the_keys_its_role_opens(unit: Path) -> None:
+    hidden = {p for line in values(unit, "InaccessiblePaths") for p in line.split()}
+    assert hidden == {f"-{KEYS}/{name}" for name in HIDDEN_KEYS[unit.name]}
+    assert f"-{KEYS}/public" not in hidden  # the public files stay readable

@@ -1,0 +1,146 @@
+"""Each aggregator role starts with only the key files its job needs (aggregator/key_files.py)."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator import key_files
+from aggregator.bus import Bus
+from aggregator.config import ConfigError, load_config
+from aggregator.service import AggregatorService
+from aggregator.vault import MASTER_KEY_FILE
+from aggregator.web import create_app_from_config
+from protocol import keys
+from safecode.cli import cli
+from simulator.site import init_simulated_site
+
+#: The split layout: each key in its own folder, public files apart.
+SPLIT = """\
+ledger_key = "keys/ledger/ledger.key"
+issuer_key = "keys/issuer/issuer.key"
+data_master_key = "keys/data/data-master.key"
+ledger_public_key = "keys/public/ledger.pub"
+issuer_public_key = "keys/public/issuer.pub"
+"""
+
+
+class QuietBus(Bus):
+    """No broker: nothing comes in, answers are dropped."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+
+    def start(self) -> None:
+        pass
+
+    def wait_connected(self, timeout: float) -> bool:
+        return True
+
+    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class Site:
+    """A simulated site moved to the split key layout; ``hide`` takes a key folder away."""
+
+    def __init__(self, root: Path) -> None:
+        site = init_simulated_site(root / "site", kiosks=0, visitors=1)
+        self.config_path = site.aggregator_config
+        folder = self.config_path.parent
+        self.keys = folder / "keys"
+        for name in ("ledger", "issuer", "data", "public"):
+            (self.keys / name).mkdir(parents=True, mode=0o700)
+        for name in ("ledger", "issuer"):
+            (folder / f"{name}.key").rename(self.keys / name / f"{name}.key")
+            (folder / f"{name}.key.pub").rename(self.keys / "public" / f"{name}.pub")
+        text = self.config_path.read_text()
+        text = text.replace('ledger_key = "ledger.key"\n', "")
+        text = text.replace('issuer_key = "issuer.key"\n', "")
+        self.config_path.write_text(text.replace("[aggregator]\n", "[aggregator]\n" + SPLIT))
+        self.aside = root / "aside"
+        self.aside.mkdir()
+        self.ledger_did = (self.keys / "public" / "ledger.pub").read_text().strip()
+        self.issuer_did = (self.keys / "public" / "issuer.pub").read_text().strip()
+
+    def hide(self, *names: str) -> None:
+        for name in names:
+            shutil.move(str(self.keys / name), str(self.aside / name))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path)
+
+
+def test_the_config_names_each_key_file(site: Site) -> None:
+    config = load_config(site.config_path)
+    assert key_files.data_master_key_path(config) == site.keys / "data" / MASTER_KEY_FILE
+    assert key_files.ledger_public_path(config) == site.keys / "public" / "ledger.pub"
+    assert key_files.issuer_public_path(config) == site.keys / "public" / "issuer.pub"
+
+
+def test_older_configs_find_the_keys_where_they_were(tmp_path: Path) -> None:
+    site = init_simulated_site(tmp_path / "site", kiosks=0, visitors=1)
+    config = load_config(site.aggregator_config)
+    folder = site.aggregator_config.parent
+    assert key_files.data_master_key_path(config) == folder / MASTER_KEY_FILE
+    assert key_files.ledger_public_path(config) == folder / "ledger.key.pub"
+    assert key_files.issuer_public_path(config) == folder / "issuer.key.pub"
+    # A layout with no public file yet: ingest writes it once from the key, as before.
+    (folder / "issuer.key.pub").unlink()
+    issuer = keys.load_private(folder / "issuer.key")
+    assert key_files.issuer_public_keys(config)[0] == issuer.public_key()
+    assert (folder / "issuer.key.pub").read_text().strip() == keys.did_key(issuer)
+
+
+@pytest.mark.parametrize("value", ['""', "3", "[]"])
+def test_a_key_file_setting_must_be_a_path(site: Site, value: str) -> None:
+    text = site.config_path.read_text()
+    site.config_path.write_text(text.replace('"keys/data/data-master.key"', value))
+    with pytest.raises(ConfigError, match="data_master_key"):
+        load_config(site.config_path)
+
+
+def start(site: Site, *roles: str) -> AggregatorService:
+    service = AggregatorService(
+        load_config(site.config_path), QuietBus(), on_event=lambda line: None, roles=set(roles)
+    )
+    service.db.close()
+    return service
+
+
+def test_ingest_needs_no_issuer_private_key(site: Site) -> None:
+    site.hide("issuer")
+    service = start(site, "ingest")
+    assert [keys.did_key(k) for k in service.ingestor.issuer_keys] == [site.issuer_did]
+    assert (site.keys / "data" / MASTER_KEY_FILE).exists()  # made on first use, in its folder
+
+
+def test_the_sequencer_needs_only_the_ledger_key(site: Site) -> None:
+    site.hide("issuer", "data")
+    service = start(site, "sequence")
+    assert keys.did_key(service.sequencer.ledger_key) == site.ledger_did
+    assert not (site.keys / "data").exists()  # no data master key made or read
+
+
+def test_the_read_api_needs_no_private_key(site: Site) -> None:
+    site.hide("ledger", "issuer", "data")
+    app = create_app_from_config(site.config_path)
+    trust = app.config["KIOSK_TRUST"]
+    assert trust is not None  # enrolment works from the public files alone
+    assert (trust.ledger_key, trust.issuer_keys) == (site.ledger_did, (site.issuer_did,))
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_retention_needs_no_key(site: Site) -> None:
+    site.hide("ledger", "issuer", "data")
+    result = CliRunner().invoke(cli, ["aggregator", "retention", "--config", str(site.config_path)])
+    assert result.exit_code == 0, result.output
