@@ -25,9 +25,9 @@ from protocol.merkle import leaf_hash
 from protocol.presentation import CodeType, Presentation
 
 from . import placement
-from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
+from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
 from .vault import Vault
 
