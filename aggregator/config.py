@@ -17,6 +17,9 @@ from transport.settings import MqttSettings, mqtt_settings_from_table
 from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
 
+#: Upper bound of aggregator.max_outbox_age_days: a kiosk's outbox holds days, not years.
+MAX_OUTBOX_AGE_DAYS = 90
+
 
 @dataclass(frozen=True)
 class AggregatorConfig:
@@ -47,6 +50,8 @@ class AggregatorConfig:
     log_interval_s: float = 60.0
     #: Days a visit stays readable; then its day key is destroyed (the chain still verifies).
     retention_days: int = 28
+    #: Days a check-in may wait in a kiosk's outbox; an older one is refused as ``too_old``.
+    max_outbox_age_days: int = 7
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     #: Managing kiosks' broker accounts (``[broker_admin]``); None: kiosks get none.
     broker_admin: BrokerAdmin | None = None
@@ -136,6 +141,11 @@ def _check(config: AggregatorConfig) -> None:
     days = config.retention_days
     if type(days) is not int or not 1 <= days <= 3650:
         raise ConfigError("aggregator.retention_days must be an integer from 1 to 3650")
+    age = config.max_outbox_age_days
+    if type(age) is not int or not 1 <= age <= MAX_OUTBOX_AGE_DAYS:
+        raise ConfigError(
+            f"aggregator.max_outbox_age_days must be an integer from 1 to {MAX_OUTBOX_AGE_DAYS}"
+        )
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")

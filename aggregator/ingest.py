@@ -27,6 +27,7 @@ from protocol.presentation import CodeType, Presentation
 from . import placement
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
+from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
 from .vault import Vault
 
@@ -255,12 +256,15 @@ class Ingestor:
         issuer_cache_size: int = 100_000,
         refusal_log: RateLimitedLog | None = None,
         data_vault: Vault | None = None,
+        max_outbox_age_s: int = DEFAULT_MAX_OUTBOX_AGE_DAYS * DAY_S,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
         #: Seals each stored visit under its day key (None: the process's installed vault).
         self.data_vault = data_vault
         self.window = window
         self.skew = skew
+        #: How long a record may have waited in its kiosk's outbox (aggregator.outbox_age).
+        self.outbox_age = OutboxAge(max_outbox_age_s, window, skew)
         self._now = now
         self.tally = Tally()
         self._prepared = _Prepared()
@@ -382,7 +386,9 @@ class Ingestor:
                 "venue_mismatch", f"kiosk {kiosk_id} is enrolled at another venue", record
             )
         try:
-            self._check_presentation(record.parsed_presentation(), placed)
+            presentation = record.parsed_presentation()
+            self.outbox_age.check(placed, presentation.timestamp, received_ms)
+            self._check_presentation(presentation, placed)
         except ProtocolError as exc:
             raise Refused(exc.reason, str(exc), record) from exc
         return record, placed
@@ -391,8 +397,8 @@ class Ingestor:
         """Presentation.verify at the placed scan time, the issuer check cached per credential.
 
         A record placed only at its received time (no anchor, no heartbeat) may have
-        waited in an outbox: it is refused only if its code is dated after it arrived,
-        and its credential is judged at the code's own time.
+        waited in an outbox, at most the outbox age bound (aggregator.outbox_age): its
+        code may be that much older, and its credential is judged at the code's own time.
         """
         at = placed.placed_ms / 1000
         waited = placed.how == placement.RECEIVED
@@ -400,7 +406,7 @@ class Ingestor:
             self.issuer_keys,
             now=at,
             expected_type=CodeType.CHECKIN,
-            window=10**9 if waited else self.window,
+            window=self.outbox_age.received_window_s if waited else self.window,
             skew=self.skew,
             issuer_check=self._check_issuer,
             credential_at=min(at, pres.timestamp) if waited else None,

@@ -106,6 +106,7 @@ class AggregatorService:
             issuer_cache_size=config.issuer_cache_size,
             refusal_log=self.refusal_log,
             data_vault=self.vault,
+            max_outbox_age_s=config.max_outbox_age_days * 86_400,
         )
         # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
         ledger = key_files.ledger_signing_key(config)

@@ -115,10 +115,12 @@ class TimedKiosk:
         return timed
 
     def _timed_append(self, append: Callable[..., int]) -> Callable[..., int]:
-        def timed_append(build: Callable[[int], tuple[bytes, bytes]], now_ms: int) -> int:
+        def timed_append(
+            build: Callable[[int], tuple[bytes, bytes]], now_ms: int, **options: Any
+        ) -> int:
             start = time.monotonic()
             try:
-                return append(self._timed("sign", build), now_ms)
+                return append(self._timed("sign", build), now_ms, **options)
             finally:
                 self.committed_at = time.monotonic()
                 self.spent["append"] += self.committed_at - start

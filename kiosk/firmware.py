@@ -134,6 +134,7 @@ class Kiosk:
             skew=config.skew_s,
             repeat_minutes=config.repeat_minutes,
             now=self.clock.now,
+            checked_in=outbox.seen,
         )
         self.ledger_key = config.ledger_public_key()
         self.counters = KioskCounters(refusals=self.verifier.refusals)
@@ -258,7 +259,8 @@ class Kiosk:
             )
             return checkin_id, wire
 
-        return self.outbox.append(build, scanned_ms)
+        seen = self.verifier.seen_code(verdict.presentation, verdict.checked_at)
+        return self.outbox.append(build, scanned_ms, seen=seen)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -430,9 +432,14 @@ class Kiosk:
     # -- housekeeping -----------------------------------------------------------------------
 
     def prune(self) -> int:
-        """Delete one small batch of rows past their retention; returns how many."""
+        """Delete one small batch of rows past their retention; returns how many.
+
+        Checked-in code fingerprints past their validity go too (not counted).
+        """
+        now_ms = self._now_ms()
+        self.outbox.seen.prune(now_ms, self.verifier.code_ttl_s * 1000)
         done = self.outbox.prune(
-            self._now_ms(),
+            now_ms,
             delivered_after_ms=int(self.config.retention_hours * 3_600_000),
             rejected_after_ms=int(self.config.rejected_retention_days * 86_400_000),
             batch=self.PRUNE_BATCH,

@@ -13,7 +13,9 @@ after a retention period (a day by default) and refused rows after a longer one
 (28 days), a small batch at a time, from the kiosk loop. A small ``meta`` table
 holds key/value facts that must survive a restart: the time of the last verified
 receipt, the latest accepted kiosk config message and how many times a damaged file
-was moved aside.
+was moved aside. A ``seen_code`` table (:mod:`kiosk.seen_codes`) holds fingerprints of
+the codes checked in within their validity, committed with their rows, so the door's
+"already checked in" memory survives a restart.
 
 At startup the file is checked before peewee opens it (:mod:`kiosk.outbox_recovery`):
 a damaged outbox is moved aside, never deleted, and a fresh one continues above every
@@ -36,6 +38,7 @@ from protocol.receipt import Receipt, Refusal
 from support.private_files import prepare_private_sqlite, private_dir
 
 from .outbox_recovery import OutboxOpenError, Recovery, recover_if_damaged
+from .seen_codes import SeenCode, SeenCodes
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +161,12 @@ class Outbox:
         self.Row = Row
         self.Counter = Counter
         self.Meta = Meta
+        self.seen = SeenCodes(self.db)
         self.db.connect(reuse_if_open=True)
         recovery = self.recovery
         with self.db.atomic("IMMEDIATE"):
             self.db.create_tables([Row, Counter, Meta])
+            self.seen.create()
             Counter.insert(name="next_seq", value=1).on_conflict_ignore().execute()
             before = self.next_seq()
             floor = 1 if recovery is None else recovery.next_seq
@@ -181,12 +186,19 @@ class Outbox:
         """The sequence number the next append will take."""
         return int(self.db.execute_sql(_NEXT_SEQ).fetchone()[0])
 
-    def append(self, build: Callable[[int], tuple[bytes, bytes]], now_ms: int) -> int:
+    def append(
+        self,
+        build: Callable[[int], tuple[bytes, bytes]],
+        now_ms: int,
+        *,
+        seen: SeenCode | None = None,
+    ) -> int:
         """Take the next sequence number, build (checkin_id, wire) with it, commit; return seq.
 
         ``build`` runs inside the transaction, so a crash leaves neither the row
-        nor a used sequence number behind. The commit (WAL, ``synchronous=FULL``)
-        is on disk when this returns.
+        nor a used sequence number behind. ``seen``, the checked-in code's
+        fingerprint, is committed in the same transaction. The commit (WAL,
+        ``synchronous=FULL``) is on disk when this returns.
         """
         execute = self.db.execute_sql
         with self.db.atomic("IMMEDIATE"):
@@ -194,6 +206,8 @@ class Outbox:
             checkin_id, wire = build(seq)
             execute(_INSERT_ROW, (seq, checkin_id, wire, now_ms))
             execute(_SET_NEXT_SEQ, (seq + 1,))
+            if seen is not None:
+                self.seen.insert(seen)
         return seq
 
     def raise_next_seq(self, floor: int) -> int:

@@ -8,11 +8,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.errors import ProtocolError, ReplayError, RevokedError
 from protocol.presentation import DEFAULT_SKEW, DEFAULT_WINDOW, CodeType, Presentation
+
+from .seen_codes import SeenCode, code_fingerprint
 
 
 class Outcome(Enum):
@@ -32,6 +35,12 @@ class Verdict:
     reason: str = ""
     detail: str = ""
     checked_at: float = 0.0
+
+
+class CheckedInCodes(Protocol):
+    """Durable memory of checked-in codes by fingerprint (the outbox's ``seen_code`` table)."""
+
+    def contains(self, fingerprint: bytes, now_ms: int) -> bool: ...
 
 
 class _ExpiringSet:
@@ -67,7 +76,10 @@ class DoorVerifier:
     accepted at this kiosk within ``repeat_minutes`` is answered "already
     checked in" without a second record; any other presentation seen before is
     refused as a replay. Nothing here stores who a visitor is beyond the
-    credential ids of the last few minutes, in memory only. A credential whose id is
+    credential ids of the last few minutes, in memory only. A code checked in here is
+    also found in ``checked_in`` (fingerprints kept in the outbox, committed with the
+    check-in) until its validity ends, so after a restart the same code is still
+    answered "already checked in". A credential whose id is
     on the revocation list (:meth:`set_revoked`, from the signed kiosk config) is
     refused as ``revoked`` once its signatures check out.
     """
@@ -81,12 +93,16 @@ class DoorVerifier:
         repeat_minutes: float = 10.0,
         debounce_s: float = 3.0,
         now: Callable[[], float] = time.time,
+        checked_in: CheckedInCodes | None = None,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
         self.window = window
         self.skew = skew
         self._now = now
-        self._codes = _ExpiringSet(ttl=window + 2 * skew + 1, max_items=100_000)
+        self._checked_in = checked_in
+        #: How long a code accepted now can still pass the freshness check.
+        self.code_ttl_s = window + 2 * skew + 1
+        self._codes = _ExpiringSet(ttl=self.code_ttl_s, max_items=100_000)
         self._visitors = _ExpiringSet(ttl=repeat_minutes * 60, max_items=100_000)
         self._showing = _ExpiringSet(ttl=debounce_s, max_items=1_000)
         self.refusals: dict[str, int] = {}
@@ -109,6 +125,10 @@ class DoorVerifier:
         try:
             presentation = Presentation.from_text(text)
             code = presentation.to_bytes()
+            if self._checked_in is not None and self._checked_in.contains(
+                code_fingerprint(code), int(now * 1000)
+            ):
+                return Verdict(Outcome.ALREADY, presentation, checked_at=now)
             if self._codes.seen_recently(code, now):
                 if self._visitors.seen_recently(presentation.credential.credential_id, now):
                     return Verdict(Outcome.ALREADY, presentation, checked_at=now)
@@ -132,6 +152,11 @@ class DoorVerifier:
         # The record is stamped with this instant: the aggregator re-checks freshness
         # at the scan time it is given, so it must be the time the kiosk checked.
         return Verdict(Outcome.ACCEPTED, presentation, checked_at=now)
+
+    def seen_code(self, presentation: Presentation, checked_at: float) -> SeenCode:
+        """The fingerprint to commit with this code's check-in, expiring with its validity."""
+        expires_ms = int((checked_at + self.code_ttl_s) * 1000)
+        return SeenCode(code_fingerprint(presentation.to_bytes()), expires_ms)
 
     def remember_checked_in(self, presentation: Presentation) -> None:
         """Record that this visitor's check-in is committed (call after the outbox commit)."""

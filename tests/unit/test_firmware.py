@@ -174,7 +174,9 @@ def usage() -> Usage:
 def make_kiosk(tmp_path, wall, link, outbox, feedback, decoder, usage):
     events: list[str] = []
 
-    def make(source=None, *, synced=lambda: True, notifier=None, **overrides: Any) -> Kiosk:
+    def make(
+        source=None, *, synced=lambda: True, notifier=None, box=None, **overrides: Any
+    ) -> Kiosk:
         kiosk = Kiosk(
             make_config(tmp_path, **overrides),
             device_key=DEVICE,
@@ -182,7 +184,7 @@ def make_kiosk(tmp_path, wall, link, outbox, feedback, decoder, usage):
             decoder=decoder,
             feedback=feedback,
             link=link,
-            outbox=outbox,
+            outbox=box or outbox,
             clock=KioskClock(synced=synced, wall=wall, monotonic=lambda: MONOTONIC),
             disk=DiskMonitor(tmp_path, usage=usage, cache_s=0),
             watchdog=Watchdog(notifier or Notifier({})),
@@ -320,6 +322,24 @@ def test_same_showing_and_repeat_visit_make_no_second_row(
     assert outbox.stats().pending == 1
     assert (kiosk.counters.scanned, kiosk.counters.accepted, kiosk.counters.already) == (2, 1, 1)
     assert wait_for(lambda: feedback.green.is_lit)
+
+
+def test_a_code_checked_in_is_still_known_after_a_restart(
+    make_kiosk, tmp_path: Path, outbox: Outbox, wall: Wall, wallets: list[Wallet]
+) -> None:
+    """Shown, the kiosk restarted, shown again within its validity: no second check-in."""
+    text = wallets[1].show(NOW).to_text()
+    assert [v.outcome for v in show(make_kiosk(), text)] == [Outcome.ACCEPTED]
+    outbox.close()
+    wall.t += 20
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    try:
+        restarted = make_kiosk(box=reopened)
+        assert [v.outcome for v in show(restarted, text)] == [Outcome.ALREADY]
+        assert reopened.stats().next_seq == 2  # one check-in, not two
+        assert restarted.counters.already == 1
+    finally:
+        reopened.close()
 
 
 def test_refused_code_makes_no_row_and_shows_red(
