@@ -31,6 +31,7 @@ from .. import operators
 from ..broker_accounts import BrokerAccountError, BrokerAccounts, NoBrokerAccounts
 from ..kiosk_trust import KioskTrust
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
+from .bodies import json_object
 from .errors import ApiError, bad_request
 
 log = logging.getLogger("aggregator.api")
@@ -56,16 +57,6 @@ def require_operator(view: Callable[..., Response]) -> Callable[..., Response]:
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _json_object(allowed: set[str]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        bad_request("bad_json", "the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        bad_request("unknown_field", f"unknown field {str(unknown[0])[:40]!r}")
-    return body
 
 
 def broker_accounts() -> BrokerAccounts:
@@ -102,7 +93,7 @@ def derived_kiosk_id(device_key: bytes) -> str:
 @require_operator
 def enrol() -> Response:
     """Enrol a kiosk: ``{"device_key": did:key, "venue_id": ..., "kiosk_id"?: ...}``."""
-    body = _json_object({"device_key", "venue_id", "kiosk_id"})
+    body = json_object({"device_key", "venue_id", "kiosk_id"})
     did, venue = body.get("device_key"), body.get("venue_id")
     if not isinstance(venue, str) or not _VENUE.fullmatch(venue):
         bad_request("bad_venue_id", "venue_id is 1-63 lowercase letters, digits or hyphens")
