@@ -2,6 +2,8 @@
 
 ``GET /v1/operator/site`` checks a token and tells provisioning what a kiosk must trust
 (issuer and ledger public keys) and where the broker is, before any device is touched.
+``GET /v1/operator/kiosks`` is the registry with venues and last states; its
+``?device_key=`` finds a device's entries (what provisioning asks before enrolling).
 ``POST /v1/operator/kiosks`` registers a device key and answers with the kiosk id, the
 kiosk's own MQTT credentials (from the broker accounts extension; none without one) and
 the same trust. ``POST /v1/operator/kiosks/<id>/retire`` refuses the kiosk's key from
@@ -31,8 +33,10 @@ from .. import operators
 from ..broker_accounts import BrokerAccountError, BrokerAccounts, NoBrokerAccounts
 from ..kiosk_trust import KioskTrust
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
+from . import params
 from .bodies import json_object
 from .errors import ApiError, bad_request
+from .registry_view import matching_kiosks, operator_entry
 
 log = logging.getLogger("aggregator.api")
 operator_api = Blueprint("operator", __name__, url_prefix="/v1/operator")
@@ -82,6 +86,14 @@ def kiosk_trust() -> KioskTrust:
 def site() -> Response:
     """Who the token belongs to, what kiosks must trust, and the broker they use."""
     return jsonify(SiteAnswer(g.operator.name, kiosk_trust()).to_dict())
+
+
+@operator_api.get("/kiosks")
+@require_operator
+def registry() -> Response:
+    """The registry with venues and last states; ``?device_key=did:key:...`` filters."""
+    params.only_params("device_key")
+    return jsonify(kiosks=[operator_entry(k) for k in matching_kiosks()])
 
 
 def derived_kiosk_id(device_key: bytes) -> str:
