@@ -3,8 +3,9 @@
 A token reads ``sco_<token id>_<secret>``; it is printed once when made and only a
 salted scrypt hash of the secret is stored (hashlib.scrypt, in the standard library:
 memory-hard, no extra dependency). The public token id selects the one row to check,
-so a request costs at most one scrypt; the comparison is constant-time
-(hmac.compare_digest). The secret is 256 random bits, so the hash's job is only to
+so a request costs exactly one scrypt: an unknown or revoked id is checked against a
+dummy hash, so the answer's timing does not tell which ids exist. The comparison is
+constant-time (hmac.compare_digest). The secret is 256 random bits, so the hash's job is only to
 make a stolen database useless, not to slow down guessing.
 """
 
@@ -27,6 +28,12 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,62}")
 # scrypt cost N=2^12, r=8, p=1: 4 MiB and about 15-50 ms per check here. The secret has
 # 256 bits of entropy, so a higher cost would buy nothing but slower requests.
 SCRYPT = {"n": 1 << 12, "r": 8, "p": 1, "maxmem": 64 << 20, "dklen": 32}
+
+
+# What an unknown or revoked token id is checked against: the same scrypt work as a real
+# row, so a wrong secret for a known id and any secret for an unknown id take as long.
+_DUMMY_SALT = secrets.token_bytes(16)
+_DUMMY_HASH = secrets.token_bytes(SCRYPT["dklen"])
 
 
 class TokenError(ValueError):
@@ -105,8 +112,13 @@ def authenticate(token: str) -> Operator:
         raise TokenError("malformed token")
     token_id, secret = match.groups()
     row = OperatorToken.get_or_none(OperatorToken.token_id == token_id)
-    if row is None or row.revoked:
+    usable = row is not None and not row.revoked
+    salt, expected = (
+        (bytes(row.salt), bytes(row.secret_hash)) if usable else (_DUMMY_SALT, _DUMMY_HASH)
+    )
+    matches = hmac.compare_digest(_hash(secret, salt), expected)
+    if not usable:
         raise TokenError("unknown or revoked token")
-    if not hmac.compare_digest(_hash(secret, bytes(row.salt)), bytes(row.secret_hash)):
+    if not matches:
         raise TokenError("wrong token secret")
     return Operator(row.token_id, row.name)

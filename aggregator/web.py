@@ -23,11 +23,13 @@ from protocol.errors import NoteError
 from protocol.note import MAX_NOTE_SIZE
 from support.config_file import ConfigError, read_toml
 
+from .api.bodies import BoundedJSONProvider
 from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api
 from .api.kiosks import kiosks_api
 from .api.ledger import ledger_api
 from .api.operator import operator_api
+from .api.paths import register_canonical_paths
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
@@ -64,6 +66,7 @@ def create_app(
     ``accounts`` creates and removes kiosks' broker accounts (none by default).
     """
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)  # every JSON body: bounded size and nesting
     app.url_map.merge_slashes = False  # "//" is a 404, not a redirect
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("SAFECODE")
@@ -90,6 +93,7 @@ def create_app(
         refusals().flush()
 
     register_error_handlers(app)
+    register_canonical_paths(app)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
         app.register_blueprint(blueprint)
     return app

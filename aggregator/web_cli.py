@@ -12,12 +12,22 @@ import click
 from .cli_options import CONFIG_OPTION
 from .config import ConfigError, load_config
 
+# Threads per worker: each connection being read or served holds one (web_worker.py).
+THREADS = 32
+# Connections a worker takes at most: its threads, and some kept alive (which hold no
+# thread). A worker whose threads are all taken stops accepting, so another one answers.
+WORKER_CONNECTIONS = 48
+# Seconds an idle kept-alive connection stays open (it holds no thread meanwhile).
+KEEPALIVE_S = 2
+
 
 def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30) -> list[str]:
     """The gunicorn command line serving ``aggregator.wsgi:app``.
 
     No access log: request paths carry check-in ids (inclusion proofs), which are
     nobody's business but the asker's. Refusals are counted and logged by the app.
+    Threaded workers with a deadline for request heads (``aggregator.web_worker``), so
+    slow clients cannot stall the API the way they stall sync workers.
     """
     return [
         sys.executable,
@@ -27,6 +37,14 @@ def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30)
         bind,
         "--workers",
         str(workers),
+        "--worker-class",
+        "aggregator.web_worker.HeadDeadlineWorker",
+        "--threads",
+        str(THREADS),
+        "--worker-connections",
+        str(WORKER_CONNECTIONS),
+        "--keep-alive",
+        str(KEEPALIVE_S),
         "--timeout",
         str(timeout),
         "--env",

@@ -148,12 +148,12 @@ class OperatorClient:
         return self._call("POST", f"/v1/operator/kiosks/{quoted}/retire", "retire", {})
 
     def kiosks_with_key(self, did: str) -> list[dict[str, Any]]:
-        """Registry entries enrolled with device key ``did`` (public: ids, venues, retired)."""
+        """Registry entries enrolled with device key ``did``: ids, venues, retired (operators')."""
         query = urllib.parse.urlencode({"device_key": did})
-        return list(self._call("GET", f"/v1/kiosks?{query}", "registry")["kiosks"])
+        return list(self._call("GET", f"/v1/operator/kiosks?{query}", "registry")["kiosks"])
 
     def kiosk(self, kiosk_id: str) -> dict[str, Any] | None:
-        """One kiosk's registry entry; None if the aggregator has no such kiosk."""
+        """One kiosk's public registry entry (id, device key, retired); None if unknown."""
         quoted = urllib.parse.quote(kiosk_id, safe="")
         return self._call("GET", f"/v1/kiosks/{quoted}", "registry", missing_ok=True)
 

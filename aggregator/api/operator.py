@@ -2,6 +2,8 @@
 
 ``GET /v1/operator/site`` checks a token and tells provisioning what a kiosk must trust
 (issuer and ledger public keys) and where the broker is, before any device is touched.
+``GET /v1/operator/kiosks`` is the registry with venues and last states; its
+``?device_key=`` finds a device's entries (what provisioning asks before enrolling).
 ``POST /v1/operator/kiosks`` registers a device key and answers with the kiosk id, the
 kiosk's own MQTT credentials (from the broker accounts extension; none without one) and
 the same trust. ``POST /v1/operator/kiosks/<id>/retire`` refuses the kiosk's key from
@@ -31,7 +33,10 @@ from .. import operators
 from ..broker_accounts import BrokerAccountError, BrokerAccounts, NoBrokerAccounts
 from ..kiosk_trust import KioskTrust
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
+from . import params
+from .bodies import json_object
 from .errors import ApiError, bad_request
+from .registry_view import matching_kiosks, operator_entry
 
 log = logging.getLogger("aggregator.api")
 operator_api = Blueprint("operator", __name__, url_prefix="/v1/operator")
@@ -56,16 +61,6 @@ def require_operator(view: Callable[..., Response]) -> Callable[..., Response]:
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _json_object(allowed: set[str]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        bad_request("bad_json", "the request body must be a JSON object")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        bad_request("unknown_field", f"unknown field {str(unknown[0])[:40]!r}")
-    return body
 
 
 def broker_accounts() -> BrokerAccounts:
@@ -93,6 +88,14 @@ def site() -> Response:
     return jsonify(SiteAnswer(g.operator.name, kiosk_trust()).to_dict())
 
 
+@operator_api.get("/kiosks")
+@require_operator
+def registry() -> Response:
+    """The registry with venues and last states; ``?device_key=did:key:...`` filters."""
+    params.only_params("device_key")
+    return jsonify(kiosks=[operator_entry(k) for k in matching_kiosks()])
+
+
 def derived_kiosk_id(device_key: bytes) -> str:
     """A kiosk id made from its device key, so enrolling the same key twice gives the same id."""
     return "k-" + hashlib.sha256(device_key).hexdigest()[:12]
@@ -102,7 +105,7 @@ def derived_kiosk_id(device_key: bytes) -> str:
 @require_operator
 def enrol() -> Response:
     """Enrol a kiosk: ``{"device_key": did:key, "venue_id": ..., "kiosk_id"?: ...}``."""
-    body = _json_object({"device_key", "venue_id", "kiosk_id"})
+    body = json_object({"device_key", "venue_id", "kiosk_id"})
     did, venue = body.get("device_key"), body.get("venue_id")
     if not isinstance(venue, str) or not _VENUE.fullmatch(venue):
         bad_request("bad_venue_id", "venue_id is 1-63 lowercase letters, digits or hyphens")

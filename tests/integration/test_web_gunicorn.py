@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ import pytest
 
 from aggregator.db import database_proxy, open_database
 from aggregator.operators import create_token
+from aggregator.web_worker import HEAD_DEADLINE_S
 from protocol.checkpoint import open_checkpoint
 from protocol.note import NoteVerifier
 from tests.unit.ledger_builder import LEDGER, ORIGIN, VKEY, LedgerBuilder, free_port, write_config
@@ -148,3 +152,91 @@ def test_gunicorn_serves_the_api_and_a_witness_cosigns(site: WitnessedSite, serv
         fetch(base + "/metrics")
     metrics = fetch(base + "/metrics", site.token).decode()
     assert 'safecode_witness_cosigned_tree_size{witness="witness.example/w1"} 5.0' in metrics
+
+
+def _address(base: str) -> tuple[str, int]:
+    host, port = base.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _trickle(base: str, stop: threading.Event, interval: float = 0.2) -> None:
+    """A slowloris client: a request head sent a byte at a time, never finished."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 10_000
+    with socket.create_connection(_address(base), timeout=5) as sock:
+        for byte in head:
+            if stop.wait(interval):
+                return
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return  # cut off by the server: open another, as an attacker would
+    return
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    with socket.create_connection(_address(base), timeout=5) as sock:
+        sock.sendall(request)
+        return sock.recv(65536)
+
+
+def test_slow_clients_do_not_stall_healthz(served: str) -> None:
+    """Twelve heads trickled a byte at a time and four idle connections: /healthz answers."""
+    stop = threading.Event()
+    slow = [threading.Thread(target=_trickle, args=(served, stop)) for _ in range(12)]
+    idle = [socket.create_connection(_address(served)) for _ in range(4)]
+    for thread in slow:
+        thread.start()
+    try:
+        time.sleep(0.5)  # every slow head is being read by now
+        for _ in range(8):
+            start = time.monotonic()
+            with urllib.request.urlopen(served + "/healthz", timeout=2) as got:
+                assert json.loads(got.read())["ok"] is True
+            assert time.monotonic() - start < 2
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for sock in idle:
+            sock.close()
+        for thread in slow:
+            thread.join(timeout=10)
+
+
+def test_a_trickled_request_head_is_cut_off(served: str) -> None:
+    """A head still incomplete after HEAD_DEADLINE_S loses its connection (freeing a thread)."""
+    sock = socket.create_connection(_address(served), timeout=HEAD_DEADLINE_S + 5)
+    start = time.monotonic()
+    closed_after = None
+    with sock:
+        for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 1000:
+            try:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.1)
+            except OSError:
+                closed_after = time.monotonic() - start
+                break
+            if time.monotonic() - start > HEAD_DEADLINE_S + 4:
+                break
+    assert closed_after is not None, "the server kept reading a head for ever"
+    assert HEAD_DEADLINE_S - 0.5 < closed_after < HEAD_DEADLINE_S + 4
+
+
+def test_hostile_requests_get_clean_refusals_under_gunicorn(
+    site: WitnessedSite, served: str
+) -> None:
+    """Deep JSON is a 400 (not a RecursionError 500); //v1/kiosks is a 404, not the registry."""
+    body = b"[" * 50_000
+    request = urllib.request.Request(
+        served + "/v1/operator/kiosks",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["error"] == "bad_json"
+    for target in (b"//v1/kiosks", b"//healthz", b"/v1/kiosks/", b"/%761/kiosks"):
+        answer = _raw(served, b"GET " + target + b" HTTP/1.0\r\nHost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 404"), (target, answer[:80])
+    assert _raw(served, b"GET /v1/kiosks HTTP/1.0\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.0 200")

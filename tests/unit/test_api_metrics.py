@@ -36,7 +36,7 @@ def client(app: Flask) -> FlaskClient:
     return client
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/v1/kiosks/status"])
+@pytest.mark.parametrize("path", ["/metrics", "/v1/kiosks/status", "/v1/operator/kiosks"])
 def test_metrics_and_fleet_status_need_an_operator_token(app: Flask, path: str) -> None:
     anonymous = app.test_client()
     for headers in ({}, {"Authorization": "Bearer sco_0000000000000000_" + "A" * 43}):
@@ -44,7 +44,7 @@ def test_metrics_and_fleet_status_need_an_operator_token(app: Flask, path: str) 
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert b"safecode_" not in response.data and b"kiosk" not in response.data
-    # What stays public: liveness, readiness and the registry of device keys (auditors).
+    # What stays public: liveness, readiness and the registry of device keys (verifiers).
     for public in ("/healthz", "/readyz", "/v1/kiosks"):
         assert anonymous.get(public).status_code == 200
 
@@ -152,8 +152,10 @@ def test_fleet_status_reads_json_and_bare_state_heartbeats(client: FlaskClient) 
     assert not by_id["kiosk-c"]["online"]  # 200 s old, offline after 60 s
     assert by_id["kiosk-c"]["queue"] is None and by_id["kiosk-c"]["clock_synced"] is True
     assert by_id["kiosk-e"]["state"] is None and not by_id["kiosk-e"]["online"]
-    registry = client.get("/v1/kiosks").get_json()["kiosks"]
+    registry = client.get("/v1/operator/kiosks").get_json()["kiosks"]
     assert {k["kiosk_id"]: k["status"] for k in registry}["kiosk-a"] == "online"
+    public = client.get("/v1/kiosks").get_json()["kiosks"]
+    assert all(set(k) == {"kiosk_id", "device_key", "retired"} for k in public)
 
 
 def test_healthz_and_readyz(client: FlaskClient, app: Flask) -> None:
@@ -206,3 +208,27 @@ def test_registry_lookups_by_id_and_by_device_key(app: Flask) -> None:
     bad = public.get("/v1/kiosks?device_key=did:key:nonsense")
     assert (bad.status_code, bad.get_json()["error"]) == (400, "bad_device_key")
     assert len(public.get("/v1/kiosks").get_json()["kiosks"]) == 2
+
+
+def test_the_public_registry_shows_no_venue_or_state(client: FlaskClient, app: Flask) -> None:
+    """Anyone gets ids, device keys and retired; venues and states need an operator token."""
+    builder = LedgerBuilder(("kiosk-a", "kiosk-b"))
+    heartbeat("kiosk-a", encode_status("online", queue=3).decode(), 1)
+    KioskEntry.update(retired=True).where(KioskEntry.kiosk_id == "kiosk-b").execute()
+    anonymous = app.test_client()
+    from protocol import keys
+
+    did = keys.did_key(builder.devices["kiosk-a"])
+    public = {"kiosk_id": "kiosk-a", "device_key": did, "retired": False}
+    for path in ("/v1/kiosks", f"/v1/kiosks?device_key={did}", "/v1/kiosks/kiosk-a"):
+        body = anonymous.get(path).get_data(as_text=True)
+        assert "venue" not in body and "online" not in body and "status" not in body, path
+    assert anonymous.get("/v1/kiosks/kiosk-a").get_json() == public
+    assert anonymous.get("/v1/kiosks").get_json()["kiosks"][1]["retired"] is True
+    assert anonymous.get(f"/v1/operator/kiosks?device_key={did}").status_code == 401
+    found = client.get(f"/v1/operator/kiosks?device_key={did}").get_json()["kiosks"]
+    assert found == [{**public, "venue_id": "venue-a", "status": "online"}]
+    assert len(client.get("/v1/operator/kiosks").get_json()["kiosks"]) == 2
+    bad = client.get("/v1/operator/kiosks?device_key=did:key:nonsense")
+    assert (bad.status_code, bad.get_json()["error"]) == (400, "bad_device_key")
+    assert client.get("/v1/operator/kiosks?venue=x").status_code == 400
