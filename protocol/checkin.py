@@ -18,7 +18,7 @@ from . import keys
 from .ids import KIOSK_ID_PATTERN, VENUE_ID_PATTERN
 from .presentation import MAX_BYTES as MAX_PRESENTATION_BYTES
 from .presentation import Presentation
-from .schema import boolean, one_of, raw, record, text, uint
+from .schema import KIOSK_INT_MAX, TIME_MS_MAX, boolean, bounded, one_of, raw, record, text
 from .signed import seal, unseal
 
 KIND = "checkin"
@@ -26,15 +26,18 @@ MAX_BYTES = 1024
 CHECKIN_ID_SIZE = 16
 BOOT_ID_SIZE = 16
 DOORS = ("entrance", "exit", "both")
+#: Sequence numbers count from 1 and stop at 2**53: the floor one above stays in range.
+SEQ_MAX = KIOSK_INT_MAX
 
-_CLOCK = record({"synced": boolean(), "boot": raw(BOOT_ID_SIZE), "mono_ms": uint()})
+_MS = bounded(0, TIME_MS_MAX)
+_CLOCK = record({"synced": boolean(), "boot": raw(BOOT_ID_SIZE), "mono_ms": _MS})
 _SCHEMA = {
     "id": raw(CHECKIN_ID_SIZE),
     "kiosk": text(KIOSK_ID_PATTERN, 63),
     "venue": text(VENUE_ID_PATTERN, 63),
-    "seq": uint(),
+    "seq": bounded(1, SEQ_MAX),
     "door": one_of(*DOORS),
-    "scanned_ms": uint(),
+    "scanned_ms": _MS,
     "clock": _CLOCK,
     "presentation": raw(max_size=MAX_PRESENTATION_BYTES),
 }
