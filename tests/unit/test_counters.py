@@ -15,3 +15,16 @@ def test_counts_add_up_across_calls(db):
 def test_zero_counts_store_nothing(db):
     counters.add({("ingested", ""): 0})
     assert counters.totals() == {}
+
+
+def test_counters_saturate_instead_of_overflowing(db):
+    # A bigint overflow on PostgreSQL would fail this flush and every later one.
+    near = counters.VALUE_MAX - 10
+    counters.add({("gaps", "opened"): near, ("ingested", ""): 1})
+    counters.add({("gaps", "opened"): 2**62, ("ingested", ""): 1})
+    counters.add({("gaps", "opened"): 2**70, ("refused", "out_of_range"): 1})
+    assert counters.totals() == {
+        "gaps": {"opened": counters.VALUE_MAX},
+        "ingested": {"": 2},
+        "refused": {"out_of_range": 1},
+    }
