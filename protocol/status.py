@@ -83,7 +83,10 @@ def _serial(value: Any) -> bool:
 
 
 def _number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value) and 0 <= value <= KIOSK_INT_MAX
+    # Compared, never converted: math.isfinite(10**400) raises OverflowError.
+    if type(value) is float and not math.isfinite(value):
+        return False
+    return type(value) in (int, float) and 0 <= value <= KIOSK_INT_MAX
 
 
 def _nullable(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
