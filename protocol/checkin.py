@@ -5,6 +5,10 @@ visitor's whole presentation, so the aggregator re-verifies the visitor's fresh
 signature and a kiosk cannot invent a visit. ``clock`` tells whether the
 kiosk's wall clock was synchronised and gives its monotonic time and boot id,
 so the aggregator can place records scanned with an unsynchronised clock.
+
+Every integer is bounded (``OutOfRangeError`` beyond): ``seq`` from 1 to
+:data:`SEQ_MAX` (2**53), ``scanned_ms`` and ``mono_ms`` from 0 to the end of the year
+9999, so the seq floor, gap counts and counters built from them fit their columns.
 """
 
 from __future__ import annotations
