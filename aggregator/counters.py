@@ -30,15 +30,22 @@ class CounterEntry(BaseModel):
         primary_key = peewee.CompositeKey("name", "label")
 
 
+#: A counter stops here (the largest signed 64-bit value) instead of overflowing the
+#: column: on PostgreSQL an overflow would fail every later flush of the process.
+VALUE_MAX = 2**63 - 1
+
+
 def add(counts: Mapping[tuple[str, str], int]) -> None:
     """Add ``counts`` to the stored counters in one transaction (upsert, both databases).
 
     Counters derived from the ledger's rows (``DERIVED``) are skipped: they are never stored.
+    The others only grow (counts below 1 are left out) and saturate: one that would
+    pass :data:`VALUE_MAX` stays at it.
     """
     rows = [
-        {"name": name[:64], "label": label[:64], "value": value}
+        {"name": name[:64], "label": label[:64], "value": min(value, VALUE_MAX)}
         for (name, label), value in counts.items()
-        if value and name not in DERIVED
+        if value > 0 and name not in DERIVED
     ]
     if not rows:
         return
@@ -47,8 +54,14 @@ def add(counts: Mapping[tuple[str, str], int]) -> None:
         for row in rows:
             CounterEntry.insert(row).on_conflict(
                 conflict_target=[CounterEntry.name, CounterEntry.label],
-                update={CounterEntry.value: CounterEntry.value + peewee.EXCLUDED.value},
+                update={CounterEntry.value: _saturated_sum()},
             ).execute()
+
+
+def _saturated_sum() -> peewee.Node:
+    """stored + new, or VALUE_MAX if that would pass it (never computed past it)."""
+    stored, new = CounterEntry.value, peewee.EXCLUDED.value
+    return peewee.Case(None, [(stored > VALUE_MAX - new, VALUE_MAX)], stored + new)
 
 
 def totals() -> dict[str, dict[str, int]]:

@@ -318,21 +318,66 @@ class Ingestor:
             outcomes.append(None)
             verified.append((index, record, placed))
         if verified:
-            # Encrypted and hashed before the write lock: other workers write meanwhile.
-            rows = self._rows(verified)
-            with self.store_lock, self._write_transaction():
-                stored = self._store_batch(verified, rows)
-                by_kiosk: dict[str, list[int]] = {}
-                for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
-                    if outcome.result is Result.STORED:
-                        by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
-                for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
-                    self._note_sequences(kiosk_id, by_kiosk[kiosk_id])
+            stored = self._store_isolating(verified)
             for index, outcome in stored:
                 outcomes[index] = outcome
                 if outcome.result is Result.STORED:
                     self.count("stored")
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _store_isolating(
+        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
+    ) -> list[tuple[int, Outcome]]:
+        """Store the batch in one commit; if a record's data faults it, each kiosk alone.
+
+        A fault tied to the data (``peewee.DataError``, or a value the driver cannot
+        bind) would fail every batch holding that record, and every kiosk in it. Then
+        each kiosk's records get their own commit: the faulty kiosk's are counted
+        (``error:store``) and refused without an answer, the others are stored.
+        Other database errors (connection, lock) still raise: nothing is stored.
+        """
+        try:
+            return self._store_verified(verified)
+        except (peewee.DataError, OverflowError):
+            pass
+        by_kiosk: dict[str, list[tuple[int, CheckinRecord, placement.Placement]]] = {}
+        for item in verified:
+            by_kiosk.setdefault(item[1].kiosk_id, []).append(item)
+        stored: list[tuple[int, Outcome]] = []
+        for kiosk_id, items in by_kiosk.items():
+            try:
+                stored.extend(self._store_verified(items))
+            except (peewee.DataError, OverflowError) as exc:
+                self.count("error:store", len(items))
+                self.refusal_log.log(
+                    logging.ERROR,
+                    "store_error",
+                    "kiosk %s: %d check-in(s) not storable: %s",
+                    kiosk_id,
+                    len(items),
+                    exc,
+                    kiosk=kiosk_id,
+                )
+                stored.extend(
+                    (index, Outcome(Result.REFUSED, "internal_error")) for index, *_ in items
+                )
+        return sorted(stored, key=lambda pair: pair[0])
+
+    def _store_verified(
+        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
+    ) -> list[tuple[int, Outcome]]:
+        """Store verified records and note their sequence numbers, in one transaction."""
+        # Encrypted and hashed before the write lock: other workers write meanwhile.
+        rows = self._rows(verified)
+        with self.store_lock, self._write_transaction():
+            stored = self._store_batch(verified, rows)
+            by_kiosk: dict[str, list[int]] = {}
+            for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
+                if outcome.result is Result.STORED:
+                    by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
+            for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
+                self._note_sequences(kiosk_id, by_kiosk[kiosk_id])
+        return stored
 
     def _refused(self, topic: str, exc: Refused) -> Outcome:
         self.count(f"refused:{exc.reason}")

@@ -8,7 +8,8 @@ equal serials); by default it is the issue time in milliseconds. Retired kiosks 
 nothing.
 
 Each message also carries ``next_seq_floor``: one above the highest sequence number
-the aggregator holds from that kiosk (``KioskEntry.highest_seq + 1``), so a kiosk
+the aggregator holds from that kiosk (``KioskEntry.highest_seq + 1``, at most
+``protocol.checkin.SEQ_MAX + 1``), so a kiosk
 whose outbox lost its last commits in a power cut does not give out those numbers
 again (they would be refused as replayed).
 """
@@ -22,6 +23,7 @@ import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import topics
+from protocol.checkin import SEQ_MAX
 from protocol.kiosk_config import sign_kiosk_config
 
 from .models_base import BaseModel
@@ -99,7 +101,11 @@ def next_seq_floors() -> dict[str, int]:
     query = KioskEntry.select(KioskEntry.kiosk_id, KioskEntry.highest_seq).where(
         KioskEntry.retired == False  # noqa: E712
     )
-    return {k.kiosk_id: k.highest_seq + 1 for k in query.order_by(KioskEntry.kiosk_id)}
+    # A seq beyond the protocol's bound (stored before it existed) caps the floor, so
+    # the config stays signable and every kiosk still gets its own.
+    return {
+        k.kiosk_id: min(k.highest_seq, SEQ_MAX) + 1 for k in query.order_by(KioskEntry.kiosk_id)
+    }
 
 
 def publish_revocations(

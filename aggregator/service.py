@@ -207,7 +207,7 @@ class AggregatorService:
                 self.refusal_log.warning("bad_topic", "message on a foreign topic %.80r", topic)
                 continue
             if leaf == topics.STATUS:
-                self._note_status(kiosk_id, payload)
+                self._note_status_isolated(kiosk_id, payload)
             else:
                 checkins.append((topic, payload))
         if not checkins:
@@ -226,6 +226,25 @@ class AggregatorService:
             again = self.sequencer.receipt_again(outcome.entry)
             if again is not None:
                 self.bus.send_answer(kiosk_id, again)
+
+    def _note_status_isolated(self, kiosk_id: str, payload: bytes) -> None:
+        """Note one status; a fault in it is counted and logged, the batch goes on.
+
+        A database error still stops the batch (nothing stored, the kiosks resend).
+        """
+        try:
+            self._note_status(kiosk_id, payload)
+        except peewee.DatabaseError:
+            raise
+        except Exception:  # noqa: BLE001 - one kiosk's status must not sink the others' batch
+            self.ingestor.count("error:status")
+            self.refusal_log.log(
+                logging.ERROR,
+                "status_error",
+                "fault while noting a status from %s",
+                kiosk_id,
+                exc_info=True,
+            )
 
     def _note_status(self, kiosk_id: str, payload: bytes) -> None:
         try:

@@ -5,6 +5,10 @@ visitor's whole presentation, so the aggregator re-verifies the visitor's fresh
 signature and a kiosk cannot invent a visit. ``clock`` tells whether the
 kiosk's wall clock was synchronised and gives its monotonic time and boot id,
 so the aggregator can place records scanned with an unsynchronised clock.
+
+Every integer is bounded (``OutOfRangeError`` beyond): ``seq`` from 1 to
+:data:`SEQ_MAX` (2**53), ``scanned_ms`` and ``mono_ms`` from 0 to the end of the year
+9999, so the seq floor, gap counts and counters built from them fit their columns.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from . import keys
 from .ids import KIOSK_ID_PATTERN, VENUE_ID_PATTERN
 from .presentation import MAX_BYTES as MAX_PRESENTATION_BYTES
 from .presentation import Presentation
-from .schema import boolean, one_of, raw, record, text, uint
+from .schema import KIOSK_INT_MAX, TIME_MS_MAX, boolean, bounded, one_of, raw, record, text
 from .signed import seal, unseal
 
 KIND = "checkin"
@@ -26,15 +30,18 @@ MAX_BYTES = 1024
 CHECKIN_ID_SIZE = 16
 BOOT_ID_SIZE = 16
 DOORS = ("entrance", "exit", "both")
+#: Sequence numbers count from 1 and stop at 2**53: the floor one above stays in range.
+SEQ_MAX = KIOSK_INT_MAX
 
-_CLOCK = record({"synced": boolean(), "boot": raw(BOOT_ID_SIZE), "mono_ms": uint()})
+_MS = bounded(0, TIME_MS_MAX)
+_CLOCK = record({"synced": boolean(), "boot": raw(BOOT_ID_SIZE), "mono_ms": _MS})
 _SCHEMA = {
     "id": raw(CHECKIN_ID_SIZE),
     "kiosk": text(KIOSK_ID_PATTERN, 63),
     "venue": text(VENUE_ID_PATTERN, 63),
-    "seq": uint(),
+    "seq": bounded(1, SEQ_MAX),
     "door": one_of(*DOORS),
-    "scanned_ms": uint(),
+    "scanned_ms": _MS,
     "clock": _CLOCK,
     "presentation": raw(max_size=MAX_PRESENTATION_BYTES),
 }

@@ -19,6 +19,12 @@ class MalformedError(ProtocolError):
     reason = "malformed"
 
 
+class OutOfRangeError(MalformedError):
+    """An integer or number of the right type, outside the range its field allows."""
+
+    reason = "out_of_range"
+
+
 class TruncatedError(MalformedError):
     """The input ends before the message does."""
 

@@ -6,13 +6,21 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import MalformedError
+from .errors import MalformedError, OutOfRangeError
 
 Check = Callable[[Any, str], Any]
 
 # Counters, sizes and times are stored in signed 64-bit database columns
 # (SQLite INTEGER, PostgreSQL BIGINT), so the wire formats stop there too.
 UINT_MAX = 2**63 - 1
+
+# What a kiosk sends is bounded far below that: integers stay within 2**53 (exact
+# in a double, I-JSON's safe range), so a seq floor (seq + 1), a gap count or a
+# counter total built from them cannot overflow a 64-bit column.
+KIOSK_INT_MAX = 2**53
+# Milliseconds (Unix time, or since boot) end with the year 9999, the last
+# instant Python's datetime can hold.
+TIME_MS_MAX = 253_402_300_799_999
 
 
 def uint(maximum: int = UINT_MAX) -> Check:
@@ -21,6 +29,19 @@ def uint(maximum: int = UINT_MAX) -> Check:
     def check(value: Any, name: str) -> int:
         if type(value) is not int or not 0 <= value <= maximum:
             raise MalformedError(f"{name} must be an integer from 0 to {maximum}")
+        return value
+
+    return check
+
+
+def bounded(minimum: int, maximum: int) -> Check:
+    """An integer from ``minimum`` to ``maximum``; OutOfRangeError outside (booleans refused)."""
+
+    def check(value: Any, name: str) -> int:
+        if type(value) is not int:
+            raise MalformedError(f"{name} must be an integer")
+        if not minimum <= value <= maximum:
+            raise OutOfRangeError(f"{name} must be from {minimum} to {maximum}")
         return value
 
     return check

@@ -27,6 +27,12 @@ Heartbeat fields (all optional; a last will carries only ``v`` and ``state``):
 | ``outbox_recoveries`` | int | times a damaged outbox was moved aside and a fresh one begun |
 | each name in :data:`COUNTERS` | int | counters since the kiosk started |
 
+Integers are bounded: counts (``queue``, ``in_flight``, ``outbox_recoveries`` and the
+counters) from 0 to 2**53, milliseconds (``*_ms``) from 0 to the end of the year 9999,
+numbers from 0 to 2**53, and any unknown integer within +-2**53 (I-JSON's safe range).
+``config_serial`` echoes the aggregator's own serial (up to 2**63 - 1). A value of the
+right type outside its range is refused with :class:`~protocol.errors.OutOfRangeError`.
+
 With ``clock_boot``, ``clock_mono_ms`` and ``clock_wall_ms`` the aggregator can place a
 record scanned with an unsynchronised clock: same boot, so wall time at the scan is
 the heartbeat's wall time minus the monotonic difference.
@@ -44,7 +50,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import MalformedError, OversizeError, UnsupportedVersionError
+from .errors import MalformedError, OutOfRangeError, OversizeError, UnsupportedVersionError
+from .schema import KIOSK_INT_MAX, TIME_MS_MAX, UINT_MAX
 
 VERSION = 1
 MAX_BYTES = 4096
@@ -64,11 +71,22 @@ COUNTERS = (
 
 
 def _count(value: Any) -> bool:
-    return type(value) is int and 0 <= value < 2**63
+    return type(value) is int and 0 <= value <= KIOSK_INT_MAX
+
+
+def _ms(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= TIME_MS_MAX
+
+
+def _serial(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= UINT_MAX
 
 
 def _number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+    # Compared, never converted: math.isfinite(10**400) raises OverflowError.
+    if type(value) is float and not math.isfinite(value):
+        return False
+    return type(value) in (int, float) and 0 <= value <= KIOSK_INT_MAX
 
 
 def _nullable(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -103,18 +121,18 @@ class Heartbeat:
     state: str | None = _figure(lambda v: v in STATES)
     firmware: str | None = _figure(_firmware)
     queue: int | None = _figure(_count)
-    oldest_unsent_ms: int | None = _figure(_nullable(_count))
+    oldest_unsent_ms: int | None = _figure(_nullable(_ms))
     in_flight: int | None = _figure(_count)
-    last_receipt_age_ms: int | None = _figure(_nullable(_count))
+    last_receipt_age_ms: int | None = _figure(_nullable(_ms))
     fps: float | None = _figure(_number)
     decode_ms: float | None = _figure(_nullable(_number))
     clock_synced: bool | None = _figure(_flag)
     clock_boot: str | None = _figure(_hex32)
-    clock_mono_ms: int | None = _figure(_count)
-    clock_wall_ms: int | None = _figure(_count)
+    clock_mono_ms: int | None = _figure(_ms)
+    clock_wall_ms: int | None = _figure(_ms)
     disk_free_mb: float | None = _figure(_number)
     disk_low: bool | None = _figure(_flag)
-    config_serial: int | None = _figure(_nullable(_count))
+    config_serial: int | None = _figure(_nullable(_serial))
     outbox_recoveries: int | None = _figure(_count)
     counters: Mapping[str, int] = field(default_factory=dict)
 
@@ -188,6 +206,20 @@ def parse_status(data: bytes) -> dict[str, Any]:
     for key, item in value.items():
         if not isinstance(item, str | int | float | bool | type(None)):
             raise MalformedError(f"status.{key[:40]} must be a scalar")
-        if key in FIELDS and not FIELDS[key](item):
-            raise MalformedError(f"status.{key} has a value of the wrong type or range")
+        _check_value(key, item)
     return value
+
+
+def _check_value(key: str, item: Any) -> None:
+    """Refuse a documented figure that fails its check, or an unknown integer beyond 2**53."""
+    check = FIELDS.get(key)
+    if check is None:
+        if type(item) is int and not -KIOSK_INT_MAX <= item <= KIOSK_INT_MAX:
+            raise OutOfRangeError(f"status.{key[:40]} is an integer beyond +-2**53")
+        return
+    if check(item):
+        return
+    # A number of a type the field takes (zero of that type passes), but out of range.
+    if type(item) in (int, float) and check(type(item)(0)):
+        raise OutOfRangeError(f"status.{key} is out of range")
+    raise MalformedError(f"status.{key} has a value of the wrong type")

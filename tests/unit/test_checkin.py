@@ -13,6 +13,7 @@ from protocol.checkin import (
     DOORS,
     KIND,
     MAX_BYTES,
+    SEQ_MAX,
     ClockState,
     parse_checkin,
     sign_checkin,
@@ -21,6 +22,7 @@ from protocol.credential import issue_credential
 from protocol.encoding import decode, encode
 from protocol.errors import (
     MalformedError,
+    OutOfRangeError,
     OversizeError,
     ProtocolError,
     SignatureError,
@@ -30,6 +32,7 @@ from protocol.errors import (
 )
 from protocol.presentation import present
 from protocol.receipt import ReceiptEntry, sign_receipt
+from protocol.schema import TIME_MS_MAX
 from tests.unit.wire_checks import (
     SignedMap,
     assert_every_flip_refused,
@@ -133,15 +136,15 @@ def test_every_door(door):
 def test_unsynced_clock_and_extreme_values():
     args = {
         **ARGS,
-        "clock": ClockState(False, b"\xff" * BOOT_ID_SIZE, 2**63 - 1),
-        "seq": 2**63 - 1,
+        "clock": ClockState(False, b"\xff" * BOOT_ID_SIZE, TIME_MS_MAX),
+        "seq": SEQ_MAX,
         "scanned_ms": 0,
         "kiosk_id": "k" * 63,
         "venue_id": "0",
     }
     record = parse_and_verify(sign_checkin(DEVICE, **args))
-    assert record.clock == ClockState(False, b"\xff" * 16, 2**63 - 1)
-    assert record.seq == 2**63 - 1
+    assert record.clock == ClockState(False, b"\xff" * 16, TIME_MS_MAX)
+    assert record.seq == SEQ_MAX
     assert record.kiosk_id == "k" * 63
 
 
@@ -300,8 +303,6 @@ def test_unknown_non_text_key():
         {"seq": True},
         {"seq": False},
         {"scanned_ms": True},
-        {"seq": -1},
-        {"seq": 2**63},
         {"seq": "7"},
         {"id": b"\x00" * 15},
         {"id": b"\x00" * 17},
@@ -334,6 +335,23 @@ def test_bad_field_values(changes):
     with pytest.raises(MalformedError) as info:
         parse_checkin(reseal(body(**changes)))
     assert info.type is MalformedError
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seq": -1},
+        {"seq": 0},
+        {"seq": 2**63},
+        {"seq": SEQ_MAX + 1},
+        {"scanned_ms": TIME_MS_MAX + 1},
+        {"clock": {"synced": True, "boot": bytes(16), "mono_ms": TIME_MS_MAX + 1}},
+    ],
+)
+def test_integers_out_of_range(changes):
+    with pytest.raises(OutOfRangeError) as info:
+        parse_checkin(reseal(body(**changes)))
+    assert info.type is OutOfRangeError and info.value.reason == "out_of_range"
 
 
 @pytest.mark.parametrize("value", [[], [1, 2], "checkin", 0, None, {}])

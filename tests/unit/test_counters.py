@@ -33,3 +33,15 @@ def test_ingested_and_sealed_are_the_ledger_rows_and_never_stored(db):
     # A stale row an older version stored is not taken either.
     counters.CounterEntry.create(name="sealed", label="", value=7)
     assert counters.totals() == {"ingested": {"": 6}, "sealed": {"": 5}}
+
+
+def test_counters_saturate_instead_of_overflowing(db):
+    # A bigint overflow on PostgreSQL would fail this flush and every later one.
+    near = counters.VALUE_MAX - 10
+    counters.add({("gaps", "opened"): near, ("duplicate", ""): 1})
+    counters.add({("gaps", "opened"): 2**62, ("duplicate", ""): 1})
+    counters.add({("gaps", "opened"): 2**70, ("refused", "out_of_range"): 1})
+    totals = counters.totals()
+    assert totals["gaps"] == {"opened": counters.VALUE_MAX}
+    assert totals["duplicate"] == {"": 2}
+    assert totals["refused"] == {"out_of_range": 1}

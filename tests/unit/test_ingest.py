@@ -337,14 +337,15 @@ def test_no_gap_across_kiosks(ingestor: Ingestor) -> None:
     assert ingestor.counts["stored"] == 3
 
 
-def test_sequence_number_beyond_the_database_range_is_refused(ingestor: Ingestor) -> None:
+@pytest.mark.parametrize("seq", [0, 2**53 + 1, 2**63 - 1, 2**63])
+def test_sequence_number_beyond_the_database_range_is_refused(ingestor: Ingestor, seq: int) -> None:
     with pytest.raises(MalformedError):  # no honest kiosk can sign it...
-        checkin(seq=2**63)
+        checkin(seq=seq)
     fields = {
         "id": bytes(16),
         "kiosk": "kiosk-a",
         "venue": "venue-a",
-        "seq": 2**63,
+        "seq": seq,
         "door": "entrance",
         "scanned_ms": SCANNED_MS,
         "clock": {"synced": True, "boot": CLOCK.boot_id, "mono_ms": CLOCK.monotonic_ms},
@@ -352,7 +353,8 @@ def test_sequence_number_beyond_the_database_range_is_refused(ingestor: Ingestor
     }
     outcome = ingestor.handle(TOPIC_A, seal("checkin", fields, DEVICE_A))  # ...but one may try
     assert outcome.result is Result.REFUSED
-    assert outcome.reason == "malformed"
+    assert outcome.reason == "out_of_range"
+    assert ingestor.counts["refused:out_of_range"] == 1
     assert rows() == 0
 
 
