@@ -370,10 +370,12 @@ def test_refusal_for_names_the_record_and_the_reason(reason: str) -> None:
 def test_refusal_for_needs_no_database_and_keeps_large_sequence_numbers() -> None:
     from protocol.receipt import parse_refusal
 
-    record = _record(kiosk="kiosk-a", seq=2**63 - 1)
+    from protocol.checkin import SEQ_MAX
+
+    record = _record(kiosk="kiosk-a", seq=SEQ_MAX)  # the largest a kiosk may send
     refusal = parse_refusal(sequencer().refusal_for(record, "replayed"))
     assert refusal.kiosk_id == "kiosk-a"
-    assert refusal.entries[0].seq == 2**63 - 1
+    assert refusal.entries[0].seq == SEQ_MAX
 
 
 def test_refusal_for_refuses_a_reason_a_kiosk_would_refuse() -> None:
