@@ -272,3 +272,34 @@ def test_the_loop_keeps_going_while_the_log_is_away(site: Path) -> None:
     )
     assert status == 0 and len(lines) == 3 and all("unavailable" in line for line in lines)
     store.close()
+
+
+def test_an_older_cosignature_never_replaces_a_newer_one(site: Path) -> None:
+    from protocol.note import parse_note
+
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    LedgerBuilder().block(2)
+    cosigner = Cosigner.generate("witness.example/w1")
+    witnesses = [cosigner.verifier()]
+    client = app_for(url, [cosigner.verifier().to_string()]).test_client()
+    note = client.get("/v1/checkpoint").get_data(as_text=True)
+    body = parse_note(note)[0]
+    log = NoteVerifier.from_string(VKEY)
+
+    def post(stamp: int) -> int:
+        line = cosigner.cosign(body, stamp).line()
+        return client.post("/v1/checkpoint/cosignature", data=note + line).status_code
+
+    def kept() -> int:
+        cosigned = client.get("/v1/checkpoint/cosigned").get_data(as_text=True)
+        return open_cosigned(cosigned, log, witnesses, quorum=1).witnesses[cosigner.name]
+
+    assert post(2_000) == 200 and kept() == 2_000
+    stale = client.post(
+        "/v1/checkpoint/cosignature", data=note + cosigner.cosign(body, 1_000).line()
+    )
+    assert stale.status_code == 409 and stale.get_json()["error"] == "stale"
+    assert kept() == 2_000  # the genuine but older line did not roll it back
+    assert post(2_000) == 200 and kept() == 2_000  # the same line again is fine
+    assert post(3_000) == 200 and kept() == 3_000
