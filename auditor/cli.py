@@ -238,6 +238,17 @@ def witness_keygen(name: str, key_path: Path) -> None:
     click.echo(cosigner.verifier().to_string())
 
 
+def _trusted_state(path: Path, verifier: NoteVerifier) -> Any:
+    """The witness state seeded from the checkpoint in ``path`` (StateError if it is bad)."""
+    from .witness import StateError, trusted_state
+
+    try:
+        text = path.read_bytes()[: MAX_NOTE_BYTES + 1].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{path}: not a UTF-8 signed note") from exc
+    return trusted_state(text, verifier)
+
+
 @ledger_group.command("witness")
 @click.option("--url", required=True, help="Base URL of the aggregator's read API.")
 @_VKEY
@@ -259,13 +270,32 @@ def witness_keygen(name: str, key_path: Path) -> None:
 @click.option(
     "--interval", type=click.FloatRange(min=0.1, max=86400), default=10.0, show_default=True
 )
+@click.option(
+    "--trust-checkpoint",
+    "trusted_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint (signed note) obtained out of band: with no state yet, start from it.",
+)
+@click.option(
+    "--trust-first-seen/--no-trust-first-seen",
+    default=True,
+    show_default=True,
+    help="With no state and no --trust-checkpoint, trust the first checkpoint seen.",
+)
 def witness_command(
-    url: str, vkey: str, key_path: Path, state_dir: Path, once: bool, interval: float
+    url: str,
+    vkey: str,
+    key_path: Path,
+    state_dir: Path,
+    once: bool,
+    interval: float,
+    trusted_file: Path | None,
+    trust_first_seen: bool,
 ) -> None:
     """Follow the log's checkpoints; cosign each one consistent with the last one cosigned.
 
     Exits 1 and cosigns nothing if the log shows a checkpoint inconsistent with one this
-    witness has signed (a fork or rewrite).
+    witness has signed (a fork or rewrite), or with the --trust-checkpoint it started from.
     """
     import signal
 
@@ -279,10 +309,27 @@ def witness_command(
         raise click.ClickException(f"{key_path}: not a witness private key: {exc}") from exc
     try:
         client = LogClient(url)
+        trusted = None if trusted_file is None else _trusted_state(trusted_file, verifier)
         store = StateStore(state_dir)
-        witness = Witness(client, verifier, cosigner, store)
+        try:
+            witness = Witness(
+                client,
+                verifier,
+                cosigner,
+                store,
+                trusted=trusted,
+                trust_first_seen=trust_first_seen,
+            )
+        except StateError:
+            store.close()
+            raise
     except (ValueError, StateError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if witness.state is None:
+        click.echo(
+            "witness: no state and no --trust-checkpoint: trusting the first checkpoint seen",
+            err=True,
+        )
     stop = threading.Event()
     if not once:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

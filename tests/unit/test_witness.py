@@ -303,3 +303,51 @@ def test_an_older_cosignature_never_replaces_a_newer_one(site: Path) -> None:
     assert kept() == 2_000  # the genuine but older line did not roll it back
     assert post(2_000) == 200 and kept() == 2_000  # the same line again is fine
     assert post(3_000) == 200 and kept() == 3_000
+
+
+def test_a_witness_starts_from_the_checkpoint_its_operator_trusts(site: Path) -> None:
+    url_a, url_b = f"sqlite:///{site}/a.sqlite", f"sqlite:///{site}/b.sqlite"
+    db_a = open_database(url_a)
+    honest = LedgerBuilder()
+    honest.block(3)
+    db_a.execute_sql(f"VACUUM INTO '{site}/b.sqlite'")  # B shares A's first block
+    honest.block(1, "kiosk-b")
+    key, vkey = keygen(site, "witness.example/w1")
+    with serving(app_for(url_a, [vkey])) as base:
+        (site / "trusted").write_text(LogClient(base).text("/v1/checkpoint"))  # A, size 4
+
+    def seeded_once(base: str, state: str, *extra: str) -> Result:
+        return ledger(
+            "witness", "--url", base, "--vkey", VKEY, "--key", str(key), "--state",
+            str(site / state), "--once", *extra,
+        )  # fmt: skip
+
+    trust = ("--trust-checkpoint", str(site / "trusted"))
+    app_b = app_for(url_b, [vkey])
+    open_database(url_b)
+    forker = LedgerBuilder(("kiosk-a", "kiosk-b", "kiosk-f"), tag="fork")
+    forker.block(2, "kiosk-f")  # B: size 5, not an extension of A's size 4
+    with serving(app_b) as base:
+        refused = seeded_once(base, "seeded", *trust)
+        assert refused.exit_code == 1, refused.output
+        assert "REFUSED: FORK: no valid consistency proof from tree size 4" in refused.output
+        with pytest.raises(LogUnavailable):
+            LogClient(base).text("/v1/checkpoint/cosigned")
+        # The seed was kept: without the option the witness still refuses B.
+        again = seeded_once(base, "seeded")
+        assert again.exit_code == 1 and "FORK" in again.output
+        strict = seeded_once(base, "strict", "--no-trust-first-seen")
+        assert strict.exit_code == 1 and "--trust-checkpoint" in strict.output
+        assert not (site / "strict" / STATE_FILE).exists()
+        naive = seeded_once(base, "naive")  # the old default: trust on first use
+        assert naive.exit_code == 0 and "trusting the first checkpoint seen" in naive.output
+    with serving(app_for(url_a, [vkey])) as base:
+        same = seeded_once(base, "fresh", *trust)  # A shows exactly the trusted checkpoint
+        assert same.exit_code == 0 and "cosigned: tree size 4" in same.output, same.output
+        open_database(url_a)  # the builder writes to the database bound last
+        honest.block(1)
+        grown = seeded_once(base, "fresh", *trust)
+        assert grown.exit_code == 0 and "cosigned: tree size 5" in grown.output, grown.output
+    (site / "forged").write_text((site / "trusted").read_text().replace("\n4\n", "\n5\n"))
+    forged = seeded_once("http://127.0.0.1:9", "other", "--trust-checkpoint", str(site / "forged"))
+    assert forged.exit_code == 1 and "trusted checkpoint does not verify" in forged.output
