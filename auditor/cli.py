@@ -120,41 +120,139 @@ def verify_note(
     click.echo(f"OK: signed by {verifier.name} (key id {verifier.key_id:08x}); {first[:80]}")
 
 
+_WITNESS = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness key (name+keyid+base64, type 0x04) whose cosignature counts. Repeatable.",
+)
+
+
+def _quorum_option(default_help: str) -> Callable[..., Any]:
+    return click.option(
+        "--quorum",
+        type=click.IntRange(min=0),
+        default=None,
+        help=f"Cosignatures by distinct --witness keys required [default: {default_help}].",
+    )
+
+
+def _needed(known: list[CosignatureVerifier], quorum: int | None) -> int:
+    need = len(known) if quorum is None else quorum
+    if need > len(known):
+        raise click.UsageError(f"--quorum {need} needs at least {need} --witness keys")
+    return need
+
+
 @ledger_group.command("verify")
 @_ledger_source
 @_VKEY
-def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) -> None:
-    """Re-check every block signature, hash link, root and checkpoint (API or database)."""
+@_WITNESS
+@_quorum_option("all given")
+def verify_ledger_command(
+    url: str | None,
+    database_url: str | None,
+    vkey: str,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
+) -> None:
+    """Re-check every block signature, hash link, root and checkpoint (API or database).
+
+    With --witness keys, also require a checkpoint of this ledger cosigned by --quorum of
+    them (consistent with the ledger just checked).
+    """
     _one_source(url, database_url)
     verifier = _verifier(vkey)
+    known = _witness_keys(witnesses)
+    need = _needed(known, quorum)
     if url is not None:
-        from .log_client import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+        _verify_remote(url, verifier, known, need)
+    else:
+        _verify_database(str(database_url), verifier, known, need)
 
-        try:
-            remote = verify_remote_ledger(LogClient(url), verifier)
-        except (AuditError, LogUnavailable, ValueError) as exc:
-            _fail(str(exc))
-        click.echo(
-            f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
-            f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
-        )
+
+def _verify_remote(
+    url: str, verifier: NoteVerifier, known: list[CosignatureVerifier], need: int
+) -> None:
+    from .log_client import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+    from .quorum import QuorumError, check_cosigned, describe, remote_proof
+
+    client = LogClient(url)
+    try:
+        remote = verify_remote_ledger(client, verifier)
+    except (AuditError, LogUnavailable, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
+        f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
+    )
+    if need == 0:
         return
+    try:
+        note = client.text(f"/v1/checkpoint/cosigned?min={need}")
+        cosigned = check_cosigned(
+            note,
+            verifier,
+            known,
+            need,
+            tree_size=remote.tree_size,
+            root=remote.root,
+            proof=remote_proof(client),
+        )
+    except (QuorumError, LogUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(describe(cosigned, known, need))
+
+
+def _verify_database(
+    database_url: str, verifier: NoteVerifier, known: list[CosignatureVerifier], need: int
+) -> None:
     import peewee
 
     from aggregator.audit import LedgerError, verify_ledger
 
-    db = _open_ledger(str(database_url))
+    db = _open_ledger(database_url)
     try:
         summary = verify_ledger(verifier.public_key, verifier.name)
+        click.echo(
+            f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
+        )
+        if need:
+            click.echo(_database_quorum(verifier, known, need, summary.tree_size, summary.root))
     except LedgerError as exc:
         _fail(str(exc))
     except peewee.DatabaseError as exc:
         _fail(f"not a safecode ledger database: {exc}")
     finally:
         db.close()
-    click.echo(
-        f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
-    )
+
+
+def _database_quorum(
+    verifier: NoteVerifier, known: list[CosignatureVerifier], need: int, size: int, root: bytes
+) -> str:
+    """The OK line for the stored cosignatures of the open ledger database; exits 1 if short."""
+    from aggregator.cosignatures import cosigned_checkpoint
+    from aggregator.proofs import ProofError, StorageFault, TreeCache, consistency
+
+    from .quorum import QuorumError, check_cosigned, describe
+
+    cache = TreeCache()
+    note = cosigned_checkpoint(need)
+    if note is None:
+        _fail(f"no checkpoint has {need} cosignature(s)")
+    try:
+        cosigned = check_cosigned(
+            note,
+            verifier,
+            known,
+            need,
+            tree_size=size,
+            root=root,
+            proof=lambda old, new: consistency(cache, old, new)[2],
+        )
+    except (QuorumError, ProofError, StorageFault) as exc:
+        _fail(str(exc))
+    return describe(cosigned, known, need)
 
 
 @ledger_group.command("prove")

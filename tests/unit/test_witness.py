@@ -351,3 +351,38 @@ def test_a_witness_starts_from_the_checkpoint_its_operator_trusts(site: Path) ->
     (site / "forged").write_text((site / "trusted").read_text().replace("\n4\n", "\n5\n"))
     forged = seeded_once("http://127.0.0.1:9", "other", "--trust-checkpoint", str(site / "forged"))
     assert forged.exit_code == 1 and "trusted checkpoint does not verify" in forged.output
+
+
+def test_ledger_verify_can_require_a_quorum_of_witnesses(site: Path) -> None:
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    builder = LedgerBuilder()
+    builder.block(3)
+    k1, v1 = keygen(site, "witness.example/w1")
+    k2, v2 = keygen(site, "witness.example/w2")
+    both = ("--witness", v1, "--witness", v2)
+    with serving(app_for(url, [v1, v2])) as base:
+        source = ("--url", base)
+        plain = ledger("verify", *source, "--vkey", VKEY)
+        assert plain.exit_code == 0 and "cosigned" not in plain.output
+        none_yet = ledger("verify", *source, "--vkey", VKEY, *both)
+        assert none_yet.exit_code == 1 and "HTTP 404" in none_yet.output
+        assert witness_once(base, k1, site / "w1").exit_code == 0
+        one = ledger("verify", *source, "--vkey", VKEY, *both, "--quorum", "1")
+        assert one.exit_code == 0, one.output
+        assert "checkpoint of tree size 3 cosigned by 1 of 2 witness(es)" in one.output
+        assert ledger("verify", *source, "--vkey", VKEY, *both).exit_code == 1  # quorum: all
+        assert witness_once(base, k2, site / "w2").exit_code == 0
+        builder.block(2)  # the ledger grew past what the witnesses cosigned
+        grown = ledger("verify", *source, "--vkey", VKEY, *both)
+        assert grown.exit_code == 0, grown.output
+        assert "tree size 5" in grown.output
+        assert "checkpoint of tree size 3 cosigned by 2 of 2 witness(es)" in grown.output
+        stranger = Cosigner.generate("witness.example/w3").verifier().to_string()
+        short = ledger("verify", *source, "--vkey", VKEY, "--witness", v1, "--witness", stranger)
+        assert short.exit_code == 1 and "quorum is 2" in short.output
+        too_many = ledger("verify", *source, "--vkey", VKEY, "--witness", v1, "--quorum", "2")
+        assert too_many.exit_code == 2
+    stored = ledger("verify", "--db", url, "--vkey", VKEY, *both)
+    assert stored.exit_code == 0, stored.output
+    assert "checkpoint of tree size 3 cosigned by 2 of 2 witness(es)" in stored.output
