@@ -3,7 +3,9 @@
 A witness POSTs the checkpoint it cosigned with its signature line. It is kept only
 if the text is exactly a checkpoint this log signed (a block's), the line is by a
 configured witness and verifies. One row per (tree size, witness); a newer
-cosignature of the same checkpoint replaces the older one.
+cosignature of the same checkpoint (a later timestamp) replaces the older one, never
+the reverse: anyone may re-post an old, genuine line, and it must not roll the stored
+one back. A post whose every line is older than the one kept is refused as ``stale``.
 """
 
 from __future__ import annotations
@@ -69,27 +71,38 @@ def collect(note: bytes | str, witnesses: Sequence[CosignatureVerifier]) -> list
             raise CosignatureRefused("bad_cosignature", str(exc)) from exc
     if not found:
         raise CosignatureRefused("unknown_witness", "no cosignature by a configured witness")
-    now = int(time.time() * 1000)
     db = CosignatureEntry._meta.database
     with db.atomic():
-        for witness, sig, stamp in found:
-            CosignatureEntry.insert(
-                tree_size=checkpoint.size,
-                witness=witness.name,
-                key_id=witness.key_id,
-                timestamp=stamp,
-                line=sig.b64,
-                received_ms=now,
-            ).on_conflict(
-                conflict_target=[CosignatureEntry.tree_size, CosignatureEntry.witness],
-                update={
-                    CosignatureEntry.key_id: peewee.EXCLUDED.key_id,
-                    CosignatureEntry.timestamp: peewee.EXCLUDED.timestamp,
-                    CosignatureEntry.line: peewee.EXCLUDED.line,
-                    CosignatureEntry.received_ms: peewee.EXCLUDED.received_ms,
-                },
-            ).execute()
-    return [w.name for w, _, _ in found]
+        kept = [w.name for w, sig, stamp in found if _keep_newest(checkpoint.size, w, sig, stamp)]
+    if not kept:
+        raise CosignatureRefused("stale", "a newer cosignature of this checkpoint is kept")
+    return kept
+
+
+def _keep_newest(tree_size: int, witness: CosignatureVerifier, sig: Signature, stamp: int) -> bool:
+    """Store this line unless the one kept for (tree size, witness) is newer; True if kept."""
+    now = int(time.time() * 1000)
+    CosignatureEntry.insert(
+        tree_size=tree_size,
+        witness=witness.name,
+        key_id=witness.key_id,
+        timestamp=stamp,
+        line=sig.b64,
+        received_ms=now,
+    ).on_conflict(
+        conflict_target=[CosignatureEntry.tree_size, CosignatureEntry.witness],
+        update={
+            CosignatureEntry.key_id: peewee.EXCLUDED.key_id,
+            CosignatureEntry.timestamp: peewee.EXCLUDED.timestamp,
+            CosignatureEntry.line: peewee.EXCLUDED.line,
+            CosignatureEntry.received_ms: peewee.EXCLUDED.received_ms,
+        },
+        where=CosignatureEntry.timestamp < peewee.EXCLUDED.timestamp,
+    ).execute()
+    stored = CosignatureEntry.get(
+        (CosignatureEntry.tree_size == tree_size) & (CosignatureEntry.witness == witness.name)
+    )
+    return stored.line == sig.b64
 
 
 def cosigned_checkpoint(min_witnesses: int = 1) -> str | None:

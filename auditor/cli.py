@@ -120,41 +120,139 @@ def verify_note(
     click.echo(f"OK: signed by {verifier.name} (key id {verifier.key_id:08x}); {first[:80]}")
 
 
+_WITNESS = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness key (name+keyid+base64, type 0x04) whose cosignature counts. Repeatable.",
+)
+
+
+def _quorum_option(default_help: str) -> Callable[..., Any]:
+    return click.option(
+        "--quorum",
+        type=click.IntRange(min=0),
+        default=None,
+        help=f"Cosignatures by distinct --witness keys required [default: {default_help}].",
+    )
+
+
+def _needed(known: list[CosignatureVerifier], quorum: int | None) -> int:
+    need = len(known) if quorum is None else quorum
+    if need > len(known):
+        raise click.UsageError(f"--quorum {need} needs at least {need} --witness keys")
+    return need
+
+
 @ledger_group.command("verify")
 @_ledger_source
 @_VKEY
-def verify_ledger_command(url: str | None, database_url: str | None, vkey: str) -> None:
-    """Re-check every block signature, hash link, root and checkpoint (API or database)."""
+@_WITNESS
+@_quorum_option("all given")
+def verify_ledger_command(
+    url: str | None,
+    database_url: str | None,
+    vkey: str,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
+) -> None:
+    """Re-check every block signature, hash link, root and checkpoint (API or database).
+
+    With --witness keys, also require a checkpoint of this ledger cosigned by --quorum of
+    them (consistent with the ledger just checked).
+    """
     _one_source(url, database_url)
     verifier = _verifier(vkey)
+    known = _witness_keys(witnesses)
+    need = _needed(known, quorum)
     if url is not None:
-        from .log_client import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+        _verify_remote(url, verifier, known, need)
+    else:
+        _verify_database(str(database_url), verifier, known, need)
 
-        try:
-            remote = verify_remote_ledger(LogClient(url), verifier)
-        except (AuditError, LogUnavailable, ValueError) as exc:
-            _fail(str(exc))
-        click.echo(
-            f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
-            f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
-        )
+
+def _verify_remote(
+    url: str, verifier: NoteVerifier, known: list[CosignatureVerifier], need: int
+) -> None:
+    from .log_client import AuditError, LogClient, LogUnavailable, verify_remote_ledger
+    from .quorum import QuorumError, check_cosigned, describe, remote_proof
+
+    client = LogClient(url)
+    try:
+        remote = verify_remote_ledger(client, verifier)
+    except (AuditError, LogUnavailable, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
+        f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
+    )
+    if need == 0:
         return
+    try:
+        note = client.text(f"/v1/checkpoint/cosigned?min={need}")
+        cosigned = check_cosigned(
+            note,
+            verifier,
+            known,
+            need,
+            tree_size=remote.tree_size,
+            root=remote.root,
+            proof=remote_proof(client),
+        )
+    except (QuorumError, LogUnavailable) as exc:
+        _fail(str(exc))
+    click.echo(describe(cosigned, known, need))
+
+
+def _verify_database(
+    database_url: str, verifier: NoteVerifier, known: list[CosignatureVerifier], need: int
+) -> None:
     import peewee
 
     from aggregator.audit import LedgerError, verify_ledger
 
-    db = _open_ledger(str(database_url))
+    db = _open_ledger(database_url)
     try:
         summary = verify_ledger(verifier.public_key, verifier.name)
+        click.echo(
+            f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
+        )
+        if need:
+            click.echo(_database_quorum(verifier, known, need, summary.tree_size, summary.root))
     except LedgerError as exc:
         _fail(str(exc))
     except peewee.DatabaseError as exc:
         _fail(f"not a safecode ledger database: {exc}")
     finally:
         db.close()
-    click.echo(
-        f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
-    )
+
+
+def _database_quorum(
+    verifier: NoteVerifier, known: list[CosignatureVerifier], need: int, size: int, root: bytes
+) -> str:
+    """The OK line for the stored cosignatures of the open ledger database; exits 1 if short."""
+    from aggregator.cosignatures import cosigned_checkpoint
+    from aggregator.proofs import ProofError, StorageFault, TreeCache, consistency
+
+    from .quorum import QuorumError, check_cosigned, describe
+
+    cache = TreeCache()
+    note = cosigned_checkpoint(need)
+    if note is None:
+        _fail(f"no checkpoint has {need} cosignature(s)")
+    try:
+        cosigned = check_cosigned(
+            note,
+            verifier,
+            known,
+            need,
+            tree_size=size,
+            root=root,
+            proof=lambda old, new: consistency(cache, old, new)[2],
+        )
+    except (QuorumError, ProofError, StorageFault) as exc:
+        _fail(str(exc))
+    return describe(cosigned, known, need)
 
 
 @ledger_group.command("prove")
@@ -238,6 +336,17 @@ def witness_keygen(name: str, key_path: Path) -> None:
     click.echo(cosigner.verifier().to_string())
 
 
+def _trusted_state(path: Path, verifier: NoteVerifier) -> Any:
+    """The witness state seeded from the checkpoint in ``path`` (StateError if it is bad)."""
+    from .witness import StateError, trusted_state
+
+    try:
+        text = path.read_bytes()[: MAX_NOTE_BYTES + 1].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{path}: not a UTF-8 signed note") from exc
+    return trusted_state(text, verifier)
+
+
 @ledger_group.command("witness")
 @click.option("--url", required=True, help="Base URL of the aggregator's read API.")
 @_VKEY
@@ -259,13 +368,32 @@ def witness_keygen(name: str, key_path: Path) -> None:
 @click.option(
     "--interval", type=click.FloatRange(min=0.1, max=86400), default=10.0, show_default=True
 )
+@click.option(
+    "--trust-checkpoint",
+    "trusted_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint (signed note) obtained out of band: with no state yet, start from it.",
+)
+@click.option(
+    "--trust-first-seen/--no-trust-first-seen",
+    default=True,
+    show_default=True,
+    help="With no state and no --trust-checkpoint, trust the first checkpoint seen.",
+)
 def witness_command(
-    url: str, vkey: str, key_path: Path, state_dir: Path, once: bool, interval: float
+    url: str,
+    vkey: str,
+    key_path: Path,
+    state_dir: Path,
+    once: bool,
+    interval: float,
+    trusted_file: Path | None,
+    trust_first_seen: bool,
 ) -> None:
     """Follow the log's checkpoints; cosign each one consistent with the last one cosigned.
 
     Exits 1 and cosigns nothing if the log shows a checkpoint inconsistent with one this
-    witness has signed (a fork or rewrite).
+    witness has signed (a fork or rewrite), or with the --trust-checkpoint it started from.
     """
     import signal
 
@@ -279,10 +407,27 @@ def witness_command(
         raise click.ClickException(f"{key_path}: not a witness private key: {exc}") from exc
     try:
         client = LogClient(url)
+        trusted = None if trusted_file is None else _trusted_state(trusted_file, verifier)
         store = StateStore(state_dir)
-        witness = Witness(client, verifier, cosigner, store)
+        try:
+            witness = Witness(
+                client,
+                verifier,
+                cosigner,
+                store,
+                trusted=trusted,
+                trust_first_seen=trust_first_seen,
+            )
+        except StateError:
+            store.close()
+            raise
     except (ValueError, StateError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if witness.state is None:
+        click.echo(
+            "witness: no state and no --trust-checkpoint: trusting the first checkpoint seen",
+            err=True,
+        )
     stop = threading.Event()
     if not once:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -6,6 +6,12 @@ cosigned. Only then does it cosign (C2SP tlog-cosignature v1), write its new sta
 atomically, and post the cosignature to the aggregator. A checkpoint that contradicts
 one it has signed (a different root for the same size, a proof that fails) is a fork:
 the witness refuses it, keeps its state, and says so.
+
+Where it starts matters: with no state, a witness trusts the first checkpoint it sees.
+Its operator can instead hand it a checkpoint obtained out of band (``trusted_state``,
+``ledger witness --trust-checkpoint FILE``): that seeds the state, so the first
+checkpoint the log shows must be consistent with it. A seeded state has an empty
+``cosigned`` (this witness has not signed it yet) and nothing to post.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ class State:
     origin: str
     size: int
     root: bytes
-    cosigned: str  # the checkpoint note with this witness's signature line
+    cosigned: str  # the checkpoint note with this witness's line; "" for a trusted seed
     posted: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +100,39 @@ class State:
         ):
             raise StateError("witness state is corrupt: bad field types")
         return state
+
+
+def trusted_state(note: str, log: NoteVerifier) -> State:
+    """A state seeded from a checkpoint the operator trusts; it must verify under ``log``."""
+    try:
+        checkpoint = open_checkpoint(note, log, log.name)
+    except ProtocolError as exc:
+        raise StateError(f"the trusted checkpoint does not verify: {exc}") from exc
+    if checkpoint.size < 1:
+        raise StateError("the trusted checkpoint is of the empty tree")
+    return State(checkpoint.origin, checkpoint.size, checkpoint.root_hash, "", posted=True)
+
+
+def starting_state(
+    stored: State | None, trusted: State | None, *, trust_first_seen: bool
+) -> State | None:
+    """The state a witness starts from: its own, else the trusted seed, else none (TOFU).
+
+    Its own state is newer than any seed it was started with before; a seed of the same
+    size with another root contradicts it and stops the witness.
+    """
+    if stored is not None:
+        if trusted is not None and trusted.size == stored.size and trusted.root != stored.root:
+            raise StateError(
+                f"the trusted checkpoint's root for tree size {trusted.size} differs from "
+                "the one this witness cosigned"
+            )
+        return stored
+    if trusted is None and not trust_first_seen:
+        raise StateError(
+            "no witness state yet: give --trust-checkpoint FILE (or --trust-first-seen)"
+        )
+    return trusted
 
 
 class StateStore:
@@ -149,15 +188,20 @@ class Witness:
         store: StateStore,
         *,
         now: Callable[[], float] = time.time,
+        trusted: State | None = None,
+        trust_first_seen: bool = True,
     ) -> None:
         self.client = client
         self.log = log
         self.cosigner = cosigner
         self.store = store
         self._now = now
-        state = store.load()
+        stored = store.load()
+        state = starting_state(stored, trusted, trust_first_seen=trust_first_seen)
         if state is not None and state.origin != log.name:
             raise StateError(f"state is for log {state.origin!r}, not {log.name!r}")
+        if stored is None and state is not None:
+            store.save(state)  # the seed holds from now on, also without the option
         self.state = state
 
     def step(self) -> tuple[Outcome, Checkpoint]:
@@ -182,7 +226,7 @@ class Witness:
                         f"{checkpoint.root_hash.hex()}, but this witness cosigned root "
                         f"{last.root.hex()}"
                     )
-                if parse_note(last.cosigned)[0] == body:
+                if last.cosigned and parse_note(last.cosigned)[0] == body:
                     if not last.posted:
                         self._post(last)
                         return Outcome.REPOSTED, checkpoint

@@ -4,7 +4,9 @@ One JSON line per image: its size, the texts read, which decoder read each, and 
 milliseconds taken. Presentation codes (``SC1:``) are never printed whole: only their
 fingerprint (the one the kiosk logs) and length. With ``--all-decoders`` every decoder's
 answer is shown side by side, with the number of codes zxing-cpp located but could not
-read. A missing or unreadable file gives a line with an ``error`` and exit status 1.
+read. A missing or unreadable file, or an image over the pixel budget (``--max-pixels``,
+checked on the header before decoding), gives a line with an ``error``; the other files
+are still decoded, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
+from PIL import Image
 
 from protocol.errors import ProtocolError
 from protocol.presentation import PREFIX, Presentation
 
 from .decoders import DECODER_NAMES, Decoded, Decoder, ZxingDecoder, decoder_named
 from .frames import FrameSourceError, load_gray
+from .image_budget import MAX_IMAGE_PIXELS
 
 SHOWN_CHARS = 120
 """Longest non-presentation text printed as is; longer ones are cut (and say so)."""
@@ -72,27 +77,50 @@ def _timed(decoder: Decoder, image: Any) -> tuple[list[Decoded], float]:
     is_flag=True,
     help="Show every decoder's result side by side, and codes located but not read.",
 )
-def decode_command(images: tuple[Path, ...], decoder_name: str, all_decoders: bool) -> None:
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=MAX_IMAGE_PIXELS,
+    show_default=True,
+    help="Refuse (from its header, before decoding) any image with more pixels than this.",
+)
+def decode_command(
+    images: tuple[Path, ...], decoder_name: str, all_decoders: bool, max_pixels: int
+) -> None:
     """Read QR codes from image files, printing one JSON line per image."""
     names = DECODER_NAMES if all_decoders else (decoder_name,)
     decoders = {name: decoder_named(name) for name in names}
     locator = ZxingDecoder() if all_decoders else None
     failed = 0
-    for path in images:
-        line: dict[str, Any] = {"path": str(path)}
-        try:
-            if not path.is_file():
-                raise FrameSourceError(f"no such image file: {path}")
-            image = load_gray(path)
-        except FrameSourceError as exc:
-            failed += 1
-            line["error"] = str(exc)
+    with warnings.catch_warnings():
+        # The pixel budget is the stricter rule; Pillow's own bomb warning is only noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for path in images:
+            line = _decode_file(path, decoders, locator, max_pixels)
+            failed += "error" in line
             click.echo(json.dumps(line, ensure_ascii=False))
-            continue
-        line["width"], line["height"] = int(image.shape[1]), int(image.shape[0])
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _decode_file(
+    path: Path, decoders: dict[str, Decoder], locator: ZxingDecoder | None, max_pixels: int
+) -> dict[str, Any]:
+    """The JSON line for one image file: what each decoder read, or an ``error``."""
+    line: dict[str, Any] = {"path": str(path)}
+    try:
+        if not path.is_file():
+            raise FrameSourceError(f"no such image file: {path}")
+        image = load_gray(path, max_pixels=max_pixels)
+    except FrameSourceError as exc:
+        line["error"] = str(exc)
+        return line
+    line["width"], line["height"] = int(image.shape[1]), int(image.shape[0])
+    try:
         if locator is None:
-            found, ms = _timed(decoders[decoder_name], image)
-            line.update(decoder=decoder_name, texts=_entries(found), ms=ms)
+            ((name, decoder),) = decoders.items()
+            found, ms = _timed(decoder, image)
+            line.update(decoder=name, texts=_entries(found), ms=ms)
         else:
             results = {}
             for name, decoder in decoders.items():
@@ -100,6 +128,6 @@ def decode_command(images: tuple[Path, ...], decoder_name: str, all_decoders: bo
                 results[name] = {"texts": _entries(found), "ms": ms}
             line["results"] = results
             line["zxing_located_unread"] = len(locator.read(image)[1])
-        click.echo(json.dumps(line, ensure_ascii=False))
-    if failed:
-        raise click.exceptions.Exit(1)
+    except ValueError as exc:  # a decoder refusing the image (its shape or size)
+        line["error"] = f"cannot decode image {path}: {exc}"
+    return line

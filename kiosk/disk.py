@@ -9,6 +9,7 @@ a disk. The answer is cached for ``cache_s`` seconds: one ``statvfs`` per second
 
 from __future__ import annotations
 
+import errno
 import shutil
 import time
 from collections.abc import Callable
@@ -80,3 +81,35 @@ class DiskMonitor:
         )
         self._checked_at = now
         return self._state
+
+
+SQLITE_FULL = 13
+"""SQLite's primary result code for "database or disk is full"."""
+SQLITE_FULL_MESSAGE = "database or disk is full"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True if ``exc``, or any error it was raised from or during, says the disk is full.
+
+    SQLite's SQLITE_FULL, a full ``max_page_count`` or an ``ENOSPC`` ``OSError`` all
+    count. The chain matters: after SQLITE_FULL SQLite may roll the transaction back
+    itself, and the rollback that follows then fails with "cannot rollback - no
+    transaction is active", the full disk being only that error's context.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == SQLITE_FULL:  # extended codes too
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if SQLITE_FULL_MESSAGE in str(current).lower():
+            return True
+        todo += [current.__cause__, current.__context__]
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return False

@@ -34,7 +34,7 @@ from support.quota import WindowedQuota
 from .clock import KioskClock
 from .config import KioskConfig
 from .decoders import Decoder
-from .disk import DiskMonitor
+from .disk import DiskMonitor, is_disk_full
 from .frames import FrameSource
 from .lights import Feedback
 from .link import Link
@@ -156,6 +156,7 @@ class Kiosk:
         self._was_connected = False
         self._pending = 0
         self._outbox_ok = True
+        self._storage_full = False  # the last commit failed with SQLite reporting no room
         self._started = time.monotonic()
         self.last_frame_at: float | None = None
         self._frames_at_status = 0
@@ -213,29 +214,36 @@ class Kiosk:
             return
         if self.disk.state().full:
             # Too little room to be sure the row lands on disk: refuse, count, never drop.
-            self._fault()
-            self.counters.disk_full += 1
-            self.feedback.refused()
-            self._event("FAULT: disk full, check-in not stored; visitor refused")
+            self._refuse_disk_full()
             return
         try:
             seq = self._commit(verdict)
         except peewee.DatabaseError as exc:
             # Never green without a committed row: the visitor is asked to try again.
+            if is_disk_full(exc):  # SQLite itself found no room (also when its rollback failed)
+                self._storage_full = True
+                self._refuse_disk_full()
+                return
             self._fault()
             self._outbox_ok = False
-            if "full" in str(exc).lower():
-                self.counters.disk_full += 1
             self.feedback.refused()
             self._event(f"FAULT: could not store the check-in ({exc}); visitor refused")
             return
         self._outbox_ok = True
+        self._storage_full = False
         self._pending += 1
         self.verifier.remember_checked_in(verdict.presentation)
         self.counters.accepted += 1
         self.feedback.accepted()
         self._event(f"accepted seq={seq} (code {code})")
         self.send_due()
+
+    def _refuse_disk_full(self) -> None:
+        """The disk-full refusal: red light and fault, counted; the disk-low light stays on."""
+        self._fault()
+        self.counters.disk_full += 1
+        self.feedback.refused()
+        self._event("FAULT: disk full, check-in not stored; visitor refused")
 
     def _commit(self, verdict: Verdict) -> int:
         """Sign the check-in record and commit it to the outbox (fsync'd) before any light."""
@@ -456,7 +464,7 @@ class Kiosk:
             "offline_backlog": not self.link.connected and self._pending > 0,
             "clock_unsynced": not self.clock.synced(),
             "fault": recent_fault or stalled or not self._outbox_ok,
-            "disk_low": self.disk.state().low,
+            "disk_low": self.disk.state().low or self._storage_full,
         }
 
     # -- the loop ---------------------------------------------------------------------------

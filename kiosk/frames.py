@@ -32,6 +32,8 @@ from typing import Any, Self
 import numpy as np
 from PIL import Image
 
+from .image_budget import MAX_IMAGE_PIXELS, over_budget
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".pgm"})
@@ -236,11 +238,18 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
-def load_gray(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as a C-contiguous 2-D uint8 grayscale array (ITU-R 601 luma)."""
+def load_gray(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as a C-contiguous 2-D uint8 grayscale array (ITU-R 601 luma).
+
+    An image larger than ``max_pixels`` (or with a side over ``MAX_IMAGE_SIDE``) is
+    refused from its header, before it is decoded (:mod:`kiosk.image_budget`).
+    """
     path = Path(path)
     try:
         with Image.open(path) as im:
+            refused = over_budget(*im.size, max_pixels)
+            if refused is not None:
+                raise FrameSourceError(f"refused image {path}: {refused}")
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
                 # 16-bit grayscale: keep the top byte (convert("L") would clip at 255).
@@ -262,8 +271,9 @@ class ReplayFrameSource(FrameSource):
     (kept in the given order). Images are converted to grayscale with Pillow.
 
     With ``fps`` frames are spaced ``1/fps`` seconds apart; with ``loop`` the files play
-    again from the start. A missing or unreadable image raises :class:`FrameSourceError`
-    naming the path, or, with ``skip_bad=True``, is skipped with a logged warning.
+    again from the start. A missing or unreadable image, or one over ``max_pixels``
+    (:func:`load_gray`), raises :class:`FrameSourceError` naming the path, or, with
+    ``skip_bad=True``, is skipped with a logged warning.
     """
 
     def __init__(
@@ -273,9 +283,11 @@ class ReplayFrameSource(FrameSource):
         fps: float | None = None,
         loop: bool = False,
         skip_bad: bool = False,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         super().__init__()
         self._spec = paths_or_dir
+        self.max_pixels = max_pixels
         self._pacer = _Pacer(fps)
         self.loop = loop
         self.skip_bad = skip_bad
@@ -332,7 +344,7 @@ class ReplayFrameSource(FrameSource):
             path = self.paths[self._pos]
             self._pos += 1
             try:
-                image = load_gray(path)
+                image = load_gray(path, max_pixels=self.max_pixels)
             except FrameSourceError as exc:
                 if not self.skip_bad:
                     raise

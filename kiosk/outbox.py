@@ -27,8 +27,9 @@ collide. The append is the kiosk's hot path: three prepared statements in one
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import peewee
 from protocol.receipt import Receipt, Refusal
 from support.private_files import prepare_private_sqlite, private_dir
 
+from .disk import is_disk_full
 from .outbox_recovery import OutboxOpenError, Recovery, recover_if_damaged
 from .seen_codes import SeenCode, SeenCodes
 
@@ -94,6 +96,10 @@ _RAISE_NEXT_SEQ = (
     "UPDATE counter SET value = max(value, ?, (SELECT coalesce(max(seq), 0) + 1 FROM outbox))"
     " WHERE name = 'next_seq'"
 )
+
+
+class OutboxFull(peewee.OperationalError):
+    """A write did not fit: SQLite reported the database or disk full. Nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,7 @@ class Outbox:
         ``synchronous=FULL``) is on disk when this returns.
         """
         execute = self.db.execute_sql
-        with self.db.atomic("IMMEDIATE"):
+        with self._writing("IMMEDIATE"):
             seq = int(execute(_NEXT_SEQ).fetchone()[0])
             checkin_id, wire = build(seq)
             execute(_INSERT_ROW, (seq, checkin_id, wire, now_ms))
@@ -210,9 +216,26 @@ class Outbox:
                 self.seen.insert(seen)
         return seq
 
+    @contextlib.contextmanager
+    def _writing(self, lock: str | None = None) -> Iterator[None]:
+        """One write transaction; a full database or disk raises :class:`OutboxFull`.
+
+        Whatever the failure (even the failed rollback SQLite leaves after SQLITE_FULL),
+        the transaction is gone and rows committed before stay as they were.
+        """
+        try:
+            with self.db.atomic(lock):
+                yield
+        except peewee.DatabaseError as exc:
+            if not isinstance(exc, OutboxFull) and is_disk_full(exc):
+                raise OutboxFull(
+                    f"disk full: the outbox {self.path} cannot grow (database or disk is full)"
+                ) from exc
+            raise
+
     def raise_next_seq(self, floor: int) -> int:
         """Make the next sequence number at least ``floor`` (never lower it); return it."""
-        with self.db.atomic("IMMEDIATE"):
+        with self._writing("IMMEDIATE"):
             self.db.execute_sql(_RAISE_NEXT_SEQ, (floor,))
             return self.next_seq()
 
@@ -294,7 +317,7 @@ class Outbox:
         """
         Row = self.Row
         done = 0
-        with self.db.atomic():
+        with self._writing():
             self._set_meta(LAST_RECEIPT_MS, str(now_ms).encode())
             for seq, checkin_id, fields in updates:
                 done += (
@@ -343,7 +366,7 @@ class Outbox:
         old = (
             Row.delivered_ms.is_null(False) & (Row.delivered_ms <= now_ms - delivered_after_ms)
         ) | (Row.rejected_ms.is_null(False) & (Row.rejected_ms <= now_ms - rejected_after_ms))
-        with self.db.atomic():
+        with self._writing():
             chosen = [r.seq for r in Row.select(Row.seq).where(old).order_by(Row.seq).limit(batch)]
             if not chosen:
                 return 0
@@ -356,7 +379,7 @@ class Outbox:
 
     def set_meta(self, key: str, value: bytes) -> None:
         """Store ``value`` under ``key`` (committed when this returns)."""
-        with self.db.atomic():
+        with self._writing():
             self._set_meta(key, value)
 
     def get_meta(self, key: str) -> bytes | None:

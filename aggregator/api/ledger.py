@@ -83,7 +83,7 @@ def add_cosignature() -> Response:
         names = cosignatures.collect(data, current_app.extensions["safecode.witnesses"])
     except cosignatures.CosignatureRefused as exc:
         status = 403 if exc.reason == "unknown_witness" else 400
-        if exc.reason == "unknown_checkpoint":
+        if exc.reason in ("unknown_checkpoint", "stale"):
             status = 409
         raise ApiError(status, exc.reason, str(exc)) from exc
     return jsonify(accepted=names)

@@ -76,6 +76,47 @@ def test_missing_and_unreadable_files_fail_per_line(tmp_path: Path) -> None:
     assert "no such image file" in got[4]["error"]  # a folder is not an image
 
 
+def test_hostile_images_get_one_error_line_each_and_the_rest_is_decoded(tmp_path: Path) -> None:
+    from tests.unit.hostile_png import write_png
+
+    wide = write_png(tmp_path / "wide.png", 70_000, 1)
+    huge = write_png(tmp_path / "huge.png", 13_370, 13_370)
+    good = save(tmp_path / "good.png", render_code_frame("HELLO"))
+    for args in ([], ["--all-decoders"]):
+        result = CliRunner().invoke(decode_command, [*args, str(wide), str(huge), str(good)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        got = lines(result.output)
+        assert [line["path"] for line in got] == [str(wide), str(huge), str(good)]
+        assert "refused image" in got[0]["error"] and "70000x1" in got[0]["error"]
+        assert "over the budget of 16777216 pixels" in got[1]["error"]
+        assert "error" not in got[2]
+    small = CliRunner().invoke(decode_command, ["--max-pixels", "100", str(good)])
+    assert small.exit_code == 1 and "over the budget of 100 pixels" in small.output
+
+
+@pytest.mark.spawns
+def test_a_decompression_bomb_costs_no_memory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.unit.hostile_png import write_png
+
+    huge = write_png(tmp_path / "huge.png", 13_370, 13_370)
+    child = (
+        "import atexit, resource, sys\n"
+        "atexit.register(lambda: print('maxrss_kb', "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "from safecode.cli import cli\n"
+        "cli(['kiosk', 'decode', *sys.argv[1:]])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(huge)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "over the budget" in done.stdout, done.stderr
+    maxrss_mb = int(done.stderr.split("maxrss_kb")[-1].split()[0]) / 1024
+    assert maxrss_mb < 250, f"decoding took {maxrss_mb:.0f} MB"  # 1.3 GB if decoded
+
+
 def test_all_decoders_side_by_side(tmp_path: Path) -> None:
     inverted = save(tmp_path / "dark-mode.png", 255 - render_code_frame("DARK MODE"))
     result = CliRunner().invoke(decode_command, ["--all-decoders", str(inverted)])

@@ -78,3 +78,23 @@ def test_missing_folder_asks_the_nearest_existing_parent(tmp_path: Path) -> None
 def test_real_disk_usage_works(tmp_path: Path) -> None:
     state = DiskMonitor(tmp_path).state()
     assert state.free_mb > 0 and 0 < state.free_fraction <= 1
+
+
+def test_a_full_disk_is_recognised_through_the_failed_rollback() -> None:
+    import errno
+    import sqlite3
+
+    from kiosk.disk import is_disk_full
+
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = 13  # type: ignore[attr-defined]
+    try:
+        try:
+            raise full
+        except sqlite3.OperationalError:
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")  # noqa: B904
+    except sqlite3.OperationalError as rollback:
+        assert is_disk_full(rollback)
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert not is_disk_full(OSError(errno.EIO, "I/O error"))
+    assert not is_disk_full(sqlite3.OperationalError("database is locked"))

@@ -1013,6 +1013,32 @@ def test_sqlite_full_error_is_counted_as_disk_full(
     assert kiosk.conditions()["fault"] is True
 
 
+def test_sqlite_reporting_a_full_disk_is_a_full_disk(
+    make_kiosk, outbox: Outbox, feedback: Feedback, wallets: list[Wallet]
+) -> None:
+    from tests.unit.sqlite_full import fill_to_the_brim, make_room
+
+    kiosk = make_kiosk(disk_reserve_mb=0)  # free space says fine; SQLite itself says full
+    show(kiosk, wallets[0].show(NOW).to_text())
+    filled = fill_to_the_brim(outbox)
+    stored = [(r.seq, bytes(r.wire)) for r in outbox.Row.select().order_by(outbox.Row.seq)]
+    assert len(stored) == filled + 1
+    verdicts = show(kiosk, wallets[1].show(NOW).to_text())
+    assert [v.outcome for v in verdicts] == [Outcome.ACCEPTED]  # the code itself was good
+    assert (kiosk.counters.accepted, kiosk.counters.faults, kiosk.counters.disk_full) == (1, 1, 1)
+    assert wait_for(lambda: feedback.red.is_lit)
+    assert not feedback.green.is_lit
+    assert kiosk.conditions()["fault"] and kiosk.conditions()["disk_low"]  # red, then amber
+    assert kiosk.events[-1].endswith("FAULT: disk full, check-in not stored; visitor refused")
+    assert not any("rollback" in e for e in kiosk.events)
+    rows = [(r.seq, bytes(r.wire)) for r in outbox.Row.select().order_by(outbox.Row.seq)]
+    assert rows == stored  # nothing stored before is lost
+    make_room(outbox)
+    assert [v.outcome for v in show(kiosk, wallets[2].show(NOW).to_text())] == [Outcome.ACCEPTED]
+    assert kiosk.counters.accepted == 2 and not kiosk.conditions()["disk_low"]
+    assert outbox.stats().next_seq == filled + 3
+
+
 def test_step_prunes_old_delivered_rows(
     kiosk: Kiosk, link: FakeLink, outbox: Outbox, wall: Wall, wallets: list[Wallet]
 ) -> None:

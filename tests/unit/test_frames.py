@@ -234,6 +234,43 @@ def test_replay_truncated_image_raises(tmp_path: Path) -> None:
         load_gray(tmp_path / "1.png")
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_images_over_the_pixel_budget_are_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageFile
+
+    from tests.unit.hostile_png import write_png
+
+    wide = write_png(tmp_path / "wide.png", 70_000, 1)  # 149 bytes, wider than any decoder
+    huge = write_png(tmp_path / "huge.png", 13_370, 13_370)  # 22 kB; 1.3 GB once decoded
+    fine = write_png(tmp_path / "fine.png", 640, 480)
+    loaded: list[str] = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(image: Any) -> Any:
+        loaded.append(str(image.size))
+        assert image.size == (640, 480), "decoded an image over the budget"
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    with pytest.raises(FrameSourceError, match=r"refused image .*wide.png: 70000x1"):
+        load_gray(wide)
+    with pytest.raises(FrameSourceError, match=r"refused image .*huge.png: 13370x13370"):
+        load_gray(huge)
+    with pytest.raises(FrameSourceError, match="over the budget of 1000 pixels"):
+        load_gray(fine, max_pixels=1000)
+    assert loaded == []
+    assert load_gray(fine).shape == (480, 640)
+    with ReplayFrameSource([wide, huge, fine], skip_bad=True) as source:  # the replay camera
+        assert [f.image.shape for f in source] == [(480, 640)]
+    with (
+        ReplayFrameSource([fine], max_pixels=1000) as source,
+        pytest.raises(FrameSourceError, match="over the budget"),
+    ):
+        source.read()
+
+
 def test_replay_missing_file_in_a_list_raises_naming_it(replay_dir: Path) -> None:
     with ReplayFrameSource([replay_dir / "2.png", replay_dir / "gone.png"]) as source:
         assert source.read() is not None

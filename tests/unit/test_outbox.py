@@ -493,3 +493,21 @@ def test_pending_counts_waiting_rows(outbox: Outbox) -> None:
     outbox.mark_delivered(receipt([(cid(1), 1, 0)]), T0)
     outbox.mark_rejected(refusal([(cid(2), 2, "expired")]), T0)
     assert outbox.pending() == outbox.stats().pending == 1
+
+
+def test_a_full_database_is_reported_as_full_and_keeps_its_rows(outbox: Outbox) -> None:
+    from kiosk.outbox import OutboxFull
+    from tests.unit.sqlite_full import fill_to_the_brim, make_room
+
+    assert outbox.append(builder(), T0) == 1
+    filled = fill_to_the_brim(outbox)  # SQLite reports SQLITE_FULL; the disk itself has room
+    stored = seqs(outbox.Row.select().order_by(outbox.Row.seq))
+    assert stored == list(range(1, filled + 2))
+    with pytest.raises(OutboxFull, match="disk full") as full:
+        outbox.append(lambda seq: (cid(seq), b"x" * 300), T0)
+    assert "rollback" not in str(full.value)
+    assert seqs(outbox.Row.select().order_by(outbox.Row.seq)) == stored  # nothing lost
+    assert outbox.next_seq() == filled + 2  # and no number used
+    make_room(outbox)
+    assert outbox.append(builder(), T0) == filled + 2
+    assert seqs(outbox.Row.select().order_by(outbox.Row.seq)) == [*stored, filled + 2]

@@ -272,3 +272,117 @@ def test_the_loop_keeps_going_while_the_log_is_away(site: Path) -> None:
     )
     assert status == 0 and len(lines) == 3 and all("unavailable" in line for line in lines)
     store.close()
+
+
+def test_an_older_cosignature_never_replaces_a_newer_one(site: Path) -> None:
+    from protocol.note import parse_note
+
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    LedgerBuilder().block(2)
+    cosigner = Cosigner.generate("witness.example/w1")
+    witnesses = [cosigner.verifier()]
+    client = app_for(url, [cosigner.verifier().to_string()]).test_client()
+    note = client.get("/v1/checkpoint").get_data(as_text=True)
+    body = parse_note(note)[0]
+    log = NoteVerifier.from_string(VKEY)
+
+    def post(stamp: int) -> int:
+        line = cosigner.cosign(body, stamp).line()
+        return client.post("/v1/checkpoint/cosignature", data=note + line).status_code
+
+    def kept() -> int:
+        cosigned = client.get("/v1/checkpoint/cosigned").get_data(as_text=True)
+        return open_cosigned(cosigned, log, witnesses, quorum=1).witnesses[cosigner.name]
+
+    assert post(2_000) == 200 and kept() == 2_000
+    stale = client.post(
+        "/v1/checkpoint/cosignature", data=note + cosigner.cosign(body, 1_000).line()
+    )
+    assert stale.status_code == 409 and stale.get_json()["error"] == "stale"
+    assert kept() == 2_000  # the genuine but older line did not roll it back
+    assert post(2_000) == 200 and kept() == 2_000  # the same line again is fine
+    assert post(3_000) == 200 and kept() == 3_000
+
+
+def test_a_witness_starts_from_the_checkpoint_its_operator_trusts(site: Path) -> None:
+    url_a, url_b = f"sqlite:///{site}/a.sqlite", f"sqlite:///{site}/b.sqlite"
+    db_a = open_database(url_a)
+    honest = LedgerBuilder()
+    honest.block(3)
+    db_a.execute_sql(f"VACUUM INTO '{site}/b.sqlite'")  # B shares A's first block
+    honest.block(1, "kiosk-b")
+    key, vkey = keygen(site, "witness.example/w1")
+    with serving(app_for(url_a, [vkey])) as base:
+        (site / "trusted").write_text(LogClient(base).text("/v1/checkpoint"))  # A, size 4
+
+    def seeded_once(base: str, state: str, *extra: str) -> Result:
+        return ledger(
+            "witness", "--url", base, "--vkey", VKEY, "--key", str(key), "--state",
+            str(site / state), "--once", *extra,
+        )  # fmt: skip
+
+    trust = ("--trust-checkpoint", str(site / "trusted"))
+    app_b = app_for(url_b, [vkey])
+    open_database(url_b)
+    forker = LedgerBuilder(("kiosk-a", "kiosk-b", "kiosk-f"), tag="fork")
+    forker.block(2, "kiosk-f")  # B: size 5, not an extension of A's size 4
+    with serving(app_b) as base:
+        refused = seeded_once(base, "seeded", *trust)
+        assert refused.exit_code == 1, refused.output
+        assert "REFUSED: FORK: no valid consistency proof from tree size 4" in refused.output
+        with pytest.raises(LogUnavailable):
+            LogClient(base).text("/v1/checkpoint/cosigned")
+        # The seed was kept: without the option the witness still refuses B.
+        again = seeded_once(base, "seeded")
+        assert again.exit_code == 1 and "FORK" in again.output
+        strict = seeded_once(base, "strict", "--no-trust-first-seen")
+        assert strict.exit_code == 1 and "--trust-checkpoint" in strict.output
+        assert not (site / "strict" / STATE_FILE).exists()
+        naive = seeded_once(base, "naive")  # the old default: trust on first use
+        assert naive.exit_code == 0 and "trusting the first checkpoint seen" in naive.output
+    with serving(app_for(url_a, [vkey])) as base:
+        same = seeded_once(base, "fresh", *trust)  # A shows exactly the trusted checkpoint
+        assert same.exit_code == 0 and "cosigned: tree size 4" in same.output, same.output
+        open_database(url_a)  # the builder writes to the database bound last
+        honest.block(1)
+        grown = seeded_once(base, "fresh", *trust)
+        assert grown.exit_code == 0 and "cosigned: tree size 5" in grown.output, grown.output
+    (site / "forged").write_text((site / "trusted").read_text().replace("\n4\n", "\n5\n"))
+    forged = seeded_once("http://127.0.0.1:9", "other", "--trust-checkpoint", str(site / "forged"))
+    assert forged.exit_code == 1 and "trusted checkpoint does not verify" in forged.output
+
+
+def test_ledger_verify_can_require_a_quorum_of_witnesses(site: Path) -> None:
+    url = f"sqlite:///{site}/a.sqlite"
+    open_database(url)
+    builder = LedgerBuilder()
+    builder.block(3)
+    k1, v1 = keygen(site, "witness.example/w1")
+    k2, v2 = keygen(site, "witness.example/w2")
+    both = ("--witness", v1, "--witness", v2)
+    with serving(app_for(url, [v1, v2])) as base:
+        source = ("--url", base)
+        plain = ledger("verify", *source, "--vkey", VKEY)
+        assert plain.exit_code == 0 and "cosigned" not in plain.output
+        none_yet = ledger("verify", *source, "--vkey", VKEY, *both)
+        assert none_yet.exit_code == 1 and "HTTP 404" in none_yet.output
+        assert witness_once(base, k1, site / "w1").exit_code == 0
+        one = ledger("verify", *source, "--vkey", VKEY, *both, "--quorum", "1")
+        assert one.exit_code == 0, one.output
+        assert "checkpoint of tree size 3 cosigned by 1 of 2 witness(es)" in one.output
+        assert ledger("verify", *source, "--vkey", VKEY, *both).exit_code == 1  # quorum: all
+        assert witness_once(base, k2, site / "w2").exit_code == 0
+        builder.block(2)  # the ledger grew past what the witnesses cosigned
+        grown = ledger("verify", *source, "--vkey", VKEY, *both)
+        assert grown.exit_code == 0, grown.output
+        assert "tree size 5" in grown.output
+        assert "checkpoint of tree size 3 cosigned by 2 of 2 witness(es)" in grown.output
+        stranger = Cosigner.generate("witness.example/w3").verifier().to_string()
+        short = ledger("verify", *source, "--vkey", VKEY, "--witness", v1, "--witness", stranger)
+        assert short.exit_code == 1 and "quorum is 2" in short.output
+        too_many = ledger("verify", *source, "--vkey", VKEY, "--witness", v1, "--quorum", "2")
+        assert too_many.exit_code == 2
+    stored = ledger("verify", "--db", url, "--vkey", VKEY, *both)
+    assert stored.exit_code == 0, stored.output
+    assert "checkpoint of tree size 3 cosigned by 2 of 2 witness(es)" in stored.output
