@@ -1,6 +1,9 @@
 """The aggregator's MQTT bus (paho-mqtt): :class:`MqttBus` implements :class:`aggregator.bus.Bus`.
 
-``on_message`` only hands messages to a bounded queue; workers do the rest. Imported
+``on_message`` only hands messages to a bounded queue; workers do the rest. A message
+is acknowledged to the broker only once it is in that queue: when the queue is full,
+paho's network thread waits for room and reads nothing more meanwhile, so the broker
+keeps the rest (back-pressure) and nothing acknowledged is ever dropped. Imported
 only where an aggregator process builds its bus (``safecode aggregator run``).
 """
 
@@ -39,8 +42,9 @@ class MqttBus(Bus):
         self.settings = settings
         self.subscriptions = subscriptions(shared_group) if ingest else []
         self.inbox = queue.Queue(maxsize=inbox_size)
-        self.dropped = 0
+        self.dropped = 0  # kept for the counts: back-pressure leaves it at 0
         self.oversize = 0
+        self.waited = 0  # messages that found the inbox full and waited for room
         self._ready = threading.Event()
         self._paused = threading.Event()
         # Acknowledged by hand: once paused, messages are left unacknowledged, so the
@@ -83,13 +87,29 @@ class MqttBus(Bus):
             return  # unacknowledged: the broker keeps it for this session's next connect
         if len(message.payload) > MAX_PAYLOAD:
             self.oversize += 1  # counted as refused:oversize_payload; never a valid record
-        else:
-            try:
-                self.inbox.put_nowait((message.topic, bytes(message.payload)))
-            except queue.Full:
-                # Nothing is lost: the kiosk keeps the row and sends it again unreceipted.
-                self.dropped += 1
+        elif not self._enqueue((message.topic, bytes(message.payload))):
+            return  # paused while it waited: unacknowledged, the broker keeps it
         client.ack(message.mid, message.qos)
+
+    def _enqueue(self, item: tuple[str, bytes]) -> bool:
+        """Put ``item`` in the inbox, waiting for room; False if paused meanwhile.
+
+        While it waits, this (paho's network) thread reads no more messages and
+        acknowledges none, so the broker holds them (up to its inflight window,
+        then in this session's queue) until the workers catch up.
+        """
+        try:
+            self.inbox.put_nowait(item)
+            return True
+        except queue.Full:
+            self.waited += 1
+        while not self._paused.is_set():
+            try:
+                self.inbox.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def send_answer(self, kiosk_id: str, wire: bytes) -> None:
         self.client.publish(topics.topic(kiosk_id, topics.RECEIPT), wire, qos=1)

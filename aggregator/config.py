@@ -48,6 +48,8 @@ class AggregatorConfig:
     #: Rate limit of refusal log lines: at most this many per reason per interval.
     log_lines_per_reason: int = 5
     log_interval_s: float = 60.0
+    #: Heartbeats of one kiosk processed at most once per this many seconds (newest wins).
+    heartbeat_interval_s: float = 1.0
     #: Days a visit stays readable; then its day key is destroyed (the chain still verifies).
     retention_days: int = 28
     #: Days a check-in may wait in a kiosk's outbox; an older one is refused as ``too_old``.
@@ -173,7 +175,7 @@ def _check_ingest(config: AggregatorConfig) -> None:
     client_id = config.client_id
     if not isinstance(client_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", client_id):
         raise ConfigError("aggregator.client_id must be 1-64 letters, digits, '.', - or _")
-    for name in ("counter_flush_s", "log_interval_s"):
+    for name in ("counter_flush_s", "log_interval_s", "heartbeat_interval_s"):
         value = getattr(config, name)
         if not _number(value) or not 0 < value <= 3600:
             raise ConfigError(f"aggregator.{name} must be a number more than 0, at most 3600")

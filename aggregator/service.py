@@ -27,7 +27,9 @@ from . import counters, key_files, placement
 from .api.fleet import parse_heartbeat
 from .bus import Bus
 from .config import AggregatorConfig
+from .config_memory import PublishedConfigs, config_digest
 from .db import KioskEntry, open_database
+from .heartbeat_gate import HeartbeatGate
 from .ingest import Ingestor, Outcome, Result, counter_key
 from .logs import RateLimitedLog
 from .revocations import next_seq_floors, publish_revocations, revoked_ids
@@ -63,12 +65,26 @@ class CounterFlusher:
         return True
 
 
+def _holds_no_config(status: dict[str, object]) -> bool:
+    """The heartbeat says its kiosk holds no config."""
+    return "config_serial" in status and status["config_serial"] is None
+
+
 def _wants_config(before: KioskEntry, status: dict[str, object]) -> bool:
     """A kiosk needs its config now: it just came online, or says it holds none."""
     if status["state"] != "online":
         return False
     came_online = parse_heartbeat(before.last_status).state != "online"
-    return came_online or ("config_serial" in status and status["config_serial"] is None)
+    return came_online or _holds_no_config(status)
+
+
+def _status_kiosk(topic: str) -> str | None:
+    """The kiosk id of a status topic (``safecode/v1/kiosk/<id>/status``), else None."""
+    try:
+        kiosk_id, leaf = topics.parse_topic(topic)
+    except ProtocolError:
+        return None
+    return kiosk_id if leaf == topics.STATUS else None
 
 
 #: Messages waiting for one ingest worker (the bus inbox holds the rest).
@@ -112,6 +128,11 @@ class AggregatorService:
         ledger = key_files.ledger_signing_key(config)
         self.sequencer = Sequencer(ledger, config.origin, batch_size=config.batch_size)
         self.flusher = CounterFlusher(self.counts)
+        # A heartbeat storm costs a dict update per message, not a database write.
+        self.heartbeats: HeartbeatGate[tuple[str, bytes]] = HeartbeatGate(
+            config.heartbeat_interval_s
+        )
+        self.published_configs = PublishedConfigs()
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()
         self._stop_sequencer = threading.Event()
@@ -133,6 +154,11 @@ class AggregatorService:
         oversize = getattr(self.bus, "oversize", 0)
         if oversize:
             counts["refused:oversize_payload"] = oversize
+        waited = getattr(self.bus, "waited", 0)
+        if waited:
+            counts["backpressure:inbox_full"] = waited
+        if self.heartbeats.coalesced:
+            counts["dropped:heartbeat_coalesced"] = self.heartbeats.coalesced
         return counts
 
     def _event(self, text: str) -> None:
@@ -218,7 +244,14 @@ class AggregatorService:
     def _answer(self, kiosk_id: str, outcome: Outcome) -> None:
         """Tell the kiosk about a refusal it must know, or re-send a receipt for a duplicate."""
         if outcome.result is Result.REFUSED:
-            self._event(f"refused a check-in from {kiosk_id} ({outcome.reason})")
+            # Rate-limited per reason: a flood of refusals must not flood the log.
+            self.refusal_log.log(
+                logging.INFO,
+                f"refused:{outcome.reason}",
+                "refused a check-in from %s (%s)",
+                kiosk_id,
+                outcome.reason,
+            )
             if outcome.refused_record is not None:
                 refusal = self.sequencer.refusal_for(outcome.refused_record, outcome.reason)
                 self.bus.send_answer(kiosk_id, refusal)
@@ -267,57 +300,98 @@ class AggregatorService:
         if updated:
             placement.note_heartbeat(kiosk_id, status, now_ms)
         if updated and before is not None and not before.retired and _wants_config(before, status):
-            self.send_config(kiosk_id)
+            self.send_config(kiosk_id, holds_none=_holds_no_config(status))
 
-    def send_config(self, kiosk_id: str) -> None:
+    def send_config(self, kiosk_id: str, *, holds_none: bool = True) -> None:
         """Send a kiosk that just came online its config: revocations and its seq floor.
 
         A kiosk whose outbox lost its last commits (a power cut) learns here the
         sequence numbers the ledger already holds, so it never gives them out again.
+        A config is signed again only when its content changed since the last one
+        this process published to the kiosk; a kiosk that ``holds_none`` gets those
+        same bytes again, any other is left with the retained one it has.
         """
+        revoked = revoked_ids()
+        floors = next_seq_floors()
+        digest = config_digest(revoked, floors.get(kiosk_id))
+        last = self.published_configs.unchanged(kiosk_id, digest)
         try:
-            publish_revocations(
+            if last is not None:
+                if holds_none:
+                    self.bus.publish_config(kiosk_id, last)
+                    self.ingestor.count("configs_resent")
+                else:
+                    self.ingestor.count("configs_unchanged")
+                return
+            sent = publish_revocations(
                 lambda topic, wire: self.bus.publish_config(kiosk_id, wire),
                 self.sequencer.ledger_key,
-                revoked_ids(),
+                revoked,
                 kiosk_ids=[kiosk_id],
-                floors=next_seq_floors(),
+                floors=floors,
             )
         except NotImplementedError:
             return
+        self.published_configs.remember(kiosk_id, digest, sent[kiosk_id])
         self.ingestor.count("configs_sent")
 
-    def _take(self, inbox: queue.Queue[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-        """One message (waiting up to 0.1 s), then whatever else is queued, up to a batch."""
+    def _admit(self, message: tuple[str, bytes]) -> bool:
+        """False if ``message`` is a heartbeat held back by the per-kiosk rate limit."""
+        kiosk_id = _status_kiosk(message[0])
+        return kiosk_id is None or self.heartbeats.admit(kiosk_id, message)
+
+    def _take(
+        self, inbox: queue.Queue[tuple[str, bytes]], *, gate: bool = False
+    ) -> list[tuple[str, bytes]]:
+        """One message (waiting up to 0.1 s), then whatever else is queued, up to a batch.
+
+        With ``gate`` (a worker reading the bus inbox itself), heartbeats pass the
+        per-kiosk rate limit first and held ones whose time has come join the batch.
+        """
+        released = self.heartbeats.due() if gate else []
         try:
-            batch = [inbox.get(timeout=0.1)]
+            batch = [inbox.get(timeout=0 if released else 0.1)]
         except queue.Empty:
-            return []
+            return released
         while len(batch) < self.config.ingest_batch:
             try:
                 batch.append(inbox.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        if gate:
+            batch = [message for message in batch if self._admit(message)]
+        return released + batch
 
     def _dispatch_loop(self) -> None:
-        """Move messages from the bus to the worker that owns their kiosk."""
-        partitions = self._partitions
+        """Move messages from the bus to the worker that owns their kiosk.
+
+        Heartbeats pass the per-kiosk rate limit here, before they can fill a
+        worker's queue; held ones go to their worker when their time comes.
+        """
         while not self._stop_ingest.is_set():
+            for message in self.heartbeats.due():
+                self._route(message)
             try:
-                topic, payload = self.bus.inbox.get(timeout=0.1)
+                message = self.bus.inbox.get(timeout=0.1)
             except queue.Empty:
                 continue
-            # safecode/v1/kiosk/<id>/...: a malformed topic still lands somewhere and is
-            # refused there; zlib.crc32 is stable across processes, unlike hash().
-            kiosk = topic.split("/", 4)[3] if topic.count("/") >= 4 else topic
-            target = partitions[zlib.crc32(kiosk.encode("utf-8", "replace")) % len(partitions)]
-            while not self._stop_ingest.is_set():
-                try:
-                    target.put((topic, payload), timeout=0.1)
-                    break
-                except queue.Full:  # that worker is behind: hold here, the bus inbox fills
-                    continue
+            if self._admit(message):
+                self._route(message)
+
+    def _route(self, message: tuple[str, bytes]) -> None:
+        """Put one message on the queue of the worker that owns its kiosk."""
+        topic = message[0]
+        # safecode/v1/kiosk/<id>/...: a malformed topic still lands somewhere and is
+        # refused there; zlib.crc32 is stable across processes, unlike hash().
+        kiosk = topic.split("/", 4)[3] if topic.count("/") >= 4 else topic
+        partitions = self._partitions
+        target = partitions[zlib.crc32(kiosk.encode("utf-8", "replace")) % len(partitions)]
+        while not self._stop_ingest.is_set():
+            try:
+                target.put(message, timeout=0.1)
+                break
+            except queue.Full:  # that worker is behind: hold here, the bus inbox fills
+                continue
 
     def _ingest_loop(self, inbox: queue.Queue[tuple[str, bytes]]) -> None:
         try:
@@ -329,7 +403,7 @@ class AggregatorService:
         # No connection_context: after a database error the connection is closed and
         # peewee opens a new one on the next query (a restarted PostgreSQL, say).
         while not self._stop_ingest.is_set():
-            batch = self._take(inbox)
+            batch = self._take(inbox, gate=inbox is self.bus.inbox)
             if not batch:
                 continue
             try:

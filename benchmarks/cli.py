@@ -14,6 +14,7 @@ from protocol import keys
 from protocol.presentation import Presentation
 from simulator.visitors import enrol_visitor
 
+from .flood import flood_command
 from .ingest import ingest_command
 from .kiosk import kiosk_command
 
@@ -27,6 +28,7 @@ def bench_group() -> None:
 
 
 bench_group.add_command(ingest_command)
+bench_group.add_command(flood_command)
 
 
 @bench_group.command("presentation")

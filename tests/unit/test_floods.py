@@ -1,0 +1,166 @@
+"""Floods from one kiosk cost little and stay quiet (issue 13, item 5).
+
+Heartbeats are coalesced per kiosk (newest wins) and counted, a config is signed
+again only when its content changes, and refusals go through the rate-limited log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import queue
+from pathlib import Path
+
+import pytest
+
+from aggregator.bus import Bus
+from aggregator.config import load_config
+from aggregator.db import KioskEntry
+from aggregator.heartbeat_gate import HeartbeatGate
+from aggregator.revocations import revoke
+from aggregator.service import AggregatorService
+from protocol import topics
+from protocol.kiosk_config import parse_kiosk_config
+from protocol.status import encode_status
+from simulator.site import init_simulated_site
+from tests.waiting import wait_until
+
+STATUS = topics.topic("kiosk-1", topics.STATUS)
+
+
+class ConfigQueueBus(Bus):
+    """A bus without a broker: the test fills the inbox; answers and configs are kept."""
+
+    def __init__(self) -> None:
+        self.inbox = queue.Queue()
+        self.answers: list[tuple[str, bytes]] = []
+        self.configs: list[tuple[str, bytes]] = []
+
+    def start(self) -> None:
+        pass
+
+    def wait_connected(self, timeout: float) -> bool:
+        return True
+
+    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
+        self.answers.append((kiosk_id, wire))
+
+    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
+        self.configs.append((kiosk_id, wire))
+
+    def stop(self) -> None:
+        pass
+
+
+def _service(tmp_path: Path, **changes: object) -> tuple[AggregatorService, ConfigQueueBus]:
+    site = init_simulated_site(tmp_path / "site", kiosks=2, visitors=1)
+    config = dataclasses.replace(load_config(site.aggregator_config), **changes)
+    bus = ConfigQueueBus()
+    return AggregatorService(config, bus, on_event=lambda line: None, roles={"ingest"}), bus
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_gate_lets_one_heartbeat_a_kiosk_through_per_interval_newest_wins() -> None:
+    clock = FakeClock()
+    gate: HeartbeatGate[str] = HeartbeatGate(1.0, clock)
+    assert gate.admit("kiosk-1", "first")
+    assert gate.admit("kiosk-2", "other kiosk")  # each kiosk has its own allowance
+    assert [gate.admit("kiosk-1", f"storm {n}") for n in range(100)] == [False] * 100
+    assert gate.coalesced == 99 and gate.pending() == 1
+    assert gate.due() == []  # not yet: the interval has not passed
+    clock.now += 1.0
+    assert gate.due() == ["storm 99"]
+    assert not gate.admit("kiosk-1", "too soon after the released one")
+    clock.now += 5.0
+    assert gate.due() == ["too soon after the released one"]
+    clock.now += 5.0
+    gate.due()  # a quiet kiosk is forgotten, then passes at once again
+    assert gate.admit("kiosk-1", "much later")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_heartbeat_storm_costs_one_status_write_per_interval(
+    tmp_path: Path, workers: int
+) -> None:
+    service, bus = _service(tmp_path, ingest_workers=workers, heartbeat_interval_s=0.3)
+    written: list[str] = []
+    note_status = service._note_status
+
+    def counting_note_status(kiosk_id: str, payload: bytes) -> None:
+        written.append(kiosk_id)
+        note_status(kiosk_id, payload)
+
+    service._note_status = counting_note_status  # type: ignore[method-assign]
+    storm = 3000
+    for n in range(storm):
+        state = "offline" if n % 2 else "online"
+        bus.inbox.put((STATUS, encode_status(state, config_serial=None)))
+    last = encode_status("online", config_serial=7)
+    bus.inbox.put((STATUS, last))
+    service.start()
+    try:
+
+        def settled() -> bool:
+            stored = KioskEntry.get_by_id("kiosk-1").last_status
+            return stored is not None and json.loads(stored) == json.loads(last)
+
+        wait_until(settled, 10, message="the newest heartbeat stored")
+    finally:
+        service.stop()
+    assert len(written) <= 10, len(written)  # not one database write per heartbeat
+    coalesced = service.counts()["dropped:heartbeat_coalesced"]
+    assert coalesced + len(written) == storm + 1
+    assert len(bus.configs) <= len(written)
+
+
+def test_an_unchanged_config_is_not_signed_again(tmp_path: Path) -> None:
+    service, bus = _service(tmp_path)
+    try:
+        service.handle(STATUS, encode_status("online", config_serial=None))
+        assert len(bus.configs) == 1
+        first = parse_kiosk_config(bus.configs[0][1])
+        for _ in range(200):  # alternating offline/online, nothing changed
+            service.handle(STATUS, encode_status("offline"))
+            service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert len(bus.configs) == 1
+        assert service.counts()["configs_unchanged"] == 200
+        # A kiosk that says it holds none gets the same bytes, not a new signature.
+        service.handle(STATUS, encode_status("offline"))
+        service.handle(STATUS, encode_status("online", config_serial=None))
+        assert bus.configs[1] == bus.configs[0]
+        # New content (a revocation) is signed and sent.
+        revoke([b"\x01" * 8])
+        service.handle(STATUS, encode_status("offline"))
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert len(bus.configs) == 3
+        assert parse_kiosk_config(bus.configs[2][1]).revoked == frozenset({b"\x01" * 8})
+        assert service.counts()["configs_sent"] == 2
+    finally:
+        service.db.close()
+
+
+def test_refusals_are_logged_through_the_rate_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events: list[str] = []
+    service, bus = _service(tmp_path, log_lines_per_reason=3, log_interval_s=3600)
+    service._on_event = events.append
+    checkin = topics.topic("kiosk-1", topics.CHECKIN)
+    try:
+        with caplog.at_level(logging.INFO, logger="aggregator.service"):
+            for n in range(500):
+                service.handle(checkin, b"\xff garbage %d" % n)
+    finally:
+        service.db.close()
+    assert service.counts()["refused:malformed"] == 500
+    refused = [r for r in caplog.records if "refused a check-in" in r.getMessage()]
+    refused += [line for line in events if "refused a check-in" in line]
+    assert 1 <= len(refused) <= 3, len(refused)
