@@ -368,9 +368,8 @@ def test_refusal_for_names_the_record_and_the_reason(reason: str) -> None:
 
 
 def test_refusal_for_needs_no_database_and_keeps_large_sequence_numbers() -> None:
-    from protocol.receipt import parse_refusal
-
     from protocol.checkin import SEQ_MAX
+    from protocol.receipt import parse_refusal
 
     record = _record(kiosk="kiosk-a", seq=SEQ_MAX)  # the largest a kiosk may send
     refusal = parse_refusal(sequencer().refusal_for(record, "replayed"))
