@@ -55,6 +55,18 @@ def create_private_file(path: Path | str) -> Path:
     return path
 
 
+def _create_new_private_file(path: Path) -> None:
+    """Create ``path`` 0600 only if nobody has (O_EXCL): no existing file is ever opened."""
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        tighten(path)
+        return
+    os.close(fd)
+    os.chmod(path, PRIVATE_FILE_MODE)
+
+
 def write_private_text(path: Path | str, text: str) -> None:
     """Write (or overwrite) a text file only its owner can read."""
     path = create_private_file(path)
@@ -62,8 +74,17 @@ def write_private_text(path: Path | str, text: str) -> None:
 
 
 def prepare_private_sqlite(path: Path | str) -> None:
-    """Before SQLite opens ``path``: the database 0600 (its side files follow), folders 0700."""
+    """Before SQLite opens ``path``: the database 0600 (its side files follow), folders 0700.
+
+    An existing database is never opened here, only its mode tightened: closing any
+    descriptor of a file drops every POSIX lock this process holds on it, so an
+    open-and-close beside a live SQLite connection of the same process would silently
+    unlock that connection and let another process corrupt the database.
+    """
     path = Path(path)
-    create_private_file(path)  # an empty file is an empty SQLite database
+    if path.exists():
+        tighten(path)
+    else:
+        _create_new_private_file(path)  # an empty file is an empty SQLite database
     for suffix in SQLITE_SIDE_FILES:
         tighten(path.with_name(path.name + suffix))

@@ -81,3 +81,44 @@ def test_an_existing_open_database_is_tightened_but_not_its_folder(
     assert _open_to_others(db.parent) == ["0o755 ."]
     assert private_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
     assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+
+
+@pytest.mark.spawns
+def test_preparing_an_open_database_keeps_this_process_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops this process's POSIX locks on it (SQLite's).
+
+    Opening a database a second time in a process that already writes to it (the web app
+    beside ingest in ``aggregator run``) must not unlock the first connection, or another
+    process writes at the same time and the file is corrupted.
+    """
+    import sqlite3
+    import subprocess
+    import sys
+
+    from support.private_files import prepare_private_sqlite
+
+    path = tmp_path / "ledger.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN EXCLUSIVE")  # this process holds the write lock
+    try:
+        prepare_private_sqlite(path)
+        other = subprocess.run(
+            [sys.executable, "-c", _TRY_WRITE, str(path)], capture_output=True, text=True
+        )
+        assert other.stdout.strip() == "locked", other.stdout + other.stderr
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+_TRY_WRITE = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+try:
+    db.execute("BEGIN IMMEDIATE")
+except sqlite3.OperationalError as exc:
+    print("locked" if "locked" in str(exc) else exc)
+else:
+    print("got the write lock")
+"""
