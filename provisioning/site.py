@@ -5,7 +5,8 @@ working installation to try things on. The visitors come from the caller (a
 :data:`CrowdWriter`, e.g. ``simulator.visitors.write_crowd``): provisioning holds
 no simulation code. Each kiosk makes its own device key in
 its own state folder; only the public key is read from it, as enrolment over
-SSH will do.
+SSH will do. The aggregator's keys get one folder each under ``aggregator/keys/``,
+the layout the systemd units use (provisioning/site_keys.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from protocol import keys
 from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
 from support.private_files import private_dir, write_private_text
+
+from .site_keys import SiteKeys
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
 
@@ -62,6 +65,8 @@ class Site:
     database_url: str
     ledger_vkey: str
     http_port: int | None
+    #: The aggregator's key files, one folder per key (provisioning/site_keys.py).
+    keys: SiteKeys
 
 
 def init_site(
@@ -88,11 +93,12 @@ def init_site(
     """
     root = Path(root).resolve()
     agg_dir = private_dir(root / "aggregator")  # new folders 0700: the layout is private
-    ledger_key, issuer_key = _aggregator_keys(agg_dir)
+    site_keys = SiteKeys(agg_dir)
+    ledger_key, issuer_key = site_keys.ensure()
     database_url = f"sqlite:///{agg_dir / 'ledger.sqlite'}"
     mqtt = {"host": mqtt_host, "port": mqtt_port}
     agg_config = _write_aggregator_config(
-        agg_dir, origin, database_url, mqtt, http_port, broker_logins
+        site_keys, origin, database_url, mqtt, http_port, broker_logins
     )
     accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
 
@@ -133,20 +139,13 @@ def init_site(
         configs.append(config)
     db.close()
     vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
-    return Site(root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port)
-
-
-def _aggregator_keys(agg_dir: Path) -> tuple[Ed25519PrivateKey, Ed25519PrivateKey]:
-    """The ledger and issuer keys (made if missing), each with its .pub file beside it."""
-    ledger_key, _ = keys.load_or_create_private(agg_dir / "ledger.key")
-    issuer_key, _ = keys.load_or_create_private(agg_dir / "issuer.key")
-    for key, name in ((ledger_key, "ledger.key"), (issuer_key, "issuer.key")):
-        keys.write_public_file(key, agg_dir / name)  # what the read API hands to kiosks
-    return ledger_key, issuer_key
+    return Site(
+        root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port, site_keys
+    )
 
 
 def _write_aggregator_config(
-    agg_dir: Path,
+    site_keys: SiteKeys,
     origin: str,
     database_url: str,
     mqtt: dict[str, object],
@@ -154,11 +153,11 @@ def _write_aggregator_config(
     broker_logins: BrokerLogins | None,
 ) -> Path:
     """Write aggregator.toml (and the broker admin's password file); returns its path."""
+    agg_dir = site_keys.base
     aggregator: dict[str, object] = {
         "origin": origin,
         "database_url": database_url,
-        "ledger_key": "ledger.key",
-        "issuer_key": "issuer.key",
+        **site_keys.config_settings(),
     }
     if http_port:
         aggregator["http_port"] = http_port

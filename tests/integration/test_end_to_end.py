@@ -36,6 +36,7 @@ from kiosk.sources import frame_source
 from protocol import keys, topics
 from protocol.note import NoteVerifier
 from provisioning.site import Site
+from provisioning.site_keys import SiteKeys
 from simulator.broker import LocalBroker
 from simulator.render import blank_frame, render_code_frame
 from simulator.site import init_simulated_site
@@ -227,6 +228,10 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     # The kiosks' configs hold their broker passwords: only their owner may read them.
     config = tmp_path / "site" / "kiosks" / "kiosk-1" / "kiosk.toml"
     assert "password" in config.read_text() and config.stat().st_mode & 0o077 == 0
+    # The keys lie by role (provisioning/site_keys.py): ingest made the data key in keys/data.
+    site_keys = SiteKeys(tmp_path / "site" / "aggregator")
+    assert site_keys.data_master.exists() and site_keys.ledger.exists()
+    assert not list(site_keys.base.glob("*.key")), "no key left beside aggregator.toml"
     assert any("accepted seq=" in line for line in lines)
     assert any("sealed block" in line for line in lines)
     # Privacy: the demo's output never shows a whole code.

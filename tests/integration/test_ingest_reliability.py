@@ -20,6 +20,7 @@ import pytest
 
 from aggregator.api.metrics import LedgerCollector
 from aggregator.audit import verify_ledger
+from aggregator.config import load_config
 from aggregator.db import CheckinEntry, open_database
 from aggregator.placement import KioskClockEntry
 from benchmarks.ingest import CollectedProcess, KioskFleet, make_site
@@ -101,9 +102,8 @@ def _assert_all_sealed_once(site: Site) -> None:
     assert sealed <= published
     assert site.fleet.conflicts == 0, "a check-in sealed at two leaf indexes"
     db = open_database(site.url)
-    summary = verify_ledger(
-        keys.load_private(site.config.parent / "ledger.key").public_key(), "bench.localhost/ledger"
-    )
+    ledger_key = keys.load_private(load_config(site.config).ledger_key_path)
+    summary = verify_ledger(ledger_key.public_key(), "bench.localhost/ledger")
     db.close()
     assert summary.tree_size == len(sealed)
 

@@ -64,7 +64,7 @@ def test_revoke_reaches_every_kiosk_signed_and_retained(
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.splitlines()[-1])
     assert report == {"added": 1, "revoked": 1, "kiosks": ["kiosk-1", "kiosk-2"]}
-    ledger = keys.load_private(site.root / "aggregator" / "ledger.key")
+    ledger = keys.load_private(site.keys.ledger)
     for kiosk_id in ("kiosk-1", "kiosk-2"):
         config = parse_kiosk_config(retained_config(own_broker.port, kiosk_id))
         config.verify(ledger.public_key())

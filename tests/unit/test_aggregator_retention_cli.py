@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator import vault
+from aggregator import key_files
 from aggregator.config import ConfigError, load_config
 from aggregator.db import open_database
 from safecode.cli import cli
@@ -24,9 +24,7 @@ def test_old_day_keys_go_and_new_ones_stay(tmp_path: Path) -> None:
     site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1)
     config = load_config(site.aggregator_config)
     db = open_database(config.database_url)
-    keeper = vault.Vault.from_file(
-        config.ledger_key_path.parent / vault.MASTER_KEY_FILE, create=True
-    )
+    keeper = key_files.data_vault(config)
     today = int(time.time() // 86400)
     for day in (today - 40, today - 29, today):
         keeper.seal(bytes(16), b"visit", day)

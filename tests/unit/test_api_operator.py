@@ -362,8 +362,8 @@ def test_app_from_config_reads_the_public_keys(tmp_path: Path) -> None:
     trust = app.config["KIOSK_TRUST"]
     assert trust.mqtt_port == 18830 and trust.ledger_key.startswith("did:key:")
     # Only the public halves are read: the web process needs no signing key.
-    (site.aggregator_config.parent / "ledger.key").unlink()
-    (site.aggregator_config.parent / "issuer.key").unlink()
+    site.keys.ledger.unlink()
+    site.keys.issuer.unlink()
     assert create_app_from_config(site.aggregator_config).config["KIOSK_TRUST"] == trust
-    (site.aggregator_config.parent / "ledger.key.pub").unlink()
+    site.keys.ledger_public.unlink()
     assert create_app_from_config(site.aggregator_config).config["KIOSK_TRUST"] is None

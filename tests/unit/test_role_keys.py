@@ -19,15 +19,6 @@ from protocol import keys
 from safecode.cli import cli
 from simulator.site import init_simulated_site
 
-#: The split layout: each key in its own folder, public files apart.
-SPLIT = """\
-ledger_key = "keys/ledger/ledger.key"
-issuer_key = "keys/issuer/issuer.key"
-data_master_key = "keys/data/data-master.key"
-ledger_public_key = "keys/public/ledger.pub"
-issuer_public_key = "keys/public/issuer.pub"
-"""
-
 
 class QuietBus(Bus):
     """No broker: nothing comes in, answers are dropped."""
@@ -49,30 +40,36 @@ class QuietBus(Bus):
 
 
 class Site:
-    """A simulated site moved to the split key layout; ``hide`` takes a key folder away."""
+    """A simulated site, its keys laid out by role by init-site; ``hide`` takes a folder away."""
 
     def __init__(self, root: Path) -> None:
-        site = init_simulated_site(root / "site", kiosks=0, visitors=1)
-        self.config_path = site.aggregator_config
-        folder = self.config_path.parent
-        self.keys = folder / "keys"
-        for name in ("ledger", "issuer", "data", "public"):
-            (self.keys / name).mkdir(parents=True, mode=0o700)
-        for name in ("ledger", "issuer"):
-            (folder / f"{name}.key").rename(self.keys / name / f"{name}.key")
-            (folder / f"{name}.key.pub").rename(self.keys / "public" / f"{name}.pub")
-        text = self.config_path.read_text()
-        text = text.replace('ledger_key = "ledger.key"\n', "")
-        text = text.replace('issuer_key = "issuer.key"\n', "")
-        self.config_path.write_text(text.replace("[aggregator]\n", "[aggregator]\n" + SPLIT))
+        laid_out = init_simulated_site(root / "site", kiosks=0, visitors=1)
+        self.config_path = laid_out.aggregator_config
+        self.key_paths = laid_out.keys
+        self.keys = laid_out.keys.folder
         self.aside = root / "aside"
         self.aside.mkdir()
-        self.ledger_did = (self.keys / "public" / "ledger.pub").read_text().strip()
-        self.issuer_did = (self.keys / "public" / "issuer.pub").read_text().strip()
+        self.ledger_did = laid_out.keys.ledger_public.read_text().strip()
+        self.issuer_did = laid_out.keys.issuer_public.read_text().strip()
 
     def hide(self, *names: str) -> None:
         for name in names:
             shutil.move(str(self.keys / name), str(self.aside / name))
+
+
+def flatten(site: Site) -> Path:
+    """Move the keys back to the flat layout of older sites (beside the config); its folder."""
+    folder = site.config_path.parent
+    paths = site.key_paths
+    for path in (paths.ledger, paths.issuer, paths.ledger_public, paths.issuer_public):
+        path.rename(folder / path.name)
+    shutil.rmtree(site.keys)
+    text = site.config_path.read_text()
+    for name in ("data_master_key", "ledger_public_key", "issuer_public_key"):
+        text = "".join(line for line in text.splitlines(True) if not line.startswith(name))
+    text = text.replace('"keys/ledger/ledger.key"', '"ledger.key"')
+    site.config_path.write_text(text.replace('"keys/issuer/issuer.key"', '"issuer.key"'))
+    return folder
 
 
 @pytest.fixture
@@ -82,15 +79,16 @@ def site(tmp_path: Path) -> Site:
 
 def test_the_config_names_each_key_file(site: Site) -> None:
     config = load_config(site.config_path)
+    assert config.ledger_key_path == site.keys / "ledger" / "ledger.key"
+    assert config.issuer_key_path == site.keys / "issuer" / "issuer.key"
     assert key_files.data_master_key_path(config) == site.keys / "data" / MASTER_KEY_FILE
-    assert key_files.ledger_public_path(config) == site.keys / "public" / "ledger.pub"
-    assert key_files.issuer_public_path(config) == site.keys / "public" / "issuer.pub"
+    assert key_files.ledger_public_path(config) == site.keys / "public" / "ledger.key.pub"
+    assert key_files.issuer_public_path(config) == site.keys / "public" / "issuer.key.pub"
 
 
-def test_older_configs_find_the_keys_where_they_were(tmp_path: Path) -> None:
-    site = init_simulated_site(tmp_path / "site", kiosks=0, visitors=1)
-    config = load_config(site.aggregator_config)
-    folder = site.aggregator_config.parent
+def test_older_configs_find_the_keys_where_they_were(site: Site) -> None:
+    folder = flatten(site)
+    config = load_config(site.config_path)
     assert key_files.data_master_key_path(config) == folder / MASTER_KEY_FILE
     assert key_files.ledger_public_path(config) == folder / "ledger.key.pub"
     assert key_files.issuer_public_path(config) == folder / "issuer.key.pub"
