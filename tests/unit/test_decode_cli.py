@@ -102,10 +102,12 @@ def test_a_decompression_bomb_costs_no_memory(tmp_path: Path) -> None:
     from tests.unit.hostile_png import write_png
 
     huge = write_png(tmp_path / "huge.png", 13_370, 13_370)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec, so a
+    # large test worker would be counted; VmHWM belongs to the child's own memory map.
     child = (
-        "import atexit, resource, sys\n"
-        "atexit.register(lambda: print('maxrss_kb', "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "import atexit, re, sys\n"
+        "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]\n"
+        "atexit.register(lambda: print('maxrss_kb', hwm(), file=sys.stderr))\n"
         "from safecode.cli import cli\n"
         "cli(['kiosk', 'decode', *sys.argv[1:]])\n"
     )
