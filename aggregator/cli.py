@@ -173,7 +173,10 @@ def _serve_one_role(
     "--days",
     type=click.IntRange(1, 3650),
     default=None,
-    help="Retention in days (default: aggregator.retention_days, 28).",
+    help=(
+        "Retention in days (default: aggregator.retention_days, 28); more than "
+        "aggregator.max_outbox_age_days."
+    ),
 )
 def retention(config_path: Path, days: int | None) -> None:
     """Destroy the day keys of visits older than the retention period; print what went.
@@ -183,11 +186,14 @@ def retention(config_path: Path, days: int | None) -> None:
     """
     import time
 
+    from .config import retention_below_outbox_age
     from .db import open_database
     from .retention import destroy_expired_keys
 
     config = _load(config_path, False)
     keep = days or config.retention_days
+    if keep <= config.max_outbox_age_days:
+        raise click.UsageError(retention_below_outbox_age(keep, config.max_outbox_age_days))
     db = open_database(config.database_url)
     try:
         report = destroy_expired_keys(time.time(), keep)

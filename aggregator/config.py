@@ -148,9 +148,25 @@ def _check(config: AggregatorConfig) -> None:
         raise ConfigError(
             f"aggregator.max_outbox_age_days must be an integer from 1 to {MAX_OUTBOX_AGE_DAYS}"
         )
+    if days <= age:
+        raise ConfigError(retention_below_outbox_age(days, age))
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")
+
+
+def retention_below_outbox_age(retention_days: int, max_outbox_age_days: int) -> str:
+    """Why a retention of ``retention_days`` is refused beside this outbox-age bound.
+
+    Retention blanks the presentation hash that catches a replayed code, while ingest
+    still accepts codes up to ``max_outbox_age_days`` old: a shorter retention would let
+    a code already sealed be sealed again once its first visit is forgotten.
+    """
+    return (
+        f"aggregator.retention_days ({retention_days}) must be more than "
+        f"aggregator.max_outbox_age_days ({max_outbox_age_days}): forgotten visits no "
+        "longer stop a replayed code that ingest would still accept"
+    )
 
 
 def _number(value: object) -> bool:

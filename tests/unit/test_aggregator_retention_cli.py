@@ -34,8 +34,22 @@ def test_old_day_keys_go_and_new_ones_stay(tmp_path: Path) -> None:
     report = json.loads(result.output.splitlines()[-1])
     assert report["retention_days"] == 28
     assert report["days_destroyed"] == [today - 40, today - 29]
-    again = json.loads(run("--config", str(site.aggregator_config), "--days", "1").output)
-    assert again["days_destroyed"] == []  # today's key is younger than a day's retention
+    again = json.loads(run("--config", str(site.aggregator_config), "--days", "8").output)
+    assert again["days_destroyed"] == []  # today's key is younger than 8 days' retention
+
+
+def test_retention_must_outlast_the_outbox_age(tmp_path: Path) -> None:
+    # Forgetting blanks the hash that stops a replayed code; ingest still takes codes up
+    # to max_outbox_age_days (7) old, so a shorter retention would seal one code twice.
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=1)
+    refused = run("--config", str(site.aggregator_config), "--days", "7")
+    assert refused.exit_code != 0 and "max_outbox_age_days" in refused.output
+    text = site.aggregator_config.read_text()
+    site.aggregator_config.write_text(
+        text.replace("[aggregator]\n", "[aggregator]\nretention_days = 3\n")
+    )
+    with pytest.raises(ConfigError, match="max_outbox_age_days"):
+        load_config(site.aggregator_config)
 
 
 def test_retention_days_is_checked(tmp_path: Path) -> None:
