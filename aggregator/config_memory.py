@@ -5,7 +5,8 @@ kiosk that toggles offline/online thousands of times must not make the aggregato
 sign and publish a retained message each time: the content (the revoked ids and the
 floor) is remembered per kiosk as a digest with the wire bytes last published, and
 a new config is signed only when that content differs. A kiosk that says it holds
-no config (its broker lost the retained message, say) gets the same bytes again.
+no config, or an older one than the last published (its broker lost the retained
+message, say), gets the same bytes again.
 """
 
 from __future__ import annotations
@@ -25,19 +26,22 @@ def config_digest(revoked: Iterable[bytes], floor: int | None) -> bytes:
 
 
 class PublishedConfigs:
-    """Kiosk id -> (content digest, wire bytes) of the config last published (thread-safe)."""
+    """Kiosk id -> (content digest, wire bytes, serial) of the config last published.
+
+    Thread-safe.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sent: dict[str, tuple[bytes, bytes]] = {}
+        self._sent: dict[str, tuple[bytes, bytes, int]] = {}
 
-    def unchanged(self, kiosk_id: str, digest: bytes) -> bytes | None:
-        """The wire last published to ``kiosk_id`` if its content was ``digest``, else None."""
+    def unchanged(self, kiosk_id: str, digest: bytes) -> tuple[bytes, int] | None:
+        """(wire, serial) last published to ``kiosk_id`` if its content was ``digest``."""
         with self._lock:
             sent = self._sent.get(kiosk_id)
-        return sent[1] if sent is not None and sent[0] == digest else None
+        return (sent[1], sent[2]) if sent is not None and sent[0] == digest else None
 
-    def remember(self, kiosk_id: str, digest: bytes, wire: bytes) -> None:
-        """Note that ``wire`` (content ``digest``) was just published to ``kiosk_id``."""
+    def remember(self, kiosk_id: str, digest: bytes, wire: bytes, serial: int) -> None:
+        """Note that ``wire`` (content ``digest``, ``serial``) was just published."""
         with self._lock:
-            self._sent[kiosk_id] = (digest, wire)
+            self._sent[kiosk_id] = (digest, wire, serial)

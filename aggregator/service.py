@@ -21,6 +21,7 @@ import peewee
 
 from protocol import topics
 from protocol.errors import ProtocolError
+from protocol.kiosk_config import parse_kiosk_config
 from protocol.status import parse_status
 
 from . import counters, key_files, placement
@@ -68,6 +69,21 @@ class CounterFlusher:
 def _holds_no_config(status: dict[str, object]) -> bool:
     """The heartbeat says its kiosk holds no config."""
     return "config_serial" in status and status["config_serial"] is None
+
+
+#: Stands for "the kiosk did not say which config it holds": treated as up to date.
+CURRENT_CONFIG = 2**63
+
+
+def _held_serial(status: dict[str, object]) -> int | None:
+    """The config serial the heartbeat says its kiosk holds: None for none.
+
+    A heartbeat that does not say (an older firmware) counts as holding the newest.
+    """
+    if "config_serial" not in status:
+        return CURRENT_CONFIG
+    serial = status["config_serial"]
+    return serial if type(serial) is int else None
 
 
 def _wants_config(before: KioskEntry, status: dict[str, object]) -> bool:
@@ -300,16 +316,17 @@ class AggregatorService:
         if updated:
             placement.note_heartbeat(kiosk_id, status, now_ms)
         if updated and before is not None and not before.retired and _wants_config(before, status):
-            self.send_config(kiosk_id, holds_none=_holds_no_config(status))
+            self.send_config(kiosk_id, held_serial=_held_serial(status))
 
-    def send_config(self, kiosk_id: str, *, holds_none: bool = True) -> None:
+    def send_config(self, kiosk_id: str, *, held_serial: int | None = None) -> None:
         """Send a kiosk that just came online its config: revocations and its seq floor.
 
         A kiosk whose outbox lost its last commits (a power cut) learns here the
         sequence numbers the ledger already holds, so it never gives them out again.
         A config is signed again only when its content changed since the last one
-        this process published to the kiosk; a kiosk that ``holds_none`` gets those
-        same bytes again, any other is left with the retained one it has.
+        this process published to the kiosk. A kiosk holding none (``held_serial``
+        None) or an older one than those bytes gets the same bytes again (its broker
+        may have lost the retained message); one holding them is left as it is.
         """
         revoked = revoked_ids()
         floors = next_seq_floors()
@@ -317,8 +334,9 @@ class AggregatorService:
         last = self.published_configs.unchanged(kiosk_id, digest)
         try:
             if last is not None:
-                if holds_none:
-                    self.bus.publish_config(kiosk_id, last)
+                wire, serial = last
+                if held_serial is None or held_serial < serial:
+                    self.bus.publish_config(kiosk_id, wire)
                     self.ingestor.count("configs_resent")
                 else:
                     self.ingestor.count("configs_unchanged")
@@ -332,7 +350,8 @@ class AggregatorService:
             )
         except NotImplementedError:
             return
-        self.published_configs.remember(kiosk_id, digest, sent[kiosk_id])
+        wire = sent[kiosk_id]
+        self.published_configs.remember(kiosk_id, digest, wire, parse_kiosk_config(wire).serial)
         self.ingestor.count("configs_sent")
 
     def _admit(self, message: tuple[str, bytes]) -> bool:

@@ -147,6 +147,30 @@ def test_an_unchanged_config_is_not_signed_again(tmp_path: Path) -> None:
         service.db.close()
 
 
+def test_a_kiosk_holding_an_older_config_gets_the_newest_again(tmp_path: Path) -> None:
+    # The broker lost the retained newest config (killed before its autosave) and the
+    # kiosk came back holding the one before: unchanged content must still reach it.
+    service, bus = _service(tmp_path)
+    try:
+        service.handle(STATUS, encode_status("online", config_serial=None))
+        first = parse_kiosk_config(bus.configs[0][1])
+        revoke([b"\x02" * 8])
+        service.handle(STATUS, encode_status("offline"))
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        newest = bus.configs[-1]
+        assert parse_kiosk_config(newest[1]).serial > first.serial
+        service.handle(STATUS, encode_status("offline"))
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert bus.configs[-1] == newest and len(bus.configs) == 3  # the same bytes again
+        assert service.counts()["configs_resent"] == 1
+        held = parse_kiosk_config(newest[1]).serial
+        service.handle(STATUS, encode_status("offline"))
+        service.handle(STATUS, encode_status("online", config_serial=held))
+        assert len(bus.configs) == 3  # up to date: nothing sent
+    finally:
+        service.db.close()
+
+
 def test_refusals_are_logged_through_the_rate_limit(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
