@@ -26,7 +26,7 @@ def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30)
 
     No access log: request paths carry check-in ids (inclusion proofs), which are
     nobody's business but the asker's. Refusals are counted and logged by the app.
-    Threaded workers with a deadline for request heads (``aggregator.web_worker``), so
+    Threaded workers with deadlines for request heads and bodies (``aggregator.web_worker``), so
     slow clients cannot stall the API the way they stall sync workers.
     """
     return [

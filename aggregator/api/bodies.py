@@ -9,7 +9,6 @@ which every caller turns into a 400.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from flask import current_app, request
@@ -20,8 +19,6 @@ from .errors import bad_request
 # The largest body the API takes is an enrolment: three short strings in one object.
 MAX_JSON_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 16
-# A JSON string (with its escapes) or a bracket; brackets inside strings do not nest.
-_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class JsonBodyError(ValueError):
@@ -29,16 +26,29 @@ class JsonBodyError(ValueError):
 
 
 def nesting_depth(text: str, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep arrays and objects nest in ``text``; stops counting just past ``limit``."""
+    """How deep arrays and objects nest in ``text``; stops counting just past ``limit``.
+
+    One pass, character by character: brackets inside strings do not nest, and a
+    backslash in a string escapes the next character (linear even on hostile input).
+    """
     depth = deepest = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in "[{":
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
             if deepest > limit:
                 break
-        elif token in "]}":
+        elif char in "]}":
             depth = max(depth - 1, 0)
     return deepest
 

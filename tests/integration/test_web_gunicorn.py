@@ -20,7 +20,7 @@ import pytest
 
 from aggregator.db import database_proxy, open_database
 from aggregator.operators import create_token
-from aggregator.web_worker import HEAD_DEADLINE_S
+from aggregator.web_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S
 from protocol.checkpoint import open_checkpoint
 from protocol.note import NoteVerifier
 from tests.unit.ledger_builder import LEDGER, ORIGIN, VKEY, LedgerBuilder, free_port, write_config
@@ -219,6 +219,52 @@ def test_a_trickled_request_head_is_cut_off(served: str) -> None:
                 break
     assert closed_after is not None, "the server kept reading a head for ever"
     assert HEAD_DEADLINE_S - 0.5 < closed_after < HEAD_DEADLINE_S + 4
+
+
+SLOW_BODY_HEAD = (
+    b"POST /v1/checkpoint/cosignature HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 60000\r\n\r\n"
+)
+
+
+def _trickle_body(base: str, closed_after: list[float], stop: threading.Event) -> None:
+    """A slow-body client: a whole head (no login needed), then a body byte every 0.2 s."""
+    with socket.create_connection(_address(base), timeout=5) as sock:
+        sock.sendall(SLOW_BODY_HEAD)
+        start = time.monotonic()
+        while not stop.wait(0.2):
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                closed_after.append(time.monotonic() - start)
+                return
+
+
+def test_slow_request_bodies_are_cut_off_and_do_not_stall_healthz(served: str) -> None:
+    """Two dozen bodies trickled after a full head: /healthz answers, and each connection
+    closes once its body is BODY_DEADLINE_S late (the head deadline no longer runs)."""
+    stop = threading.Event()
+    closed_after: list[float] = []
+    slow = [
+        threading.Thread(target=_trickle_body, args=(served, closed_after, stop)) for _ in range(24)
+    ]
+    for thread in slow:
+        thread.start()
+    try:
+        end = time.monotonic() + BODY_DEADLINE_S + 3
+        while time.monotonic() < end and len(closed_after) < len(slow):
+            start = time.monotonic()
+            with urllib.request.urlopen(served + "/healthz", timeout=2) as got:
+                assert json.loads(got.read())["ok"] is True
+            assert time.monotonic() - start < 2
+            time.sleep(0.2)
+        wait_until(lambda: len(closed_after) == len(slow), 5, message="slow bodies to be cut")
+    finally:
+        stop.set()
+        for thread in slow:
+            thread.join(timeout=10)
+    assert min(closed_after) > BODY_DEADLINE_S - 0.5
+    assert max(closed_after) < BODY_DEADLINE_S + 3
 
 
 def test_hostile_requests_get_clean_refusals_under_gunicorn(

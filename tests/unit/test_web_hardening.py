@@ -73,6 +73,22 @@ def test_nesting_is_counted_outside_strings_only() -> None:
         bounded_loads("[" + deep_enough + "]")
 
 
+def test_an_unterminated_string_of_escaped_quotes_is_refused_quickly() -> None:
+    """The depth scan is one linear pass: 16 KB of ``\\"`` used to cost half a second."""
+    hostile = '"' + '\\"' * 8191
+    start = time.process_time()
+    with pytest.raises(ValueError, match="not JSON"):
+        bounded_loads(hostile.encode())
+    assert time.process_time() - start < 0.1
+    assert nesting_depth(hostile + "[" * 100) == 0  # all inside the unterminated string
+
+
+def test_escapes_end_where_json_says() -> None:
+    assert nesting_depth(r'["\\", [[]]]') == 3  # an escaped backslash, then the string ends
+    assert nesting_depth(r'{"a\"[": {"b": "}}]]"}}') == 2
+    assert nesting_depth("[" * 40, limit=5) == 6  # stops just past the limit
+
+
 def test_app_wide_get_json_is_bounded_too(app: Flask) -> None:
     with app.test_request_context(
         method="POST", data="[" * 50_000, content_type="application/json"
