@@ -37,6 +37,9 @@ from .image_budget import MAX_IMAGE_PIXELS, over_budget
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".pgm"})
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "PPM")
+"""The Pillow formats of :data:`IMAGE_SUFFIXES` (PPM reads .pgm): the only decoders
+:func:`load_gray` lets Pillow pick, whatever a file's content claims to be."""
 
 PICAMERA2_MISSING = (
     "picamera2 is not installed: on Raspberry Pi OS install python3-picamera2 and create "
@@ -241,26 +244,36 @@ def _natural_key(path: Path) -> list[Any]:
 def load_gray(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file as a C-contiguous 2-D uint8 grayscale array (ITU-R 601 luma).
 
-    An image larger than ``max_pixels`` (or with a side over ``MAX_IMAGE_SIDE``) is
-    refused from its header, before it is decoded (:mod:`kiosk.image_budget`).
+    Only :data:`IMAGE_FORMATS` are decoded, whatever the file's name. An image larger
+    than ``max_pixels`` (or with a side over ``MAX_IMAGE_SIDE``) is refused from its
+    header, before it is decoded (:mod:`kiosk.image_budget`). Whatever goes wrong reading
+    the file comes out as :class:`FrameSourceError` naming the path.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            refused = over_budget(*im.size, max_pixels)
-            if refused is not None:
-                raise FrameSourceError(f"refused image {path}: {refused}")
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                # 16-bit grayscale: keep the top byte (convert("L") would clip at 255).
-                array = (np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8)
-            else:
-                array = np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        array = _decode_gray(path, max_pixels)
+    except FrameSourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders fed hostile bytes raise
+        # more than OSError/ValueError/SyntaxError (TypeError, NotImplementedError, ...
+        # found by fuzzing): one unreadable file must not stop a decode or replay loop.
         raise FrameSourceError(f"cannot read image {path}: {exc}") from exc
     if array.ndim != 2 or array.size == 0:
         raise FrameSourceError(f"cannot read image {path}: empty or not 2-D ({array.shape})")
     return np.ascontiguousarray(array)
+
+
+def _decode_gray(path: Path, max_pixels: int) -> np.ndarray:
+    """Open ``path`` as one of :data:`IMAGE_FORMATS`, check its size, decode it to gray."""
+    with Image.open(path, formats=IMAGE_FORMATS) as im:
+        refused = over_budget(*im.size, max_pixels)
+        if refused is not None:
+            raise FrameSourceError(f"refused image {path}: {refused}")
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            # 16-bit grayscale: keep the top byte (convert("L") would clip at 255).
+            return (np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8)
+        return np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.uint8)
 
 
 class ReplayFrameSource(FrameSource):

@@ -2,9 +2,12 @@
 
 A check-in still queued when the kiosk's key is retired is refused by the aggregator
 (``retired_kiosk``), and the outbox holds visitor codes. So ``provision retire`` waits
-(the kiosk running on) until the aggregator has acknowledged every queued check-in,
-refuses if that does not happen in time, and after retiring removes the key, config,
-outbox and state folder from the device.
+(the kiosk running on) until the aggregator has acknowledged every queued check-in, then
+stops the kiosk and counts again: a visitor who checked in after the last empty count
+saw it accepted, so the kiosk is started again to deliver it (:func:`drain_and_stop`).
+Only a stopped kiosk with an empty outbox is retired (or, forced, the stopped kiosk's
+count is reported as abandoned); after retiring, the key, config, outbox and state
+folder are removed from the device.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from .errors import StepFailed
 from .layout import DeviceLayout
@@ -55,6 +59,59 @@ async def wait_drained(
         await sleep(min(poll_s, max(0.0, deadline - clock())))
         depth = await read_depth()
     return depth
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The kiosk after :func:`drain_and_stop`: stopped, and what its outbox still holds."""
+
+    depth: int
+    """Check-ins the stopped kiosk's outbox holds unacknowledged (UNKNOWN if unread)."""
+    was_running: bool
+    """The unit was active before: start it again if the retirement does not go ahead."""
+
+
+async def is_active(device: Device, systemctl: list[str], unit: str, step: str) -> bool:
+    """True if ``systemctl is-active unit`` says the kiosk runs."""
+    answer = await device.run([*systemctl, "is-active", unit], step, check=False)
+    return answer.exit_status == 0
+
+
+async def drain_and_stop(
+    device: Device,
+    layout: DeviceLayout,
+    systemctl: list[str],
+    unit: str,
+    timeout: float,
+    *,
+    poll_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Stopped:
+    """Let the running kiosk deliver its queue, stop it, and count its outbox again.
+
+    A visitor may check in between the last empty count and the stop: that check-in is
+    queued, so the outbox is counted once more with the kiosk stopped. If it is not empty
+    the kiosk is started again and waited on, within ``timeout`` seconds in all. On
+    return the kiosk is stopped and ``depth`` is a count no running kiosk can change.
+    """
+    deadline = clock() + timeout
+    was_running = await is_active(device, systemctl, unit, "drain")
+
+    def read() -> Awaitable[int]:
+        return queue_depth(device, layout, "drain")
+
+    while True:
+        left = max(0.0, deadline - clock())
+        await wait_drained(read, left, poll_s=poll_s, clock=clock, sleep=sleep)
+        # A running kiosk that cannot be stopped fails the step (StepFailed, nothing
+        # changed); stopping one that was not running (or has no unit) is only tidy-up.
+        await device.run([*systemctl, "stop", unit], "stop", check=was_running)
+        depth = await read()
+        if depth == 0 or not was_running or clock() >= deadline:
+            return Stopped(depth, was_running)
+        await device.run([*systemctl, "start", unit], "drain", check=False)
+        await sleep(min(poll_s, deadline - clock()))  # let it reconnect before counting
 
 
 def abandoned_or_refuse(kiosk_id: str, depth: int, timeout: float, force: bool) -> int:

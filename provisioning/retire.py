@@ -2,9 +2,9 @@
 
 Retire: the aggregator refuses the kiosk's key from now on and removes its broker
 account at once (one API call). Given a HOST, the kiosk first delivers its queued
-check-ins (``drain.py``: refused if they stay queued, unless forced); after retiring, the
-service is stopped and disabled and the device key, config, outbox and state folder are
-deleted from the device.
+check-ins and is stopped with its outbox empty (``drain.py``: refused if check-ins stay
+queued, unless forced); after retiring, the service is disabled and the device key,
+config, outbox and state folder are deleted from the device.
 
 Re-key: a new key made on the device, enrolled under a new kiosk id at the same venue;
 then the old id is retired. The old id keeps its old public key in the registry, so
@@ -30,7 +30,7 @@ from protocol.errors import ProtocolError
 from protocol.kiosk_toml import KioskToml
 
 from .device_files import hand_over_state, keygen, write_config
-from .drain import UNKNOWN, abandoned_or_refuse, queue_depth, wait_drained, wipe_state
+from .drain import UNKNOWN, abandoned_or_refuse, drain_and_stop, queue_depth, wipe_state
 from .errors import OutcomeUnknown, StepFailed
 from .heartbeat import wait_heartbeat
 from .layout import KIOSK_UNIT, DeviceLayout, KioskSettings, render_config, systemctl_argv
@@ -117,13 +117,21 @@ async def retire_device(
     drain_timeout: float = 60.0,
     force: bool = False,
 ) -> Retired:
-    """Retire the kiosk on the device once its outbox has drained (or ``force``)."""
+    """Retire the kiosk on the device once it is stopped with an empty outbox (or ``force``).
+
+    Refused, the kiosk is started again if it was running: nothing was changed.
+    """
     async with await Device.open(target) as device:
         config = await _device_config(device, layout, "retire")
         kiosk_id = config.kiosk_id
         await check_identity(device, layout, client, kiosk_id)
-        depth = await wait_drained(lambda: queue_depth(device, layout, "drain"), drain_timeout)
-        abandoned = abandoned_or_refuse(kiosk_id, depth, drain_timeout, force)
+        stopped = await drain_and_stop(device, layout, systemctl, unit, drain_timeout)
+        try:
+            abandoned = abandoned_or_refuse(kiosk_id, stopped.depth, drain_timeout, force)
+        except StepFailed:
+            if stopped.was_running:
+                await device.run([*systemctl, "start", unit], "drain", check=False)
+            raise
         await asyncio.to_thread(client.retire, kiosk_id)
         await device.run([*systemctl, "disable", "--now", unit], "stop", check=False)
         if not keep_files:

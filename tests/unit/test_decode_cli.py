@@ -94,6 +94,23 @@ def test_hostile_images_get_one_error_line_each_and_the_rest_is_decoded(tmp_path
     assert small.exit_code == 1 and "over the budget of 100 pixels" in small.output
 
 
+def test_an_image_crashing_pillow_gets_one_error_line_and_the_next_is_decoded(
+    tmp_path: Path,
+) -> None:
+    from tests.unit.hostile_formats import crashing_dds, crashing_tiff, write
+
+    tiff = write(tmp_path / "crash_TIFF.png", crashing_tiff())  # TypeError in Pillow
+    dds = write(tmp_path / "crash_DDS.png", crashing_dds())  # NotImplementedError in Pillow
+    good = save(tmp_path / "good.png", render_code_frame("HELLO"))
+    result = CliRunner().invoke(decode_command, [str(tiff), str(good), str(dds)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    got = lines(result.output)
+    assert [line["path"] for line in got] == [str(tiff), str(good), str(dds)]
+    assert got[0]["error"].startswith(f"cannot read image {tiff}: ")
+    assert got[1]["texts"] == [{"text": "HELLO", "decoder": "zxing"}] and "error" not in got[1]
+    assert got[2]["error"].startswith(f"cannot read image {dds}: ")
+
+
 @pytest.mark.spawns
 def test_a_decompression_bomb_costs_no_memory(tmp_path: Path) -> None:
     import subprocess

@@ -610,3 +610,61 @@ def test_picamera2_bad_arguments() -> None:
     for kwargs in ({"fps": 0}, {"frame_timeout": 0}, {"size": (0, 480)}):
         with pytest.raises(ValueError):
             Picamera2FrameSource(**kwargs)  # type: ignore[arg-type]
+
+
+# -- hostile formats -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", ["crashing_tiff", "crashing_dds"])
+def test_other_formats_named_png_are_refused_not_crashing(tmp_path: Path, make: str) -> None:
+    from tests.unit import hostile_formats
+
+    hostile = hostile_formats.write(tmp_path / "1.png", getattr(hostile_formats, make)())
+    with pytest.raises(FrameSourceError, match=r"cannot read image .*1\.png"):
+        load_gray(hostile)
+    good = tmp_path / "2.png"
+    gray_png(good, 50)
+    with ReplayFrameSource([hostile, good], skip_bad=True) as source:  # the replay camera
+        assert [int(f.image[1, 1]) for f in source] == [50]
+
+
+def test_a_genuine_tiff_is_not_decoded_whatever_its_name(tmp_path: Path) -> None:
+    from tests.unit.hostile_formats import encoded, write
+
+    for name in ("frame.png", "frame.tif"):
+        with pytest.raises(FrameSourceError, match="cannot identify image file"):
+            load_gray(write(tmp_path / name, encoded("TIFF")))
+
+
+def test_every_replay_suffix_is_a_decoded_format(tmp_path: Path) -> None:
+    from kiosk.frames import IMAGE_FORMATS, IMAGE_SUFFIXES
+
+    Image.init()
+    assert {Image.registered_extensions()[suffix] for suffix in IMAGE_SUFFIXES} == set(
+        IMAGE_FORMATS
+    )
+    for suffix in sorted(IMAGE_SUFFIXES):
+        path = tmp_path / f"frame{suffix}"
+        gray_png(path, 60, size=(64, 48))
+        assert load_gray(path).shape == (48, 64)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_byte_flipped_images_give_only_frame_source_errors(tmp_path: Path) -> None:
+    from tests.unit.hostile_formats import byte_flips
+
+    # 300 flips of each of PNG, JPEG, BMP, PGM, TIFF and DDS; with seed 7 the old
+    # load_gray let a TypeError (TIFF) and a NotImplementedError (DDS) through.
+    path = tmp_path / "flipped.png"
+    decoded = 0
+    for fmt, data in byte_flips(300, seed=7):
+        path.write_bytes(data)
+        try:
+            image = load_gray(path)
+        except FrameSourceError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - the assertion is that nothing else escapes
+            pytest.fail(f"a byte-flipped {fmt} raised {exc!r}")
+        assert image.dtype == np.uint8 and image.ndim == 2 and image.flags.c_contiguous, fmt
+        decoded += 1
+    assert decoded > 0  # some flips land in pixel data: those images still decode

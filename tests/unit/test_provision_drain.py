@@ -196,3 +196,144 @@ def test_wipe_removes_files_then_the_state_folder() -> None:
 def test_the_cli_offers_drain_timeout_and_force() -> None:
     shown = CliRunner().invoke(retire.retire_command, ["--help"]).output
     assert "--drain-timeout" in shown and "--force" in shown
+
+
+# -- a check-in between the last empty count and the stop ---------------------------------
+
+
+class LateVisitorKiosk(FakeDevice):
+    """A kiosk whose queue is empty when counted, and a visitor checks in right after.
+
+    Running, it takes the visitors' check-ins (green light, queued) just after a count,
+    and delivers one queued check-in per later count; stopped, its queue stays as it is.
+    """
+
+    def __init__(self, visitors: int = 1) -> None:
+        super().__init__([0])
+        self.queue, self.running, self.visitors = 0, True, visitors
+
+    async def run(self, argv: list[str], step: str, **kw: Any) -> Completed:
+        self.commands.append(list(argv))
+        action = argv[1:2]
+        if action == ["is-active"]:
+            return Completed(0 if self.running else 3, "", "")
+        if action == ["stop"] or argv[1:3] == ["disable", "--now"]:
+            self.running = False
+        elif action == ["start"]:
+            self.running = True
+        elif argv[1:3] == ["kiosk", "status"]:
+            depth = self.queue
+            if self.running and self.visitors:
+                self.visitors -= 1
+                self.queue += 1  # the visitor saw it accepted
+            elif self.running and self.queue:
+                self.queue -= 1  # delivered, acknowledged
+            return status(depth)
+        return Completed(0, "", "")
+
+
+class WatchingClient(FakeClient):
+    """Notes the device's queue and state at the moment the aggregator retires the kiosk."""
+
+    def __init__(self, device: LateVisitorKiosk) -> None:
+        super().__init__()
+        self.device = device
+        self.seen: list[tuple[int, bool]] = []
+
+    def retire(self, kiosk_id: str) -> None:
+        super().retire(kiosk_id)
+        self.seen.append((self.device.queue, self.device.running))
+
+
+def retire_late_visitor(
+    monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> tuple[LateVisitorKiosk, WatchingClient, retire.Retired | StepFailed]:
+    from functools import partial
+
+    from provisioning import drain
+
+    device = LateVisitorKiosk()
+    client = WatchingClient(device)
+    time = FakeTime()
+    monkeypatch.setattr(retire.Device, "open", FakeDevice.opener(device))
+    monkeypatch.setattr(
+        retire, "drain_and_stop", partial(drain.drain_and_stop, clock=time.clock, sleep=time.sleep)
+    )
+
+    async def identity(*args: object) -> str:
+        return "did:key:z"
+
+    monkeypatch.setattr(retire, "check_identity", identity)
+    try:
+        done: retire.Retired | StepFailed = asyncio.run(
+            retire.retire_device(None, LAYOUT, client, ["systemctl"], False, **kw)  # type: ignore[arg-type]
+        )
+    except StepFailed as exc:
+        done = exc
+    return device, client, done
+
+
+def test_a_checkin_after_the_last_empty_count_is_delivered_before_retiring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    device, client, done = retire_late_visitor(monkeypatch, drain_timeout=60)
+    assert done == retire.Retired(KIOSK, 0)
+    assert client.seen == [(0, False)]  # retired stopped, its visitor's check-in delivered
+    actions = [argv[1] for argv in device.commands if argv[0] == "systemctl"]
+    assert actions[:4] == ["is-active", "stop", "start", "stop"]  # stopped, 1 left, restarted
+    assert device.ran("rm")
+
+
+def test_a_checkin_after_the_last_empty_count_refuses_when_time_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    device, client, done = retire_late_visitor(monkeypatch, drain_timeout=0)
+    assert isinstance(done, StepFailed) and done.step == "drain" and "1 check-ins" in str(done)
+    assert client.retired == [] and not device.ran("rm") and not device.ran("disable")
+    assert device.running and device.queue == 1  # restarted: it delivers the check-in later
+
+
+def test_a_forced_retirement_counts_the_checkin_after_the_last_empty_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    device, client, done = retire_late_visitor(monkeypatch, drain_timeout=0, force=True)
+    assert done == retire.Retired(KIOSK, 1)  # "abandoned 1", not 0
+    assert client.seen == [(1, False)] and device.ran("rm")
+
+
+def test_drain_and_stop_is_bounded_by_the_timeout_when_visitors_keep_coming() -> None:
+    from provisioning.drain import drain_and_stop
+
+    device, time = LateVisitorKiosk(visitors=10**6), FakeTime()
+    stopped = asyncio.run(
+        drain_and_stop(
+            device,  # type: ignore[arg-type]
+            LAYOUT,
+            ["systemctl"],
+            "k.service",
+            5.0,
+            clock=time.clock,
+            sleep=time.sleep,
+        )
+    )
+    assert stopped.depth >= 1 and stopped.was_running and not device.running
+    assert time.now == 5.0
+
+
+def test_a_kiosk_that_was_not_running_is_not_started() -> None:
+    from provisioning.drain import drain_and_stop
+
+    device, time = LateVisitorKiosk(), FakeTime()
+    device.running, device.queue = False, 2
+    stopped = asyncio.run(
+        drain_and_stop(
+            device,  # type: ignore[arg-type]
+            LAYOUT,
+            ["systemctl"],
+            "k.service",
+            3.0,
+            clock=time.clock,
+            sleep=time.sleep,
+        )
+    )
+    assert (stopped.depth, stopped.was_running) == (2, False) and not device.ran("start")
