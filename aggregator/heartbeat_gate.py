@@ -55,6 +55,16 @@ class HeartbeatGate(Generic[Held]):
             self._prune(now)
         return released
 
+    def flush(self) -> list[Held]:
+        """Every held heartbeat, interval or not (at a clean stop: a kiosk's last word)."""
+        now = self._clock()
+        with self._lock:
+            for kiosk_id in self._held:
+                self._last[kiosk_id] = now
+            released = list(self._held.values())
+            self._held.clear()
+        return released
+
     def pending(self) -> int:
         """How many heartbeats are held back now (at most one per kiosk)."""
         with self._lock:

@@ -215,6 +215,7 @@ class AggregatorService:
         for name, thread in self._threads.items():
             if name.startswith("ingest-"):
                 thread.join(timeout=10)
+        self._store_held_heartbeats()
         self._stop_sequencer.set()
         if "sequencer" in self._threads:
             self._threads["sequencer"].join(timeout=10)
@@ -223,6 +224,18 @@ class AggregatorService:
             self._threads["counters"].join(timeout=10)
         self.bus.stop()
         self.db.close()
+
+    def _store_held_heartbeats(self) -> None:
+        """Heartbeats the rate limit still holds were acknowledged: store them before stopping.
+
+        A kiosk's newest word (its last will saying offline, say) is then in the fleet
+        view even if the broker's retained copy is gone when the service comes back.
+        """
+        if not any(name.startswith("ingest-") for name in self._threads):
+            return
+        held = self.heartbeats.flush()
+        if held:
+            self.handle_many(held)
 
     def _drain_inboxes(self, timeout: float) -> None:
         """Wait (up to ``timeout``) until ingest workers have taken every waiting message."""

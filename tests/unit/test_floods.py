@@ -121,6 +121,29 @@ def test_a_heartbeat_storm_costs_one_status_write_per_interval(
     assert len(bus.configs) <= len(written)
 
 
+def test_a_held_heartbeat_is_stored_at_a_clean_stop(tmp_path: Path) -> None:
+    # Acknowledged to the broker but held by the rate limit: the kiosk's last word
+    # (here its last will, offline) must not vanish with the process.
+    service, bus = _service(tmp_path, heartbeat_interval_s=60.0)
+    bus.inbox.put((STATUS, encode_status("online", config_serial=None)))
+    service.start()
+    try:
+        wait_until(
+            lambda: KioskEntry.get_by_id("kiosk-1").last_status is not None,
+            10,
+            message="the first heartbeat stored",
+        )
+        bus.inbox.put((STATUS, encode_status("offline")))
+        wait_until(lambda: service.heartbeats.pending() == 1, 10, message="the will held")
+    finally:
+        service.stop()
+    service.db.connect(reuse_if_open=True)
+    try:
+        assert json.loads(KioskEntry.get_by_id("kiosk-1").last_status)["state"] == "offline"
+    finally:
+        service.db.close()
+
+
 def test_an_unchanged_config_is_not_signed_again(tmp_path: Path) -> None:
     service, bus = _service(tmp_path)
     try:
