@@ -12,7 +12,7 @@ from protocol.authority_key import format_public_key, key_id
 
 @click.group("authority")
 def authority_group() -> None:
-    """Health authority tools: the HPKE key visitors' contact details are sealed to."""
+    """Health authority tools: make the key visitors' contact details are sealed to."""
 
 
 def _read_passphrase(passphrase_file: Path | None) -> str:
