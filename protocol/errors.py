@@ -113,3 +113,9 @@ class RollbackError(ProtocolError):
     """A signed message older than (or as old as) one already accepted."""
 
     reason = "rollback"
+
+
+class DecryptionError(ProtocolError):
+    """A ciphertext that does not open with the key held: tampered, or sealed to another key."""
+
+    reason = "undecryptable"

@@ -27,6 +27,10 @@ SUBCOMMANDS: dict[str, LazyCommand] = {
         "aggregator.cli:aggregator_group",
         "Central aggregator: verify check-ins, seal the ledger, send receipts.",
     ),
+    "authority": LazyCommand(
+        "authority.cli:authority_group",
+        "Health authority tools: make the key visitors' contact details are sealed to.",
+    ),
     "bench": LazyCommand(
         "benchmarks.cli:bench_group", "Benchmarks and size figures, printed as JSON."
     ),
