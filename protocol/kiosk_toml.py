@@ -117,7 +117,8 @@ def _text(value: Any, name: str) -> str:
 
 
 def _optional_text(value: Any, name: str) -> str | None:
-    return None if value is None else _text(value, name)
+    """Absent or empty (as configs before this module wrote "no pins file") is None."""
+    return None if value is None or value == "" else _text(value, name)
 
 
 def _venue(value: Any) -> str:
