@@ -109,11 +109,11 @@ def test_defaults_and_optional_settings(tmp_path: Path) -> None:
     assert config.pins_file == tmp_path / "pins.toml"
 
 
-
 def test_an_empty_pins_file_means_none(tmp_path: Path) -> None:
     # Configs written before protocol/kiosk_toml.py said "no pins file" this way.
     config = parse_config(changed("kiosk", "pins_file", ""), base=tmp_path)
     assert config.pins_file is None
+
 
 def test_absolute_state_dir_is_kept(tmp_path: Path) -> None:
     config = parse_config(changed("kiosk", "state_dir", "/var/lib/safecode"), base=tmp_path)
