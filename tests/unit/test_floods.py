@@ -9,12 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import queue
 from pathlib import Path
 
 import pytest
 
-from aggregator.bus import Bus
 from aggregator.config import load_config
 from aggregator.db import KioskEntry
 from aggregator.heartbeat_gate import HeartbeatGate
@@ -24,39 +22,16 @@ from protocol import topics
 from protocol.kiosk_config import parse_kiosk_config
 from protocol.status import encode_status
 from simulator.site import init_simulated_site
+from tests.unit.fake_bus import ConfigBus
 from tests.waiting import wait_until
 
 STATUS = topics.topic("kiosk-1", topics.STATUS)
 
 
-class ConfigQueueBus(Bus):
-    """A bus without a broker: the test fills the inbox; answers and configs are kept."""
-
-    def __init__(self) -> None:
-        self.inbox = queue.Queue()
-        self.answers: list[tuple[str, bytes]] = []
-        self.configs: list[tuple[str, bytes]] = []
-
-    def start(self) -> None:
-        pass
-
-    def wait_connected(self, timeout: float) -> bool:
-        return True
-
-    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
-        self.answers.append((kiosk_id, wire))
-
-    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
-        self.configs.append((kiosk_id, wire))
-
-    def stop(self) -> None:
-        pass
-
-
-def _service(tmp_path: Path, **changes: object) -> tuple[AggregatorService, ConfigQueueBus]:
+def _service(tmp_path: Path, **changes: object) -> tuple[AggregatorService, ConfigBus]:
     site = init_simulated_site(tmp_path / "site", kiosks=2, visitors=1)
     config = dataclasses.replace(load_config(site.aggregator_config), **changes)
-    bus = ConfigQueueBus()
+    bus = ConfigBus()
     return AggregatorService(config, bus, on_event=lambda line: None, roles={"ingest"}), bus
 
 

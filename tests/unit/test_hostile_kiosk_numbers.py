@@ -30,7 +30,7 @@ from protocol.receipt import parse_receipt
 from protocol.signed import seal
 from simulator.site import init_simulated_site
 from simulator.visitors import load_crowd
-from tests.unit.test_ingest_order import ConfigBus
+from tests.unit.fake_bus import ConfigBus
 
 GOOD_PER_BATCH = 10
 HUGE = 2**63 - 1

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import queue
 import time
 from pathlib import Path
 
-from aggregator.bus import Bus
 from aggregator.config import load_config
 from aggregator.db import CheckinEntry
 from aggregator.service import AggregatorService
@@ -16,26 +14,7 @@ from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
 from simulator.site import init_simulated_site
 from simulator.visitors import load_crowd
-
-
-class QueueBus(Bus):
-    """A bus without a broker: the test fills the inbox, answers are kept."""
-
-    def __init__(self) -> None:
-        self.inbox = queue.Queue()
-        self.answers: list[tuple[str, bytes]] = []
-
-    def start(self) -> None:
-        pass
-
-    def wait_connected(self, timeout: float) -> bool:
-        return True
-
-    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
-        self.answers.append((kiosk_id, wire))
-
-    def stop(self) -> None:
-        pass
+from tests.unit.fake_bus import ConfigBus, QueueBus
 
 
 def test_each_kiosks_checkins_are_stored_in_arrival_order(tmp_path: Path) -> None:
@@ -78,17 +57,6 @@ def test_each_kiosks_checkins_are_stored_in_arrival_order(tmp_path: Path) -> Non
         stored = [row.seq for row in rows.order_by(CheckinEntry.id)]
         assert stored == list(range(1, per_kiosk + 1)), kiosk.kiosk_id
     service.db.close()
-
-
-class ConfigBus(QueueBus):
-    """A queue bus that also keeps the kiosk configs the service publishes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.configs: list[tuple[str, bytes]] = []
-
-    def publish_config(self, kiosk_id: str, wire: bytes) -> None:
-        self.configs.append((kiosk_id, wire))
 
 
 def test_a_kiosk_coming_online_gets_its_config(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import shutil
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator import key_files
-from aggregator.bus import Bus
 from aggregator.config import ConfigError, load_config
 from aggregator.service import AggregatorService
 from aggregator.vault import MASTER_KEY_FILE
@@ -18,25 +16,7 @@ from aggregator.web import create_app_from_config
 from protocol import keys
 from safecode.cli import cli
 from simulator.site import init_simulated_site
-
-
-class QuietBus(Bus):
-    """No broker: nothing comes in, answers are dropped."""
-
-    def __init__(self) -> None:
-        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
-
-    def start(self) -> None:
-        pass
-
-    def wait_connected(self, timeout: float) -> bool:
-        return True
-
-    def send_answer(self, kiosk_id: str, wire: bytes) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
+from tests.unit.fake_bus import QueueBus
 
 
 class Site:
@@ -109,7 +89,7 @@ def test_a_key_file_setting_must_be_a_path(site: Site, value: str) -> None:
 
 def start(site: Site, *roles: str) -> AggregatorService:
     service = AggregatorService(
-        load_config(site.config_path), QuietBus(), on_event=lambda line: None, roles=set(roles)
+        load_config(site.config_path), QueueBus(), on_event=lambda line: None, roles=set(roles)
     )
     service.db.close()
     return service
