@@ -25,31 +25,25 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from . import authority_seal
+from .authority_seal import check_sealed, open_from_authority, seal_to_authority
 from .encoding import decode, encode
 from .errors import (
-    DecryptionError,
     MalformedError,
-    OversizeError,
-    TruncatedError,
-    UnsupportedVersionError,
 )
 from .schema import Check, raw, record, text
 
-VERSION = 1
-INFO = b"safecode/v1/contact"
-ENC_SIZE = 32
-TAG_SIZE = 16
+VERSION = authority_seal.VERSION
+PURPOSE = "contact"
+INFO = authority_seal.info(PURPOSE)
 PADDED_SIZE = 384
-BLOB_SIZE = 1 + ENC_SIZE + PADDED_SIZE + TAG_SIZE
+BLOB_SIZE = authority_seal.blob_size(PADDED_SIZE)
 NOTIFY_SECRET_SIZE = 32
 NAME_MAX_CHARS = 64
 LANG_MAX_CHARS = 24
-_LENGTH_SIZE = 2
-SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+SUITE = authority_seal.SUITE
 
 E164_PATTERN = r"\+[1-9][0-9]{6,14}"
 LANG_PATTERN = r"[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}"
@@ -119,52 +113,22 @@ def _shape(with_name: bool) -> Check:
 
 def parse_contact(data: bytes) -> Contact:
     """Parse the CBOR plaintext strictly, or raise a ProtocolError."""
-    value = decode(data, max_size=PADDED_SIZE - _LENGTH_SIZE, what="contact")
+    value = decode(data, max_size=PADDED_SIZE - authority_seal.LENGTH_SIZE, what="contact")
     with_name = type(value) is dict and "name" in value
     fields = _shape(with_name)(value, "contact")
     return Contact(fields["phone"], fields["lang"], fields["notify"], fields.get("name"))
 
 
-def _pad(plaintext: bytes) -> bytes:
-    room = PADDED_SIZE - _LENGTH_SIZE
-    if len(plaintext) > room:
-        raise OversizeError(f"contact: {len(plaintext)} bytes is over the {room}-byte limit")
-    body = len(plaintext).to_bytes(_LENGTH_SIZE, "big") + plaintext
-    return body + bytes(PADDED_SIZE - len(body))
-
-
-def _unpad(padded: bytes) -> bytes:
-    length = int.from_bytes(padded[:_LENGTH_SIZE], "big")
-    if length > PADDED_SIZE - _LENGTH_SIZE:
-        raise MalformedError("contact: padded length is over the plaintext room")
-    end = _LENGTH_SIZE + length
-    if any(padded[end:]):
-        raise MalformedError("contact: padding is not all zero bytes")
-    return padded[_LENGTH_SIZE:end]
-
-
 def seal_contact(public_key: X25519PublicKey, contact: Contact) -> bytes:
     """Encrypt ``contact`` to the health authority's key: a BLOB_SIZE-byte blob."""
-    return bytes([VERSION]) + SUITE.encrypt(_pad(contact.to_bytes()), public_key, info=INFO)
+    return seal_to_authority(public_key, PURPOSE, contact.to_bytes(), padded_size=PADDED_SIZE)
 
 
 def check_blob(blob: bytes) -> None:
     """Check a sealed blob's framing (type, size, version) without opening it."""
-    if not isinstance(blob, bytes | bytearray | memoryview):
-        raise MalformedError(f"contact blob: expected bytes, got {type(blob).__name__}")
-    if len(blob) > BLOB_SIZE:
-        raise OversizeError(f"contact blob: {len(blob)} bytes, expected {BLOB_SIZE}")
-    if len(blob) < BLOB_SIZE:
-        raise TruncatedError(f"contact blob: {len(blob)} bytes, expected {BLOB_SIZE}")
-    if blob[0] != VERSION:
-        raise UnsupportedVersionError(f"contact blob version {blob[0]} is not supported")
+    check_sealed(blob, PURPOSE, padded_size=PADDED_SIZE)
 
 
 def open_contact(private_key: X25519PrivateKey, blob: bytes) -> Contact:
     """Decrypt and parse a sealed contact, or raise a ProtocolError."""
-    check_blob(blob)
-    try:
-        padded = SUITE.decrypt(bytes(blob[1:]), private_key, info=INFO)
-    except (InvalidTag, ValueError) as exc:
-        raise DecryptionError("contact blob: does not open with this key") from exc
-    return parse_contact(_unpad(padded))
+    return parse_contact(open_from_authority(private_key, PURPOSE, blob, padded_size=PADDED_SIZE))

@@ -1,0 +1,120 @@
+"""The issuer's settings: the ``[issuer]`` table of the aggregator config.
+
+``authority_public_key``: a file holding the health authority's public key text
+(``safecode-ha-x25519:...``, as ``safecode authority keygen`` writes it beside the
+private key); the HA's private key never reaches an aggregator.
+``pepper_file``: at least 32 random bytes keying the phone-number index tags; kept out
+of the database, so a copy of the database alone cannot test guesses of numbers.
+``time_zone``: the IANA zone whose calendar days the day credentials follow
+(default ``Asia/Seoul``). ``days_ahead``: how many days one batch covers, today
+included (default 7, at most 14).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from protocol.authority_key import parse_public_key
+from protocol.errors import MalformedError
+from support.config_file import ConfigError
+
+from ..phone_tag import PEPPER_MIN_SIZE
+
+DEFAULT_TIME_ZONE = "Asia/Seoul"
+DEFAULT_DAYS_AHEAD = 7
+MAX_DAYS_AHEAD = 14
+PEPPER_MAX_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class IssuerSettings:
+    """What issuing day credentials and cards needs besides the issuer's signing key."""
+
+    authority_key: X25519PublicKey
+    authority_key_text: str
+    pepper: bytes
+    time_zone: ZoneInfo
+    days_ahead: int = DEFAULT_DAYS_AHEAD
+
+
+def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
+    """Build IssuerSettings from the ``[issuer]`` table; relative paths from ``base``."""
+    if not isinstance(table, dict):
+        raise ConfigError("config [issuer] must be a table")
+    section = dict(table)
+    try:
+        key_path = _path(section.pop("authority_public_key"), base, "authority_public_key")
+        pepper_path = _path(section.pop("pepper_file"), base, "pepper_file")
+    except KeyError as exc:
+        raise ConfigError(f"config [issuer] lacks {exc}") from exc
+    zone = section.pop("time_zone", DEFAULT_TIME_ZONE)
+    days = section.pop("days_ahead", DEFAULT_DAYS_AHEAD)
+    if section:
+        raise ConfigError(f"config [issuer] has unknown settings: {', '.join(sorted(section))}")
+    if type(days) is not int or not 1 <= days <= MAX_DAYS_AHEAD:
+        raise ConfigError(f"issuer.days_ahead must be an integer from 1 to {MAX_DAYS_AHEAD}")
+    key_text = read_authority_key_text(key_path)
+    return IssuerSettings(
+        authority_key=parse_public_key(key_text),
+        authority_key_text=key_text,
+        pepper=read_pepper(pepper_path),
+        time_zone=time_zone(zone),
+        days_ahead=days,
+    )
+
+
+def _path(value: Any, base: Path, name: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"issuer.{name} must be a file path")
+    return base / value
+
+
+def time_zone(name: Any) -> ZoneInfo:
+    """The IANA time zone ``name``, or ConfigError."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError("issuer.time_zone must be an IANA time zone name such as Asia/Seoul")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"issuer.time_zone: unknown time zone {name!r}") from exc
+
+
+def read_authority_key_text(path: Path) -> str:
+    """The HA public key text in ``path`` (one line), checked, or ConfigError."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the health authority key {path}: {exc}") from exc
+    try:
+        parse_public_key(text)
+    except MalformedError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return text
+
+
+def read_pepper(path: Path) -> bytes:
+    """The pepper in ``path``: a private file (no group or other access) of 32+ bytes."""
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the issuer pepper {path}: {exc.strerror}") from exc
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigError(f"{path}: the issuer pepper must be readable by its owner only")
+    if not PEPPER_MIN_SIZE <= len(data) <= PEPPER_MAX_SIZE:
+        raise ConfigError(
+            f"{path}: the issuer pepper must hold {PEPPER_MIN_SIZE} to {PEPPER_MAX_SIZE} bytes"
+        )
+    return data
+
+
+def new_pepper() -> bytes:
+    """32 fresh random bytes for a pepper file."""
+    return os.urandom(PEPPER_MIN_SIZE)
