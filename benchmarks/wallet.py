@@ -1,7 +1,8 @@
 """The visitor wallet's figures, measured in headless Chromium against a running aggregator.
 
-``python -m benchmarks.wallet --url http://127.0.0.1:PORT/wallet/ --json`` (the issuance
-figures come from ``benchmarks/issuance.py``; ``safecode bench wallet`` joins the two).
+``safecode bench wallet --url http://127.0.0.1:PORT/wallet --json`` (or ``--config`` of an
+aggregator, served here on a free loopback port; or ``python -m benchmarks.wallet``) adds
+the issuance figures of ``benchmarks/issuance.py`` to the browser figures below.
 
 The wallet's side of the contract with this harness: ``#qr`` is the code element
 (canvas, img or svg) and ``body[data-state="code"]`` is set once a code is drawn. A
@@ -34,12 +35,14 @@ Figures (Chromium's version and the machine are reported with them):
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
 Enrol = Callable[["Page"], None]
 """Brings a wallet page on its first-use screen to a code (fills the form, consents...)."""
 
+WALLET_PATH = "/wallet"
+"""Where the aggregator serves the wallet page (aggregator/wallet_app)."""
 CODE_SELECTOR = 'body[data-state="code"] #qr'
 QR_SELECTOR = "#qr"
 PHONE_VIEWPORT = {"width": 412, "height": 915}
@@ -357,24 +362,103 @@ def wallet_figures(url: str, *, enrol: Enrol | None = None, repeats: int = 5) ->
     }
 
 
-@click.command("wallet-browser")
-@click.option("--url", required=True, help="The wallet page, e.g. http://127.0.0.1:8000/wallet/")
+def _load_enrol(spec: str | None) -> Enrol | None:
+    """``module:function`` (the enrol hook) imported, or None."""
+    if not spec:
+        return None
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise click.BadParameter("MODULE:FUNCTION", param_hint="--enrol")
+    try:
+        hook = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot import {spec}: {exc}", param_hint="--enrol") from exc
+    if not callable(hook):
+        raise click.BadParameter(f"{spec} is not callable", param_hint="--enrol")
+    return hook
+
+
+@contextmanager
+def _wallet_url(url: str | None, config: Path | None) -> Iterator[str]:
+    """``url`` as given, or the wallet of the aggregator ``config`` served on loopback."""
+    if url:
+        yield url
+        return
+    if config is None:
+        raise click.UsageError("give --url of a running wallet or --config of an aggregator")
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from aggregator.web import create_app_from_config
+
+    server = make_server("127.0.0.1", 0, create_app_from_config(config), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{WALLET_PATH}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _issuance_figures(batches: int) -> dict[str, Any]:
+    """``benchmarks/issuance.py``'s figures (signed batch requests against SQLite)."""
+    try:
+        from .issuance import bench_issuance
+    except ImportError as exc:
+        return {"issuance_error": f"benchmarks/issuance.py not available: {exc}"}
+    return bench_issuance(batches)
+
+
+@click.command("wallet")
+@click.option("--url", help="A running wallet page, e.g. http://127.0.0.1:8000/wallet")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Or an aggregator config: its web app is served on a free loopback port.",
+)
+@click.option(
+    "--enrol",
+    "enrol_spec",
+    metavar="MODULE:FUNCTION",
+    help="Called with the page on the wallet's first-use screen; must bring it to a code.",
+)
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--issuance-batches",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Batch requests per issuance run (0: skip the issuance figures).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One line of JSON instead of indented.")
-def wallet_browser_command(url: str, repeats: int, as_json: bool) -> None:
-    """The wallet's weight, first code (cold, offline) and QR version in headless Chromium."""
+def wallet_command(
+    url: str | None,
+    config: Path | None,
+    enrol_spec: str | None,
+    repeats: int,
+    issuance_batches: int,
+    as_json: bool,
+) -> None:
+    """The wallet in headless Chromium (weight, first code cold and offline, QR version),
+    and the issuer's batch rate against the Ed25519 signing ceiling."""
     from playwright.sync_api import Error as PlaywrightError
 
+    enrol = _load_enrol(enrol_spec)
     start = time.monotonic()
-    try:
-        figures = wallet_figures(url, repeats=repeats)
-    except BrowserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except PlaywrightError as exc:
-        raise click.ClickException(f"the browser gave up: {exc.message}") from exc
+    with _wallet_url(url, config) as address:
+        try:
+            figures = wallet_figures(address, enrol=enrol, repeats=repeats)
+        except BrowserError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except PlaywrightError as exc:
+            raise click.ClickException(f"the browser gave up: {exc.message}") from exc
+    if issuance_batches:
+        figures.update(_issuance_figures(issuance_batches))
     figures["seconds"] = round(time.monotonic() - start, 1)
     click.echo(json.dumps(figures) if as_json else json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
-    wallet_browser_command()
+    wallet_command()
