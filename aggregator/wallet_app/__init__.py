@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, send_file
 from ..api import params
 from ..api.errors import ApiError
 
-wallet_app = Blueprint("wallet", __name__)
+wallet_app = Blueprint("wallet_app", __name__)
 
 DEFAULT_DIST = Path(__file__).resolve().parents[2] / "wallet" / "dist"
 PAGE = "index.html"
