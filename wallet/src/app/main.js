@@ -42,13 +42,13 @@ function stopTimers () {
 /**
  * Show one screen.
  * @param {string} state
- * @param {...Node} nodes
+ * @param {...(Node|null)} nodes
  */
 function show (state, ...nodes) {
   stopTimers()
   document.documentElement.lang = lang
   document.title = m('title')
-  root.replaceChildren(...nodes)
+  root.replaceChildren(...nodes.filter(Boolean))
   document.body.dataset.state = state
 }
 
@@ -160,7 +160,8 @@ function showCode (codeType) {
   const canvas = /** @type {HTMLCanvasElement} */ (h('canvas', { id: 'qr', role: 'img' }))
   const title = h('h2', { id: 'code-title' })
   const count = h('p', { id: 'countdown', class: 'countdown', 'aria-live': 'off' })
-  const bar = h('div', { class: 'bar' }, h('div', { id: 'bar' }))
+  const fill = h('div', { id: 'bar' })
+  const bar = h('div', { class: 'bar' }, fill)
   const until = h('p', { class: 'hint', id: 'valid-until' })
   let nextAt = 0
   let day = ''
@@ -186,7 +187,7 @@ function showCode (codeType) {
       }
       const left = Math.max(0, nextAt - wallet.now())
       count.textContent = m('nextCode', { s: left })
-      /** @type {HTMLElement} */ (bar.firstChild).style.width = `${(left / RESIGN_S) * 100}%`
+      fill.style.width = `${(left / RESIGN_S) * 100}%`
     } finally {
       busy = false
     }
