@@ -281,7 +281,7 @@ async function route (retry = false) {
   if (!wallet.enrolled) { showEnrol(); return }
   if (wallet.today()) { showCode(CodeType.CHECKIN); return }
   if (retry && wallet.batch) await wallet.setBatch({ ...wallet.batch, retryAt: 0 })
-  if (!wallet.needsBatch()) { showProblem(null); return }
+  if (!wallet.needsBatch()) { showProblem(navigator.onLine === false ? new OfflineError() : null); return }
   show('busy', header(), h('p', { class: 'busy', text: m('loading') }))
   try {
     await wallet.fetchBatch()
