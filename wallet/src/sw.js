@@ -4,6 +4,7 @@
 const VERSION = '__VERSION__'
 const SHELL = __SHELL__
 const CACHE = `safecode-wallet-${VERSION}`
+const SLOW_MS = 2500
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()))
@@ -18,16 +19,17 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url)
   if (event.request.method !== 'GET' || url.origin !== self.location.origin || !SHELL.includes(url.pathname)) return
-  // Network first, so a new version shows when online; the cached shell when not.
-  event.respondWith(
-    fetch(event.request)
-      .then((response) => {
-        if (response.ok) {
-          const copy = response.clone()
-          caches.open(CACHE).then((cache) => cache.put(event.request, copy))
-        }
-        return response
-      })
-      .catch(() => caches.match(event.request).then((hit) => hit || Response.error()))
-  )
+  // Network first, so a new version shows when online; the cached shell when the network
+  // fails, or answers slower than SLOW_MS (a server that hangs must not hide the code).
+  const cached = () => caches.match(event.request)
+  const network = fetch(event.request).then((response) => {
+    if (response.ok) {
+      const copy = response.clone()
+      caches.open(CACHE).then((cache) => cache.put(event.request, copy))
+    }
+    return response
+  })
+  const fallback = network.catch(() => cached().then((hit) => hit || Response.error()))
+  const slow = new Promise((resolve) => setTimeout(resolve, SLOW_MS)).then(cached).then((hit) => hit || fallback)
+  event.respondWith(Promise.race([fallback, slow]))
 })

@@ -25,3 +25,14 @@ test('junk is refused', () => {
   assert.equal(isE164('+821012345678'), true)
   assert.equal(isE164('821012345678'), false)
 })
+
+test('whatever is typed, the result is E.164 or null (random inputs)', () => {
+  const alphabet = '0123456789+-(). x가\u202e\n'
+  let seed = 11
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+  for (let i = 0; i < 5000; i++) {
+    const text = Array.from({ length: rand(40) }, () => alphabet[rand(alphabet.length)]).join('')
+    const out = toE164(text, ['82', '1', '44', '0', ''][rand(5)])
+    assert.ok(out === null || isE164(out), JSON.stringify([text, out]))
+  }
+})
