@@ -35,6 +35,7 @@ from .broker_admin import broker_accounts
 from .config import load_config
 from .kiosk_trust import trust_or_none
 from .proofs import TreeCache
+from .wallet_app import wallet_app
 from .web_database import LedgerDatabase
 
 DEFAULTS: dict[str, Any] = {
@@ -96,6 +97,7 @@ def create_app(
     register_canonical_paths(app)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
         app.register_blueprint(blueprint)
+    app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
     return app
 
 
