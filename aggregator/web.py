@@ -36,8 +36,8 @@ from .api.kiosks import kiosks_api
 from .api.ledger import ledger_api
 from .api.operator import operator_api
 from .api.paths import register_canonical_paths
+from .api.wallet import flush_wallet_counts, wallet_api
 from .api.wallet import install as install_wallet
-from .api.wallet import wallet_api
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
@@ -106,6 +106,7 @@ def create_app(
     @app.teardown_request
     def _flush_refusals(exc: BaseException | None) -> None:
         refusals().flush()
+        flush_wallet_counts(app)
 
     register_error_handlers(app)
     register_canonical_paths(app)

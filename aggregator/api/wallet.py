@@ -15,7 +15,7 @@ Without an ``[issuer]`` table the routes answer 503 ``issuer_unavailable``.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from protocol import issuance
 
@@ -113,3 +113,11 @@ def install(app_extensions: dict[str, object], issuer: WalletIssuer) -> None:
     app_extensions[ISSUER_EXTENSION] = issuer.settings
     app_extensions[WALLET_EXTENSION] = issuer
     app_extensions[BUCKETS_EXTENSION] = AddressBuckets(issuer.settings.requests_per_minute)
+
+
+def flush_wallet_counts(app: Flask | None = None, *, force: bool = False) -> None:
+    """Store the issuer's pending ``wallet_*`` counts (at most every few seconds unless
+    ``force``); nothing without an issuer."""
+    issuer = (app or current_app).extensions.get(WALLET_EXTENSION)
+    if isinstance(issuer, WalletIssuer):
+        issuer.counts.flush(force)

@@ -36,10 +36,10 @@ from protocol.credential import issue_credential
 from protocol.errors import OversizeError, ProtocolError, SignatureError
 from protocol.issuance import WalletRequest
 
-from .. import counters
 from ..phone_numbers import PhoneNumberError, normalise_phone
 from ..phone_tag import phone_tag
 from ..revocations import revoke
+from .counting import PendingCounts
 from .refusals import IssuanceRefused
 from .settings import IssuerSettings
 from .tables import BatchEntry, EnrolmentEntry, IssuedCredentialEntry, NonceEntry
@@ -64,6 +64,7 @@ class WalletIssuer:
     settings: IssuerSettings
     signing_key: Ed25519PrivateKey
     clock: Callable[[], float] = time.time
+    counts: PendingCounts = field(default_factory=PendingCounts)
     _pruned_at: float = field(default=float("-inf"), init=False, repr=False)
     _prune_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -105,7 +106,7 @@ class WalletIssuer:
                 phone_tag=tag,
                 created_s=int(now),
             ).execute()
-            counters.add({("wallet_enrolled", ""): 1})
+        self.counts.add({"wallet_enrolled": 1})
         return 201, issuance.enrol_answer(enrolment_id)
 
     def _batch(self, request: WalletRequest, now: float) -> tuple[int, bytes]:
@@ -125,17 +126,16 @@ class WalletIssuer:
         with _database().atomic():
             self._remember_nonce(request, now)
             _lock_enrolment(enrolment_id)
-            try:
-                with _database().atomic():
-                    BatchEntry.insert(
-                        enrolment_id=enrolment_id,
-                        day=today.isoformat(),
-                        sealed_credentials=sealed_list,
-                    ).execute()
+            try:  # a refusal raised here rolls the whole transaction back
+                BatchEntry.insert(
+                    enrolment_id=enrolment_id,
+                    day=today.isoformat(),
+                    sealed_credentials=sealed_list,
+                ).execute()
             except peewee.IntegrityError as exc:
                 raise self._batch_limit(now) from exc
             IssuedCredentialEntry.insert_many(rows).execute()
-            counters.add({("wallet_batches", ""): 1, ("wallet_credentials", ""): len(rows)})
+        self.counts.add({"wallet_batches": 1, "wallet_credentials": len(rows)})
         return 200, answer.to_bytes()
 
     def _contact(self, request: WalletRequest, now: float) -> tuple[int, bytes]:
@@ -147,7 +147,7 @@ class WalletIssuer:
             EnrolmentEntry.update(contact=request.fields["contact"], phone_tag=tag).where(
                 EnrolmentEntry.enrolment_id == request.enrolment
             ).execute()
-            counters.add({("wallet_contacts", ""): 1})
+        self.counts.add({"wallet_contacts": 1})
         return 200, issuance.contact_answer()
 
     def _delete(self, request: WalletRequest, now: float) -> tuple[int, bytes]:
@@ -161,7 +161,7 @@ class WalletIssuer:
             EnrolmentEntry.delete().where(
                 EnrolmentEntry.enrolment_id == request.enrolment
             ).execute()
-            counters.add({("wallet_deleted", ""): 1, ("wallet_revoked", ""): len(matched)})
+        self.counts.add({"wallet_deleted": 1, "wallet_revoked": len(matched)})
         return 200, issuance.delete_answer(len(matched))
 
     # --- parts ------------------------------------------------------------------------
@@ -248,11 +248,10 @@ class WalletIssuer:
                 self._pruned_at = now
         if prune:
             NonceEntry.delete().where(NonceEntry.expires_s < int(now)).execute()
-        try:
-            with _database().atomic():
-                NonceEntry.insert(
-                    nonce=request.nonce, expires_s=request.ts + issuance.FRESHNESS_S + 1
-                ).execute()
+        try:  # the refusal raised here rolls the whole transaction back
+            NonceEntry.insert(
+                nonce=request.nonce, expires_s=request.ts + issuance.FRESHNESS_S + 1
+            ).execute()
         except peewee.IntegrityError as exc:
             raise IssuanceRefused(409, "replayed", "this request was already received") from exc
 

@@ -308,6 +308,9 @@ def test_successes_are_counted(wallet: Wallet, app: Flask) -> None:
     wallet.post("contact", wallet.contact_wire("+821098765432"))
     pair = (answer.credentials[0].credential_id, answer.revoke[0])
     wallet.post("delete", wallet.delete_wire([pair]))
+    token = operators.create_token("metrics")
+    metrics = wallet.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert b"safecode_wallet_batches_total 1.0" in metrics.data
     totals = counters.totals()
     for name, value in {
         "wallet_enrolled": 1,
@@ -318,9 +321,6 @@ def test_successes_are_counted(wallet: Wallet, app: Flask) -> None:
         "wallet_revoked": 1,
     }.items():
         assert totals[name] == {"": value}, name
-    token = operators.create_token("metrics")
-    metrics = wallet.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
-    assert b"safecode_wallet_batches_total 1.0" in metrics.data
 
 
 # --- refusals -------------------------------------------------------------------------
@@ -486,7 +486,7 @@ def test_enrolments_per_phone_are_capped(wallet: Wallet, client: FlaskClient, cl
 
 
 def test_a_failing_database_leaves_nothing_half_written(
-    wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+    wallet: Wallet, app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wallet.enrol()
 
@@ -498,6 +498,7 @@ def test_a_failing_database_leaves_nothing_half_written(
     assert wallet.post("batch", wire).status_code == 503
     assert BatchEntry.select().count() == 0
     assert NonceEntry.select().count() == 1  # the enrolment's only
+    app.extensions[WALLET_EXTENSION].counts.flush(force=True)
     assert "wallet_batches" not in counters.totals()
     monkeypatch.undo()
     assert wallet.post("batch", wire).status_code == 200  # not taken for a replay
