@@ -11,6 +11,13 @@ transaction, so the transaction stays short. Limits: one batch per enrolment per
 day (in the database, so every worker agrees), enrolments per minute for the whole
 site and per phone tag (also in the database); per client address in
 ``aggregator.issuer.limits`` (in memory, per process; the web layer applies it).
+Successes are counted (``wallet_enrolled``, ``wallet_batches``, ``wallet_credentials``,
+``wallet_contacts``, ``wallet_deleted``, ``wallet_revoked``) once their transaction
+has committed, in ``counts`` (``aggregator.issuer.counting``).
+
+Deleting an enrolment revokes the credentials whose revoke tokens the wallet sends
+(``aggregator.revocations.revoke``: kiosks get the list with their next config); the
+issuer cannot find them otherwise, by design.
 
 Privacy: the phone number is normalised and turned into its keyed tag, then dropped;
 it is never stored, logged or put in an error message. A credential's owner and a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aggregator import counters, operators
 from aggregator.api.wallet import ISSUER_EXTENSION, WALLET_EXTENSION
@@ -39,6 +42,7 @@ from tests.unit.wire_checks import seeded
 
 HA = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"wallet-api-ha").digest())
 ISSUER = seeded("wallet-api-issuer")
+SIGNER = seeded("wallet-api-fuzz")
 PEPPER = hashlib.sha256(b"wallet-api-pepper").digest()
 SEOUL = ZoneInfo("Asia/Seoul")
 # 2025-11-25 10:00 in Seoul (01:00 UTC).
@@ -566,3 +570,37 @@ def test_credential_rows_have_no_insertion_order_number(wallet: Wallet) -> None:
 
 def test_the_extension_holds_the_settings(app: Flask) -> None:
     assert isinstance(app.extensions[ISSUER_EXTENSION], IssuerSettings)
+
+
+@pytest.mark.sqlite_only
+def test_refusal_logs_never_hold_the_number(
+    wallet: Wallet, caplog: pytest.LogCaptureFixture, app: Flask
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for typed in ("+82 10 9876 543", "+1 555 987 6543 21", "9876543x", "+8210987654321987"):
+        wallet.post("enrol", wallet.enrol_wire(phone=typed))
+    refusal_counts(app)
+    assert "bad_phone_number" in caplog.text
+    assert "9876" not in caplog.text and "987 6" not in caplog.text
+
+
+@pytest.mark.sqlite_only
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    path=st.sampled_from(["enrol", "batch", "contact", "delete"]),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.builds(
+            lambda kind, fields: signed.seal(kind, fields, SIGNER),
+            st.sampled_from(issuance.KINDS),
+            st.dictionaries(
+                st.sampled_from(["ts", "nonce", "key", "phone", "contact", "enrolment", "keys"]),
+                st.one_of(st.integers(0, 2**40), st.binary(max_size=40), st.text(max_size=20)),
+            ),
+        ),
+    ),
+)
+def test_fuzz_the_endpoints_never_fail_inside(client: FlaskClient, path: str, body: bytes) -> None:
+    response = client.post(f"/v1/wallet/{path}", data=body, content_type=CBOR)
+    assert response.status_code in (400, 401, 404, 409, 413), response.data[:200]
+    assert response.get_json()["error"]
