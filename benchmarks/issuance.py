@@ -7,7 +7,9 @@ sends N signed ``wallet-batch`` requests of 7 day keys each through the Flask te
 client (``/v1/wallet/batch``: parse, freshness, enrolment lookup, signature check,
 7 credentials signed, 8 HPKE seals to the health authority, one transaction). In the
 same run it times 7 x N raw Ed25519 signatures, and the bare cryptography a batch
-needs (7 signs, 8 seals, 1 verify). Figures are medians over the runs:
+needs (7 signs, 8 seals, 1 verify). While requests run, a second connection to the
+database stays open, as the ingest and sequencer processes keep theirs on a site.
+Figures are medians over the runs:
 
 - ``issuance_batches_per_s``;
 - ``issuance_vs_sign_ceiling``: batches/s x 7 / raw signs/s (the issue's figure);
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from aggregator.api.wallet import WALLET_EXTENSION
-from aggregator.db import database_proxy
+from aggregator.db import connect_database, database_proxy
 from aggregator.issuer.settings import IssuerSettings
 from aggregator.issuer.tables import EnrolmentEntry
 from aggregator.web import create_app
@@ -103,12 +105,17 @@ def _one_run(batches: int, folder: Path) -> dict[str, float]:
             for key, enrolment in wallets
         ]
         client = app.test_client()
+        # Another process's connection stays open, as ingest and the sequencer keep theirs
+        # on a site: otherwise each request closing the last connection would checkpoint
+        # and delete SQLite's write-ahead log, a cost no deployment pays per request.
+        neighbour = connect_database(url, create=False)
         start = time.perf_counter()
         for wire in wires:
             response = client.post("/v1/wallet/batch", data=wire, content_type="application/cbor")
             if response.status_code != 200:
                 raise RuntimeError(f"batch refused: {response.status_code} {response.data!r}")
         issued_s = time.perf_counter() - start
+        neighbour.close()
         app_database(app).close()
     signs_s = _time_signs(issuer_key, batches * DAY_KEYS)
     crypto_s = _time_bare_crypto(issuer_key, authority, batches)
