@@ -3,7 +3,8 @@
 ``POST /v1/wallet/enrol``, ``/batch``, ``/contact`` and ``/delete`` each take one signed
 CBOR request (``Content-Type: application/cbor``, at most 2048 bytes;
 ``protocol.issuance``) and answer CBOR (``aggregator.issuer.service``). Each client
-address may send ``requests_per_minute`` of them (a token bucket per process).
+address may send ``requests_per_minute`` of them (a token bucket per process; behind
+``proxy_hops`` reverse proxies, the address they forward).
 ``GET /v1/wallet/info`` is the JSON a wallet needs before enrolling: the health
 authority's key, the site's time zone, how many days a batch covers, and the kiosks'
 clock skew and code window.
@@ -85,7 +86,8 @@ def wallet_request(action: str) -> Response:
     """One signed wallet request."""
     params.only_params()
     issuer = wallet_issuer()
-    wait = current_app.extensions[BUCKETS_EXTENSION].take(request.remote_addr or "")
+    address = client_address(issuer.settings.proxy_hops)
+    wait = current_app.extensions[BUCKETS_EXTENSION].take(address)
     if wait:
         raise IssuanceRefused(
             429, "rate_limited", "too many requests from this address", retry_after=wait
@@ -106,6 +108,18 @@ def wallet_request(action: str) -> Response:
     response = Response(answer, status=status, mimetype=CBOR)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def client_address(proxy_hops: int) -> str:
+    """The client's address: the peer's, or with ``proxy_hops`` trusted proxies in front,
+    the one the outermost of them saw (``X-Forwarded-For``, counted from the right)."""
+    if proxy_hops:
+        forwarded = [a.strip() for a in request.headers.getlist("X-Forwarded-For")]
+        hops = [a for line in forwarded for a in line.split(",")]
+        hops = [a.strip() for a in hops if a.strip()]
+        if len(hops) >= proxy_hops:
+            return hops[-proxy_hops][:64]
+    return request.remote_addr or ""
 
 
 def install(app_extensions: dict[str, object], issuer: WalletIssuer) -> None:

@@ -10,6 +10,10 @@ of the database, so a copy of the database alone cannot test guesses of numbers.
 included (default 7, at most 14).
 Limits: ``requests_per_minute`` per client address (default 30), ``enrolments_per_minute``
 for the whole site (default 120) and ``enrolments_per_phone`` (default 5).
+``proxy_hops``: how many reverse proxies of this site stand in front of the web app
+(default 0); with N, a client's address is the Nth from the right in
+``X-Forwarded-For`` (what those proxies append), else every visitor behind the
+proxy would share one address's limit.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ LIMITS = {
     "requests_per_minute": (DEFAULT_REQUESTS_PER_MINUTE, 1_000_000),
     "enrolments_per_minute": (DEFAULT_ENROLMENTS_PER_MINUTE, 1_000_000),
     "enrolments_per_phone": (DEFAULT_ENROLMENTS_PER_PHONE, 100),
+    "proxy_hops": (0, 5),
 }
 
 
@@ -56,6 +61,7 @@ class IssuerSettings:
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     enrolments_per_minute: int = DEFAULT_ENROLMENTS_PER_MINUTE
     enrolments_per_phone: int = DEFAULT_ENROLMENTS_PER_PHONE
+    proxy_hops: int = 0
 
 
 def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
@@ -91,8 +97,9 @@ def _limits(section: dict[str, Any]) -> dict[str, int]:
     limits = {}
     for name, (default, top) in LIMITS.items():
         value = section.pop(name, default)
-        if type(value) is not int or not 1 <= value <= top:
-            raise ConfigError(f"issuer.{name} must be an integer from 1 to {top}")
+        least = 0 if name == "proxy_hops" else 1
+        if type(value) is not int or not least <= value <= top:
+            raise ConfigError(f"issuer.{name} must be an integer from {least} to {top}")
         limits[name] = value
     return limits
 

@@ -604,3 +604,21 @@ def test_fuzz_the_endpoints_never_fail_inside(client: FlaskClient, path: str, bo
     response = client.post(f"/v1/wallet/{path}", data=body, content_type=CBOR)
     assert response.status_code in (400, 401, 404, 409, 413), response.data[:200]
     assert response.get_json()["error"]
+
+
+@pytest.mark.sqlite_only
+def test_rate_limit_behind_a_proxy(url: str, clock: Clock) -> None:
+    app = make_app(url, clock, requests_per_minute=1, proxy_hops=1)
+    client = app.test_client()
+
+    def post(forwarded: str | None) -> int:
+        headers = {} if forwarded is None else {"X-Forwarded-For": forwarded}
+        return client.post(
+            "/v1/wallet/enrol", data=b"\xa0", content_type=CBOR, headers=headers
+        ).status_code
+
+    assert post("10.0.0.1") == 400  # malformed, but through the limiter
+    assert post("10.0.0.2") == 400  # another visitor behind the same proxy
+    assert post("6.6.6.6, 10.0.0.1") == 429  # a forged hop is not trusted
+    assert post(None) == 400  # no header: the peer's own address
+    assert post(None) == 429
