@@ -104,15 +104,18 @@ class WalletIssuer:
             self._check_enrol_rate(now)
             key = request.fields["key"]
             if EnrolmentEntry.select().where(EnrolmentEntry.public_key == key).exists():
-                raise IssuanceRefused(409, "already_enrolled", "this enrolment key is enrolled")
+                raise _already_enrolled()
             self._check_phone_cap(tag, None)
-            EnrolmentEntry.insert(
-                enrolment_id=enrolment_id,
-                public_key=key,
-                contact=request.fields["contact"],
-                phone_tag=tag,
-                created_s=int(now),
-            ).execute()
+            try:  # the same key enrolling twice at once (PostgreSQL): the unique key decides
+                EnrolmentEntry.insert(
+                    enrolment_id=enrolment_id,
+                    public_key=key,
+                    contact=request.fields["contact"],
+                    phone_tag=tag,
+                    created_s=int(now),
+                ).execute()
+            except peewee.IntegrityError as exc:
+                raise _already_enrolled() from exc
         self.counts.add({"wallet_enrolled": 1})
         return 201, issuance.enrol_answer(enrolment_id)
 
@@ -268,6 +271,10 @@ def _verify(request: WalletRequest, public_key: bytes) -> None:
         request.verify(public_key)
     except SignatureError as exc:
         raise IssuanceRefused(401, "bad_signature", str(exc)) from exc
+
+
+def _already_enrolled() -> IssuanceRefused:
+    return IssuanceRefused(409, "already_enrolled", "this enrolment key is already enrolled")
 
 
 def _unknown() -> IssuanceRefused:

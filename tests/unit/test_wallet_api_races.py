@@ -58,6 +58,14 @@ def test_the_same_request_is_taken_once(url: str, clock: Clock) -> None:
     assert EnrolmentEntry.select().count() == 1
 
 
+def test_one_key_enrolling_at_once_from_many_requests(url: str, clock: Clock) -> None:
+    app = make_app(url, clock)
+    wallet = Wallet(app.test_client(), clock)
+    statuses = race(app, [("enrol", wallet.enrol_wire()) for _ in range(THREADS)])
+    assert statuses == {201: 1, 409: THREADS - 1}
+    assert EnrolmentEntry.select().count() == 1
+
+
 def test_delete_racing_batches_leaves_no_batch_behind(url: str, clock: Clock) -> None:
     app = make_app(url, clock)
     wallet = Wallet(app.test_client(), clock)
