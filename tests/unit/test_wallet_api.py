@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from aggregator import counters, operators
 from aggregator.api.wallet import ISSUER_EXTENSION, WALLET_EXTENSION
 from aggregator.db import open_database
+from aggregator.issuer.retention import IssuedForgotten, forget_issued
 from aggregator.issuer.settings import IssuerSettings
 from aggregator.issuer.tables import (
     BatchEntry,
@@ -622,3 +623,18 @@ def test_rate_limit_behind_a_proxy(url: str, clock: Clock) -> None:
     assert post("6.6.6.6, 10.0.0.1") == 429  # a forged hop is not trusted
     assert post(None) == 400  # no header: the peer's own address
     assert post(None) == 429
+
+
+def test_retention_forgets_what_no_trace_can_need(wallet: Wallet, clock: Clock) -> None:
+    wallet.enrol()
+    answer = wallet.batch()
+    assert forget_issued(NOW, 28, SEOUL) == IssuedForgotten(0, 0, 0)
+    assert forget_issued(NOW + 200, 28, SEOUL) == IssuedForgotten(0, 0, 2)  # stale nonces
+    last_end = answer.credentials[-1].not_after
+    kept = forget_issued(last_end + 28 * 86_400 - 1, 28, SEOUL)
+    assert (kept.credentials, kept.batches) == (6, 1)  # the batch's day, then six days
+    assert IssuedCredentialEntry.select().count() == 1
+    assert forget_issued(last_end + 28 * 86_400 + 1, 28, SEOUL).credentials == 1
+    assert EnrolmentEntry.select().count() == 1  # until the wallet deletes it
+    with pytest.raises(ValueError):
+        forget_issued(NOW, 0, SEOUL)
