@@ -16,6 +16,7 @@ from transport.settings import MqttSettings, mqtt_settings_from_table
 
 from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
+from .issuer.settings import check_issuer_table
 
 #: Upper bound of aggregator.max_outbox_age_days: a kiosk's outbox holds days, not years.
 MAX_OUTBOX_AGE_DAYS = 90
@@ -62,6 +63,10 @@ class AggregatorConfig:
     #: The public key files (``ledger_public_key``, ``issuer_public_key``); None: ``<key>.pub``.
     ledger_public_key_path: Path | None = None
     issuer_public_key_path: Path | None = None
+    #: The ``[issuer]`` table (shape checked, file paths absolute), for the process that
+    #: issues wallet credentials (``aggregator.issuer.settings.parse_issuer_table``); None:
+    #: this site issues none.
+    issuer: dict[str, Any] | None = None
 
 
 def load_config(path: Path) -> AggregatorConfig:
@@ -88,6 +93,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             issuer_key_path=base / section.pop("issuer_key"),
             mqtt=mqtt,
             broker_admin=parse_broker_admin(data.get("broker_admin"), mqtt, base=base),
+            issuer=check_issuer_table(data["issuer"], base=base) if "issuer" in data else None,
             **_optional_key_paths(section, base),
             **section,
         )

@@ -8,6 +8,7 @@ A new table is added here.
 from __future__ import annotations
 
 from . import cosignatures, counters, operators, placement, revocations, tiles, vault
+from .issuer.tables import WALLET_MODELS
 from .models_base import BaseModel
 from .tables import BlockEntry, CheckinEntry, KioskEntry
 
@@ -22,6 +23,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     placement.KioskClockEntry,
     tiles.TileEntry,
     revocations.RevokedCredentialEntry,
+    *WALLET_MODELS,
 )
 
 
