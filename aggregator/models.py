@@ -7,7 +7,7 @@ A new table is added here.
 
 from __future__ import annotations
 
-from . import cosignatures, counters, operators, placement, revocations, tiles, vault
+from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
 from .models_base import BaseModel
 from .tables import BlockEntry, CheckinEntry, KioskEntry
 
@@ -22,6 +22,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     placement.KioskClockEntry,
     tiles.TileEntry,
     revocations.RevokedCredentialEntry,
+    card_checks.CardSightingEntry,
 )
 
 
