@@ -4,6 +4,7 @@
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
+- ``desk token``: desk staff tokens (printed cards);
 - ``retention``: destroy day keys past the retention period;
 - ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
 """
@@ -213,6 +214,7 @@ def retention(config_path: Path, days: int | None) -> None:
 
 def _register_web() -> None:
     from .broker_cli import broker_init_command
+    from .desk.cli import desk_group
     from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
@@ -220,6 +222,7 @@ def _register_web() -> None:
     aggregator_group.add_command(broker_init_command)
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
+    aggregator_group.add_command(desk_group)
 
 
 _register_web()

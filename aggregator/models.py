@@ -8,6 +8,8 @@ A new table is added here.
 from __future__ import annotations
 
 from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
+from .desk import cards as desk_cards
+from .desk import tokens as desk_tokens
 from .models_base import BaseModel
 from .tables import BlockEntry, CheckinEntry, KioskEntry
 
@@ -23,6 +25,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     tiles.TileEntry,
     revocations.RevokedCredentialEntry,
     card_checks.CardSightingEntry,
+    desk_tokens.DeskToken,
+    desk_cards.CardEntry,
 )
 
 

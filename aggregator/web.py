@@ -24,6 +24,7 @@ from protocol.note import MAX_NOTE_SIZE
 from support.config_file import ConfigError, read_toml
 
 from .api.bodies import BoundedJSONProvider
+from .api.desk import desk_api
 from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api
 from .api.kiosks import kiosks_api
@@ -33,6 +34,7 @@ from .api.paths import register_canonical_paths
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
+from .desk.settings import desk_settings_or_none
 from .kiosk_trust import trust_or_none
 from .proofs import TreeCache
 from .web_database import LedgerDatabase
@@ -96,6 +98,7 @@ def create_app(
     register_canonical_paths(app)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
         app.register_blueprint(blueprint)
+    app.register_blueprint(desk_api)
     return app
 
 
@@ -110,6 +113,7 @@ def create_app_from_config(path: Path) -> Flask:
         raise ConfigError(f"config [web] has unknown key {unknown[0]!r}")
     settings: dict[str, Any] = {"DATABASE_URL": config.database_url}
     settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
+    settings["DESK"] = desk_settings_or_none(config, path)  # printed cards (aggregator/desk)
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]
     if "offline_after_s" in web:
