@@ -6,9 +6,11 @@ import hashlib
 
 import peewee
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aggregator import vault
-from aggregator.card_checks import CardChecks, CardSightingEntry, code_type_of
+from aggregator.card_checks import CardChecks, CardSightingEntry, CardTravelError, code_type_of
 from aggregator.db import CheckinEntry
 from aggregator.ingest import Ingestor, Result
 from aggregator.registry import enrol_kiosk
@@ -198,3 +200,39 @@ def test_sightings_are_pruned_after_the_horizon(db: peewee.Database) -> None:
     checks.check_travel(new_card(), "venue-a", NOW * 1000)
     assert checks.prune(NOW * 1000 + DAY * 1000) == 0
     assert checks.prune(NOW * 1000 + DAY * 1000 + 600_001) == 1
+
+
+@pytest.mark.parametrize("value", [-1, 1441, "10", True, float("nan")])
+def test_card_travel_minutes_must_be_a_sane_number(tmp_path, value: object) -> None:
+    from aggregator.config import parse_config
+    from support.config_file import ConfigError
+
+    section = {
+        "origin": "example.org/ledger",
+        "database_url": "sqlite:///ledger.sqlite",
+        "ledger_key": "ledger.key",
+        "issuer_key": "issuer.key",
+    }
+    assert parse_config({"aggregator": section}, base=tmp_path).card_travel_minutes == 10.0
+    with pytest.raises(ConfigError, match="card_travel_minutes"):
+        parse_config({"aggregator": {**section, "card_travel_minutes": value}}, base=tmp_path)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 60)), max_size=12))
+def test_accepted_sightings_never_clash(db: peewee.Database, uses: list[tuple[str, int]]) -> None:
+    """Whatever order uses arrive in, no two accepted ones are at two venues within the gap."""
+    CardSightingEntry.delete().execute()
+    checks = CardChecks(min_gap_s=10 * 60, now=lambda: NOW)
+    card = new_card()
+    accepted: list[tuple[str, int]] = []
+    for venue, minute in uses:
+        try:
+            checks.check_travel(card, f"venue-{venue}", NOW * 1000 + minute * MINUTE_MS)
+        except CardTravelError:
+            continue
+        accepted.append((venue, minute))
+    for venue, minute in accepted:
+        assert all(v == venue or abs(m - minute) >= 10 for v, m in accepted)
