@@ -97,7 +97,7 @@ def issue() -> Response:
     body = json_object({"phone", "lang", "name", "print_name"})
     phone = _text(body, "phone")
     lang = _text(body, "lang")
-    name = _text(body, "name", required=False) or None
+    name = (_text(body, "name", required=False) or "").strip() or None  # "Kim " is Kim
     print_name = body.get("print_name", False)
     if type(print_name) is not bool:
         bad_request("bad_print_name", "print_name must be true or false")
