@@ -346,3 +346,31 @@ def test_desk_token_cli(tmp_path: Path) -> None:
     assert gone.exit_code == 0
     with pytest.raises(tokens.TokenError):
         tokens.authenticate(token)
+
+
+def test_the_printed_qr_reads_at_the_door(
+    client: FlaskClient, desk_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's QR is the card's code, and a kiosk decoder reads it back from pixels."""
+    import numpy as np
+    import segno
+
+    from aggregator.api import desk as desk_api
+    from aggregator.desk.printable import QR_ERROR, qr_svg
+    from kiosk.decoders import default_decoder
+
+    printed = []
+    render = desk_api.render_card
+    monkeypatch.setattr(desk_api, "render_card", lambda card: printed.append(card) or render(card))
+    page = issue(client, desk_token).get_data(as_text=True)
+    (card,) = printed
+    text = card.code.to_text()
+    assert card.code.credential.credential_id == bytes(CardEntry.get().credential_id)
+    svg = re.search(r"<svg.*?</svg>", page, re.S)
+    assert svg is not None and svg.group(0) == qr_svg(text)
+    qr = segno.make(text, error=QR_ERROR, micro=False, boost_error=False)
+    modules = np.array([[0 if dark else 255 for dark in line] for line in qr.matrix], np.uint8)
+    image = np.pad(np.kron(modules, np.ones((4, 4), np.uint8)), 16, constant_values=255)
+    found = [d.text for d in default_decoder().decode(np.ascontiguousarray(image))]
+    assert found == [text]
+    assert DoorVerifier([ISSUER.public_key()]).check(text).outcome is Outcome.ACCEPTED
