@@ -448,11 +448,10 @@ class Ingestor:
         return record, placed
 
     def _check_presentation(self, pres: Presentation, placed: placement.Placement) -> None:
-        """Presentation.verify at the placed scan time, the issuer check cached per credential.
+        """The visitor's code at the placed scan time, the issuer check cached per credential.
 
-        A record placed only at its received time (no anchor, no heartbeat) may have
-        waited in an outbox, at most the outbox age bound (aggregator.outbox_age): its
-        code may be that much older, and its credential is judged at the code's own time.
+        A phone's code is judged within its freshness window (:meth:`_check_fresh_code`),
+        a printed card by its credential's validity alone (aggregator.card_checks).
         """
         at = placed.placed_ms / 1000
         if card_checks.is_card(pres):  # signed once at the desk: no freshness window
@@ -466,7 +465,12 @@ class Ingestor:
             raise RevokedError("the visitor's credential is revoked")
 
     def _check_fresh_code(self, pres: Presentation, placed: placement.Placement) -> None:
-        """A phone's code: Presentation.verify within its window at the placed scan time."""
+        """A phone's code: Presentation.verify within its window at the placed scan time.
+
+        A record placed only at its received time (no anchor, no heartbeat) may have
+        waited in an outbox, at most the outbox age bound (aggregator.outbox_age): its
+        code may be that much older, and its credential is judged at the code's own time.
+        """
         at = placed.placed_ms / 1000
         waited = placed.how == placement.RECEIVED
         pres.verify(
