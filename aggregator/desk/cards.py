@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import peewee
 
@@ -42,7 +43,9 @@ from .. import revocations
 from ..models_base import BaseModel
 from ..phone_numbers import normalise_phone
 from ..phone_tag import phone_tag
-from .settings import DeskSettings
+
+if TYPE_CHECKING:  # the table must not pull the config in wherever the models load
+    from .settings import DeskSettings
 
 CARD_ID_SIZE = 16
 OWNER_PURPOSE = "card-owner"

@@ -48,9 +48,10 @@ E164 = "+821012345678"
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The web app on a fresh database (SQLite, then PostgreSQL)."""
     monkeypatch.setattr(api_errors, "FLUSH_EVERY_S", 0.0)
-    url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    url = db_url
     database = open_database(url)
     yield create_app({"DATABASE_URL": url, "TESTING": True, "DESK": SETTINGS})
     database.close()
@@ -181,7 +182,7 @@ def test_card_without_the_tick_prints_no_name(client: FlaskClient, desk_token: s
     assert page.index("Valid until") < page.index("까지")  # English first
 
 
-def test_card_code_is_a_28_day_card_a_kiosk_accepts() -> None:
+def test_card_code_is_a_28_day_card_a_kiosk_accepts(app: Flask) -> None:
     card = issue_card(SETTINGS, phone=PHONE, language="ko", now=1_764_000_000)
     code = Presentation.from_text(card.code.to_text())
     assert code.code_type == CodeType.CARD
