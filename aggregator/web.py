@@ -96,9 +96,9 @@ def create_app(
 
     register_error_handlers(app)
     register_canonical_paths(app)
+    app.register_blueprint(desk_api)  # printed cards (aggregator/desk)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
         app.register_blueprint(blueprint)
-    app.register_blueprint(desk_api)
     return app
 
 
