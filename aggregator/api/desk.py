@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from protocol.errors import MalformedError
@@ -30,6 +31,7 @@ from ..desk import tokens
 from ..desk.cards import CardError, cards_for_phone, issue_card, parse_card_id, revoke_card
 from ..desk.printable import render_card
 from ..desk.settings import DeskSettings
+from ..issuer.settings import IssuerSettings
 from ..phone_numbers import PhoneNumberError
 from .bodies import json_object
 from .errors import ApiError, bad_request
@@ -69,8 +71,16 @@ def require_desk(view: Callable[..., Response]) -> Callable[..., Response]:
 
 
 def desk_settings() -> DeskSettings:
-    """The issuer key and settings; 503 when this process has none."""
+    """The issuer key and settings; 503 when this process has none.
+
+    ``DESK`` (DeskSettings) if set, else the wallet issuer's ``ISSUER``
+    (IssuerSettings) and ``ISSUER_KEY`` (Ed25519 private key) when the app has them.
+    """
     settings = current_app.config.get("DESK")
+    issuer, key = current_app.config.get("ISSUER"), current_app.config.get("ISSUER_KEY")
+    wallet_issuer = isinstance(issuer, IssuerSettings) and isinstance(key, Ed25519PrivateKey)
+    if settings is None and wallet_issuer:
+        settings = DeskSettings(issuer_key=key, issuer=issuer)
     if not isinstance(settings, DeskSettings):
         raise ApiError(
             503,

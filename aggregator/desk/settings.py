@@ -4,7 +4,9 @@ The desk signs card credentials with the issuer key (``aggregator.issuer_key``),
 seals contacts and owners to the health authority's public key, tags phone numbers
 with the issuer's pepper and dates cards in the issuer's time zone
 (``aggregator.issuer.settings``). A process whose config has no ``[issuer]`` table, or
-that cannot read the issuer key, serves no desk (503), and says so in its log.
+that cannot read the issuer key, serves no desk (503), and says so in its log. An
+app that already holds the wallet issuer's ``ISSUER`` and ``ISSUER_KEY`` settings
+serves the desk with those (aggregator/api/desk.py), without ``DESK``.
 """
 
 from __future__ import annotations

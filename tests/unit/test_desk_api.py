@@ -375,3 +375,17 @@ def test_the_printed_qr_reads_at_the_door(
     found = [d.text for d in default_decoder().decode(np.ascontiguousarray(image))]
     assert found == [text]
     assert DoorVerifier([ISSUER.public_key()]).check(text).outcome is Outcome.ACCEPTED
+
+
+def test_desk_uses_the_wallet_issuers_settings_when_the_app_has_them(tmp_path: Path) -> None:
+    """``ISSUER`` and ``ISSUER_KEY`` (the wallet issuer's app settings) serve the desk too."""
+    url = f"sqlite:///{tmp_path}/issuer.sqlite"
+    database = open_database(url)
+    try:
+        app = create_app(
+            {"DATABASE_URL": url, "TESTING": True, "ISSUER": ISSUER_SETTINGS, "ISSUER_KEY": ISSUER}
+        )
+        token = tokens.create_token("dana")
+        assert issue(app.test_client(), token).status_code == 201
+    finally:
+        database.close()
