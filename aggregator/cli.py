@@ -4,6 +4,7 @@
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
+- ``desk token``: desk staff tokens (printed cards);
 - ``retention``: destroy day keys past the retention period;
 - ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
 """
@@ -105,7 +106,12 @@ def _serve(
 @CONFIG_OPTION
 @_log_json_option
 @_summary_option
-def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
+@click.option(
+    "--issuer",
+    is_flag=True,
+    help="Its read API also issues (wallet API and desk; opens the issuer key and pepper).",
+)
+def run(config_path: Path, log_json: bool, summary_json: bool, issuer: bool) -> None:
     """Ingest, sequencer and read API in one process, until SIGTERM or Ctrl-C."""
     config = _load(config_path, log_json)
 
@@ -116,7 +122,7 @@ def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
 
         from .web import create_app_from_config
 
-        app = create_app_from_config(config_path)
+        app = create_app_from_config(config_path, issuer=issuer)
         http: Any = make_server("127.0.0.1", config.http_port, app, threaded=True)
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
@@ -213,6 +219,7 @@ def retention(config_path: Path, days: int | None) -> None:
 
 def _register_web() -> None:
     from .broker_cli import broker_init_command
+    from .desk.cli import desk_group
     from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
@@ -220,6 +227,7 @@ def _register_web() -> None:
     aggregator_group.add_command(broker_init_command)
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
+    aggregator_group.add_command(desk_group)
 
 
 _register_web()

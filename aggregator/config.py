@@ -55,6 +55,8 @@ class AggregatorConfig:
     retention_days: int = 28
     #: Days a check-in may wait in a kiosk's outbox; an older one is refused as ``too_old``.
     max_outbox_age_days: int = 7
+    #: Minutes a printed card needs between check-ins at two venues (aggregator.card_checks).
+    card_travel_minutes: float = 10.0
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     #: Managing kiosks' broker accounts (``[broker_admin]``); None: kiosks get none.
     broker_admin: BrokerAdmin | None = None
@@ -156,6 +158,9 @@ def _check(config: AggregatorConfig) -> None:
         )
     if days <= age:
         raise ConfigError(retention_below_outbox_age(days, age))
+    travel = config.card_travel_minutes
+    if not _number(travel) or not 0 <= travel <= 24 * 60:
+        raise ConfigError("aggregator.card_travel_minutes must be a number from 0 to 1440")
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")

@@ -19,8 +19,10 @@ the one-time presentation); the random check-in id adds nothing, as the leaf sho
 it. A salted commitment would hide even from someone holding both signing keys and
 the exact presentation; it would change protocol/block.py's leaf, so it is not done.
 ``presentation_hash`` (replay detection) is a hash of a one-time presentation, just
-as unpredictable. Kiosk, sequence number and times stay readable (where and when,
-never who) until retention forgets them with the day key (aggregator/forget.py).
+as unpredictable (a printed card's repeats, so its hash adds the kiosk and scan time:
+aggregator/card_checks.py; docs/CARDS.md says what a static card reveals). Kiosk,
+sequence number and times stay readable (where and when, never who) until retention
+forgets them with the day key (aggregator/forget.py).
 Residual copies (backups, PostgreSQL WAL and free space) are outside what the
 retention job can erase.
 """

@@ -30,6 +30,7 @@ from protocol.note import MAX_NOTE_SIZE
 from support.config_file import ConfigError, read_toml
 
 from .api.bodies import BoundedJSONProvider
+from .api.desk import desk_api
 from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api
 from .api.kiosks import kiosks_api
@@ -111,6 +112,7 @@ def create_app(
 
     register_error_handlers(app)
     register_canonical_paths(app)
+    app.register_blueprint(desk_api)  # printed cards (aggregator/desk)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api, wallet_api):
         app.register_blueprint(blueprint)
     app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
@@ -133,8 +135,14 @@ def _install_issuer(app: Flask) -> None:
     install_wallet(app.extensions, WalletIssuer(settings, key))
 
 
-def create_app_from_config(path: Path) -> Flask:
-    """The app for an aggregator config file: its database and its ``[web]`` table."""
+def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
+    """The app for an aggregator config file: its database and its ``[web]`` table.
+
+    ``issuer``: this process is the issuer (``safecode aggregator web --issuer``, or the
+    all-in-one ``aggregator run``): with an ``[issuer]`` table it opens the issuer key and
+    the pepper and serves ``/v1/wallet`` and ``/v1/desk``. The read API (the default)
+    opens neither, so its unit can keep ``keys/issuer`` out of reach.
+    """
     config = load_config(path)
     web = read_toml(path).get("web", {})
     if not isinstance(web, dict):
@@ -146,9 +154,13 @@ def create_app_from_config(path: Path) -> Flask:
     settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]
-    if config.issuer is not None:  # this process issues: it opens the issuer key
+    if issuer and config.issuer is not None:  # this process issues: it opens the issuer key
         settings["ISSUER"] = parse_issuer_table(config.issuer, base=path.parent)
-        settings["ISSUER_KEY"] = keys.load_private(config.issuer_key_path)
+        try:
+            settings["ISSUER_KEY"] = keys.load_private(config.issuer_key_path)
+        except (OSError, ValueError) as exc:  # missing, unreadable, or not a key
+            key_path = config.issuer_key_path
+            raise ConfigError(f"cannot open the issuer key {key_path}: {exc}") from exc
         settings["WINDOW_S"] = config.window_s
         settings["SKEW_S"] = config.skew_s
     if "offline_after_s" in web:

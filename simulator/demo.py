@@ -147,7 +147,14 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         token = _operator_token(site)
         aggregator = RelayedProcess(
             "aggregator",
-            ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
+            [
+                "aggregator",
+                "run",
+                "--config",
+                str(site.aggregator_config),
+                "--summary-json",
+                "--issuer",
+            ],
             clock,
             echo,
         )

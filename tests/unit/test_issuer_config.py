@@ -57,7 +57,8 @@ def test_config_with_issuer_makes_the_app_issue(tmp_path: Path) -> None:
     config = load_config(path)
     assert config.issuer is not None
     assert Path(config.issuer["pepper_file"]) == (tmp_path / "pepper").absolute()
-    app = create_app_from_config(path)
+    assert create_app_from_config(path).test_client().get("/v1/wallet/info").status_code == 503
+    app = create_app_from_config(path, issuer=True)  # only the issuer process issues
     info = app.test_client().get("/v1/wallet/info").get_json()
     assert info == {
         "authority_key": format_public_key(HA),
@@ -74,8 +75,9 @@ def test_loading_the_config_reads_no_issuer_file(tmp_path: Path) -> None:
     (tmp_path / "pepper").chmod(0o000)
     (tmp_path / "ha.pub").unlink()
     assert load_config(path).issuer is not None
+    create_app_from_config(path)  # the read API opens no issuer file
     with pytest.raises(ConfigError):
-        create_app_from_config(path)
+        create_app_from_config(path, issuer=True)
 
 
 @pytest.mark.parametrize(
