@@ -1,7 +1,7 @@
 """The ``spawns`` and ``slow`` marks, set on tests automatically, and a guard for them.
 
 ``spawns``: the test starts another process (Mosquitto, sshd, gunicorn, PostgreSQL,
-``safecode`` itself, multiprocessing). Every integration test, every test using a
+``safecode`` itself, Chromium, multiprocessing). Every integration test, every test using a
 fixture in :data:`SPAWNING_FIXTURES`, and every module that sets
 ``pytestmark = pytest.mark.spawns`` gets it. ``slow``: a long soak, run in the full
 suite only. ``./dev test --fast`` deselects both.
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 #: Fixtures that start a process (or ask for one that does).
-SPAWNING_FIXTURES = frozenset({"broker", "private_postgres"})
+SPAWNING_FIXTURES = frozenset({"broker", "private_postgres", "chromium"})
 
 #: Audit events raised when a process is started.
 _SPAWN_EVENTS = frozenset(
