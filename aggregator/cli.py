@@ -187,6 +187,9 @@ def _serve_one_role(
 def retention(config_path: Path, days: int | None) -> None:
     """Destroy the day keys of visits older than the retention period; print what went.
 
+    The issuer's records that only a trace of those visits could need go too: day
+    credentials (their sealed owners), batches and printed cards past the period.
+
     Their records become unreadable for good; the ledger still verifies. Safe to run
     often (a systemd timer, say): a second run finds nothing to do.
     """
@@ -194,15 +197,22 @@ def retention(config_path: Path, days: int | None) -> None:
 
     from .config import retention_below_outbox_age
     from .db import open_database
+    from .desk.cards import forget_cards
+    from .issuer.retention import forget_issued
+    from .issuer.settings import DEFAULT_TIME_ZONE, time_zone
     from .retention import destroy_expired_keys
 
     config = _load(config_path, False)
     keep = days or config.retention_days
     if keep <= config.max_outbox_age_days:
         raise click.UsageError(retention_below_outbox_age(keep, config.max_outbox_age_days))
+    zone = time_zone((config.issuer or {}).get("time_zone", DEFAULT_TIME_ZONE))
+    now = time.time()
     db = open_database(config.database_url)
     try:
-        report = destroy_expired_keys(time.time(), keep)
+        report = destroy_expired_keys(now, keep)
+        issued = forget_issued(now, keep, zone)
+        cards = forget_cards(now, keep)
     finally:
         db.close()
     click.echo(
@@ -211,6 +221,9 @@ def retention(config_path: Path, days: int | None) -> None:
                 "retention_days": keep,
                 "days_destroyed": list(report.days),
                 "records_erased": report.records_erased,
+                "credentials_forgotten": issued.credentials,
+                "batches_forgotten": issued.batches,
+                "cards_forgotten": cards,
             },
             sort_keys=True,
         )

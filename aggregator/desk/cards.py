@@ -211,3 +211,15 @@ def revoke_card(card_id: bytes, now: float | None = None) -> bool:
             return False
         CardEntry.update(revoked=True).where(CardEntry.card_id == card_id).execute()
         return True
+
+
+def forget_cards(now: float, retention_days: int) -> int:
+    """Delete cards that expired more than ``retention_days`` ago; returns how many.
+
+    Until then a trace may need a card's sealed contact and owner (its visits stay
+    readable as long); after it, nothing can, and the row would only keep a phone tag.
+    """
+    if type(retention_days) is not int or retention_days < 1:
+        raise ValueError("retention_days must be a whole number of days, at least 1")
+    cutoff_s = int(now) - retention_days * 86_400
+    return int(CardEntry.delete().where(CardEntry.expires_s < cutoff_s).execute())

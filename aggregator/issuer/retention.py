@@ -7,7 +7,7 @@ its validity ended, then deleted. A batch row only enforces one batch a day and 
 credentials for a trace: it goes once its day is as old. Nonces go once the requests
 carrying them are stale. Enrolments stay until their wallet deletes them.
 
-Not wired into ``safecode aggregator retention`` here: call ``forget_issued`` from it.
+``safecode aggregator retention`` calls ``forget_issued`` (and the desk's ``forget_cards``).
 """
 
 from __future__ import annotations
