@@ -39,7 +39,7 @@ from protocol.checkin import CheckinRecord, parse_checkin
 from protocol.errors import ProtocolError
 from protocol.presentation import VERSION, CodeType, Presentation
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 
 #: Default minimum minutes between a card's check-ins at two different venues.
 DEFAULT_TRAVEL_MINUTES = 10.0
@@ -61,7 +61,7 @@ class CardTravelError(ProtocolError):
 class CardSightingEntry(BaseModel):
     """One accepted card check-in: which card (hashed), where, and when it is placed."""
 
-    card = peewee.BlobField()
+    card = BlobField()
     venue_id = peewee.CharField(max_length=63)
     placed_ms = peewee.BigIntegerField()
 

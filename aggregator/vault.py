@@ -40,7 +40,7 @@ import peewee
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 
 if TYPE_CHECKING:
     from .tables import CheckinEntry  # tables imports this module
@@ -73,7 +73,7 @@ class DayKey(BaseModel):
     """One day's data key, wrapped under the master key; emptied when destroyed."""
 
     day = peewee.IntegerField(primary_key=True)
-    wrapped = peewee.BlobField()
+    wrapped = BlobField()
     created_ms = peewee.BigIntegerField()
     destroyed = peewee.BooleanField(default=False)
     destroyed_ms = peewee.BigIntegerField(null=True)

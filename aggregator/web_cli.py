@@ -52,7 +52,7 @@ def gunicorn_argv(
         "--env",
         f"SAFECODE_CONFIG={Path(config_path).resolve()}",
         "--env",
-        f"SAFECODE_ISSUER={int(issuer)}",
+        f"SAFECODE_WEB_ROLE={'issuer' if issuer else 'read'}",
         "aggregator.wsgi:app",
     ]
 

@@ -1,6 +1,6 @@
 """gunicorn entry point: ``gunicorn aggregator.wsgi:app`` with SAFECODE_CONFIG naming the config.
 
-``SAFECODE_ISSUER=1`` makes the process the issuer (``safecode aggregator web --issuer``).
+``SAFECODE_WEB_ROLE=issuer`` makes the process the issuer (``aggregator web --issuer``).
 """
 
 from __future__ import annotations
@@ -12,5 +12,5 @@ from .web import create_app_from_config
 
 app = create_app_from_config(
     Path(os.environ.get("SAFECODE_CONFIG", "/etc/safecode/aggregator.toml")),
-    issuer=os.environ.get("SAFECODE_ISSUER") == "1",
+    issuer=os.environ.get("SAFECODE_WEB_ROLE") == "issuer",
 )

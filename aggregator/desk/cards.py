@@ -40,7 +40,7 @@ from protocol.errors import MalformedError
 from protocol.presentation import Presentation, make_card
 
 from .. import revocations
-from ..models_base import BaseModel
+from ..models_base import BaseModel, BlobField
 from ..phone_numbers import normalise_phone
 from ..phone_tag import phone_tag
 
@@ -66,11 +66,11 @@ class CardError(ValueError):
 class CardEntry(BaseModel):
     """A printed card: sealed contact, phone tag, sealed owner, its credential and life."""
 
-    card_id = peewee.BlobField(primary_key=True)
-    contact = peewee.BlobField()
-    phone_tag = peewee.BlobField(index=True)
-    owner_sealed = peewee.BlobField()
-    credential_id = peewee.BlobField(unique=True)
+    card_id = BlobField(primary_key=True)
+    contact = BlobField()
+    phone_tag = BlobField(index=True)
+    owner_sealed = BlobField()
+    credential_id = BlobField(unique=True)
     issued_ms = peewee.BigIntegerField()
     expires_s = peewee.BigIntegerField()
     revoked = peewee.BooleanField(default=False)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from ..models_base import BaseModel
+from ..models_base import BaseModel, BlobField
 from ..operators import SCRYPT, TokenError
 
 PREFIX = "scd"
@@ -36,8 +36,8 @@ class DeskToken(BaseModel):
 
     token_id = peewee.CharField(primary_key=True, max_length=16)
     name = peewee.CharField(unique=True, max_length=63)
-    salt = peewee.BlobField()
-    secret_hash = peewee.BlobField()
+    salt = BlobField()
+    secret_hash = BlobField()
     created_ms = peewee.BigIntegerField()
     revoked = peewee.BooleanField(default=False)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import peewee
 
-from ..models_base import BaseModel
+from ..models_base import BaseModel, BlobField
 
 
 class KeyOrderedModel(BaseModel):
@@ -43,10 +43,10 @@ class KeyOrderedModel(BaseModel):
 class EnrolmentEntry(KeyOrderedModel):
     """One wallet's enrolment."""
 
-    enrolment_id = peewee.BlobField(primary_key=True)
-    public_key = peewee.BlobField(unique=True)
-    contact = peewee.BlobField()
-    phone_tag = peewee.BlobField(index=True)
+    enrolment_id = BlobField(primary_key=True)
+    public_key = BlobField(unique=True)
+    contact = BlobField()
+    phone_tag = BlobField(index=True)
     created_s = peewee.BigIntegerField(index=True)
 
     class Meta:
@@ -56,9 +56,9 @@ class EnrolmentEntry(KeyOrderedModel):
 class IssuedCredentialEntry(KeyOrderedModel):
     """A day credential the issuer signed; its owner only sealed to the health authority."""
 
-    credential_id = peewee.BlobField(primary_key=True)
-    sealed_owner = peewee.BlobField()
-    revoke_hash = peewee.BlobField()
+    credential_id = BlobField(primary_key=True)
+    sealed_owner = BlobField()
+    revoke_hash = BlobField()
     not_after = peewee.BigIntegerField(index=True)
 
     class Meta:
@@ -68,9 +68,9 @@ class IssuedCredentialEntry(KeyOrderedModel):
 class BatchEntry(KeyOrderedModel):
     """One batch: which enrolment, which local day, and its credential ids sealed."""
 
-    enrolment_id = peewee.BlobField()
+    enrolment_id = BlobField()
     day = peewee.CharField(max_length=10)
-    sealed_credentials = peewee.BlobField()
+    sealed_credentials = BlobField()
 
     class Meta:
         table_name = "wallet_batch"
@@ -80,7 +80,7 @@ class BatchEntry(KeyOrderedModel):
 class NonceEntry(KeyOrderedModel):
     """A request nonce seen, kept until ``expires_s`` (after which its request is stale)."""
 
-    nonce = peewee.BlobField(primary_key=True)
+    nonce = BlobField(primary_key=True)
     expires_s = peewee.BigIntegerField(index=True)
 
     class Meta:
