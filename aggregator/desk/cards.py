@@ -40,6 +40,7 @@ from protocol.errors import MalformedError
 from protocol.presentation import Presentation, make_card
 
 from .. import revocations
+from ..issuer.retention import forget_ended_revocations
 from ..models_base import BaseModel, BlobField
 from ..phone_numbers import normalise_phone
 from ..phone_tag import phone_tag
@@ -216,10 +217,16 @@ def revoke_card(card_id: bytes, now: float | None = None) -> bool:
 def forget_cards(now: float, retention_days: int) -> int:
     """Delete cards that expired more than ``retention_days`` ago; returns how many.
 
+    Cards that ended over a day ago also leave the revocation list (kiosks refuse them
+    as expired anyway).
+
     Until then a trace may need a card's sealed contact and owner (its visits stay
     readable as long); after it, nothing can, and the row would only keep a phone tag.
     """
     if type(retention_days) is not int or retention_days < 1:
         raise ValueError("retention_days must be a whole number of days, at least 1")
     cutoff_s = int(now) - retention_days * 86_400
-    return int(CardEntry.delete().where(CardEntry.expires_s < cutoff_s).execute())
+    ended = CardEntry.select(CardEntry.credential_id).where(CardEntry.expires_s < int(now) - 86_400)
+    with CardEntry._meta.database.atomic():
+        forget_ended_revocations(ended)
+        return int(CardEntry.delete().where(CardEntry.expires_s < cutoff_s).execute())

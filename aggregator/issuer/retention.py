@@ -16,8 +16,11 @@ import datetime
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import peewee
+
 from protocol.issuance import local_day
 
+from ..revocations import RevokedCredentialEntry
 from .tables import BatchEntry, IssuedCredentialEntry, NonceEntry
 
 DAY_S = 86_400
@@ -30,6 +33,7 @@ class IssuedForgotten:
     credentials: int
     batches: int
     nonces: int
+    revocations: int = 0
 
 
 def forget_issued(now: float, retention_days: int, zone: ZoneInfo) -> IssuedForgotten:
@@ -39,6 +43,10 @@ def forget_issued(now: float, retention_days: int, zone: ZoneInfo) -> IssuedForg
     cutoff_s = int(now) - retention_days * DAY_S
     oldest_day = local_day(now, zone) - datetime.timedelta(days=retention_days)
     with IssuedCredentialEntry._meta.database.atomic():
+        ended = IssuedCredentialEntry.select(IssuedCredentialEntry.credential_id).where(
+            IssuedCredentialEntry.not_after < int(now) - DAY_S
+        )
+        revocations = forget_ended_revocations(ended)
         credentials = (
             IssuedCredentialEntry.delete()
             .where(IssuedCredentialEntry.not_after < cutoff_s)
@@ -46,4 +54,17 @@ def forget_issued(now: float, retention_days: int, zone: ZoneInfo) -> IssuedForg
         )
         batches = BatchEntry.delete().where(BatchEntry.day < oldest_day.isoformat()).execute()
         nonces = NonceEntry.delete().where(NonceEntry.expires_s < int(now)).execute()
-    return IssuedForgotten(credentials, batches, nonces)
+    return IssuedForgotten(credentials, batches, nonces, revocations)
+
+
+def forget_ended_revocations(ended: peewee.SelectQuery) -> int:
+    """Take credentials that ended over a day ago off the revocation list.
+
+    Every kiosk and ingest refuse them as expired anyway; without this the list every
+    kiosk receives would grow with each wallet that leaves, up to its size limit.
+    """
+    return int(
+        RevokedCredentialEntry.delete()
+        .where(RevokedCredentialEntry.credential_id.in_(ended))
+        .execute()
+    )
