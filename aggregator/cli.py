@@ -4,6 +4,7 @@
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
+- ``desk token``: desk staff tokens (printed cards);
 - ``retention``: destroy day keys past the retention period;
 - ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
 """
@@ -105,7 +106,12 @@ def _serve(
 @CONFIG_OPTION
 @_log_json_option
 @_summary_option
-def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
+@click.option(
+    "--issuer",
+    is_flag=True,
+    help="Its read API also issues (wallet API and desk; opens the issuer key and pepper).",
+)
+def run(config_path: Path, log_json: bool, summary_json: bool, issuer: bool) -> None:
     """Ingest, sequencer and read API in one process, until SIGTERM or Ctrl-C."""
     config = _load(config_path, log_json)
 
@@ -116,7 +122,7 @@ def run(config_path: Path, log_json: bool, summary_json: bool) -> None:
 
         from .web import create_app_from_config
 
-        app = create_app_from_config(config_path)
+        app = create_app_from_config(config_path, issuer=issuer)
         http: Any = make_server("127.0.0.1", config.http_port, app, threaded=True)
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
@@ -181,6 +187,9 @@ def _serve_one_role(
 def retention(config_path: Path, days: int | None) -> None:
     """Destroy the day keys of visits older than the retention period; print what went.
 
+    The issuer's records that only a trace of those visits could need go too: day
+    credentials (their sealed owners), batches and printed cards past the period.
+
     Their records become unreadable for good; the ledger still verifies. Safe to run
     often (a systemd timer, say): a second run finds nothing to do.
     """
@@ -188,15 +197,22 @@ def retention(config_path: Path, days: int | None) -> None:
 
     from .config import retention_below_outbox_age
     from .db import open_database
+    from .desk.cards import forget_cards
+    from .issuer.retention import forget_issued
+    from .issuer.settings import DEFAULT_TIME_ZONE, time_zone
     from .retention import destroy_expired_keys
 
     config = _load(config_path, False)
     keep = days or config.retention_days
     if keep <= config.max_outbox_age_days:
         raise click.UsageError(retention_below_outbox_age(keep, config.max_outbox_age_days))
+    zone = time_zone((config.issuer or {}).get("time_zone", DEFAULT_TIME_ZONE))
+    now = time.time()
     db = open_database(config.database_url)
     try:
-        report = destroy_expired_keys(time.time(), keep)
+        report = destroy_expired_keys(now, keep)
+        issued = forget_issued(now, keep, zone)
+        cards = forget_cards(now, keep)
     finally:
         db.close()
     click.echo(
@@ -205,6 +221,9 @@ def retention(config_path: Path, days: int | None) -> None:
                 "retention_days": keep,
                 "days_destroyed": list(report.days),
                 "records_erased": report.records_erased,
+                "credentials_forgotten": issued.credentials,
+                "batches_forgotten": issued.batches,
+                "cards_forgotten": cards,
             },
             sort_keys=True,
         )
@@ -213,6 +232,7 @@ def retention(config_path: Path, days: int | None) -> None:
 
 def _register_web() -> None:
     from .broker_cli import broker_init_command
+    from .desk.cli import desk_group
     from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
@@ -220,6 +240,7 @@ def _register_web() -> None:
     aggregator_group.add_command(broker_init_command)
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
+    aggregator_group.add_command(desk_group)
 
 
 _register_web()

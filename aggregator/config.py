@@ -16,6 +16,7 @@ from transport.settings import MqttSettings, mqtt_settings_from_table
 
 from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
+from .issuer.settings import check_issuer_table
 
 #: Upper bound of aggregator.max_outbox_age_days: a kiosk's outbox holds days, not years.
 MAX_OUTBOX_AGE_DAYS = 90
@@ -54,6 +55,8 @@ class AggregatorConfig:
     retention_days: int = 28
     #: Days a check-in may wait in a kiosk's outbox; an older one is refused as ``too_old``.
     max_outbox_age_days: int = 7
+    #: Minutes a printed card needs between check-ins at two venues (aggregator.card_checks).
+    card_travel_minutes: float = 10.0
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     #: Managing kiosks' broker accounts (``[broker_admin]``); None: kiosks get none.
     broker_admin: BrokerAdmin | None = None
@@ -62,6 +65,10 @@ class AggregatorConfig:
     #: The public key files (``ledger_public_key``, ``issuer_public_key``); None: ``<key>.pub``.
     ledger_public_key_path: Path | None = None
     issuer_public_key_path: Path | None = None
+    #: The ``[issuer]`` table (shape checked, file paths absolute), for the process that
+    #: issues wallet credentials (``aggregator.issuer.settings.parse_issuer_table``); None:
+    #: this site issues none.
+    issuer: dict[str, Any] | None = None
 
 
 def load_config(path: Path) -> AggregatorConfig:
@@ -88,6 +95,7 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             issuer_key_path=base / section.pop("issuer_key"),
             mqtt=mqtt,
             broker_admin=parse_broker_admin(data.get("broker_admin"), mqtt, base=base),
+            issuer=check_issuer_table(data["issuer"], base=base) if "issuer" in data else None,
             **_optional_key_paths(section, base),
             **section,
         )
@@ -150,6 +158,9 @@ def _check(config: AggregatorConfig) -> None:
         )
     if days <= age:
         raise ConfigError(retention_below_outbox_age(days, age))
+    travel = config.card_travel_minutes
+    if not _number(travel) or not 0 <= travel <= 24 * 60:
+        raise ConfigError("aggregator.card_travel_minutes must be a number from 0 to 1440")
     port = config.http_port
     if port is not None and (type(port) is not int or not 1 <= port <= 65535):
         raise ConfigError("aggregator.http_port must be a TCP port number")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from protocol.errors import NotYetValidError, ProtocolError, RevokedError
 from protocol.merkle import leaf_hash
 from protocol.presentation import CodeType, Presentation
 
-from . import placement
+from . import card_checks, placement
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
 from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
@@ -211,7 +210,7 @@ def _row(
         record.checkin_id,
         record.kiosk_id,
         record.seq,
-        hashlib.sha256(record.presentation).digest(),
+        card_checks.presentation_hash(record),
         visit["commit"],
         visit["day"],
         visit["sealed"],
@@ -257,6 +256,7 @@ class Ingestor:
         refusal_log: RateLimitedLog | None = None,
         data_vault: Vault | None = None,
         max_outbox_age_s: int = DEFAULT_MAX_OUTBOX_AGE_DAYS * DAY_S,
+        card_travel_s: float = card_checks.DEFAULT_TRAVEL_MINUTES * 60,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
         #: Seals each stored visit under its day key (None: the process's installed vault).
@@ -277,6 +277,11 @@ class Ingestor:
         sqlite = isinstance(CheckinEntry._meta.database.obj, peewee.SqliteDatabase)
         self.store_lock: contextlib.AbstractContextManager[object] = (
             threading.Lock() if sqlite else contextlib.nullcontext()
+        )
+        #: Printed cards: travel time between venues (aggregator.card_checks).
+        card_checks.CardSightingEntry.create_table(safe=True)
+        self.cards = card_checks.CardChecks(
+            min_gap_s=card_travel_s, max_wait_s=max_outbox_age_s, lock=self.store_lock, now=now
         )
 
     @property
@@ -432,14 +437,35 @@ class Ingestor:
             )
         try:
             presentation = record.parsed_presentation()
-            self.outbox_age.check(placed, presentation.timestamp, received_ms)
+            card = card_checks.is_card(presentation)
+            if not (card and placed.how == placement.RECEIVED):  # a card's date is the desk's
+                self.outbox_age.check(placed, presentation.timestamp, received_ms)
             self._check_presentation(presentation, placed)
+            if card:  # last: only a genuine card leaves a sighting
+                self.cards.check_travel(presentation, venue_id, placed.placed_ms)
         except ProtocolError as exc:
             raise Refused(exc.reason, str(exc), record) from exc
         return record, placed
 
     def _check_presentation(self, pres: Presentation, placed: placement.Placement) -> None:
-        """Presentation.verify at the placed scan time, the issuer check cached per credential.
+        """The visitor's code at the placed scan time, the issuer check cached per credential.
+
+        A phone's code is judged within its freshness window (:meth:`_check_fresh_code`),
+        a printed card by its credential's validity alone (aggregator.card_checks).
+        """
+        at = placed.placed_ms / 1000
+        if card_checks.is_card(pres):  # signed once at the desk: no freshness window
+            pres.verify_card(
+                self.issuer_keys, now=at, skew=self.skew, issuer_check=self._check_issuer
+            )
+        else:
+            self._check_fresh_code(pres, placed)
+        # After the signatures: a forged code is "bad_signature", not "revoked".
+        if pres.credential.credential_id in self.revoked:
+            raise RevokedError("the visitor's credential is revoked")
+
+    def _check_fresh_code(self, pres: Presentation, placed: placement.Placement) -> None:
+        """A phone's code: Presentation.verify within its window at the placed scan time.
 
         A record placed only at its received time (no anchor, no heartbeat) may have
         waited in an outbox, at most the outbox age bound (aggregator.outbox_age): its
@@ -456,9 +482,6 @@ class Ingestor:
             issuer_check=self._check_issuer,
             credential_at=min(at, pres.timestamp) if waited else None,
         )
-        # After the signatures: a forged code is "bad_signature", not "revoked".
-        if pres.credential.credential_id in self.revoked:
-            raise RevokedError("the visitor's credential is revoked")
 
     def _check_issuer(
         self, credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]

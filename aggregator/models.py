@@ -7,7 +7,10 @@ A new table is added here.
 
 from __future__ import annotations
 
-from . import cosignatures, counters, operators, placement, revocations, tiles, vault
+from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
+from .desk import cards as desk_cards
+from .desk import tokens as desk_tokens
+from .issuer.tables import WALLET_MODELS
 from .models_base import BaseModel
 from .tables import BlockEntry, CheckinEntry, KioskEntry
 
@@ -22,6 +25,10 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     placement.KioskClockEntry,
     tiles.TileEntry,
     revocations.RevokedCredentialEntry,
+    *WALLET_MODELS,
+    card_checks.CardSightingEntry,
+    desk_tokens.DeskToken,
+    desk_cards.CardEntry,
 )
 
 

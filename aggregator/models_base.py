@@ -64,6 +64,22 @@ class ScopedDatabaseProxy(peewee.DatabaseProxy):
 database_proxy = ScopedDatabaseProxy()
 
 
+class BlobField(peewee.BlobField):
+    """Bytes, stored as ``bytes`` on every database (psycopg2 adapts them to ``bytea``).
+
+    peewee's own field remembers the binary type of the database the proxy was last
+    initialised with, class-wide: after a PostgreSQL database, a SQLite one bound with
+    ``bound_to`` would be handed psycopg2's ``Binary`` and refuse it.
+    """
+
+    def db_value(self, value: object) -> object:
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        if isinstance(value, str):
+            return value.encode("raw_unicode_escape")
+        return value
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database_proxy

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 
 PREFIX = "sco"
 _TOKEN_RE = re.compile(r"sco_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -45,8 +45,8 @@ class OperatorToken(BaseModel):
 
     token_id = peewee.CharField(primary_key=True, max_length=16)
     name = peewee.CharField(unique=True, max_length=63)
-    salt = peewee.BlobField()
-    secret_hash = peewee.BlobField()
+    salt = BlobField()
+    secret_hash = BlobField()
     created_ms = peewee.BigIntegerField()
     revoked = peewee.BooleanField(default=False)
 

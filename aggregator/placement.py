@@ -26,7 +26,7 @@ import peewee
 from protocol.checkin import ClockState
 from protocol.status import Heartbeat
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 from .tables import CheckinEntry
 
 CLOCK = "clock"
@@ -41,7 +41,7 @@ class KioskClockEntry(BaseModel):
     """The latest heartbeat clock of a kiosk: its boot, monotonic ms and a trusted wall ms."""
 
     kiosk_id = peewee.CharField(primary_key=True, max_length=63)
-    boot_id = peewee.BlobField()
+    boot_id = BlobField()
     mono_ms = peewee.BigIntegerField()
     wall_ms = peewee.BigIntegerField()
     #: "kiosk" when the kiosk's own clock was synchronised, else "received".

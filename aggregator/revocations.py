@@ -26,14 +26,14 @@ from protocol import topics
 from protocol.checkin import SEQ_MAX
 from protocol.kiosk_config import sign_kiosk_config
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 from .tables import KioskEntry
 
 
 class RevokedCredentialEntry(BaseModel):
     """A visitor credential the issuer revoked (8-byte credential id), and when."""
 
-    credential_id = peewee.BlobField(primary_key=True)
+    credential_id = BlobField(primary_key=True)
     revoked_ms = peewee.BigIntegerField()
 
     class Meta:

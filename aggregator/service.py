@@ -139,6 +139,7 @@ class AggregatorService:
             refusal_log=self.refusal_log,
             data_vault=self.vault,
             max_outbox_age_s=config.max_outbox_age_days * 86_400,
+            card_travel_s=config.card_travel_minutes * 60,
         )
         # Ingest processes sign refusals and receipts for duplicates, so they hold the key.
         ledger = key_files.ledger_signing_key(config)

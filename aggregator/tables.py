@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 from .vault import Vault, day_of, installed
 
 
@@ -21,7 +21,7 @@ class KioskEntry(BaseModel):
 
     kiosk_id = peewee.CharField(primary_key=True, max_length=63)
     venue_id = peewee.CharField(max_length=63)
-    device_key = peewee.BlobField()
+    device_key = BlobField()
     retired = peewee.BooleanField(default=False)
     enrolled_ms = peewee.BigIntegerField()
     highest_seq = peewee.BigIntegerField(default=0)
@@ -41,29 +41,29 @@ class CheckinEntry(BaseModel):
     """
 
     id = peewee.BigAutoField()
-    checkin_id = peewee.BlobField(unique=True)
+    checkin_id = BlobField(unique=True)
     kiosk = peewee.ForeignKeyField(
         KioskEntry, column_name="kiosk_id", backref="checkins", null=True
     )
     seq = peewee.BigIntegerField(null=True)
     #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.
-    presentation_hash = peewee.BlobField(unique=True, null=True)
+    presentation_hash = BlobField(unique=True, null=True)
     # --- privacy (aggregator/vault.py): the visit itself is stored only encrypted ---
     #: SHA-256 of the signed check-in record: the leaf's commitment, kept for ever.
-    commit = peewee.BlobField()
+    commit = BlobField()
     #: Day number (UTC days since 1970) of the data key that encrypts ``sealed``.
     day = peewee.IntegerField(index=True)
     #: The signed record, encrypted under the day key; emptied when that key is destroyed.
-    sealed = peewee.BlobField()
+    sealed = BlobField()
     # ---
-    leaf_hash = peewee.BlobField()
+    leaf_hash = BlobField()
     scanned_ms = peewee.BigIntegerField(null=True)
     received_ms = peewee.BigIntegerField(null=True)
     leaf_index = peewee.BigIntegerField(null=True, unique=True)
     block_height = peewee.BigIntegerField(null=True, index=True)
     #: Clock placement (aggregator.placement): the kiosk's boot id and monotonic ms when it
     #: scanned, the time the aggregator places the scan at, and how it was placed.
-    boot_id = peewee.BlobField(null=True)
+    boot_id = BlobField(null=True)
     mono_ms = peewee.BigIntegerField(null=True)
     placed_ms = peewee.BigIntegerField(null=True)
     placement = peewee.CharField(max_length=16, null=True)
@@ -99,11 +99,11 @@ class BlockEntry(BaseModel):
     """A sealed block: its signed header, checkpoint and the tree's peaks after it."""
 
     height = peewee.BigIntegerField(primary_key=True)
-    wire = peewee.BlobField()
-    block_hash = peewee.BlobField(unique=True)
+    wire = BlobField()
+    block_hash = BlobField(unique=True)
     tree_size = peewee.BigIntegerField(unique=True)
-    root = peewee.BlobField()
-    peaks = peewee.BlobField()
+    root = BlobField()
+    peaks = BlobField()
     checkpoint = peewee.TextField()
     sealed_ms = peewee.BigIntegerField()
 

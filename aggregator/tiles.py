@@ -19,7 +19,7 @@ import peewee
 
 from protocol import merkle
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 from .tables import CheckinEntry
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class TileEntry(BaseModel):
 
     level = peewee.SmallIntegerField()
     index = peewee.BigIntegerField()
-    hash = peewee.BlobField()
+    hash = BlobField()
 
     class Meta:
         table_name = "tile"

@@ -19,8 +19,10 @@ the one-time presentation); the random check-in id adds nothing, as the leaf sho
 it. A salted commitment would hide even from someone holding both signing keys and
 the exact presentation; it would change protocol/block.py's leaf, so it is not done.
 ``presentation_hash`` (replay detection) is a hash of a one-time presentation, just
-as unpredictable. Kiosk, sequence number and times stay readable (where and when,
-never who) until retention forgets them with the day key (aggregator/forget.py).
+as unpredictable (a printed card's repeats, so its hash adds the kiosk and scan time:
+aggregator/card_checks.py; docs/CARDS.md says what a static card reveals). Kiosk,
+sequence number and times stay readable (where and when, never who) until retention
+forgets them with the day key (aggregator/forget.py).
 Residual copies (backups, PostgreSQL WAL and free space) are outside what the
 retention job can erase.
 """
@@ -38,7 +40,7 @@ import peewee
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .models_base import BaseModel
+from .models_base import BaseModel, BlobField
 
 if TYPE_CHECKING:
     from .tables import CheckinEntry  # tables imports this module
@@ -71,7 +73,7 @@ class DayKey(BaseModel):
     """One day's data key, wrapped under the master key; emptied when destroyed."""
 
     day = peewee.IntegerField(primary_key=True)
-    wrapped = peewee.BlobField()
+    wrapped = BlobField()
     created_ms = peewee.BigIntegerField()
     destroyed = peewee.BooleanField(default=False)
     destroyed_ms = peewee.BigIntegerField(null=True)

@@ -8,6 +8,10 @@ collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as off
 the ``.pub`` files beside the keys the aggregator config names, never the keys).
 Kiosks' broker accounts (``app.extensions["safecode.broker_accounts"]``) come from the
 config's ``[broker_admin]`` table, or ``NoBrokerAccounts`` without one.
+``ISSUER`` (``IssuerSettings``, from the config's ``[issuer]`` table) and ``ISSUER_KEY``
+(the issuer's Ed25519 private key, ``issuer_key``) make the app issue wallet credentials
+(``/v1/wallet``, ``app.extensions["safecode.issuer"]``); ``WINDOW_S`` and ``SKEW_S`` are
+the kiosks' code window and clock skew, told to wallets.
 """
 
 from __future__ import annotations
@@ -16,25 +20,33 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 
+from protocol import keys
 from protocol.cosignature import CosignatureVerifier
 from protocol.errors import NoteError
 from protocol.note import MAX_NOTE_SIZE
 from support.config_file import ConfigError, read_toml
 
 from .api.bodies import BoundedJSONProvider
+from .api.desk import desk_api
 from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api
 from .api.kiosks import kiosks_api
 from .api.ledger import ledger_api
 from .api.operator import operator_api
 from .api.paths import register_canonical_paths
+from .api.wallet import flush_wallet_counts, wallet_api
+from .api.wallet import install as install_wallet
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
+from .issuer.service import WalletIssuer
+from .issuer.settings import IssuerSettings, parse_issuer_table
 from .kiosk_trust import trust_or_none
 from .proofs import TreeCache
+from .wallet_app import wallet_app
 from .web_database import LedgerDatabase
 
 DEFAULTS: dict[str, Any] = {
@@ -43,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "OFFLINE_AFTER_S": 180,
     # Requests carry at most a cosigned checkpoint or a small JSON object.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "ISSUER": None,
+    "ISSUER_KEY": None,
+    "WINDOW_S": 30,
+    "SKEW_S": 5,
 }
 
 
@@ -86,21 +102,47 @@ def create_app(
     app.extensions["safecode.broker_accounts"] = (
         accounts if accounts is not None else NoBrokerAccounts()
     )
+    _install_issuer(app)
     LedgerDatabase(app)  # first: its teardown (unbinding the database) runs last
 
     @app.teardown_request
     def _flush_refusals(exc: BaseException | None) -> None:
         refusals().flush()
+        flush_wallet_counts(app)
 
     register_error_handlers(app)
     register_canonical_paths(app)
-    for blueprint in (ledger_api, kiosks_api, operator_api, health_api):
+    app.register_blueprint(desk_api)  # printed cards (aggregator/desk)
+    for blueprint in (ledger_api, kiosks_api, operator_api, health_api, wallet_api):
         app.register_blueprint(blueprint)
+    app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
     return app
 
 
-def create_app_from_config(path: Path) -> Flask:
-    """The app for an aggregator config file: its database and its ``[web]`` table."""
+def _install_issuer(app: Flask) -> None:
+    """The wallet issuer, when ``ISSUER`` and ``ISSUER_KEY`` are set."""
+    settings, key = app.config["ISSUER"], app.config["ISSUER_KEY"]
+    if settings is None:
+        return
+    if not isinstance(settings, IssuerSettings):
+        raise ConfigError("ISSUER must be IssuerSettings (the config's [issuer] table)")
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError("ISSUER_KEY must be the issuer's Ed25519 private key")
+    for name in ("WINDOW_S", "SKEW_S"):
+        value = app.config[name]
+        if type(value) is not int or not 0 <= value <= 3600:
+            raise ConfigError(f"{name} must be an integer from 0 to 3600")
+    install_wallet(app.extensions, WalletIssuer(settings, key))
+
+
+def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
+    """The app for an aggregator config file: its database and its ``[web]`` table.
+
+    ``issuer``: this process is the issuer (``safecode aggregator web --issuer``, or the
+    all-in-one ``aggregator run``): with an ``[issuer]`` table it opens the issuer key and
+    the pepper and serves ``/v1/wallet`` and ``/v1/desk``. The read API (the default)
+    opens neither, so its unit can keep ``keys/issuer`` out of reach.
+    """
     config = load_config(path)
     web = read_toml(path).get("web", {})
     if not isinstance(web, dict):
@@ -112,6 +154,15 @@ def create_app_from_config(path: Path) -> Flask:
     settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]
+    if issuer and config.issuer is not None:  # this process issues: it opens the issuer key
+        settings["ISSUER"] = parse_issuer_table(config.issuer, base=path.parent)
+        try:
+            settings["ISSUER_KEY"] = keys.load_private(config.issuer_key_path)
+        except (OSError, ValueError) as exc:  # missing, unreadable, or not a key
+            key_path = config.issuer_key_path
+            raise ConfigError(f"cannot open the issuer key {key_path}: {exc}") from exc
+        settings["WINDOW_S"] = config.window_s
+        settings["SKEW_S"] = config.skew_s
     if "offline_after_s" in web:
         settings["OFFLINE_AFTER_S"] = web["offline_after_s"]
     return create_app(settings, accounts=broker_accounts(config.broker_admin, config.mqtt))

@@ -21,7 +21,9 @@ WORKER_CONNECTIONS = 48
 KEEPALIVE_S = 2
 
 
-def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30) -> list[str]:
+def gunicorn_argv(
+    config_path: Path, bind: str, workers: int, timeout: int = 30, *, issuer: bool = False
+) -> list[str]:
     """The gunicorn command line serving ``aggregator.wsgi:app``.
 
     No access log: request paths carry check-in ids (inclusion proofs), which are
@@ -49,6 +51,8 @@ def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30)
         str(timeout),
         "--env",
         f"SAFECODE_CONFIG={Path(config_path).resolve()}",
+        "--env",
+        f"SAFECODE_WEB_ROLE={'issuer' if issuer else 'read'}",
         "aggregator.wsgi:app",
     ]
 
@@ -57,15 +61,23 @@ def gunicorn_argv(config_path: Path, bind: str, workers: int, timeout: int = 30)
 @CONFIG_OPTION
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to serve.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
-def web_command(config_path: Path, bind: str, workers: int) -> None:
-    """Serve the read API with gunicorn (replaces this process)."""
+@click.option(
+    "--issuer",
+    is_flag=True,
+    help="Be the issuer: open the issuer key and the [issuer] table's pepper and serve "
+    "the wallet API (/v1/wallet) and the desk (/v1/desk). Run it as its own unit.",
+)
+def web_command(config_path: Path, bind: str, workers: int, issuer: bool) -> None:
+    """Serve the read API (or, with --issuer, the issuer) with gunicorn (replaces this process)."""
     from .web import create_app_from_config
 
-    try:
-        create_app_from_config(config_path)  # refuse a bad config before forking workers
+    try:  # refuse a bad config before forking workers
+        app = create_app_from_config(config_path, issuer=issuer)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    argv = gunicorn_argv(config_path, bind, workers)
+    if issuer and "safecode.wallet" not in app.extensions:
+        raise click.ClickException("--issuer needs an [issuer] table in the config")
+    argv = gunicorn_argv(config_path, bind, workers, issuer=issuer)
     os.execv(argv[0], argv)
 
 

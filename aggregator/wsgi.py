@@ -1,4 +1,7 @@
-"""gunicorn entry point: ``gunicorn aggregator.wsgi:app`` with SAFECODE_CONFIG naming the config."""
+"""gunicorn entry point: ``gunicorn aggregator.wsgi:app`` with SAFECODE_CONFIG naming the config.
+
+``SAFECODE_WEB_ROLE=issuer`` makes the process the issuer (``aggregator web --issuer``).
+"""
 
 from __future__ import annotations
 
@@ -8,5 +11,6 @@ from pathlib import Path
 from .web import create_app_from_config
 
 app = create_app_from_config(
-    Path(os.environ.get("SAFECODE_CONFIG", "/etc/safecode/aggregator.toml"))
+    Path(os.environ.get("SAFECODE_CONFIG", "/etc/safecode/aggregator.toml")),
+    issuer=os.environ.get("SAFECODE_WEB_ROLE") == "issuer",
 )

@@ -55,6 +55,8 @@ class KioskConfig:
     window_s: int = 30
     skew_s: int = 5
     repeat_minutes: float = 10.0
+    #: Minutes before this kiosk accepts the same printed card again (kiosk.verifier).
+    card_gap_minutes: float = 5.0
     resend_after_s: float = 10.0
     max_in_flight: int = 100
     heartbeat_s: float = 15.0
@@ -141,6 +143,7 @@ NUMBERS = (
     "window_s",
     "skew_s",
     "repeat_minutes",
+    "card_gap_minutes",
     "resend_after_s",
     "max_in_flight",
     "heartbeat_s",

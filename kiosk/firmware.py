@@ -133,6 +133,7 @@ class Kiosk:
             window=config.window_s,
             skew=config.skew_s,
             repeat_minutes=config.repeat_minutes,
+            card_gap_minutes=config.card_gap_minutes,
             now=self.clock.now,
             checked_in=outbox.seen,
         )
@@ -442,10 +443,11 @@ class Kiosk:
     def prune(self) -> int:
         """Delete one small batch of rows past their retention; returns how many.
 
-        Checked-in code fingerprints past their validity go too (not counted).
+        Checked-in code fingerprints past their validity (a card's: past the card gap) go
+        too (not counted).
         """
         now_ms = self._now_ms()
-        self.outbox.seen.prune(now_ms, self.verifier.code_ttl_s * 1000)
+        self.outbox.seen.prune(now_ms, int(self.verifier.longest_memory_s * 1000))
         done = self.outbox.prune(
             now_ms,
             delivered_after_ms=int(self.config.retention_hours * 3_600_000),

@@ -13,7 +13,13 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.errors import ProtocolError, ReplayError, RevokedError
-from protocol.presentation import DEFAULT_SKEW, DEFAULT_WINDOW, CodeType, Presentation
+from protocol.presentation import (
+    DEFAULT_SKEW,
+    DEFAULT_WINDOW,
+    CodeType,
+    HealthOfficialCodeError,
+    Presentation,
+)
 
 from .seen_codes import SeenCode, code_fingerprint
 
@@ -35,6 +41,16 @@ class Verdict:
     reason: str = ""
     detail: str = ""
     checked_at: float = 0.0
+
+
+#: Default minutes before the same printed card is accepted again at one kiosk.
+DEFAULT_CARD_GAP_MINUTES = 5.0
+
+
+class CardTooSoonError(ReplayError):
+    """The same printed card again at this kiosk within the card gap."""
+
+    reason = "card_repeat"
 
 
 class CheckedInCodes(Protocol):
@@ -62,6 +78,12 @@ class _ExpiringSet:
         self._expire(now)
         return key in self._items
 
+    def age(self, key: bytes, now: float) -> float | None:
+        """Seconds since ``key`` was added, or None if it is not remembered."""
+        self._expire(now)
+        seen = self._items.get(key)
+        return None if seen is None else now - seen
+
     def add(self, key: bytes, now: float) -> None:
         self._items[key] = now
         self._items.move_to_end(key)
@@ -82,6 +104,15 @@ class DoorVerifier:
     answered "already checked in". A credential whose id is
     on the revocation list (:meth:`set_revoked`, from the signed kiosk config) is
     refused as ``revoked`` once its signatures check out.
+
+    A printed card (``CodeType.CARD``) is the same text every time, so it has no
+    freshness to check: it is accepted at most once per ``card_gap_minutes`` at this
+    kiosk. Shown again while its acceptance could still be the same showing (within
+    :attr:`code_ttl_s`) it is answered "already checked in", like a phone; later within
+    the gap it is refused as ``card_repeat`` (a copy, or the card passed back). The
+    gap is kept in memory and in ``checked_in`` (its fingerprint expires with the gap),
+    so a restart does not reopen it. A wallet's "show to a health official" code is
+    refused as ``diagnostic_code`` with a message meant for the visitor.
     """
 
     def __init__(
@@ -94,6 +125,7 @@ class DoorVerifier:
         debounce_s: float = 3.0,
         now: Callable[[], float] = time.time,
         checked_in: CheckedInCodes | None = None,
+        card_gap_minutes: float = DEFAULT_CARD_GAP_MINUTES,
     ) -> None:
         self.issuer_keys = list(issuer_keys)
         self.window = window
@@ -105,6 +137,9 @@ class DoorVerifier:
         self._codes = _ExpiringSet(ttl=self.code_ttl_s, max_items=100_000)
         self._visitors = _ExpiringSet(ttl=repeat_minutes * 60, max_items=100_000)
         self._showing = _ExpiringSet(ttl=debounce_s, max_items=1_000)
+        #: How long a card accepted here is not accepted again (seconds).
+        self.card_gap_s = card_gap_minutes * 60
+        self._cards = _ExpiringSet(ttl=self.card_gap_s, max_items=100_000)
         self.refusals: dict[str, int] = {}
         self.revoked: frozenset[bytes] = frozenset()
 
@@ -124,6 +159,12 @@ class DoorVerifier:
         self._showing.add(showing, now)
         try:
             presentation = Presentation.from_text(text)
+            if presentation.code_type == CodeType.CARD:
+                return self._check_card(presentation, now)
+            if presentation.code_type == CodeType.DIAGNOSTIC:
+                raise HealthOfficialCodeError(
+                    "this code is for a health official: please show your check-in code"
+                )
             code = presentation.to_bytes()
             if self._checked_in is not None and self._checked_in.contains(
                 code_fingerprint(code), int(now * 1000)
@@ -143,8 +184,7 @@ class DoorVerifier:
             if presentation.credential.credential_id in self.revoked:
                 raise RevokedError("this credential is revoked")
         except ProtocolError as exc:
-            self.refusals[exc.reason] = self.refusals.get(exc.reason, 0) + 1
-            return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc), checked_at=now)
+            return self._refuse(exc, now)
         self._codes.add(code, now)
         visitor = presentation.credential.credential_id
         if self._visitors.seen_recently(visitor, now):
@@ -153,11 +193,49 @@ class DoorVerifier:
         # at the scan time it is given, so it must be the time the kiosk checked.
         return Verdict(Outcome.ACCEPTED, presentation, checked_at=now)
 
+    def _refuse(self, exc: ProtocolError, now: float) -> Verdict:
+        """Count a refusal by its reason and answer it."""
+        self.refusals[exc.reason] = self.refusals.get(exc.reason, 0) + 1
+        return Verdict(Outcome.REFUSED, reason=exc.reason, detail=str(exc), checked_at=now)
+
+    def _check_card(self, card: Presentation, now: float) -> Verdict:
+        """A printed card: once per card gap here, valid, not revoked (see the class)."""
+        try:
+            key = card.to_bytes()
+            age = self._cards.age(key, now)
+            if age is not None and age < self.code_ttl_s:
+                return Verdict(Outcome.ALREADY, card, checked_at=now)
+            if age is not None or (
+                self._checked_in is not None
+                and self._checked_in.contains(code_fingerprint(key), int(now * 1000))
+            ):
+                raise CardTooSoonError(
+                    f"this card was used here in the last {self.card_gap_s / 60:g} minutes"
+                )
+            card.verify_card(self.issuer_keys, now=now, skew=self.skew)
+            if card.credential.credential_id in self.revoked:
+                raise RevokedError("this card is revoked (reported lost)")
+        except ProtocolError as exc:
+            return self._refuse(exc, now)
+        return Verdict(Outcome.ACCEPTED, card, checked_at=now)
+
+    @property
+    def longest_memory_s(self) -> float:
+        """The longest a checked-in fingerprint is kept (codes' validity or the card gap)."""
+        return max(self.code_ttl_s, self.card_gap_s)
+
     def seen_code(self, presentation: Presentation, checked_at: float) -> SeenCode:
-        """The fingerprint to commit with this code's check-in, expiring with its validity."""
-        expires_ms = int((checked_at + self.code_ttl_s) * 1000)
+        """The fingerprint to commit with this code's check-in, expiring with its validity.
+
+        A card's expires with the card gap instead: until then it is not accepted again.
+        """
+        keep = self.card_gap_s if presentation.code_type == CodeType.CARD else self.code_ttl_s
+        expires_ms = int((checked_at + keep) * 1000)
         return SeenCode(code_fingerprint(presentation.to_bytes()), expires_ms)
 
     def remember_checked_in(self, presentation: Presentation) -> None:
         """Record that this visitor's check-in is committed (call after the outbox commit)."""
+        if presentation.code_type == CodeType.CARD:
+            self._cards.add(presentation.to_bytes(), self._now())
+            return
         self._visitors.add(presentation.credential.credential_id, self._now())

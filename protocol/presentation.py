@@ -6,6 +6,30 @@ wallet key signs ``[v, code_type, credential, timestamp]`` under the domain
 label ``presentation``, so the code type is bound into the signature. A code
 is good for ``window`` seconds after its timestamp (30 by default), with a
 clock-skew allowance both ways. Holds no long-lived secret.
+
+Code types (:class:`CodeType`), bound into the visitor's signature, so a code made
+for one job is refused at another:
+
+- ``CHECKIN`` (1): the wallet's rotating door code, re-signed every few seconds;
+  good for ``window`` seconds.
+- ``DIAGNOSTIC`` (2): the wallet's "show to a health official" code. Same bytes and
+  same 30-s freshness as a check-in code, signed with today's wallet key; the
+  official's page (the tracing issue) verifies it and reads its credential id, which
+  the health authority's key maps to the case's enrolment (the issuer keeps that link
+  sealed to the HA key), so the official finds the case without typing a phone
+  number. It says nothing to a venue: a check-in kiosk refuses it with
+  :class:`HealthOfficialCodeError` (reason ``diagnostic_code``), a message meant for
+  the visitor.
+- ``CARD`` (3): the printed card for a visitor without a smartphone. Signed once, at
+  the desk, by a one-off wallet key that is then discarded, so it is static: the
+  same text for the card's whole life (its credential, at most :data:`CARD_MAX_DAYS`
+  days). Freshness does not apply to it (:meth:`Presentation.verify_card`); the
+  credential's validity does. Nothing in the byte format changed for it (the code
+  type was always a uint in the signed array), so :data:`VERSION` stays 1; a kiosk
+  that knows only ``CHECKIN`` refuses a card as ``wrong_type`` ("code type 3 where 1
+  was expected"). The limits against copying a static code live with the verifiers
+  (kiosk: once per few minutes; aggregator: travel time between venues); see
+  docs/CARDS.md.
 """
 
 from __future__ import annotations
@@ -39,6 +63,10 @@ MAX_BYTES = 256
 MAX_TEXT = len(PREFIX) + (MAX_BYTES // 2) * 3
 DEFAULT_WINDOW = 30
 DEFAULT_SKEW = 5
+#: A card's credential lasts at most this many days (issued at the desk for 28).
+CARD_MAX_DAYS = 28
+#: Slack on that bound for a credential ending at a local midnight (one DST hour).
+CARD_SLACK_S = 3600
 LABEL = "presentation"
 """The domain label the visitor's wallet key signs a presentation under."""
 _BASE45_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]*")
@@ -63,6 +91,19 @@ class CodeType(IntEnum):
 
     CHECKIN = 1
     DIAGNOSTIC = 2
+    CARD = 3
+
+
+class HealthOfficialCodeError(WrongTypeError):
+    """A wallet's "show to a health official" code shown at a check-in kiosk."""
+
+    reason = "diagnostic_code"
+
+
+class CardLifetimeError(MalformedError):
+    """A card whose credential lasts longer than any card the desk issues."""
+
+    reason = "card_lifetime"
 
 
 @dataclass(frozen=True)
@@ -137,6 +178,11 @@ class Presentation:
         ``credential_at`` is when the credential must be valid (default ``now``).
         """
         if self.code_type != expected_type:
+            if self.code_type == CodeType.DIAGNOSTIC:
+                raise HealthOfficialCodeError(
+                    "this code is for a health official, not for checking in: "
+                    "show the check-in code"
+                )
             raise WrongTypeError(
                 f"code type {self.code_type} where {int(expected_type)} was expected"
             )
@@ -148,6 +194,33 @@ class Presentation:
             LABEL,
             self.signed_part(),
             self.signature,
+        )
+
+    def verify_card(
+        self,
+        issuer_keys: Sequence[Ed25519PublicKey],
+        *,
+        now: float,
+        skew: int = DEFAULT_SKEW,
+        issuer_check: IssuerCheck = check_issuer,
+    ) -> None:
+        """Check a printed card: code type, lifetime, credential validity, both signatures.
+
+        No freshness window: the card was signed once. Its credential must be valid at
+        ``now`` (widened by ``skew``) and last at most :data:`CARD_MAX_DAYS` days, and
+        the card must be dated inside its credential's validity.
+        """
+        if self.code_type != CodeType.CARD:
+            raise WrongTypeError(f"code type {self.code_type} where a card was expected")
+        credential = self.credential
+        if credential.not_after - credential.not_before > CARD_MAX_DAYS * 86_400 + CARD_SLACK_S:
+            raise CardLifetimeError(f"a card lasts at most {CARD_MAX_DAYS} days")
+        if not credential.not_before - skew <= self.timestamp <= credential.not_after:
+            raise MalformedError("the card is dated outside its credential's validity")
+        credential.check_validity(int(now), skew)
+        issuer_check(credential, issuer_keys)
+        keys.verify(
+            keys.load_public(credential.visitor_key), LABEL, self.signed_part(), self.signature
         )
 
     def check_freshness(self, now: float, *, window: int, skew: int) -> None:
@@ -169,3 +242,14 @@ def present(
     unsigned = Presentation(int(code_type), credential, int(now), b"")
     signature = keys.sign(wallet_key, LABEL, unsigned.signed_part())
     return Presentation(int(code_type), credential, int(now), signature)
+
+
+def make_card(
+    credential: Credential, card_key: Ed25519PrivateKey, *, timestamp: int
+) -> Presentation:
+    """Sign ``credential`` once as a card with its one-off key; the caller drops the key.
+
+    ``timestamp`` is the card's date (the desk uses the start of the issuing day, so
+    the card does not tell the minute it was made).
+    """
+    return present(card_key, credential, now=timestamp, code_type=CodeType.CARD)

@@ -35,13 +35,45 @@ def provision_group() -> None:
 @click.option("--visitors", default=25, show_default=True, help="Simulated visitors.")
 @click.option("--mqtt-port", default=1883, show_default=True, help="Broker port on 127.0.0.1.")
 @click.option("--http-port", type=int, default=None, help="Serve the read API on this port.")
+@click.option(
+    "--authority-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The health authority's public key file (FILE.pub from `safecode authority "
+    "keygen`): the site then issues wallet credentials ([issuer] table, a new pepper).",
+)
+@click.option(
+    "--time-zone",
+    default="Asia/Seoul",
+    show_default=True,
+    help="The calendar day credentials follow (an IANA zone).",
+)
 def init_site_command(
-    directory: Path, kiosks: int, visitors: int, mqtt_port: int, http_port: int | None
+    directory: Path,
+    kiosks: int,
+    visitors: int,
+    mqtt_port: int,
+    http_port: int | None,
+    authority_key: Path | None,
+    time_zone: str,
 ) -> None:
     """Create a whole site on this machine: keys, configs, kiosk registry, visitors."""
+    from aggregator.issuer.settings import time_zone as check_zone
+    from protocol.authority_key import parse_public_key
+    from protocol.errors import MalformedError
     from simulator.visitors import write_crowd
+    from support.config_file import ConfigError
 
     from .site import init_site
+
+    key_text = None
+    try:
+        check_zone(time_zone)
+        if authority_key is not None:
+            key_text = authority_key.read_text(encoding="ascii").strip()
+            parse_public_key(key_text)
+    except (ConfigError, MalformedError, OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(str(exc)) from exc
 
     if kiosks < 1 or kiosks > 200:
         raise click.BadParameter("use 1 to 200 kiosks", param_hint="--kiosks")
@@ -52,6 +84,8 @@ def init_site_command(
         mqtt_port=mqtt_port,
         http_port=http_port,
         write_crowd=write_crowd,
+        authority_key=key_text,
+        time_zone=time_zone,
     )
     click.echo(f"aggregator config: {site.aggregator_config}")
     for config in site.kiosk_configs:

@@ -21,9 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from aggregator.broker_accounts import BrokerAccounts, NoBrokerAccounts
 from aggregator.broker_acls import ADMIN_USER, AGGREGATOR_USER
 from aggregator.db import open_database
+from aggregator.issuer.settings import DEFAULT_TIME_ZONE
 from aggregator.registry import enrol_kiosk
 from kiosk.identity import ensure_device_key
 from protocol import keys
+from protocol.authority_key import format_public_key, parse_public_key
 from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
 from support.private_files import private_dir, write_private_text
@@ -82,10 +84,16 @@ def init_site(
     camera: str = "simulated",
     broker_logins: BrokerLogins | None = None,
     write_crowd: CrowdWriter | None = None,
+    authority_key: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> Site:
     """Create keys, configs, a kiosk registry and a crowd file under ``root``.
 
     ``write_crowd`` makes the ``visitors`` simulated visitors (needed unless there are none).
+
+    ``authority_key`` (the health authority's public key text) makes the aggregator an
+    issuer of wallet credentials: an ``[issuer]`` table, the HA key file and a fresh
+    phone-tag pepper; ``time_zone`` is the calendar its day credentials follow.
 
     With ``broker_logins`` (a running broker with the dynamic-security plugin) each
     kiosk gets its own broker account, limited to its own topics, and the aggregator
@@ -97,8 +105,12 @@ def init_site(
     ledger_key, issuer_key = site_keys.ensure()
     database_url = f"sqlite:///{agg_dir / 'ledger.sqlite'}"
     mqtt = {"host": mqtt_host, "port": mqtt_port}
+    issuer = None
+    if authority_key is not None:  # checked and rewritten in its one canonical form
+        key_text = format_public_key(parse_public_key(authority_key))
+        issuer = site_keys.issuer_settings(key_text, time_zone)
     agg_config = _write_aggregator_config(
-        site_keys, origin, database_url, mqtt, http_port, broker_logins
+        site_keys, origin, database_url, mqtt, http_port, broker_logins, issuer
     )
     accounts = _broker_accounts(broker_logins, mqtt_host, mqtt_port)
 
@@ -151,6 +163,7 @@ def _write_aggregator_config(
     mqtt: dict[str, object],
     http_port: int | None,
     broker_logins: BrokerLogins | None,
+    issuer: dict[str, str] | None = None,
 ) -> Path:
     """Write aggregator.toml (and the broker admin's password file); returns its path."""
     agg_dir = site_keys.base
@@ -174,6 +187,8 @@ def _write_aggregator_config(
             "username": ADMIN_USER,
             "password_file": "broker-admin.password",
         }
+    if issuer is not None:
+        agg_tables["issuer"] = issuer
     write_private_text(agg_config, tomli_w.dumps(agg_tables))
     return agg_config
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aggregator.issuer.settings import new_pepper
 from aggregator.key_files import write_did_file
 from aggregator.vault import MASTER_KEY_FILE
 from protocol import keys
@@ -50,6 +51,36 @@ class SiteKeys:
     @property
     def issuer_public(self) -> Path:
         return self.folder / "public" / "issuer.key.pub"
+
+    @property
+    def pepper(self) -> Path:
+        """The issuer's phone-tag pepper: beside the issuer key, out of the database."""
+        return self.folder / "issuer" / "phone-tag.pepper"
+
+    @property
+    def authority_public(self) -> Path:
+        """The health authority's public key text (its private half never comes here)."""
+        return self.folder / "public" / "authority.pub"
+
+    def issuer_settings(self, authority_key_text: str, time_zone: str) -> dict[str, str]:
+        """The ``[issuer]`` table: the HA key and pepper files are written if missing.
+
+        The pepper is made once and never replaced: a new pepper would orphan every
+        phone-number tag already stored.
+        """
+        private_dir(self.pepper.parent)
+        if not self.pepper.exists():
+            fd = os.open(self.pepper, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(new_pepper())
+        private_dir(self.authority_public.parent)
+        self.authority_public.write_text(authority_key_text + "\n", encoding="ascii")
+        self.authority_public.chmod(0o644)
+        return {
+            "authority_public_key": self._relative(self.authority_public),
+            "pepper_file": self._relative(self.pepper),
+            "time_zone": time_zone,
+        }
 
     def config_settings(self) -> dict[str, str]:
         """The ``[aggregator]`` key settings naming each file, relative to the config."""

@@ -32,9 +32,14 @@ from provisioning.site import Site
 
 from .broker import free_port
 from .demo_broker import probe_foreign_topic, start_broker
+from .demo_wallet import authority_reads, enrol_phones, make_authority
 from .demo_witness import DemoWitness, add_witness, cosign_once, show_fleet
 from .process import RelayedProcess
 from .site import init_simulated_site
+from .wallet_client import EnrolledPhone
+
+#: Visitors who enrol through the wallet API (the rest hold the simulator's credentials).
+WALLET_PHONES = 10
 
 
 def _fetch_checkpoint(site: Site) -> tuple[str | None, bool]:
@@ -124,7 +129,9 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
     broker, logins = start_broker(root / "broker", echo)
     aggregator: RelayedProcess | None = None
     kiosk_processes: list[RelayedProcess] = []
+    phones: list[EnrolledPhone] = []
     try:
+        authority_key, authority_text = make_authority(root / "authority")
         site = init_simulated_site(
             root / "site",
             kiosks=kiosks,
@@ -132,6 +139,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
             mqtt_port=broker.port,
             http_port=free_port(),
             broker_logins=logins,
+            authority_key=authority_text,
         )
         echo(f"site: {kiosks} kiosk(s) enrolled under {site.root}; ledger key {site.ledger_vkey}")
         witness = add_witness(site, root / "witness")
@@ -139,11 +147,20 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         token = _operator_token(site)
         aggregator = RelayedProcess(
             "aggregator",
-            ["aggregator", "run", "--config", str(site.aggregator_config), "--summary-json"],
+            [
+                "aggregator",
+                "run",
+                "--config",
+                str(site.aggregator_config),
+                "--summary-json",
+                "--issuer",
+            ],
             clock,
             echo,
         )
         aggregator.ready.wait(15)
+        phones = enrol_phones(site, WALLET_PHONES, echo)
+        echo(f"wallet: open http://127.0.0.1:{site.http_port}/wallet in a browser to enrol")
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
             kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
@@ -151,6 +168,8 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         show_fleet(site, token, echo)
         _stop_kiosks(kiosk_processes, echo)
         checks = _outside_checks(site, logins is not None, witness, echo)
+        checks["wallet_enrolled"] = len(phones)
+        checks["authority_reads_contacts"] = authority_reads(site, authority_key, phones)
         aggregator.stop(timeout=20)
     finally:
         for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
@@ -187,7 +206,7 @@ def _stop_kiosks(kiosk_processes: list[RelayedProcess], echo: Any) -> None:
 
 def _outside_checks(
     site: Site, per_kiosk_accounts: bool, witness: DemoWitness, echo: Any
-) -> dict[str, bool | None]:
+) -> dict[str, bool | int | None]:
     """What an outsider can check: broker ACLs, the signed checkpoint, a witness cosignature."""
     acl_ok = None
     if per_kiosk_accounts and len(site.kiosk_configs) > 1:

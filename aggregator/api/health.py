@@ -15,6 +15,7 @@ from . import params
 from .errors import refusals
 from .metrics import LedgerCollector
 from .operator import require_operator
+from .wallet import flush_wallet_counts
 
 health_api = Blueprint("health", __name__)
 
@@ -55,6 +56,7 @@ def metrics() -> Response:
     """
     params.only_params()
     refusals().flush(force=True)
+    flush_wallet_counts(force=True)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(time.time(), current_app.config["OFFLINE_AFTER_S"]))
     response = Response(generate_latest(registry))

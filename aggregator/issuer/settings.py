@@ -8,6 +8,12 @@ of the database, so a copy of the database alone cannot test guesses of numbers.
 ``time_zone``: the IANA zone whose calendar days the day credentials follow
 (default ``Asia/Seoul``). ``days_ahead``: how many days one batch covers, today
 included (default 7, at most 14).
+Limits: ``requests_per_minute`` per client address (default 30), ``enrolments_per_minute``
+for the whole site (default 120) and ``enrolments_per_phone`` (default 5).
+``proxy_hops``: how many reverse proxies of this site stand in front of the web app
+(default 0); with N, a client's address is the Nth from the right in
+``X-Forwarded-For`` (what those proxies append), else every visitor behind the
+proxy would share one address's limit.
 """
 
 from __future__ import annotations
@@ -31,6 +37,16 @@ DEFAULT_TIME_ZONE = "Asia/Seoul"
 DEFAULT_DAYS_AHEAD = 7
 MAX_DAYS_AHEAD = 14
 PEPPER_MAX_SIZE = 4096
+DEFAULT_REQUESTS_PER_MINUTE = 30
+DEFAULT_ENROLMENTS_PER_MINUTE = 120
+DEFAULT_ENROLMENTS_PER_PHONE = 5
+#: Optional integer limits and their (default, largest) values.
+LIMITS = {
+    "requests_per_minute": (DEFAULT_REQUESTS_PER_MINUTE, 1_000_000),
+    "enrolments_per_minute": (DEFAULT_ENROLMENTS_PER_MINUTE, 1_000_000),
+    "enrolments_per_phone": (DEFAULT_ENROLMENTS_PER_PHONE, 100),
+    "proxy_hops": (0, 5),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,10 @@ class IssuerSettings:
     pepper: bytes
     time_zone: ZoneInfo
     days_ahead: int = DEFAULT_DAYS_AHEAD
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    enrolments_per_minute: int = DEFAULT_ENROLMENTS_PER_MINUTE
+    enrolments_per_phone: int = DEFAULT_ENROLMENTS_PER_PHONE
+    proxy_hops: int = 0
 
 
 def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
@@ -56,6 +76,7 @@ def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
         raise ConfigError(f"config [issuer] lacks {exc}") from exc
     zone = section.pop("time_zone", DEFAULT_TIME_ZONE)
     days = section.pop("days_ahead", DEFAULT_DAYS_AHEAD)
+    limits = _limits(section)
     if section:
         raise ConfigError(f"config [issuer] has unknown settings: {', '.join(sorted(section))}")
     if type(days) is not int or not 1 <= days <= MAX_DAYS_AHEAD:
@@ -67,7 +88,46 @@ def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
         pepper=read_pepper(pepper_path),
         time_zone=time_zone(zone),
         days_ahead=days,
+        **limits,
     )
+
+
+def _limits(section: dict[str, Any]) -> dict[str, int]:
+    """The optional limits, taken out of ``section`` and checked."""
+    limits = {}
+    for name, (default, top) in LIMITS.items():
+        value = section.pop(name, default)
+        least = 0 if name == "proxy_hops" else 1
+        if type(value) is not int or not least <= value <= top:
+            raise ConfigError(f"issuer.{name} must be an integer from {least} to {top}")
+        limits[name] = value
+    return limits
+
+
+def check_issuer_table(table: Any, *, base: Path) -> dict[str, Any]:
+    """Check the ``[issuer]`` table's shape without reading its files.
+
+    Returns a copy whose file paths are absolute (taken from ``base``), for
+    ``parse_issuer_table`` to load later in the process that issues; the processes
+    that do not (ingest, sequencer) never read the pepper.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError("config [issuer] must be a table")
+    section = dict(table)
+    for name in ("authority_public_key", "pepper_file"):
+        if name not in section:
+            raise ConfigError(f"config [issuer] lacks {name!r}")
+        section[name] = str((_path(section[name], base, name)).absolute())
+    rest = dict(section)
+    del rest["authority_public_key"], rest["pepper_file"]
+    time_zone(rest.pop("time_zone", DEFAULT_TIME_ZONE))
+    days = rest.pop("days_ahead", DEFAULT_DAYS_AHEAD)
+    if type(days) is not int or not 1 <= days <= MAX_DAYS_AHEAD:
+        raise ConfigError(f"issuer.days_ahead must be an integer from 1 to {MAX_DAYS_AHEAD}")
+    _limits(rest)
+    if rest:
+        raise ConfigError(f"config [issuer] has unknown settings: {', '.join(sorted(rest))}")
+    return section
 
 
 def _path(value: Any, base: Path, name: str) -> Path:

@@ -62,3 +62,49 @@ def test_retention_days_is_checked(tmp_path: Path) -> None:
         load_config(site.aggregator_config)
     result = run("--config", str(site.aggregator_config))
     assert result.exit_code != 0 and "retention_days" in result.output
+
+
+def test_the_issuers_records_past_retention_go_with_the_visits(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from aggregator import revocations
+    from aggregator.desk.cards import CardEntry
+    from aggregator.issuer.tables import BatchEntry, IssuedCredentialEntry
+    from protocol.authority_key import format_public_key
+
+    authority = format_public_key(X25519PrivateKey.generate())
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=0, authority_key=authority)
+    config = load_config(site.aggregator_config)
+    assert config.issuer is not None and config.issuer["time_zone"] == "Asia/Seoul"
+    now = int(time.time())
+    db = open_database(config.database_url)
+    for n, ended in enumerate((now - 40 * 86400, now - 2 * 86400, now + 86400)):
+        IssuedCredentialEntry.create(
+            credential_id=bytes([n]) * 8, sealed_owner=b"o", revoke_hash=b"h", not_after=ended
+        )
+        CardEntry.create(
+            card_id=bytes([n]) * 16,
+            contact=b"c",
+            phone_tag=b"t",
+            owner_sealed=b"o",
+            credential_id=bytes([n]) * 8,
+            issued_ms=0,
+            expires_s=ended,
+        )
+    # Revoked: credentials and cards that ended 40 and 2 days ago, live ones, a manual one.
+    revocations.revoke([bytes([n]) * 8 for n in range(3)] + [b"manual!!"])
+    BatchEntry.create(enrolment_id=bytes(16), day="2000-01-01", sealed_credentials=b"s")
+    BatchEntry.create(enrolment_id=bytes(16), day="2999-01-01", sealed_credentials=b"s")
+    db.close()
+    result = run("--config", str(site.aggregator_config))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.splitlines()[-1])
+    assert (report["credentials_forgotten"], report["cards_forgotten"]) == (1, 1)
+    assert report["batches_forgotten"] == 1
+    db = open_database(config.database_url)
+    try:
+        assert IssuedCredentialEntry.select().count() == CardEntry.select().count() == 2
+        # Off the kiosks' list once ended a day ago; a revocation of unknown end stays.
+        assert revocations.revoked_ids() == [bytes([2]) * 8, b"manual!!"]
+    finally:
+        db.close()

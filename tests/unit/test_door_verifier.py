@@ -41,6 +41,9 @@ REASONS = {
     "future",
     "replayed",
     "revoked",
+    "diagnostic_code",
+    "card_lifetime",
+    "card_repeat",
 }
 
 
@@ -258,7 +261,10 @@ CASES = {
     ),
     "forged signature": (lambda w: _tampered_signature(w.show(NOW)), "bad_signature"),
     "tampered timestamp": (lambda w: _tampered_timestamp(w.show(NOW)), "bad_signature"),
-    "diagnostic code": (lambda w: w.show(NOW, CodeType.DIAGNOSTIC).to_text(), "wrong_type"),
+    "diagnostic code": (
+        lambda w: w.show(NOW, CodeType.DIAGNOSTIC).to_text(),
+        "diagnostic_code",
+    ),
 }
 
 

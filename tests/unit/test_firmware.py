@@ -1156,3 +1156,46 @@ def test_a_long_prune_backlog_goes_in_small_batches_a_second_apart(
     kiosk._last_prune -= Kiosk.SEND_CHECK_S
     kiosk.step(frame_timeout=0.01)
     assert kiosk.counters.pruned == Kiosk.PRUNE_BATCH + 5
+
+
+# -- printed cards ------------------------------------------------------------------------
+
+
+def _card(days: int = 28):
+    from protocol.credential import issue_credential
+    from protocol.presentation import make_card
+
+    one_off = keys.generate()
+    start = int(NOW) - 86_400
+    credential = issue_credential(
+        ISSUER, keys.public_bytes(one_off), not_before=start, not_after=start + days * 86_400
+    )
+    return make_card(credential, one_off, timestamp=start)
+
+
+def test_a_card_checks_in_once_per_card_gap_even_across_prune_and_restart(
+    make_kiosk, tmp_path: Path, outbox: Outbox, wall: Wall, link: FakeLink
+) -> None:
+    card = _card()
+    kiosk = make_kiosk(card_gap_minutes=5.0)
+    assert [v.outcome for v in show(kiosk, card.to_text())] == [Outcome.ACCEPTED]
+    assert parse_checkin(link.published[0]).parsed_presentation() == card
+    wall.t += 60
+    again = show(kiosk, card.to_text(), seed=2)
+    assert [(v.outcome, v.reason) for v in again] == [(Outcome.REFUSED, "card_repeat")]
+    assert kiosk.counters.refusals == {"card_repeat": 1}
+    kiosk._last_prune = None
+    kiosk.prune()  # the card's fingerprint outlives a prune (it is not a "clock jump")
+    outbox.close()
+    wall.t += 60
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    try:
+        restarted = make_kiosk(box=reopened, card_gap_minutes=5.0)
+        refused = show(restarted, card.to_text(), seed=3)
+        assert [v.reason for v in refused] == ["card_repeat"]
+        assert reopened.stats().next_seq == 2  # still one check-in
+        wall.t = NOW + 5 * 60 + 1
+        assert [v.outcome for v in show(restarted, card.to_text(), seed=4)] == [Outcome.ACCEPTED]
+        assert reopened.stats().next_seq == 3
+    finally:
+        reopened.close()

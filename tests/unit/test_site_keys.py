@@ -55,3 +55,30 @@ def test_init_site_again_over_a_flat_site_keeps_its_keys(tmp_path: Path) -> None
     assert [p.read_bytes() for p in made] == before
     assert again.ledger_vkey == site.ledger_vkey
     assert not list(flat.glob("*.key*"))
+
+
+def test_a_site_given_the_authority_key_issues(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from aggregator.issuer.settings import parse_issuer_table
+    from protocol.authority_key import format_public_key
+    from safecode.cli import cli
+
+    text = format_public_key(X25519PrivateKey.generate())
+    (tmp_path / "ha.pub").write_text(text + "\n")
+    args = ["provision", "init-site", str(tmp_path / "site"), "--kiosks", "1", "--visitors", "0"]
+    result = CliRunner().invoke(cli, [*args, "--authority-key", str(tmp_path / "ha.pub")])
+    assert result.exit_code == 0, result.output
+    config_path = tmp_path / "site" / "aggregator" / "aggregator.toml"
+    config = load_config(config_path)
+    assert config.issuer is not None
+    settings = parse_issuer_table(config.issuer, base=config_path.parent)
+    assert settings.authority_key_text == text and len(settings.pepper) == 32
+    pepper = config_path.parent / "keys" / "issuer" / "phone-tag.pepper"
+    assert _mode(pepper) == 0o600
+    again = init_simulated_site(tmp_path / "site", kiosks=1, visitors=0, authority_key=text)
+    assert again.keys.pepper.read_bytes() == settings.pepper  # never replaced: tags stay valid
+    (tmp_path / "junk.pub").write_text("safecode-ha-x25519:nope\n")
+    junk = CliRunner().invoke(cli, [*args, "--authority-key", str(tmp_path / "junk.pub")])
+    assert junk.exit_code != 0 and "health authority key" in junk.output

@@ -87,6 +87,7 @@ def one(unit: Path, key: str, section: str = "Service") -> str:
 def test_the_expected_units_are_there() -> None:
     assert [u.name for u in UNITS] == [
         "safecode-aggregator-ingest.service",
+        "safecode-aggregator-issuer.service",
         "safecode-aggregator-retention.service",
         "safecode-aggregator-sequence.service",
         "safecode-aggregator-web.service",
@@ -309,6 +310,7 @@ HIDDEN_KEYS = {
     "safecode-aggregator-ingest.service": {"issuer"},
     "safecode-aggregator-sequence.service": {"issuer", "data"},
     "safecode-aggregator-web.service": {"ledger", "issuer", "data"},
+    "safecode-aggregator-issuer.service": {"ledger", "data"},
     "safecode-aggregator-retention.service": {"ledger", "issuer", "data"},
 }
 
