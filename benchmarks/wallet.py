@@ -1,8 +1,9 @@
 """The visitor wallet's figures, measured in headless Chromium against a running aggregator.
 
-``safecode bench wallet --url http://127.0.0.1:PORT/wallet --json`` (or ``--config`` of an
-aggregator, served here on a free loopback port; or ``python -m benchmarks.wallet``) adds
-the issuance figures of ``benchmarks/issuance.py`` to the browser figures below.
+``safecode bench wallet --json`` lays out a throw-away issuing site, serves its issuer app
+on a free loopback port, and measures its wallet (``--config`` an existing aggregator
+config instead, or ``--url`` a running wallet); it adds the issuance figures of
+``benchmarks/issuance.py`` to the browser figures below.
 
 The wallet's side of the contract with this harness: ``#qr`` is the code element
 (canvas, img or svg) and ``body[data-state="code"]`` is set once a code is drawn. A
@@ -386,9 +387,9 @@ def wallet_figures(url: str, *, enrol: Enrol | None = None, repeats: int = 5) ->
     }
 
 
-def _load_enrol(spec: str | None) -> Enrol | None:
-    """``module:function`` (the enrol hook) imported, or None."""
-    if not spec:
+def _load_enrol(spec: str) -> Enrol | None:
+    """``module:function`` (the enrol hook) imported, or None for ``none``."""
+    if spec.lower() == "none":
         return None
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
@@ -408,23 +409,40 @@ def _wallet_url(url: str | None, config: Path | None) -> Iterator[str]:
     if url:
         yield url
         return
-    if config is None:
-        raise click.UsageError("give --url of a running wallet or --config of an aggregator")
+    import tempfile
     import threading
 
     from werkzeug.serving import make_server
 
     from aggregator.web import create_app_from_config
 
-    app = create_app_from_config(config, issuer=True)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}{WALLET_PATH}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="safecode-bench-wallet-") as folder:
+        app = create_app_from_config(config or _issuing_site(Path(folder)), issuer=True)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}{WALLET_PATH}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def _issuing_site(folder: Path) -> Path:
+    """A throw-away site laid out as provisioning does, issuing to a fresh HA key; its
+    aggregator config."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from protocol.authority_key import format_public_key
+    from simulator.site import init_simulated_site
+
+    site = init_simulated_site(
+        folder / "site",
+        kiosks=1,
+        visitors=0,
+        authority_key=format_public_key(X25519PrivateKey.generate()),
+    )
+    return site.aggregator_config
 
 
 def _issuance_figures(batches: int) -> dict[str, Any]:
@@ -441,13 +459,17 @@ def _issuance_figures(batches: int) -> dict[str, Any]:
 @click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Or an aggregator config: its web app is served on a free loopback port.",
+    help="Or an aggregator config whose issuer app is served on a free loopback port "
+    "(default: a throw-away site laid out here).",
 )
 @click.option(
     "--enrol",
     "enrol_spec",
     metavar="MODULE:FUNCTION",
-    help="Called with the page on the wallet's first-use screen; must bring it to a code.",
+    default="benchmarks.wallet:enrol_with_form",
+    show_default=True,
+    help="Called with the page on the wallet's first-use screen to bring it to a code "
+    "(none: the page gets there by itself).",
 )
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option(
@@ -461,7 +483,7 @@ def _issuance_figures(batches: int) -> dict[str, Any]:
 def wallet_command(
     url: str | None,
     config: Path | None,
-    enrol_spec: str | None,
+    enrol_spec: str,
     repeats: int,
     issuance_batches: int,
     as_json: bool,

@@ -19,8 +19,8 @@ def test_the_command_prints_the_browser_figures() -> None:
     with serving(standin.create_standin(presentation_text())) as base:
         result = CliRunner().invoke(
             bench_group,
-            ["wallet", "--url", base + "/wallet/", "--repeats", "1", "--issuance-batches", "0"]
-            + ["--json"],
+            ["wallet", "--url", base + "/wallet/", "--enrol", "none", "--repeats", "1"]
+            + ["--issuance-batches", "0", "--json"],
         )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
@@ -31,9 +31,17 @@ def test_the_command_prints_the_browser_figures() -> None:
     assert figures["third_party_requests"] == 0
 
 
-def test_the_command_needs_a_wallet() -> None:
-    result = CliRunner().invoke(bench_group, ["wallet", "--issuance-batches", "0"])
-    assert result.exit_code == 2
-    assert "--url" in result.output
-    bad_hook = CliRunner().invoke(bench_group, ["wallet", "--url", "x", "--enrol", "nohook"])
-    assert bad_hook.exit_code == 2
+def test_the_command_measures_a_wallet_of_its_own() -> None:
+    """No --url or --config: a throw-away issuing site and the real wallet, enrolled."""
+    result = CliRunner().invoke(
+        bench_group, ["wallet", "--repeats", "1", "--issuance-batches", "0", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["qr_chars"] > 250 and figures["third_party_requests"] == 0
+
+
+def test_the_command_refuses_a_bad_enrol_hook() -> None:
+    for spec in ("nohook", "benchmarks.wallet:no_such_hook", "benchmarks.wallet:WALLET_PATH"):
+        bad = CliRunner().invoke(bench_group, ["wallet", "--url", "x", "--enrol", spec])
+        assert bad.exit_code == 2, spec
