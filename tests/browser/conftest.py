@@ -1,6 +1,6 @@
 """Browser fixtures: headless Chromium, a fresh page, and a live aggregator to point it at.
 
-* ``chromium`` (session): Debian's headless Chromium driven by Playwright
+* ``chromium`` (module): Debian's headless Chromium driven by Playwright
   (:mod:`benchmarks.browser`). It is in ``tests.markers.SPAWNING_FIXTURES``, so every
   test using it (or ``page``) is marked ``spawns`` and left out of ``./dev test --fast``.
 * ``browser_context`` / ``page``: a fresh profile (its own storage, cache and service
@@ -38,9 +38,14 @@ TIMEOUT_MS = 20_000
 """Longest wait for one browser step: two cores shared with other jobs can be slow."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Headless Chromium for the whole session (one per xdist worker)."""
+    """Headless Chromium for one test module.
+
+    Not for the whole session: while Playwright's sync API is started, the thread counts
+    as running an asyncio loop, and any later test calling ``asyncio.run`` (asyncssh in
+    the provisioning tests) would fail. Stopping it after each module frees the thread.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
