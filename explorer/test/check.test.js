@@ -1,0 +1,87 @@
+// checkReceipt against an in-memory read API built from the vectors: passes when all is
+// well, and names the failed step when the server lies or the key is wrong.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { checkReceipt, normaliseCheckinId } from '../src/check.js'
+import { vectors } from './helpers.js'
+
+const NOTE = vectors.notes.find((n) => n.name === 'good').note
+const SIZE = 7
+const LEDGER = vectors.keys.ledger.vkey
+
+function proofFor (index) {
+  const v = vectors.inclusion.find((p) => p.tree_size === SIZE && p.leaf_index === index)
+  const leaf = vectors.leaves[index]
+  return { leaf_index: index, leaf_hash: v.leaf_hash, tree_size: SIZE, root: v.root, proof: [...v.proof], checkpoint: NOTE, block_height: 3, commit: leaf.commit }
+}
+
+/** A fetch for /v1/checkpoint and /v1/proof/inclusion/<id>; `tamper` edits the proof answer. */
+function fakeApi ({ note = NOTE, tamper = (p) => p, seen = [] } = {}) {
+  return async (url) => {
+    seen.push(url)
+    if (url === '/v1/checkpoint') return new Response(note, { headers: { 'content-type': 'text/plain' } })
+    const m = /^\/v1\/proof\/inclusion\/([0-9a-f]{32})\?tree_size=(\d+)$/.exec(url)
+    const index = m ? vectors.leaves.findIndex((l) => l.checkin_id === m[1]) : -1
+    if (index < 0) return Response.json({ error: 'unknown_checkin', message: 'no such check-in' }, { status: 404 })
+    return Response.json(tamper(proofFor(index)))
+  }
+}
+
+const reasonOf = async (options) => {
+  try { await checkReceipt(options) } catch (err) { return err.reason }
+  return 'ok'
+}
+
+test('a genuine receipt is verified, against the checkpoint it verified itself', async () => {
+  for (const [index, leaf] of vectors.leaves.entries()) {
+    const seen = []
+    const steps = []
+    const result = await checkReceipt({ checkinId: leaf.checkin_id.toUpperCase(), vkey: `  ${LEDGER}\n`, fetch: fakeApi({ seen }), onStep: (s) => steps.push(s) })
+    assert.equal(result.leafIndex, index)
+    assert.equal(result.treeSize, '7')
+    assert.equal(result.origin, vectors.keys.ledger.name)
+    assert.deepEqual(seen, ['/v1/checkpoint', `/v1/proof/inclusion/${leaf.checkin_id}?tree_size=7`])
+    assert.deepEqual(steps, ['key', 'checkpoint', 'proof', 'inclusion'])
+  }
+})
+
+test('the root the server sends beside the proof is not trusted', async () => {
+  const tamper = (p) => ({ ...p, root: '00'.repeat(32), checkpoint: 'anything' })
+  assert.equal(await reasonOf({ checkinId: vectors.leaves[2].checkin_id, vkey: LEDGER, fetch: fakeApi({ tamper }) }), 'ok')
+})
+
+test('lies and mistakes are named', async () => {
+  const id = vectors.leaves[2].checkin_id
+  const flip = (h) => (h[0] === '0' ? '1' : '0') + h.slice(1)
+  const cases = {
+    root_mismatch: { tamper: (p) => ({ ...p, proof: [p.proof[0], flip(p.proof[1]), p.proof[2]] }) },
+    proof_length: { tamper: (p) => ({ ...p, proof: p.proof.slice(1) }) },
+    not_bound: { tamper: (p) => ({ ...p, commit: vectors.leaves[3].commit }) },
+    wrong_tree: { tamper: (p) => ({ ...p, tree_size: 6 }) },
+    malformed: { tamper: (p) => ({ ...p, leaf_hash: 'zz' }) },
+    bad_signature: { note: vectors.notes.find((n) => n.name === 'tampered-size').note },
+    no_signature: { note: vectors.notes.find((n) => n.name === 'other-signer-only').note }
+  }
+  for (const [reason, api] of Object.entries(cases)) {
+    assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, fetch: fakeApi(api) }), reason, reason)
+  }
+  assert.equal(await reasonOf({ checkinId: id, vkey: vectors.keys.wrong.vkey, fetch: fakeApi() }), 'no_signature')
+  assert.equal(await reasonOf({ checkinId: id, vkey: 'not a key', fetch: fakeApi() }), 'bad_key')
+  assert.equal(await reasonOf({ checkinId: 'ab'.repeat(16), vkey: LEDGER, fetch: fakeApi() }), 'unknown_checkin')
+  assert.equal(await reasonOf({ checkinId: 'xyz', vkey: LEDGER, fetch: fakeApi() }), 'bad_id')
+  const offline = async () => { throw new TypeError('Failed to fetch') }
+  assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, fetch: offline }), 'network')
+  const broken = async () => new Response('oops', { status: 500 })
+  assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, fetch: broken }), 'server_error')
+})
+
+test('a key named for another origin does not vouch for this log', async () => {
+  const other = vectors.cosignatures.witnesses[0] // not an Ed25519 note key at all
+  assert.equal(await reasonOf({ checkinId: vectors.leaves[0].checkin_id, vkey: other.vkey, fetch: fakeApi() }), 'bad_key')
+})
+
+test('check-in ids forgive spaces and case, nothing else', () => {
+  assert.equal(normaliseCheckinId(' AB'.repeat(16)), 'ab'.repeat(16))
+  assert.throws(() => normaliseCheckinId('ab'.repeat(15)), /bad_id/)
+  assert.throws(() => normaliseCheckinId('ag'.repeat(16)), /bad_id/)
+})
