@@ -10,7 +10,7 @@
   fetches ``/v1/checkpoint`` and ``/v1/proof/inclusion/<id>`` and verifies the note's
   Ed25519 signature with the ledger key and the RFC 9162 proof against the checkpoint's
   root in the browser. The page fills in the ledger key; the visitor can paste their own.
-- ``/ledger/explorer.js`` and ``/ledger/explorer.css``: the one script and stylesheet.
+- ``/ledger/explorer.js``, ``/ledger/explorer.css`` and ``/ledger/icon.svg``.
 
 Every page takes ``?lang=ko|en`` (else Accept-Language; ``strings.py``). Answers forbid
 everything third-party (Content-Security-Policy ``'self'`` only, no inline script or
@@ -192,6 +192,13 @@ def script() -> Response:
     params.only_params()
     dist = Path(current_app.config.get("EXPLORER_DIST") or DEFAULT_DIST)
     return _send(dist / "explorer.js", "text/javascript", "explorer script")
+
+
+@explorer_app.get(f"{PREFIX}/icon.svg")
+def icon() -> Response:
+    """The pages' icon (so browsers do not ask for /favicon.ico)."""
+    params.only_params()
+    return _send(STATIC / "icon.svg", "image/svg+xml", "explorer icon")
 
 
 @explorer_app.get(f"{PREFIX}/explorer.css")

@@ -78,7 +78,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not trust this server.",
         "check.id": "Check-in id (32 hex digits)",
         "check.vkey": "Ledger verifier key",
-        "check.vkey_hint": "The same key `safecode ledger verify --vkey` takes. "
+        "check.vkey_hint": "The same key that “safecode ledger verify --vkey” takes. "
         "Paste your own copy if you do not trust this page's.",
         "check.submit": "Check in my browser",
         "check.noscript": "This check runs in your browser and needs JavaScript.",
@@ -186,7 +186,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "확인합니다. 이 서버를 믿을 필요가 없습니다.",
         "check.id": "체크인 ID(16진수 32자리)",
         "check.vkey": "원장 검증 키",
-        "check.vkey_hint": "`safecode ledger verify --vkey`에 쓰는 것과 같은 키입니다. "
+        "check.vkey_hint": "“safecode ledger verify --vkey”에 쓰는 것과 같은 키입니다. "
         "이 페이지의 키를 믿지 못한다면 직접 가진 키를 붙여 넣으세요.",
         "check.submit": "내 브라우저에서 확인",
         "check.noscript": "이 확인은 브라우저에서 실행되며 자바스크립트가 필요합니다.",
@@ -197,7 +197,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "step.key": "원장 키 읽음",
         "step.checkpoint": "체크포인트 서명 확인",
         "step.proof": "증명이 이 체크인을 가리킴",
-        "step.inclusion": "증명이 체크포인트 루트에 이름",
+        "step.inclusion": "증명이 체크포인트 루트로 이어짐",
         "state.ok": "(통과)",
         "state.fail": "(실패)",
         "state.todo": "(진행 안 됨)",
