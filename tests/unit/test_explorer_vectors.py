@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol import ledger_vectors, merkle
 from protocol.block import leaf_data, parse_leaf
@@ -165,3 +167,65 @@ def test_node_tests_pass() -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "# fail 0" in done.stdout
+
+
+_GOOD_NOTES = [n["note"] for n in VECTORS["notes"] if n["verdict"] == "ok"]
+_PIECES = [
+    "\n",
+    "\n\n",
+    " ",
+    "+",
+    "=",
+    "\u2014 ",
+    "\u2014",
+    "0",
+    "A",
+    "/",
+    "\t",
+    "\r",
+    "\u3000",
+    "é",
+]
+
+
+@st.composite
+def _mutated_notes(draw: st.DrawFn) -> str:
+    """A signed checkpoint with a few characters replaced, removed or inserted."""
+    note = draw(st.sampled_from(_GOOD_NOTES))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(note)))
+        piece = draw(st.sampled_from(_PIECES) | st.text(max_size=3))
+        cut = draw(st.integers(0, 2))
+        note = note[:at] + piece + note[at + cut :]
+    return note
+
+
+def _python_verdict(note: str) -> str:
+    verdict = _note_verdict(note)
+    if verdict != "ok":
+        return verdict
+    checkpoint = parse_checkpoint(open_note(note, LEDGER).text)
+    return f"ok:{checkpoint.origin}:{checkpoint.size}:{checkpoint.root_hash.hex()}"
+
+
+@pytest.mark.spawns
+@settings(max_examples=8, deadline=None)
+@given(notes=st.lists(_mutated_notes(), min_size=40, max_size=40))
+def test_javascript_and_python_judge_mutated_notes_alike(notes: list[str]) -> None:
+    """Differential fuzzing: the explorer's note and checkpoint parsers against Python's."""
+    reason = _node_ready()
+    if reason:
+        pytest.skip(reason)
+    request = json.dumps({"vkey": LEDGER.to_string(), "notes": notes})
+    done = subprocess.run(
+        ["node", "scripts/verdicts.mjs"],
+        cwd=EXPLORER,
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    javascript = json.loads(done.stdout)
+    for note, js in zip(notes, javascript, strict=True):
+        assert js == _python_verdict(note), repr(note)
