@@ -11,12 +11,16 @@ held to these cases (``explorer/test/*.test.js``), and
 - ``notes``: signed checkpoints with the verdict each must get against the ledger key:
   ``ok`` with the parsed origin, size and root, or a failure ``reason``
   (``bad_signature``, ``no_signature``, ``malformed``, ``malformed_checkpoint``);
-- ``cosignatures``: a checkpoint cosigned by two witnesses (keys, names, timestamps)
-  and a line that does not verify;
+- ``cosignatures``: a checkpoint cosigned by two witnesses (keys, names, timestamps),
+  a line that does not verify, an older cosigned checkpoint (3 leaves, consistent with
+  the 7) and a forked one (3 leaves in another order: signed, cosigned, inconsistent);
 - ``leaves``: check-in leaves (``protocol.block.leaf_data``) and their RFC 9162 hashes;
 - ``inclusion``: proofs for every leaf of trees of 1 to 7 leaves, with their roots;
 - ``bad_inclusion``: proofs that must be refused (a flipped bit, one hash too many or too
-  few, a wrong index or size, another root), each with the reason.
+  few, a wrong index or size, another root), each with the reason;
+- ``consistency`` and ``bad_consistency``: RFC 9162 consistency proofs between every pair
+  of those trees, and proofs that must be refused (how the page ties a witnessed
+  checkpoint to the one it checked).
 
 Byte strings are lowercase hex; roots in notes are base64, as in a checkpoint.
 """
@@ -78,6 +82,65 @@ def _inclusion(hashes: list[bytes]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _consistency(hashes: list[bytes]) -> list[dict[str, Any]]:
+    out = []
+    for new in range(1, len(hashes) + 1):
+        for old in range(1, new + 1):
+            out.append(
+                {
+                    "old_size": old,
+                    "new_size": new,
+                    "old_root": merkle.root(hashes[:old]).hex(),
+                    "new_root": merkle.root(hashes[:new]).hex(),
+                    "proof": [p.hex() for p in merkle.consistency_proof(hashes[:new], old)],
+                }
+            )
+    return out
+
+
+def _bad_consistency(hashes: list[bytes]) -> list[dict[str, Any]]:
+    old, new = 3, 7
+    proof = [p.hex() for p in merkle.consistency_proof(hashes, old)]
+    flipped = ("1" if proof[1][0] == "0" else "0") + proof[1][1:]
+    base = {
+        "old_size": old,
+        "new_size": new,
+        "old_root": merkle.root(hashes[:old]).hex(),
+        "new_root": merkle.root(hashes).hex(),
+        "proof": proof,
+    }
+    return [
+        {
+            **base,
+            "name": "flipped",
+            "reason": "root_mismatch",
+            "proof": [proof[0], flipped, *proof[2:]],
+        },
+        {**base, "name": "too-short", "reason": "proof_length", "proof": proof[:-1]},
+        {**base, "name": "too-long", "reason": "proof_length", "proof": [*proof, proof[0]]},
+        {
+            **base,
+            "name": "other-old-root",
+            "reason": "root_mismatch",
+            "old_root": merkle.root(hashes[:2]).hex(),
+        },
+        {
+            **base,
+            "name": "other-new-root",
+            "reason": "root_mismatch",
+            "new_root": merkle.root(hashes[:6]).hex(),
+        },
+        {**base, "name": "old-after-new", "reason": "malformed", "old_size": 8},
+        {
+            **base,
+            "name": "equal-sizes-with-proof",
+            "reason": "proof_length",
+            "old_size": 7,
+            "old_root": merkle.root(hashes).hex(),
+        },
+    ]
 
 
 def _bad_inclusion(hashes: list[bytes]) -> list[dict[str, Any]]:
@@ -172,11 +235,21 @@ def _flip_b64(text: str) -> str:
     return base64.b64encode(bytes(raw)).decode("ascii")
 
 
-def _cosignatures(signer: NoteSigner, checkpoint: Checkpoint) -> dict[str, Any]:
+def _cosigned(signer: NoteSigner, witnesses: list[Cosigner], checkpoint: Checkpoint) -> str:
+    body = checkpoint.to_body()
+    lines: list[Signature] = [w.cosign(body, COSIGNED_AT + i) for i, w in enumerate(witnesses)]
+    return with_signatures(sign_checkpoint(checkpoint, signer), lines).decode("utf-8")
+
+
+def _cosignatures(
+    signer: NoteSigner, checkpoint: Checkpoint, hashes: list[bytes]
+) -> dict[str, Any]:
     witnesses = [Cosigner(f"witness.example/w{i}", ed25519(f"witness-{i}")) for i in (1, 2)]
     body = checkpoint.to_body()
     lines: list[Signature] = [w.cosign(body, COSIGNED_AT + i) for i, w in enumerate(witnesses)]
     note = with_signatures(sign_checkpoint(checkpoint, signer), lines).decode("utf-8")
+    older = Checkpoint(checkpoint.origin, 3, merkle.root(hashes[:3]))
+    forked = Checkpoint(checkpoint.origin, 3, merkle.root([hashes[0], hashes[2], hashes[1]]))
     bad_line = Signature(lines[0].name, lines[0].key_id, _flip_b64(lines[0].b64))
     bad = with_signatures(sign_checkpoint(checkpoint, signer), [bad_line]).decode("utf-8")
     return {
@@ -192,6 +265,8 @@ def _cosignatures(signer: NoteSigner, checkpoint: Checkpoint) -> dict[str, Any]:
         ],
         "bad_note": bad,
         "bad_witness": witnesses[0].name,
+        "older_note": _cosigned(signer, witnesses, older),
+        "forked_note": _cosigned(signer, witnesses, forked),
     }
 
 
@@ -221,11 +296,13 @@ def generate() -> dict[str, Any]:
             "wrong": _key(wrong.verifier(), keys.public_bytes(ed25519("not-the-ledger"))),
         },
         "notes": _notes(signer, wrong, checkpoint),
-        "cosignatures": _cosignatures(signer, checkpoint),
+        "cosignatures": _cosignatures(signer, checkpoint, hashes),
         "leaves": leaves,
         "empty_root": merkle.EMPTY_ROOT.hex(),
         "inclusion": _inclusion(hashes),
         "bad_inclusion": _bad_inclusion(hashes),
+        "consistency": _consistency(hashes),
+        "bad_consistency": _bad_consistency(hashes),
     }
 
 

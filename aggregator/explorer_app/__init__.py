@@ -10,6 +10,8 @@
   fetches ``/v1/checkpoint`` and ``/v1/proof/inclusion/<id>`` and verifies the note's
   Ed25519 signature with the ledger key and the RFC 9162 proof against the checkpoint's
   root in the browser. The page fills in the ledger key; the visitor can paste their own.
+  With witness keys (filled in from ``WITNESSES``, editable) it also checks the newest
+  witnessed checkpoint's cosignatures and its consistency with the one it checked.
 - ``/ledger/explorer.js``, ``/ledger/explorer.css`` and ``/ledger/icon.svg``.
 
 Every page takes ``?lang=ko|en`` (else Accept-Language; ``strings.py``). Answers forbid
@@ -176,6 +178,7 @@ def check() -> tuple[str, int]:
         "check.html",
         checkin=checkin,
         vkey=key.to_string() if key else "",
+        witnesses=[w.to_string() for w in current_app.extensions["safecode.witnesses"]],
         script_strings=Markup(script_json),  # noqa: S704 - escaped above
     )
 

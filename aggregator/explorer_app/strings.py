@@ -2,7 +2,7 @@
 
 One small table rather than gettext catalogues: the explorer has a few dozen strings, no
 plurals, and its JavaScript needs the same ones (the pages hand it the ``reason.*``,
-``step.*``, ``state.*``, ``fact.*`` and ``check.*`` strings as JSON). The language is
+``step.*``, ``state.*``, ``fact.*``, ``check.*`` and ``witness.*`` strings as JSON). The language is
 ``?lang=ko|en`` when given (the switch on every page links it), else the best match of the
 browser's ``Accept-Language``, else English. A test checks that both languages have the
 same keys.
@@ -80,6 +80,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "check.vkey": "Ledger verifier key",
         "check.vkey_hint": "The same key that “safecode ledger verify --vkey” takes. "
         "Paste your own copy if you do not trust this page's.",
+        "check.witnesses": "Witness keys (one a line; optional)",
+        "check.witnesses_hint": "With witness keys the page also checks their cosignatures "
+        "and that the witnessed checkpoint and this one are the same log.",
+        "check.witnessed": "Witnesses (checked in your browser)",
+        "check.no_witnessed": "No witness has cosigned a checkpoint yet.",
+        "witness.ok": "cosignature verified",
+        "witness.bad": "no valid cosignature",
+        "fact.cosigned_size": "Witnessed checkpoint tree size",
+        "step.witnesses": "Witnessed checkpoint is the same log",
+        "reason.bad_witness_key": "A witness key is not a valid witness key (name+key id+base64).",
+        "reason.inconsistent": "The witnessed checkpoint and this one are not the same "
+        "log: the ledger showed a different history.",
+        "reason.no_cosigned_checkpoint": "No witness has cosigned a checkpoint yet.",
         "check.submit": "Check in my browser",
         "check.noscript": "This check runs in your browser and needs JavaScript.",
         "check.busy": "Checking…",
@@ -188,6 +201,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "check.vkey": "원장 검증 키",
         "check.vkey_hint": "“safecode ledger verify --vkey”에 쓰는 것과 같은 키입니다. "
         "이 페이지의 키를 믿지 못한다면 직접 가진 키를 붙여 넣으세요.",
+        "check.witnesses": "증인 키(한 줄에 하나, 선택)",
+        "check.witnesses_hint": "증인 키가 있으면 연서도 확인하고, 증인이 본 체크포인트와 "
+        "이 체크포인트가 같은 로그인지도 확인합니다.",
+        "check.witnessed": "증인(브라우저에서 확인)",
+        "check.no_witnessed": "아직 증인이 연서한 체크포인트가 없습니다.",
+        "witness.ok": "연서 확인됨",
+        "witness.bad": "유효한 연서 없음",
+        "fact.cosigned_size": "증인이 본 체크포인트 트리 크기",
+        "step.witnesses": "증인이 본 체크포인트와 같은 로그",
+        "reason.bad_witness_key": "증인 키가 올바른 증인 키(이름+키 ID+base64)가 아닙니다.",
+        "reason.inconsistent": "증인이 본 체크포인트와 이 체크포인트가 같은 로그가 아닙니다. "
+        "원장이 다른 기록을 보여 주었습니다.",
+        "reason.no_cosigned_checkpoint": "아직 증인이 연서한 체크포인트가 없습니다.",
         "check.submit": "내 브라우저에서 확인",
         "check.noscript": "이 확인은 브라우저에서 실행되며 자바스크립트가 필요합니다.",
         "check.busy": "확인 중…",
@@ -235,7 +261,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-SCRIPT_PREFIXES = ("reason.", "step.", "state.", "fact.", "check.")
+SCRIPT_PREFIXES = ("reason.", "step.", "state.", "fact.", "check.", "witness.")
 """The strings the page's script needs (handed to it as JSON)."""
 
 

@@ -76,3 +76,54 @@ export async function verifyInclusion (leaf, index, size, proof, root) {
   if (sn !== 0n) throw new VerifyError('proof_length', 'the proof is too short')
   if (!equal(r, root)) throw new VerifyError('root_mismatch', 'the proof does not lead to the checkpoint root')
 }
+
+function consistencyProofLength (oldSize, newSize) {
+  const inner = bitLength((oldSize - 1n) ^ (newSize - 1n))
+  const border = popCount((oldSize - 1n) >> BigInt(inner))
+  const shift = bitLength(oldSize & -oldSize) - 1
+  const start = oldSize === 1n << BigInt(shift) ? 0 : 1
+  return start + inner - shift + border
+}
+
+/**
+ * Throw VerifyError unless `proof` shows that the tree of `oldSize` leaves with `oldRoot`
+ * is a prefix of the tree of `newSize` with `newRoot` (RFC 9162 section 2.1.4.2). Reasons:
+ * `malformed` (sizes out of order, the empty tree), `proof_length`, `root_mismatch`.
+ */
+export async function verifyConsistency (oldSize, newSize, oldRoot, newRoot, proof) {
+  const m = asBig(oldSize, 'old size')
+  const n = asBig(newSize, 'new size')
+  checkHash(oldRoot, 'old root')
+  checkHash(newRoot, 'new root')
+  if (!Array.isArray(proof)) throw new VerifyError('malformed', 'the proof is not a list')
+  proof.forEach((p, i) => checkHash(p, `proof[${i}]`))
+  if (m < 1n || m > n) throw new VerifyError('malformed', `no consistency proof from ${m} to ${n}`)
+  if (m === n) {
+    if (proof.length) throw new VerifyError('proof_length', 'equal sizes need an empty proof')
+    if (!equal(oldRoot, newRoot)) throw new VerifyError('root_mismatch', 'equal sizes but the roots differ')
+    return
+  }
+  const want = consistencyProofLength(m, n)
+  if (proof.length !== want) throw new VerifyError('proof_length', `proof has ${proof.length} hashes, want ${want}`)
+  const path = (m & (m - 1n)) === 0n ? [oldRoot, ...proof] : [...proof]
+  let fn = m - 1n
+  let sn = n - 1n
+  while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n }
+  let fr = path[0]
+  let sr = path[0]
+  for (const c of path.slice(1)) {
+    if (sn === 0n) throw new VerifyError('proof_length', 'the proof is too long')
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = await nodeHash(c, fr)
+      sr = await nodeHash(c, sr)
+      while (fn !== 0n && (fn & 1n) === 0n) { fn >>= 1n; sn >>= 1n }
+    } else {
+      sr = await nodeHash(sr, c)
+    }
+    fn >>= 1n
+    sn >>= 1n
+  }
+  if (sn !== 0n) throw new VerifyError('proof_length', 'the proof is too short')
+  if (!equal(fr, oldRoot)) throw new VerifyError('root_mismatch', 'the proof does not match the old root')
+  if (!equal(sr, newRoot)) throw new VerifyError('root_mismatch', 'the proof does not match the new root')
+}

@@ -16,10 +16,19 @@ function proofFor (index) {
 }
 
 /** A fetch for /v1/checkpoint and /v1/proof/inclusion/<id>; `tamper` edits the proof answer. */
-function fakeApi ({ note = NOTE, tamper = (p) => p, seen = [] } = {}) {
+function fakeApi ({ note = NOTE, cosigned = vectors.cosignatures.note, tamper = (p) => p, seen = [] } = {}) {
   return async (url) => {
     seen.push(url)
     if (url === '/v1/checkpoint') return new Response(note, { headers: { 'content-type': 'text/plain' } })
+    if (url === '/v1/checkpoint/cosigned') {
+      if (cosigned === null) return Response.json({ error: 'no_cosigned_checkpoint', message: 'none' }, { status: 404 })
+      return new Response(cosigned, { headers: { 'content-type': 'text/plain' } })
+    }
+    const c = /^\/v1\/proof\/consistency\?old=(\d+)&new=(\d+)$/.exec(url)
+    if (c) {
+      const v = vectors.consistency.find((p) => p.old_size === Number(c[1]) && p.new_size === Number(c[2]))
+      return Response.json({ old: v.old_size, new: v.new_size, proof: v.proof })
+    }
     const m = /^\/v1\/proof\/inclusion\/([0-9a-f]{32})\?tree_size=(\d+)$/.exec(url)
     const index = m ? vectors.leaves.findIndex((l) => l.checkin_id === m[1]) : -1
     if (index < 0) return Response.json({ error: 'unknown_checkin', message: 'no such check-in' }, { status: 404 })
@@ -84,4 +93,36 @@ test('check-in ids forgive spaces and case, nothing else', () => {
   assert.equal(normaliseCheckinId(' AB'.repeat(16)), 'ab'.repeat(16))
   assert.throws(() => normaliseCheckinId('ab'.repeat(15)), /bad_id/)
   assert.throws(() => normaliseCheckinId('ag'.repeat(16)), /bad_id/)
+})
+
+const WITNESSES = vectors.cosignatures.witnesses.map((w) => w.vkey).join('\n')
+
+test('witness cosignatures of the same checkpoint are checked in the browser', async () => {
+  const seen = []
+  const result = await checkReceipt({ checkinId: vectors.leaves[1].checkin_id, vkey: LEDGER, witnesses: `\n${WITNESSES}\n\n`, fetch: fakeApi({ seen }) })
+  assert.equal(result.witnessed.cosignedSize, '7')
+  assert.deepEqual(result.witnessed.witnesses.map((w) => [w.name, w.ok, w.timestamp]), vectors.cosignatures.witnesses.map((w) => [w.name, true, w.timestamp]))
+  assert.ok(!seen.some((u) => u.startsWith('/v1/proof/consistency')))
+})
+
+test('an older witnessed checkpoint is tied to the checked one by a consistency proof', async () => {
+  const seen = []
+  const result = await checkReceipt({ checkinId: vectors.leaves[1].checkin_id, vkey: LEDGER, witnesses: WITNESSES, fetch: fakeApi({ cosigned: vectors.cosignatures.older_note, seen }) })
+  assert.equal(result.witnessed.cosignedSize, '3')
+  assert.ok(result.witnessed.witnesses.every((w) => w.ok))
+  assert.ok(seen.includes('/v1/proof/consistency?old=3&new=7'))
+})
+
+test('a forked witnessed checkpoint, a bad cosignature, none at all', async () => {
+  const id = vectors.leaves[1].checkin_id
+  const forked = { checkinId: id, vkey: LEDGER, witnesses: WITNESSES, fetch: fakeApi({ cosigned: vectors.cosignatures.forked_note }) }
+  assert.equal(await reasonOf(forked), 'inconsistent')
+  const bad = await checkReceipt({ checkinId: id, vkey: LEDGER, witnesses: WITNESSES, fetch: fakeApi({ cosigned: vectors.cosignatures.bad_note }) })
+  assert.deepEqual(bad.witnessed.witnesses.map((w) => w.ok), [false, false])
+  const none = await checkReceipt({ checkinId: id, vkey: LEDGER, witnesses: WITNESSES, fetch: fakeApi({ cosigned: null }) })
+  assert.deepEqual(none.witnessed, { cosignedSize: null, witnesses: [] })
+  assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, witnesses: 'nonsense', fetch: fakeApi() }), 'bad_witness_key')
+  assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, witnesses: LEDGER, fetch: fakeApi() }), 'bad_witness_key')
+  const noWitnesses = await checkReceipt({ checkinId: id, vkey: LEDGER, fetch: fakeApi() })
+  assert.equal(noWitnesses.witnessed, null)
 })

@@ -104,3 +104,19 @@ test('base64 is canonical only', () => {
   assert.throws(() => fromBase64('AAE'), /canonical/)
   assert.throws(() => fromBase64('A AE='), /canonical/)
 })
+
+test('every consistency proof between trees of 1 to 7 leaves verifies', async () => {
+  const { verifyConsistency } = await import('../src/merkle.js')
+  for (const v of vectors.consistency) {
+    await verifyConsistency(v.old_size, v.new_size, fromHex(v.old_root), fromHex(v.new_root), v.proof.map((p) => fromHex(p)))
+  }
+  assert.equal(vectors.consistency.length, 28)
+})
+
+test('every bad consistency proof is refused for its reason', async () => {
+  const { verifyConsistency } = await import('../src/merkle.js')
+  for (const v of vectors.bad_consistency) {
+    const run = async () => verifyConsistency(v.old_size, v.new_size, fromHex(v.old_root), fromHex(v.new_root), v.proof.map((p) => fromHex(p)))
+    assert.equal(await reasonOf(run()), v.reason, v.name)
+  }
+})

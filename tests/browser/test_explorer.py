@@ -1,7 +1,8 @@
 """The ledger explorer in headless Chromium: a site with sealed check-ins, the checkpoint
 page, a block, and a receipt checked in the page's JavaScript (WebCrypto Ed25519 and
 SHA-256), which passes; a tampered proof, a tampered checkpoint and a wrong key fail
-visibly, each for its reason.
+visibly, each for its reason, and so does a consistency proof that does not tie the
+witnessed checkpoint to the one checked.
 
 ``SAFECODE_EXPLORER_SHOTS=/some/folder`` keeps the screenshots for a person to look at.
 """
@@ -47,7 +48,7 @@ def aggregator_settings(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def sealed(live_aggregator: LiveAggregator) -> Iterator[list[bytes]]:
-    """Three blocks of check-ins through real ingest and sequencer, the last one cosigned."""
+    """Four blocks of check-ins through real ingest and sequencer, the third one cosigned."""
     open_database(live_aggregator.database_url)
     builder = LedgerBuilder(tag="explorer-browser")
     ids = builder.block(3) + builder.block(2, "kiosk-b") + builder.block(4)
@@ -55,6 +56,7 @@ def sealed(live_aggregator: LiveAggregator) -> Iterator[list[bytes]]:
     note = client.get("/v1/checkpoint").get_data(as_text=True)
     cosigned = with_signatures(note, [WITNESS.cosign(parse_note(note)[0], 1_764_000_100)])
     assert client.post("/v1/checkpoint/cosignature", data=cosigned).status_code == 200
+    ids += builder.block(2)  # the page ties the witnessed 9 leaves to these 11
     database_proxy.close()
     yield ids
 
@@ -99,19 +101,19 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
 ) -> None:
     url = live_aggregator.url
     page.goto(f"{url}/ledger")
-    assert page.text_content("#tree-size") == "9"
+    assert page.text_content("#tree-size") == "11"
     assert page.get_attribute("html", "lang") == "ko"  # the context's locale is Korean
     assert "witness.example/w1" in page.text_content("#cosignatures")
     assert page.text_content("#vkey") == VKEY
     shot(page, "checkpoint-ko", tmp_path)
 
     page.click("#latest-block")
-    page.wait_for_url(f"{url}/ledger/blocks/2")
-    assert page.locator("#leaves tbody tr[data-kind=checkin]").count() == 4
+    page.wait_for_url(f"{url}/ledger/blocks/3")
+    assert page.locator("#leaves tbody tr[data-kind=checkin]").count() == 2
     shot(page, "block", tmp_path)
 
     page.click("#lang")  # the switch: English from here on
-    page.wait_for_url(f"{url}/ledger/blocks/2?lang=en")
+    page.wait_for_url(f"{url}/ledger/blocks/3?lang=en")
     assert page.get_attribute("html", "lang") == "en"
     page.click("nav >> text=Check a receipt")
     page.wait_for_url(f"{url}/ledger/check?lang=en")
@@ -119,7 +121,12 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
     assert check(page, sealed[4]) == "ok"
     result = page.text_content("#result") or ""
     assert "Verified in your browser" in result and sealed[4].hex() in result
-    assert page.locator("#result li[data-state=ok]").count() == 4
+    assert page.input_value("#witnesses") == WITNESS.verifier().to_string()
+    assert page.locator("#result ol.steps li[data-state=ok]").count() == 5
+    assert (
+        page.get_attribute("#witnessed li[data-witness='witness.example/w1']", "data-state") == "ok"
+    )
+    assert "Witnessed checkpoint tree size: 9" in (page.text_content("#witnessed") or "")
     shot(page, "check-ok", tmp_path)
 
     assert check(page, sealed[0], WRONG_KEY) == "no_signature"
@@ -162,6 +169,18 @@ def test_a_tampered_proof_or_checkpoint_fails_visibly(
     page.route("**/v1/checkpoint", grow_the_tree)
     assert check(page, sealed[1]) == "bad_signature"
     page.unroute("**/v1/checkpoint")
+
+    def fork(route: Route) -> None:  # another history of the first 9 leaves
+        answer = route.fetch()
+        body = answer.json()
+        body["proof"] = list(reversed(body["proof"]))
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    page.route("**/v1/proof/consistency?*", fork)
+    assert check(page, sealed[1]) == "inconsistent"
+    assert page.get_attribute("#result li[data-step=witnesses]", "data-state") == "fail"
+    shot(page, "check-inconsistent", tmp_path)
+    page.unroute("**/v1/proof/consistency?*")
     assert check(page, sealed[1]) == "ok"
     assert "브라우저에서 검증됨" in (page.text_content("#result") or "")
     assert problems == [], problems

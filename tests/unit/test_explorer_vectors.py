@@ -22,7 +22,7 @@ from protocol import ledger_vectors, merkle
 from protocol.block import leaf_data, parse_leaf
 from protocol.checkpoint import parse_checkpoint
 from protocol.cosignature import CosignatureVerifier
-from protocol.errors import InclusionProofError, MalformedError, NoteError
+from protocol.errors import ConsistencyProofError, InclusionProofError, MalformedError, NoteError
 from protocol.note import NoteVerifier, open_note, parse_note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,3 +229,32 @@ def test_javascript_and_python_judge_mutated_notes_alike(notes: list[str]) -> No
     javascript = json.loads(done.stdout)
     for note, js in zip(notes, javascript, strict=True):
         assert js == _python_verdict(note), repr(note)
+
+
+def _consistent(case: dict[str, Any]) -> None:
+    merkle.verify_consistency(
+        case["old_size"],
+        case["new_size"],
+        bytes.fromhex(case["old_root"]),
+        bytes.fromhex(case["new_root"]),
+        [bytes.fromhex(p) for p in case["proof"]],
+    )
+
+
+def test_consistency_proofs_verify() -> None:
+    assert len(VECTORS["consistency"]) == 28
+    for case in VECTORS["consistency"]:
+        _consistent(case)
+
+
+_CONSISTENCY_REASONS = {
+    "root_mismatch": "does not match the (old|new) root|roots differ",
+    "proof_length": "wrong proof length|not empty",
+    "malformed": "greater than new size",
+}
+
+
+@pytest.mark.parametrize("case", VECTORS["bad_consistency"], ids=lambda c: c["name"])
+def test_bad_consistency_proofs_fail_for_their_reason(case: dict[str, Any]) -> None:
+    with pytest.raises(ConsistencyProofError, match=_CONSISTENCY_REASONS[case["reason"]]):
+        _consistent(case)
