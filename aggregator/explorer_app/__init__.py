@@ -31,7 +31,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from markupsafe import Markup
 
 from protocol.errors import NoteError, ProtocolError
@@ -60,6 +69,14 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "Cache-Control": "no-cache",
 }
+
+
+@explorer_app.errorhandler(ledger_view.LedgerDamaged)
+def _damaged(exc: ledger_view.LedgerDamaged) -> tuple[Response, int]:
+    """A stored block or checkpoint that does not parse: the read API's storage fault."""
+    current_app.logger.error("explorer: %s", exc)
+    refusals().count("storage_fault", str(exc))
+    return jsonify(error="storage_fault", message="the stored ledger is damaged"), 500
 
 
 @explorer_app.after_request

@@ -98,8 +98,11 @@ def latest(
     block = BlockEntry.select().order_by(BlockEntry.height.desc()).first()
     if block is None:
         return None, None
-    text, sigs = parse_note(block.checkpoint)
-    checkpoint = parse_checkpoint(text)
+    try:
+        text, sigs = parse_note(block.checkpoint)
+        checkpoint = parse_checkpoint(text)
+    except ProtocolError as exc:
+        raise LedgerDamaged(f"stored checkpoint of block {block.height} does not parse") from exc
     ledger = key_for(checkpoint.origin)
     lines = [SignatureLine(s.name, f"{s.key_id:08x}", _role(s, ledger, witnesses)) for s in sigs]
     return CheckpointView(block, checkpoint, block.checkpoint, lines), ledger

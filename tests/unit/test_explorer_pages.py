@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.db import open_database
+from aggregator.db import BlockEntry, open_database
 from aggregator.explorer_app import CONTENT_SECURITY_POLICY, ledger_view, strings
 from aggregator.web import create_app
 from protocol import keys, merkle
@@ -289,3 +289,18 @@ def test_hostile_queries_get_a_page_or_a_clean_refusal(
     assert answer.status_code in (200, 400, 404)
     if answer.status_code == 400:
         assert answer.get_json()["error"]
+
+
+def test_a_damaged_stored_checkpoint_is_a_storage_fault(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/damaged.sqlite"
+    database = open_database(url)
+    try:
+        LedgerBuilder(tag="damaged").block(1)
+        BlockEntry.update(checkpoint="not a note").execute()
+        client = create_app({"DATABASE_URL": url}).test_client()
+        answer = client.get("/ledger")
+        assert answer.status_code == 500 and answer.get_json()["error"] == "storage_fault"
+        BlockEntry.update(wire=b"\x00").execute()
+        assert client.get("/ledger/blocks").get_json()["error"] == "storage_fault"
+    finally:
+        database.close()
