@@ -62,9 +62,14 @@ def sealed(live_aggregator: LiveAggregator) -> Iterator[list[bytes]]:
 
 
 @pytest.fixture
-def problems(page: Page) -> list[str]:
-    """Console errors and failed requests (a CSP violation shows as a console error)."""
+def problems(page: Page, live_aggregator: LiveAggregator) -> list[str]:
+    """Console errors, page errors and requests to anywhere but the site (a CSP violation
+    shows as a console error)."""
     seen: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(live_aggregator.url + "/") else seen.append(r.url),
+    )
 
     def console(message: ConsoleMessage) -> None:
         if message.type == "error":
