@@ -20,6 +20,7 @@ from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, Signature, parse_note
 
 from ..cosignatures import CosignatureEntry
+from ..models_base import BaseModel
 from ..tables import BlockEntry, CheckinEntry
 
 BLOCKS_PER_PAGE = 50
@@ -29,15 +30,20 @@ LeafKinds = Callable[[int, int], dict[int, str]]
 """Kinds of the leaves with index in [lo, hi) that one source knows (``checkin``, ``audit``)."""
 
 
-def checkin_kinds(lo: int, hi: int) -> dict[int, str]:
-    """Leaves made by check-in rows; a row's ``kind`` column wins where the table has one."""
-    rows = CheckinEntry.select().where(
-        (CheckinEntry.leaf_index >= lo) & (CheckinEntry.leaf_index < hi)
-    )
-    return {r.leaf_index: str(getattr(r, "kind", None) or "checkin") for r in rows}
+def kinds_from(model: type[BaseModel], kind: str) -> LeafKinds:
+    """A ``LeafKinds`` source: the rows of ``model`` (a table with a ``leaf_index`` column)
+    made the leaves of ``kind``. Another leaf kind registers itself with one line, e.g.
+    ``LEAF_KINDS.append(kinds_from(AuditLogEntry, "audit"))``."""
+    column = model.leaf_index  # type: ignore[attr-defined]
+
+    def kinds(lo: int, hi: int) -> dict[int, str]:
+        rows = model.select(column).where((column >= lo) & (column < hi))
+        return {r.leaf_index: kind for r in rows}
+
+    return kinds
 
 
-LEAF_KINDS: list[LeafKinds] = [checkin_kinds]
+LEAF_KINDS: list[LeafKinds] = [kinds_from(CheckinEntry, "checkin")]
 """Where leaf kinds come from; another leaf kind adds its own source here."""
 
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.db import BlockEntry, open_database
+from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.explorer_app import CONTENT_SECURITY_POLICY, ledger_view, strings
 from aggregator.web import create_app
 from protocol import keys, merkle
@@ -304,3 +304,14 @@ def test_a_damaged_stored_checkpoint_is_a_storage_fault(tmp_path: Path) -> None:
         assert client.get("/ledger/blocks").get_json()["error"] == "storage_fault"
     finally:
         database.close()
+
+
+def test_a_table_with_leaf_indexes_registers_its_kind_in_one_line(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How audit entries (their own table with a leaf_index) name their leaves."""
+    monkeypatch.setattr(ledger_view, "LEAF_KINDS", [ledger_view.kinds_from(CheckinEntry, "audit")])
+    html = client.get("/ledger/blocks/1?lang=en").get_data(as_text=True)
+    assert re.findall(r'<tr data-kind="(\w+)"><td>(\d+)</td><td>([^<]+)</td>', html) == [
+        ("audit", "3", "audit entry")
+    ]
