@@ -39,6 +39,7 @@ import base64
 import hashlib
 import logging
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -106,10 +107,21 @@ def append_audit(
 ) -> bytes:
     """Write an audit entry durably (committed before return) and return its audit id.
 
-    Raises a ProtocolError (counted) for fields the format refuses, and a peewee
-    error if the database cannot take it: either way nothing is written, and the
-    caller must not go on to show what it meant to audit.
+    ``reason`` is typed by the official: it is put in Unicode normal form C and
+    stripped of surrounding white space here; everything else must already be as the
+    format wants it (protocol/audit_entry.py). Raises a ProtocolError (counted) for
+    fields the format refuses, and a peewee error if the database cannot take it:
+    either way nothing is written, and the caller must not go on to show what it
+    meant to audit. Refuses to run inside an open transaction (RuntimeError): the
+    entry must be committed on its own before the caller proceeds, not rolled back
+    with whatever else the caller was doing.
     """
+    db = _database()
+    if db.in_transaction():
+        COUNTS["refused:in_transaction"] += 1
+        raise RuntimeError("append_audit must be called outside any database transaction")
+    if type(reason) is str:
+        reason = unicodedata.normalize("NFC", reason).strip()
     now_ms = int(now() * 1000)
     fields: dict[str, Any] = {
         "id": new_audit_id(),
@@ -126,7 +138,6 @@ def append_audit(
     except ProtocolError as exc:
         COUNTS[f"refused:{type(exc).__name__}"] += 1
         raise
-    db = _database()
     with db.atomic():
         AuditLogEntry.create(
             audit_id=fields["id"],

@@ -18,7 +18,7 @@ from aggregator.retention import destroy_expired_keys
 from aggregator.sequencer import seal_once
 from auditor.log_client import check_inclusion
 from protocol import merkle
-from protocol.audit_entry import parse_audit_entry, sign_audit_entry
+from protocol.audit_entry import parse_audit_entry, parse_draft, sign_audit_entry
 from protocol.block import parse_block
 from protocol.encoding import encode
 from protocol.errors import MalformedError
@@ -142,6 +142,16 @@ def test_refused_fields_write_nothing_and_are_counted(site: LedgerSite) -> None:
         audit(case=b"short")
     assert AuditLogEntry.select().count() == 0
     assert audit_log.COUNTS["refused:MalformedError"] == before + 3
+
+
+def test_reason_is_normalised_and_transactions_are_refused(
+    site: LedgerSite, db: peewee.Database
+) -> None:
+    audit_id = audit(reason="  e\u0301pide\u0301miologie  ")  # NFD, as some keyboards type
+    assert parse_draft(bytes(row(audit_id).draft))["reason"] == "\u00e9pid\u00e9miologie"
+    with db.atomic(), pytest.raises(RuntimeError, match="outside any database transaction"):
+        audit()
+    assert AuditLogEntry.select().count() == 1
 
 
 def test_a_damaged_draft_stops_sealing_and_is_counted(site: LedgerSite) -> None:
