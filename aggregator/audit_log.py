@@ -224,6 +224,13 @@ def sealed(start: int, limit: int) -> list[AuditLogEntry]:
     )
 
 
+def for_case(case: bytes) -> list[AuditLogEntry]:
+    """Every entry of one case, sealed or not, in the order they were appended."""
+    return list(
+        AuditLogEntry.select().where(AuditLogEntry.case_id == case).order_by(AuditLogEntry.id)
+    )
+
+
 def by_audit_id(audit_id: bytes) -> AuditLogEntry | None:
     """The entry with this audit id, sealed or not."""
     return AuditLogEntry.get_or_none(AuditLogEntry.audit_id == audit_id)

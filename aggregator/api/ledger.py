@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ ledger_api = Blueprint("ledger", __name__, url_prefix="/v1")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 T = TypeVar("T")
+_AUDIT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _note(text: str) -> Response:
@@ -162,8 +164,9 @@ def audit_entries() -> Response:
 def audit_entry(audit_id: str) -> Response:
     """One sealed audit entry by its id (32 lowercase hex digits)."""
     params.only_params()
-    raw_id = params.checkin_id(audit_id)
-    row = audit_log.by_audit_id(raw_id)
+    if not _AUDIT_ID.fullmatch(audit_id):
+        bad_request("bad_audit_id", "an audit id is 32 lowercase hex digits")
+    row = audit_log.by_audit_id(bytes.fromhex(audit_id))
     if row is None or row.leaf_index is None:
         raise ApiError(404, "unknown_audit_entry", "no sealed audit entry has this id")
     return jsonify(_audit_json(row))

@@ -86,6 +86,8 @@ def test_entries_are_sealed_in_order_and_the_ledger_verifies(site: LedgerSite) -
         entry.verify(LEDGER.public_key())
         assert entry.audit_id == bytes(r.audit_id) and entry.at_ms == (T0 + 10) * 1000
         assert entry.leaf_hash == bytes(r.leaf_hash)
+    assert [bytes(r.audit_id) for r in audit_log.for_case(CASE)] == ids
+    assert audit_log.for_case(bytes(16)) == []
     # The leaf reader merges both tables: proofs rebuild every signed root.
     cache = TreeCache()
     for block in BlockEntry.select():

@@ -76,6 +76,7 @@ def test_listing_pages_by_leaf_index(built: tuple[str, list[bytes], list[bytes]]
     assert client.get(f"/v1/audit/{audits[1].hex()}").get_json() == one
     assert client.get(f"/v1/audit/{audits[4].hex()}").status_code == 404  # not sealed yet
     assert client.get(f"/v1/audit/{'ab' * 16}").status_code == 404
+    assert client.get("/v1/audit/" + "AB" * 16).get_json()["error"] == "bad_audit_id"
     for bad in ("/v1/audit/xyz", "/v1/audit?limit=0", "/v1/audit?start=-1", "/v1/audit?x=1"):
         assert client.get(bad).status_code == 400, bad
 
@@ -156,3 +157,22 @@ def test_remote_verify_refuses_entries_not_signed_by_the_ledger(
             verify_remote_ledger(
                 LogClient(base), verifier, audit_keys=[seeded("not-the-ledger").public_key()]
             )
+
+
+def test_a_witness_cosigns_a_checkpoint_over_audit_leaves(
+    built: tuple[str, list[bytes], list[bytes]], tmp_path: Path
+) -> None:
+    """Audit leaves are just leaves: the witness cosigns, verify --witness takes the quorum."""
+    url, _, _ = built
+    key = tmp_path / "w1.key"
+    made = ledger("witness-keygen", "--name", "witness.example/w1", "--key", str(key))
+    assert made.exit_code == 0, made.output
+    witness_vkey = made.stdout.strip()
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WITNESSES": [witness_vkey]})
+    with serving(app) as base:
+        args = ("--url", base, "--vkey", VKEY, "--key", str(key), "--state", str(tmp_path / "w"))
+        cosigned = ledger("witness", *args, "--once")
+        assert cosigned.exit_code == 0 and "cosigned: tree size 7" in cosigned.output
+        remote = ledger("verify", "--url", base, "--vkey", VKEY, "--witness", witness_vkey)
+        assert remote.exit_code == 0, remote.output
+        assert "audit entries: 4 listed" in remote.output and "cosigned by 1 of 1" in remote.output
