@@ -176,3 +176,25 @@ def test_a_witness_cosigns_a_checkpoint_over_audit_leaves(
         remote = ledger("verify", "--url", base, "--vkey", VKEY, "--witness", witness_vkey)
         assert remote.exit_code == 0, remote.output
         assert "audit entries: 4 listed" in remote.output and "cosigned by 1 of 1" in remote.output
+
+
+def test_append_from_a_web_request_then_sealed(
+    built: tuple[str, list[bytes], list[bytes]],
+) -> None:
+    """The web process (its own per-request database binding) appends; the sequencer seals."""
+    url, _, _ = built
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+
+    def open_case() -> dict[str, str]:
+        audit_id = append("case-opened", reason="  from a form  ")
+        return {"audit": audit_id.hex()}
+
+    app.add_url_rule("/test/open-case", view_func=open_case, methods=["POST"])
+    answer = app.test_client().post("/test/open-case").get_json()
+    row = AuditLogEntry.get(AuditLogEntry.audit_id == bytes.fromhex(answer["audit"]))
+    assert row.leaf_index is None
+    LedgerBuilder().sequencer.seal()
+    row = AuditLogEntry.get(AuditLogEntry.id == row.id)
+    assert row.leaf_index == 8  # after the fixture's waiting "notice" entry, in append order
+    assert parse_audit_entry(bytes(row.wire)).reason == "from a form"
+    assert ledger("verify", "--db", url, "--vkey", VKEY).exit_code == 0
