@@ -14,7 +14,8 @@ held to these cases (``explorer/test/*.test.js``), and
 - ``cosignatures``: a checkpoint cosigned by two witnesses (keys, names, timestamps),
   a line that does not verify, an older cosigned checkpoint (3 leaves, consistent with
   the 7) and a forked one (3 leaves in another order: signed, cosigned, inconsistent);
-- ``leaves``: check-in leaves (``protocol.block.leaf_data``) and their RFC 9162 hashes;
+- ``leaves``: check-in leaves (``protocol.block.leaf_data``) and one audit entry's leaf
+  (``audit_leaf_data``, index 5), each with its kind, id, commitment and RFC 9162 hash;
 - ``inclusion``: proofs for every leaf of trees of 1 to 7 leaves, with their roots;
 - ``bad_inclusion``: proofs that must be refused (a flipped bit, one hash too many or too
   few, a wrong index or size, another root), each with the reason;
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import keys, merkle
-from .block import leaf_data
+from .block import audit_leaf_data, leaf_data
 from .checkpoint import Checkpoint, sign_checkpoint
 from .cosignature import CosignatureVerifier, Cosigner, with_signatures
 from .note import NoteSigner, NoteVerifier, Signature, sign_note
@@ -47,6 +48,7 @@ PATH = Path(__file__).with_name("vectors") / "ledger.json"
 FORMAT = 1
 ORIGIN = "ledger.example/vectors"
 LEAF_COUNT = 7
+AUDIT_LEAF_INDEX = 5
 COSIGNED_AT = 1796223600
 
 
@@ -55,9 +57,15 @@ def _leaves() -> list[dict[str, str]]:
     for i in range(LEAF_COUNT):
         checkin_id = seed(f"checkin-{i}")[:16]
         commit = hashlib.sha256(b"record %d" % i).digest()
-        data = leaf_data(checkin_id, commit)
+        kind = "audit" if i == AUDIT_LEAF_INDEX else "checkin"
+        data = (
+            audit_leaf_data(checkin_id, commit)
+            if kind == "audit"
+            else leaf_data(checkin_id, commit)
+        )
         out.append(
             {
+                "kind": kind,
                 "checkin_id": checkin_id.hex(),
                 "commit": commit.hex(),
                 "data": data.hex(),

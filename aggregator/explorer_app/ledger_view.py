@@ -19,6 +19,7 @@ from protocol.cosignature import CosignatureVerifier
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, Signature, parse_note
 
+from ..audit_log import AuditLogEntry
 from ..cosignatures import CosignatureEntry
 from ..models_base import BaseModel
 from ..tables import BlockEntry, CheckinEntry
@@ -43,7 +44,10 @@ def kinds_from(model: type[BaseModel], kind: str) -> LeafKinds:
     return kinds
 
 
-LEAF_KINDS: list[LeafKinds] = [kinds_from(CheckinEntry, "checkin")]
+LEAF_KINDS: list[LeafKinds] = [
+    kinds_from(CheckinEntry, "checkin"),
+    kinds_from(AuditLogEntry, "audit"),
+]
 """Where leaf kinds come from; another leaf kind adds its own source here."""
 
 

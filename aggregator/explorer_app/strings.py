@@ -2,7 +2,8 @@
 
 One small table rather than gettext catalogues: the explorer has a few dozen strings, no
 plurals, and its JavaScript needs the same ones (the pages hand it the ``reason.*``,
-``step.*``, ``state.*``, ``fact.*``, ``check.*`` and ``witness.*`` strings as JSON). The language is
+``step.*``, ``state.*``, ``fact.*``, ``check.*``, ``witness.*`` and ``kind.*`` strings
+as JSON). The language is
 ``?lang=ko|en`` when given (the switch on every page links it), else the best match of the
 browser's ``Accept-Language``, else English. A test checks that both languages have the
 same keys.
@@ -76,7 +77,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "latest checkpoint and the inclusion proof, then checks the checkpoint's signature "
         "with the ledger key and the proof against the checkpoint's root itself: you need "
         "not trust this server.",
-        "check.id": "Check-in id (32 hex digits)",
+        "check.id": "Check-in id, or an audit entry's id (32 hex digits)",
+        "fact.kind": "Leaf kind",
         "check.vkey": "Ledger verifier key",
         "check.vkey_hint": "The same key that “safecode ledger verify --vkey” takes. "
         "Paste your own copy if you do not trust this page's.",
@@ -102,12 +104,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "check.fail": "Not verified",
         "step.key": "Ledger key read",
         "step.checkpoint": "Checkpoint signature checked",
-        "step.proof": "Proof names this check-in",
+        "step.proof": "Proof names this id",
         "step.inclusion": "Proof leads to the checkpoint's root",
         "state.ok": "(passed)",
         "state.fail": "(failed)",
         "state.todo": "(not reached)",
-        "fact.checkin": "Check-in id",
+        "fact.checkin": "Id",
         "fact.leaf_index": "Leaf index",
         "fact.block": "Block",
         "fact.tree_size": "Checkpoint tree size",
@@ -120,7 +122,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason.network": "The server could not be reached.",
         "reason.server_error": "The server answered with an error.",
         "reason.no_checkpoint": "The ledger has no checkpoint yet.",
-        "reason.unknown_checkin": "The ledger does not know this check-in id.",
+        "reason.unknown_checkin": "The ledger knows no check-in or audit entry with this id.",
         "reason.not_sealed": "This check-in is not sealed into a block yet: try again in a minute.",
         "reason.malformed": "The server's answer is malformed.",
         "reason.malformed_checkpoint": "The signed note is not a checkpoint.",
@@ -129,7 +131,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason.bad_signature": "The checkpoint's signature does not verify: it was altered.",
         "reason.origin_mismatch": "The checkpoint is for another log than the key's.",
         "reason.wrong_tree": "The proof is for another checkpoint than the one checked.",
-        "reason.not_bound": "The proof is for another leaf than this check-in.",
+        "reason.not_bound": "The proof is for another leaf than this id's.",
         "reason.index_range": "The proof's leaf index is outside the tree.",
         "reason.proof_length": "The proof has the wrong number of hashes.",
         "reason.root_mismatch": "The proof does not lead to the checkpoint's root: it was altered.",
@@ -197,7 +199,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "check.intro": "영수증에 있는 체크인 ID를 입력하세요. 브라우저가 최신 체크포인트와 "
         "포함 증명을 가져와 원장 키로 체크포인트 서명을, 체크포인트 루트로 증명을 직접 "
         "확인합니다. 이 서버를 믿을 필요가 없습니다.",
-        "check.id": "체크인 ID(16진수 32자리)",
+        "check.id": "체크인 ID 또는 감사 기록 ID(16진수 32자리)",
+        "fact.kind": "잎 종류",
         "check.vkey": "원장 검증 키",
         "check.vkey_hint": "“safecode ledger verify --vkey”에 쓰는 것과 같은 키입니다. "
         "이 페이지의 키를 믿지 못한다면 직접 가진 키를 붙여 넣으세요.",
@@ -222,12 +225,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "check.fail": "검증 실패",
         "step.key": "원장 키 읽음",
         "step.checkpoint": "체크포인트 서명 확인",
-        "step.proof": "증명이 이 체크인을 가리킴",
+        "step.proof": "증명이 이 ID를 가리킴",
         "step.inclusion": "증명이 체크포인트 루트로 이어짐",
         "state.ok": "(통과)",
         "state.fail": "(실패)",
         "state.todo": "(진행 안 됨)",
-        "fact.checkin": "체크인 ID",
+        "fact.checkin": "ID",
         "fact.leaf_index": "잎 번호",
         "fact.block": "블록",
         "fact.tree_size": "체크포인트 트리 크기",
@@ -240,7 +243,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason.network": "서버에 연결할 수 없습니다.",
         "reason.server_error": "서버가 오류로 응답했습니다.",
         "reason.no_checkpoint": "원장에 아직 체크포인트가 없습니다.",
-        "reason.unknown_checkin": "원장이 이 체크인 ID를 모릅니다.",
+        "reason.unknown_checkin": "원장에 이 ID의 체크인이나 감사 기록이 없습니다.",
         "reason.not_sealed": "이 체크인은 아직 블록에 봉인되지 않았습니다. 잠시 후 다시 "
         "시도하세요.",
         "reason.malformed": "서버의 응답 형식이 잘못되었습니다.",
@@ -250,7 +253,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "reason.bad_signature": "체크포인트 서명이 맞지 않습니다. 변조되었습니다.",
         "reason.origin_mismatch": "체크포인트가 키와 다른 로그의 것입니다.",
         "reason.wrong_tree": "증명이 확인한 체크포인트가 아닌 다른 체크포인트의 것입니다.",
-        "reason.not_bound": "증명이 이 체크인이 아닌 다른 잎의 것입니다.",
+        "reason.not_bound": "증명이 이 ID가 아닌 다른 잎의 것입니다.",
         "reason.index_range": "증명의 잎 번호가 트리 밖에 있습니다.",
         "reason.proof_length": "증명의 해시 개수가 틀립니다.",
         "reason.root_mismatch": "증명이 체크포인트 루트에 이르지 않습니다. 변조되었습니다.",
@@ -261,7 +264,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-SCRIPT_PREFIXES = ("reason.", "step.", "state.", "fact.", "check.", "witness.")
+SCRIPT_PREFIXES = ("reason.", "step.", "state.", "fact.", "check.", "witness.", "kind.")
 """The strings the page's script needs (handed to it as JSON)."""
 
 

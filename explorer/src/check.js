@@ -7,7 +7,8 @@
  * 2. GET /v1/checkpoint: the signed note verifies with that key, is a checkpoint, and its
  *    origin is the key's name;
  * 3. GET /v1/proof/inclusion/<id>?tree_size=<that checkpoint's size>: the leaf rebuilt from
- *    the typed check-in id and the proof's commitment hashes to the proof's leaf hash, and
+ *    the typed id (a check-in's, or an audit entry's), the proof's kind and commitment
+ *    hashes to the proof's leaf hash, and
  *    the RFC 9162 path leads from it to the root of the checkpoint verified in step 2 (the
  *    root and checkpoint the proof answer also carries are ignored).
  *
@@ -24,7 +25,7 @@
 import { equal, fromHex, toHex } from './bytes.js'
 import { parseCheckpoint } from './checkpoint.js'
 import { VerifyError } from './errors.js'
-import { leafData } from './leaf.js'
+import { KINDS, leafData } from './leaf.js'
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle.js'
 import { parseKey, verifyNote } from './note.js'
 import { checkCosignatures, parseWitnessKey } from './cosignature.js'
@@ -66,7 +67,10 @@ function proofFields (answer, size) {
   if (!Number.isSafeInteger(index) || index < 0) throw new VerifyError('malformed', 'leaf_index is not an integer')
   if (!Number.isSafeInteger(treeSize) || BigInt(treeSize) !== size) throw new VerifyError('wrong_tree', `the proof is for tree ${treeSize}, not ${size}`)
   if (!Array.isArray(proof) || proof.length > MAX_PROOF) throw new VerifyError('malformed', 'proof is not a list of hashes')
+  const kind = answer.kind === undefined ? 'checkin' : answer.kind
+  if (!KINDS.includes(kind)) throw new VerifyError('malformed', 'unknown leaf kind')
   return {
+    kind,
     index,
     leaf: fromHex(leaf, 32, 'leaf_hash'),
     path: proof.map((p, i) => fromHex(p, 32, `proof[${i}]`)),
@@ -141,8 +145,8 @@ export async function checkReceipt ({ checkinId, vkey, witnesses = '', fetch: fe
   const answer = await get(fetchFn, `/v1/proof/inclusion/${id}?tree_size=${checkpoint.size}`, 'json')
   const proof = proofFields(answer, checkpoint.size)
   if (proof.commit === null) throw new VerifyError('not_bound', 'the proof carries no commitment for this check-in')
-  const rebuilt = await leafHash(leafData(fromHex(id, 16), proof.commit))
-  if (!equal(rebuilt, proof.leaf)) throw new VerifyError('not_bound', 'the leaf is not this check-in\'s')
+  const rebuilt = await leafHash(leafData(fromHex(id, 16), proof.commit, proof.kind))
+  if (!equal(rebuilt, proof.leaf)) throw new VerifyError('not_bound', 'the leaf is not this id\'s')
   onStep('inclusion')
   await verifyInclusion(proof.leaf, proof.index, checkpoint.size, proof.path, checkpoint.root)
   let witnessed = null
@@ -153,6 +157,7 @@ export async function checkReceipt ({ checkinId, vkey, witnesses = '', fetch: fe
   return {
     witnessed,
     checkinId: id,
+    kind: proof.kind,
     origin: checkpoint.origin,
     treeSize: checkpoint.size.toString(),
     root: toHex(checkpoint.root),

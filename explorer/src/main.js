@@ -21,6 +21,7 @@ function el (tag, attrs = {}, ...children) {
 function facts (t, result) {
   const rows = [
     ['fact.checkin', result.checkinId],
+    ['fact.kind', t(`kind.${result.kind}`)],
     ['fact.leaf_index', String(result.leafIndex)],
     ['fact.block', result.blockHeight === null ? '—' : String(result.blockHeight)],
     ['fact.tree_size', result.treeSize],

@@ -12,7 +12,7 @@ const LEDGER = vectors.keys.ledger.vkey
 function proofFor (index) {
   const v = vectors.inclusion.find((p) => p.tree_size === SIZE && p.leaf_index === index)
   const leaf = vectors.leaves[index]
-  return { leaf_index: index, leaf_hash: v.leaf_hash, tree_size: SIZE, root: v.root, proof: [...v.proof], checkpoint: NOTE, block_height: 3, commit: leaf.commit }
+  return { leaf_index: index, leaf_hash: v.leaf_hash, tree_size: SIZE, root: v.root, proof: [...v.proof], checkpoint: NOTE, block_height: 3, commit: leaf.commit, kind: leaf.kind }
 }
 
 /** A fetch for /v1/checkpoint and /v1/proof/inclusion/<id>; `tamper` edits the proof answer. */
@@ -47,6 +47,7 @@ test('a genuine receipt is verified, against the checkpoint it verified itself',
     const steps = []
     const result = await checkReceipt({ checkinId: leaf.checkin_id.toUpperCase(), vkey: `  ${LEDGER}\n`, fetch: fakeApi({ seen }), onStep: (s) => steps.push(s) })
     assert.equal(result.leafIndex, index)
+    assert.equal(result.kind, leaf.kind)
     assert.equal(result.treeSize, '7')
     assert.equal(result.origin, vectors.keys.ledger.name)
     assert.deepEqual(seen, ['/v1/checkpoint', `/v1/proof/inclusion/${leaf.checkin_id}?tree_size=7`])
@@ -66,13 +67,16 @@ test('lies and mistakes are named', async () => {
     root_mismatch: { tamper: (p) => ({ ...p, proof: [p.proof[0], flip(p.proof[1]), p.proof[2]] }) },
     proof_length: { tamper: (p) => ({ ...p, proof: p.proof.slice(1) }) },
     not_bound: { tamper: (p) => ({ ...p, commit: vectors.leaves[3].commit }) },
+    not_bound_kind: { tamper: (p) => ({ ...p, kind: 'audit' }) },
+    malformed_kind: { tamper: (p) => ({ ...p, kind: 'visit' }) },
     wrong_tree: { tamper: (p) => ({ ...p, tree_size: 6 }) },
     malformed: { tamper: (p) => ({ ...p, leaf_hash: 'zz' }) },
     bad_signature: { note: vectors.notes.find((n) => n.name === 'tampered-size').note },
     no_signature: { note: vectors.notes.find((n) => n.name === 'other-signer-only').note }
   }
-  for (const [reason, api] of Object.entries(cases)) {
-    assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, fetch: fakeApi(api) }), reason, reason)
+  for (const [name, api] of Object.entries(cases)) {
+    const reason = name.replace(/_kind$/, '')
+    assert.equal(await reasonOf({ checkinId: id, vkey: LEDGER, fetch: fakeApi(api) }), reason, name)
   }
   assert.equal(await reasonOf({ checkinId: id, vkey: vectors.keys.wrong.vkey, fetch: fakeApi() }), 'no_signature')
   assert.equal(await reasonOf({ checkinId: id, vkey: 'not a key', fetch: fakeApi() }), 'bad_key')

@@ -65,9 +65,9 @@ test('cosignatures verify with the witness keys, a flipped one does not', async 
   assert.deepEqual(badResult.map((r) => [r.name, r.ok]), [[c.bad_witness, false], [c.witnesses[1].name, false]])
 })
 
-test('check-in leaves and their hashes match byte for byte', async () => {
+test('check-in and audit leaves and their hashes match byte for byte', async () => {
   for (const leaf of vectors.leaves) {
-    const data = leafData(fromHex(leaf.checkin_id), fromHex(leaf.commit))
+    const data = leafData(fromHex(leaf.checkin_id), fromHex(leaf.commit), leaf.kind)
     assert.equal(toHex(data), leaf.data)
     assert.equal(toHex(await leafHash(data)), leaf.hash)
   }

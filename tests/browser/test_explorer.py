@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from aggregator.audit_log import append_audit
 from aggregator.db import database_proxy, open_database
 from protocol.cosignature import Cosigner, with_signatures
 from protocol.note import NoteSigner, parse_note
@@ -48,7 +49,8 @@ def aggregator_settings(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def sealed(live_aggregator: LiveAggregator) -> Iterator[list[bytes]]:
-    """Four blocks of check-ins through real ingest and sequencer, the third one cosigned."""
+    """Four blocks through real ingest and sequencer, the third one cosigned, the fourth
+    with an audit entry; the ids of the check-ins, then the audit entry's."""
     open_database(live_aggregator.database_url)
     builder = LedgerBuilder(tag="explorer-browser")
     ids = builder.block(3) + builder.block(2, "kiosk-b") + builder.block(4)
@@ -56,9 +58,16 @@ def sealed(live_aggregator: LiveAggregator) -> Iterator[list[bytes]]:
     note = client.get("/v1/checkpoint").get_data(as_text=True)
     cosigned = with_signatures(note, [WITNESS.cosign(parse_note(note)[0], 1_764_000_100)])
     assert client.post("/v1/checkpoint/cosignature", data=cosigned).status_code == 200
-    ids += builder.block(2)  # the page ties the witnessed 9 leaves to these 11
+    audit_id = append_audit(
+        action="case-opened",
+        actor="kim.official",
+        role="health-official",
+        case=bytes(range(16)),
+        reason="confirmed case 7",
+    )
+    ids += builder.block(2)  # the audit leaf (9), then 2 check-ins: 12 leaves, witnessed 9
     database_proxy.close()
-    yield ids
+    yield [*ids, audit_id]
 
 
 @pytest.fixture
@@ -106,7 +115,7 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
 ) -> None:
     url = live_aggregator.url
     page.goto(f"{url}/ledger")
-    assert page.text_content("#tree-size") == "11"
+    assert page.text_content("#tree-size") == "12"
     assert page.get_attribute("html", "lang") == "ko"  # the context's locale is Korean
     assert "witness.example/w1" in page.text_content("#cosignatures")
     assert page.text_content("#vkey") == VKEY
@@ -115,6 +124,7 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
     page.click("#latest-block")
     page.wait_for_url(f"{url}/ledger/blocks/3")
     assert page.locator("#leaves tbody tr[data-kind=checkin]").count() == 2
+    assert page.locator("#leaves tbody tr[data-kind=audit]").count() == 1
     shot(page, "block", tmp_path)
 
     page.click("#lang")  # the switch: English from here on
@@ -137,6 +147,8 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
     assert check(page, sealed[0], WRONG_KEY) == "no_signature"
     assert "Not verified" in (page.text_content("#result") or "")
     shot(page, "check-wrong-key", tmp_path)
+    assert check(page, sealed[-1], VKEY) == "ok"  # an audit entry's id
+    assert "audit entry" in (page.text_content("#result") or "")
     assert problems == [], problems
     assert check(page, bytes(16), VKEY) == "unknown_checkin"  # (a 404 in the console)
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aggregator.audit_log import append_audit
 from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.explorer_app import CONTENT_SECURITY_POLICY, ledger_view, strings
 from aggregator.web import create_app
@@ -315,3 +316,25 @@ def test_a_table_with_leaf_indexes_registers_its_kind_in_one_line(
     assert re.findall(r'<tr data-kind="(\w+)"><td>(\d+)</td><td>([^<]+)</td>', html) == [
         ("audit", "3", "audit entry")
     ]
+
+
+def test_sealed_audit_entries_show_as_audit_leaves(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/audit.sqlite"
+    database = open_database(url)
+    try:
+        builder = LedgerBuilder(tag="explorer-audit")
+        builder.block(2)
+        append_audit(
+            action="case-opened",
+            actor="kim.official",
+            role="health-official",
+            case=bytes(range(16)),
+            reason="confirmed case 7",
+        )
+        builder.block(1)  # waiting audit entries first, then the check-ins
+        client = create_app({"DATABASE_URL": url}).test_client()
+        html = client.get("/ledger/blocks/1?lang=en").get_data(as_text=True)
+        rows = re.findall(r'<tr data-kind="(\w+)"><td>(\d+)</td><td>([^<]+)</td>', html)
+        assert rows == [("audit", "2", "audit entry"), ("checkin", "3", "check-in")]
+    finally:
+        database.close()

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import ledger_vectors, merkle
-from protocol.block import leaf_data, parse_leaf
+from protocol.block import Leaf, audit_leaf_data, leaf_data, parse_any_leaf
 from protocol.checkpoint import parse_checkpoint
 from protocol.cosignature import CosignatureVerifier
 from protocol.errors import ConsistencyProofError, InclusionProofError, MalformedError, NoteError
@@ -103,14 +103,14 @@ def test_cosignatures() -> None:
 
 
 def test_leaves() -> None:
+    assert [leaf["kind"] for leaf in VECTORS["leaves"]].count("audit") == 1
     for leaf in VECTORS["leaves"]:
-        data = leaf_data(bytes.fromhex(leaf["checkin_id"]), bytes.fromhex(leaf["commit"]))
+        ident, commit = bytes.fromhex(leaf["checkin_id"]), bytes.fromhex(leaf["commit"])
+        make = audit_leaf_data if leaf["kind"] == "audit" else leaf_data
+        data = make(ident, commit)
         assert data.hex() == leaf["data"]
         assert merkle.leaf_hash(data).hex() == leaf["hash"]
-        assert parse_leaf(data) == (
-            bytes.fromhex(leaf["checkin_id"]),
-            bytes.fromhex(leaf["commit"]),
-        )
+        assert parse_any_leaf(data) == Leaf(leaf["kind"], ident, commit)
 
 
 def _verify(case: dict[str, Any]) -> None:
