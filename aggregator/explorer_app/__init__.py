@@ -6,6 +6,9 @@
 - ``/ledger/blocks?top=H``: blocks from height H down (50 a page, newest first);
 - ``/ledger/blocks/<h>?start=N``: one block's header and its leaves (256 a page) with each
   leaf's kind (``ledger_view.LEAF_KINDS``: check-in today);
+- ``/ledger/audit?start=N``: sealed audit entries (``aggregator/audit_log.py``: action,
+  actor, role, time, case, stated reason, counts; what ``GET /v1/audit`` lists) from leaf
+  index N, 50 a page, each linked to its block;
 - ``/ledger/check?id=``: "check a receipt": ``explorer/`` (built into ``explorer/dist``)
   fetches ``/v1/checkpoint`` and ``/v1/proof/inclusion/<id>`` and verifies the note's
   Ed25519 signature with the ledger key and the RFC 9162 proof against the checkpoint's
@@ -176,6 +179,16 @@ def block(height: str) -> tuple[str, int]:
     more = start + per_page if start + per_page < row.header.leaf_count else None
     back = max(0, start - per_page) if start > 0 else None
     return _render("block.html", row=row, leaves=leaves, more=more, back=back, start=start)
+
+
+@explorer_app.get(f"{PREFIX}/audit")
+def audit() -> tuple[str, int]:
+    """Sealed audit entries (who looked, why, how much: never a visitor), in leaf order."""
+    params.only_params("start", "lang")
+    start = params.query_int("start", 0)
+    assert start is not None
+    rows, following = ledger_view.audit_entries(start)
+    return _render("audit.html", rows=rows, following=following, start=start)
 
 
 @explorer_app.get(f"{PREFIX}/check")

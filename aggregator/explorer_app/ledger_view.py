@@ -19,6 +19,7 @@ from protocol.cosignature import CosignatureVerifier
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier, Signature, parse_note
 
+from .. import audit_log
 from ..audit_log import AuditLogEntry
 from ..cosignatures import CosignatureEntry
 from ..models_base import BaseModel
@@ -218,3 +219,53 @@ def ledger_verifier(
         public = keys.load_public(keys.parse_did_key(did))
         return NoteVerifier.from_public_key(origin, public)
     return None
+
+
+AUDIT_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """A sealed audit entry as listed: what ``GET /v1/audit`` says of it (no visitor)."""
+
+    audit_id: str
+    leaf_index: int
+    block: int
+    time: str
+    action: str
+    actor: str
+    role: str
+    case: str
+    reason: str
+    counts: str
+
+
+def audit_entries(start: int) -> tuple[list[AuditRow], int | None]:
+    """(sealed audit entries from leaf index ``start``, at most a page; the next start)."""
+    rows = audit_log.sealed(start, AUDIT_PER_PAGE + 1)
+    more = len(rows) > AUDIT_PER_PAGE
+    rows = rows[:AUDIT_PER_PAGE]
+    out = []
+    for row in rows:
+        try:
+            e = audit_log.entry_json(row)
+        except ProtocolError as exc:
+            raise LedgerDamaged(
+                f"stored audit entry at leaf {row.leaf_index} does not parse"
+            ) from exc
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(e["counts"].items()))
+        out.append(
+            AuditRow(
+                e["id"],
+                e["leaf_index"],
+                e["block"],
+                utc(e["at_ms"]),
+                e["action"],
+                e["actor"],
+                e["role"],
+                e["case"],
+                e["reason"],
+                counts,
+            )
+        )
+    return out, (rows[-1].leaf_index + 1 if more else None)

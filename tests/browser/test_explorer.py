@@ -125,6 +125,11 @@ def test_checkpoint_block_and_a_receipt_verified_in_the_browser(
     page.wait_for_url(f"{url}/ledger/blocks/3")
     assert page.locator("#leaves tbody tr[data-kind=checkin]").count() == 2
     assert page.locator("#leaves tbody tr[data-kind=audit]").count() == 1
+    page.click("nav >> text=감사 기록")
+    page.wait_for_url(f"{url}/ledger/audit")
+    assert page.locator(f"#audit tr[data-audit-id='{sealed[-1].hex()}']").count() == 1
+    shot(page, "audit", tmp_path)
+    page.go_back()
     shot(page, "block", tmp_path)
 
     page.click("#lang")  # the switch: English from here on

@@ -91,7 +91,7 @@ def test_checkpoint_page_shows_the_latest_checkpoint_and_its_cosignature(
 
 
 def test_headers_forbid_everything_third_party(client: FlaskClient) -> None:
-    for path in ("/ledger", "/ledger/blocks", "/ledger/blocks/0", "/ledger/check"):
+    for path in ("/ledger", "/ledger/blocks", "/ledger/blocks/0", "/ledger/audit", "/ledger/check"):
         answer = client.get(path)
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
         assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
@@ -276,7 +276,9 @@ def test_stylesheet_is_served_and_the_script_when_built(client: FlaskClient) -> 
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    path=st.sampled_from(["/ledger", "/ledger/blocks", "/ledger/blocks/1", "/ledger/check"]),
+    path=st.sampled_from(
+        ["/ledger", "/ledger/blocks", "/ledger/blocks/1", "/ledger/audit", "/ledger/check"]
+    ),
     query=st.dictionaries(
         st.sampled_from(["top", "start", "lang", "id", "x"]),
         st.text(max_size=30),
@@ -318,23 +320,50 @@ def test_a_table_with_leaf_indexes_registers_its_kind_in_one_line(
     ]
 
 
-def test_sealed_audit_entries_show_as_audit_leaves(tmp_path: Path) -> None:
+def test_sealed_audit_entries_show_as_audit_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path}/audit.sqlite"
     database = open_database(url)
     try:
         builder = LedgerBuilder(tag="explorer-audit")
         builder.block(2)
-        append_audit(
+        audit_id = append_audit(
             action="case-opened",
             actor="kim.official",
             role="health-official",
             case=bytes(range(16)),
-            reason="confirmed case 7",
+            reason="<b>confirmed</b> case 7",
+            counts={"visits": 20},
         )
         builder.block(1)  # waiting audit entries first, then the check-ins
         client = create_app({"DATABASE_URL": url}).test_client()
         html = client.get("/ledger/blocks/1?lang=en").get_data(as_text=True)
         rows = re.findall(r'<tr data-kind="(\w+)"><td>(\d+)</td><td>([^<]+)</td>', html)
         assert rows == [("audit", "2", "audit entry"), ("checkin", "3", "check-in")]
+        listed = client.get("/ledger/audit?lang=en").get_data(as_text=True)
+        assert f'<tr data-audit-id="{audit_id.hex()}"><td>2</td>' in listed
+        assert "case-opened" in listed and "kim.official" in listed
+        assert "&lt;b&gt;confirmed&lt;/b&gt; case 7" in listed and "<b>" not in listed
+        assert "visits 20" in listed and bytes(range(16)).hex() in listed
+        assert 'href="/ledger/blocks/1?lang=en">1</a>' in listed
+        assert 'id="audit-more"' not in listed and 'id="audit-first"' not in listed
+        assert 'id="no-audit"' in client.get("/ledger/audit?start=3").get_data(as_text=True)
+        assert client.get("/ledger/audit?start=x").get_json()["error"] == "bad_start"
+        second = append_audit(
+            action="export",
+            actor="kim.official",
+            role="health-official",
+            case=bytes(range(16)),
+            reason="call list",
+        )
+        builder.block(1)  # leaf 4 the second entry, 5 a check-in
+        monkeypatch.setattr(ledger_view, "AUDIT_PER_PAGE", 1)
+        first = client.get("/ledger/audit").get_data(as_text=True)
+        assert re.findall(r'data-audit-id="(\w+)"', first) == [audit_id.hex()]
+        assert 'id="audit-more" href="/ledger/audit?start=3"' in first
+        after = client.get("/ledger/audit?start=3").get_data(as_text=True)
+        assert re.findall(r'data-audit-id="(\w+)"', after) == [second.hex()]
+        assert 'id="audit-more"' not in after and 'id="audit-first"' in after
     finally:
         database.close()
