@@ -42,6 +42,7 @@ from .api.wallet import install as install_wallet
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
 from .config import load_config
+from .explorer_app import explorer_app
 from .issuer.service import WalletIssuer
 from .issuer.settings import IssuerSettings, parse_issuer_table
 from .kiosk_trust import trust_or_none
@@ -116,6 +117,7 @@ def create_app(
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api, wallet_api):
         app.register_blueprint(blueprint)
     app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
+    app.register_blueprint(explorer_app)  # the public ledger explorer at /ledger
     return app
 
 
