@@ -59,9 +59,11 @@ def address_key(address: str | None) -> str:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return (address or "unknown")[:64]
-    if ip.version == 6 and ip.ipv4_mapped is None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip)
+    return str(ip)
 
 
 def _throttled(key: str, now_ms: int, policy: LoginPolicy) -> bool:
