@@ -27,5 +27,5 @@ class LogoutForm(FlaskForm):
 class LanguageForm(FlaskForm):
     """The language switch."""
 
-    lang = RadioField(choices=[(code, code) for code in LANGUAGES], validators=[DataRequired()])
+    lang = RadioField(choices=list(LANGUAGES), validators=[DataRequired()])
     next = HiddenField()

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
+from werkzeug.exceptions import Forbidden, Unauthorized
 
 from ..accounts.roles import ROLES, VENUE_BOUND
 from ..accounts.sessions import SessionPolicy, resume_session
@@ -57,10 +58,18 @@ def current_account() -> Account | None:
     return g.staff_account
 
 
-def refuse(status: int, reason: str, message: str) -> None:
-    """Count a refusal and abort with ``status`` (the page shown says nothing more)."""
+class PageForbidden(Forbidden):
+    """403 from a role or venue check: shown as the staff pages' HTML page, anywhere."""
+
+
+class PageUnauthorized(Unauthorized):
+    """401 (no session) from a role check on a POST: the staff pages' HTML page."""
+
+
+def refuse(reason: str, message: str) -> None:
+    """Count a refusal and answer 403 (the page shown says nothing more)."""
     refusals().count(reason, message)
-    abort(status)
+    raise PageForbidden()
 
 
 def _venue_ids_in_request() -> list[str]:
@@ -84,7 +93,7 @@ def check_venues(account: Account, venue_ids: Iterable[str]) -> None:
         return
     for venue in venue_ids:
         if venue not in account.venues:
-            refuse(403, "venue_refused", f"{account.name} named a venue not theirs")
+            refuse("venue_refused", f"{account.name} named a venue not theirs")
 
 
 def require_role(*roles: str) -> Callable[[F], F]:
@@ -105,9 +114,9 @@ def require_role(*roles: str) -> Callable[[F], F]:
                         "staff_pages.login", next=_local(request.full_path), ended=ended
                     )
                     return redirect(target)
-                abort(401)
+                raise PageUnauthorized()
             if account.role not in roles:
-                refuse(403, "role_refused", f"{account.name} ({account.role}) at {request.path}")
+                refuse("role_refused", f"{account.name} ({account.role}) at {request.path}")
             check_venues(account, _venue_ids_in_request())
             return view(*args, **kwargs)
 

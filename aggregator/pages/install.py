@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from support.config_file import ConfigError
 
 from ..accounts.login import LoginPolicy
 from ..accounts.secret_key import load_or_create
-from .views import staff_pages
+from .guard import PageForbidden, PageUnauthorized
+from .views import csrf_error, guard_error, staff_pages
 
 log = logging.getLogger("aggregator.pages")
 
@@ -116,4 +117,8 @@ def install_pages(app: Flask) -> None:
         if request.method in UNSAFE_METHODS and not request.path.startswith(API_PREFIX):
             csrf.protect()
 
+    # App-wide, so other blueprints' pages get them too; the JSON APIs raise none of these.
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(PageForbidden, guard_error)
+    app.register_error_handler(PageUnauthorized, guard_error)
     app.register_blueprint(staff_pages)

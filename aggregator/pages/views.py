@@ -30,7 +30,14 @@ from ..accounts.sessions import end_session, start_session
 from ..accounts.users import end_sessions
 from ..api.errors import refusals
 from .forms import LanguageForm, LoginForm, LogoutForm
-from .guard import SID_KEY, current_account, require_role, safe_next
+from .guard import (
+    SID_KEY,
+    PageForbidden,
+    PageUnauthorized,
+    current_account,
+    require_role,
+    safe_next,
+)
 from .i18n import ROLE_LABELS, SESSION_KEY, current_language, translate
 from .nav import ROLE_LINKS, served
 
@@ -67,8 +74,9 @@ ERROR_TEXT = {
 }
 
 
-@staff_pages.context_processor
+@staff_pages.app_context_processor
 def _page_context() -> dict[str, object]:
+    """What every page template sees (any blueprint's: pages extend pages/base.html)."""
     account = current_account()
     return {
         "_": translate,
@@ -95,8 +103,16 @@ def _loopback_only_without_secure_cookies() -> None:
         return _error_page(403)  # type: ignore[return-value]
 
 
-@staff_pages.after_request
+def is_staff_path(path: str) -> bool:
+    """True for ``/staff`` and everything under it."""
+    return path == "/staff" or path.startswith("/staff/")
+
+
+@staff_pages.after_app_request
 def _headers(response: Response) -> Response:
+    """The strict headers on every answer under /staff, whichever blueprint made it."""
+    if not is_staff_path(request.path):
+        return response
     response.headers.update(HEADERS)
     if request.endpoint != "staff_pages.static":
         response.headers["Cache-Control"] = "no-store"
@@ -110,10 +126,15 @@ def _error_page(status: int) -> tuple[str, int]:
     return render_template("pages/error.html", title=title, text=text), status
 
 
-@staff_pages.errorhandler(CSRFError)
-def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+def csrf_error(exc: CSRFError) -> tuple[str, int]:
+    """A form without a valid CSRF token (app-wide handler: any blueprint's form)."""
     refusals().count("csrf_refused", str(exc.description))
     return _error_page(400)
+
+
+def guard_error(exc: PageForbidden | PageUnauthorized) -> tuple[str, int]:
+    """A refusal of :mod:`.guard` (app-wide handler; counted where it was raised)."""
+    return _error_page(exc.code or 403)
 
 
 @staff_pages.errorhandler(HTTPException)
@@ -193,7 +214,7 @@ def language() -> Response:
     return redirect(safe_next(form.next.data) or url_for("staff_pages.home"))
 
 
-@staff_pages.get("/")
+@staff_pages.get("")
 @require_role(*ROLES)
 def home() -> str:
     """What this account's role may do, as links (text until the page exists)."""
