@@ -10,6 +10,8 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator import counters
 from aggregator.accounts import passwords, users
@@ -17,6 +19,7 @@ from aggregator.accounts.login import LoginPolicy
 from aggregator.accounts.roles import ROLES
 from aggregator.api import errors as api_errors
 from aggregator.db import open_database
+from aggregator.operators import create_token
 from aggregator.pages import check_venues, current_account, require_role
 from aggregator.pages.guard import safe_next
 from aggregator.web import create_app
@@ -174,6 +177,11 @@ def test_address_throttle_is_429_and_counted(app: Flask) -> None:
     response = log_in(app.test_client(), "kim")
     assert response.status_code == 429
     assert refusal_counts()["login_throttled"] == 1
+    metrics = app.test_client()
+    metrics.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token('prometheus')}"
+    text = metrics.get("/metrics").get_data(as_text=True)
+    assert 'api_refused_total{reason="login_throttled"} 1.0' in text
+    assert f'api_refused_total{{reason="login_failed"}} {POLICY.address_failures}.0' in text
 
 
 # -- CSRF --------------------------------------------------------------------------------
@@ -329,6 +337,14 @@ def test_venue_owner_names_only_its_venues(app: Flask) -> None:
     official = app.test_client()
     log_in(official, "kim")
     assert official.get("/staff/probe/venue/shop-9").status_code == 200  # role decides
+
+
+@given(st.text(max_size=40))
+def test_safe_next_only_ever_gives_a_local_path(value: str) -> None:
+    result = safe_next(value)
+    if result is not None:
+        assert result.startswith("/") and not result.startswith("//")
+        assert all(32 < ord(c) < 127 for c in result) and "\\" not in result
 
 
 def test_require_role_needs_real_roles() -> None:
