@@ -18,7 +18,16 @@ Settings (``create_app`` mapping, or the config's ``[web]`` table through
 Sessions: Flask's signed cookie carries only a random session id (plus the CSRF token
 and the language); the session itself is a row in ``staff_session``
 (:mod:`aggregator.accounts.sessions`), so logout and "log out everywhere" end it on the
-server. The cookie is HttpOnly, SameSite=Strict, and a browser-session cookie.
+server. The cookie is HttpOnly, SameSite=Strict, and a browser-session cookie. Why a
+table and not only the signed cookie: a signed cookie stays valid until it expires, so
+logging out could not end it (a copy would still work); with the table, logout, idle
+and absolute timeouts, a new password and disabling an account all take effect at once.
+The price is one indexed read per page view (and a write at most once a minute).
+
+SameSite=Strict means a link followed from another site (an e-mail) arrives without the
+cookie: it shows the login page, whose new CSRF cookie replaces the old session's in
+that browser; staff then log in again (the orphaned row times out). Links between the
+staff pages themselves are unaffected.
 
 CSRF: Flask-WTF's CSRFProtect checks every POST, PUT, PATCH and DELETE outside
 ``/v1/``. Everything under ``/v1/`` is an API authenticated by bearer tokens or signed

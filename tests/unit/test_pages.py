@@ -347,6 +347,15 @@ def test_safe_next_only_ever_gives_a_local_path(value: str) -> None:
         assert all(32 < ord(c) < 127 for c in result) and "\\" not in result
 
 
+def test_anonymous_post_is_401_and_wrong_method_405(app: Flask) -> None:
+    client = app.test_client()
+    response = client.post("/staff/probe/official", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 401 and "<html" in response.get_data(as_text=True)
+    assert refusal_counts()["login_required"] == 1
+    wrong = client.get("/staff/logout")
+    assert wrong.status_code == 405 and "Content-Security-Policy" in wrong.headers
+
+
 def test_require_role_needs_real_roles() -> None:
     with pytest.raises(ValueError):
         require_role()
