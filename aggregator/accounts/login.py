@@ -79,6 +79,8 @@ def _address_failed(key: str, now_ms: int, policy: LoginPolicy) -> None:
     with database_proxy.atomic():
         row = LoginThrottle.get_or_none(LoginThrottle.address == key)
         if row is None:
+            cutoff = now_ms - policy.address_window_s * 1000  # forget old windows first
+            LoginThrottle.delete().where(LoginThrottle.window_start_ms <= cutoff).execute()
             try:
                 with database_proxy.atomic():
                     LoginThrottle.create(address=key, window_start_ms=now_ms, failures=1)

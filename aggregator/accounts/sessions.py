@@ -6,7 +6,8 @@ So logging out deletes the row and the cookie is worthless at once, even if copi
 ``users.end_sessions`` deletes every row of an account ("log out everywhere", also on
 a password change or disabling). A session ends ``idle_s`` after its last use or
 ``absolute_s`` after login, whichever comes first; its last use is written at most once
-a minute (``TOUCH_EVERY_MS``) so page views do not each write to the database.
+a minute (``TOUCH_EVERY_MS``) so page views do not each write to the database; sessions
+never resumed are deleted at the next login anywhere (:func:`prune_sessions`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ def resume_session(sid: object, now_ms: int, policy: SessionPolicy) -> Account |
     if now_ms - row.seen_ms >= TOUCH_EVERY_MS:
         StaffSession.update(seen_ms=now_ms).where(StaffSession.sid_hash == row.sid_hash).execute()
     return account_of(user)
+
+
+def prune_sessions(now_ms: int, policy: SessionPolicy) -> int:
+    """Delete sessions that timed out but were never resumed (logins call this); how many."""
+    idle_before = now_ms - policy.idle_s * 1000
+    made_before = now_ms - policy.absolute_s * 1000
+    stale = (StaffSession.seen_ms <= idle_before) | (StaffSession.created_ms <= made_before)
+    return StaffSession.delete().where(stale).execute()
 
 
 def end_session(sid: object) -> None:

@@ -6,7 +6,8 @@
   comes back after), anything else is 401. A role not listed: 403. For a venue owner it
   then checks every venue id in the request (:data:`VENUE_PARAMS` in the path, the query
   or the form) with :func:`check_venues`, so a page cannot forget to.
-- :func:`check_venues`: the helper for venue pages with other ways to name a venue.
+- :func:`check_venues`: the helper for venue pages with other ways to name a venue
+  (a JSON body, a venue looked up from a kiosk id): call it before answering.
 
 Every refusal is counted (``api_refused``: ``login_required``, ``role_refused``,
 ``venue_refused``) and the 403 page says nothing about why (not "no such venue", not

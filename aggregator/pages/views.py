@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..accounts.login import THROTTLED, LoginPolicy, LoginRefused, authenticate
 from ..accounts.roles import ROLES
-from ..accounts.sessions import end_session, start_session
+from ..accounts.sessions import end_session, prune_sessions, start_session
 from ..accounts.users import end_sessions
 from ..api.errors import refusals
 from .forms import LanguageForm, LoginForm, LogoutForm
@@ -37,6 +37,7 @@ from .guard import (
     current_account,
     require_role,
     safe_next,
+    session_policy,
 )
 from .i18n import ROLE_LABELS, SESSION_KEY, current_language, translate
 from .nav import ROLE_LINKS, served
@@ -184,6 +185,7 @@ def login() -> Response | tuple[str, int] | str:
     session.clear()  # a new session: nothing (not even the CSRF token) survives login
     if language is not None:
         session[SESSION_KEY] = language
+    prune_sessions(now_ms, session_policy())
     session[SID_KEY] = start_session(account, now_ms)
     return redirect(safe_next(form.next.data) or url_for("staff_pages.home"))
 

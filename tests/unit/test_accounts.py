@@ -26,8 +26,14 @@ from aggregator.accounts.login import (
     address_key,
     authenticate,
 )
-from aggregator.accounts.sessions import SessionPolicy, end_session, resume_session, start_session
-from aggregator.accounts.tables import StaffSession, StaffUser
+from aggregator.accounts.sessions import (
+    SessionPolicy,
+    end_session,
+    prune_sessions,
+    resume_session,
+    start_session,
+)
+from aggregator.accounts.tables import LoginThrottle, StaffSession, StaffUser
 from aggregator.db import open_database
 
 PASSWORD = "correct horse battery"
@@ -220,6 +226,21 @@ def test_session_timeouts_and_logout(db: peewee.Database) -> None:
     assert resume_session(sid, T0, policy) is None
     for hostile in (None, 5, "x" * 1000, ""):
         assert resume_session(hostile, T0, policy) is None
+
+
+def test_stale_sessions_and_throttle_windows_are_pruned(db: peewee.Database) -> None:
+    account = users.add_user("kim", "official", PASSWORD)
+    policy = SessionPolicy(idle_s=600, absolute_s=3600)
+    start_session(account, T0)
+    live = start_session(account, T0 + 500_000)
+    assert prune_sessions(T0 + 600_000, policy) == 1
+    assert resume_session(live, T0 + 600_000, policy) == account
+    throttle = LoginPolicy(address_window_s=60)
+    with pytest.raises(LoginRefused):
+        authenticate("nobody", PASSWORD, "192.0.2.1", T0, throttle)
+    with pytest.raises(LoginRefused):
+        authenticate("nobody", PASSWORD, "192.0.2.2", T0 + 60_000, throttle)
+    assert [row.address for row in LoginThrottle.select()] == ["192.0.2.2"]
 
 
 def test_disabling_or_new_password_ends_every_session(db: peewee.Database) -> None:
