@@ -87,6 +87,9 @@ def test_login_wrong_password_lockout_csrf_logout(
     assert page.inner_text("#account-name") == "kim"
     assert page.inner_text("#account-role") == "역학조사관"
     assert "확진자 사례" in page.inner_text("#role-links")
+    page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+    if os.environ.get("SAFECODE_SCREENSHOTS"):
+        shutil.copy(tmp_path / "home.png", Path(os.environ["SAFECODE_SCREENSHOTS"]) / "home.png")
 
     with page.expect_navigation():
         page.click("button[value=en]")  # the language switch
