@@ -153,7 +153,7 @@ def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
     if unknown:
         raise ConfigError(f"config [web] has unknown key {unknown[0]!r}")
     settings: dict[str, Any] = {"DATABASE_URL": config.database_url}
-    settings.update(page_settings(web, base=path.parent))  # staff pages: [web] secret_key_file...
+    settings.update(page_settings(web, path.parent, config.ledger_key_path))  # staff pages
     settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]

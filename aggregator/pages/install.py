@@ -3,9 +3,13 @@
 Settings (``create_app`` mapping, or the config's ``[web]`` table through
 :func:`page_settings`):
 
-- ``SECRET_KEY_FILE`` (``[web] secret_key_file``, relative to the config's folder;
-  default ``web-secret.key`` there): the key that signs the session cookie, made 0600
-  on first run (:mod:`aggregator.accounts.secret_key`). ``SECRET_KEY`` given directly
+- ``SECRET_KEY_FILE`` (``[web] secret_key_file``, relative to the config's folder):
+  the key that signs the session cookie, made 0600 on first run
+  (:mod:`aggregator.accounts.secret_key`). By default it gets its own key folder like
+  the other keys (provisioning/site_keys.py, the systemd units): ``keys/web/web-secret.key``
+  beside ``keys/ledger/`` when the ledger key sits in a folder named ``ledger`` (in the
+  units' state directory, which the web unit may write; /etc is read-only to it), else
+  ``web-secret.key`` beside the ledger key. ``SECRET_KEY`` given directly
   wins. With neither (a bare ``create_app``) a random key lives as long as the process:
   sessions then end with it and are not shared between gunicorn workers.
 - ``COOKIE_SECURE`` (``[web] cookie_secure``, default true): the cookie is sent over
@@ -56,7 +60,7 @@ log = logging.getLogger("aggregator.pages")
 
 PAGE_KEYS = frozenset({"secret_key_file", "cookie_secure", "session_idle_s", "session_absolute_s"})
 """The ``[web]`` keys these settings come from."""
-DEFAULT_SECRET_KEY_FILE = "web-secret.key"
+SECRET_KEY_NAME = "web-secret.key"
 API_PREFIX = "/v1/"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULTS: dict[str, Any] = {
@@ -66,13 +70,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def page_settings(web: dict[str, Any], base: Path) -> dict[str, Any]:
+def default_secret_key_file(ledger_key_path: Path) -> Path:
+    """Where the session key goes without ``[web] secret_key_file`` (see module doc)."""
+    folder = ledger_key_path.parent
+    if folder.name == "ledger":
+        return folder.parent / "web" / SECRET_KEY_NAME
+    return folder / SECRET_KEY_NAME
+
+
+def page_settings(web: dict[str, Any], base: Path, ledger_key_path: Path) -> dict[str, Any]:
     """The app settings of the ``[web]`` table's page keys (ConfigError if malformed)."""
     out: dict[str, Any] = {}
-    key_file = web.get("secret_key_file", DEFAULT_SECRET_KEY_FILE)
-    if not isinstance(key_file, str) or not key_file:
-        raise ConfigError("web.secret_key_file must be a file name")
-    out["SECRET_KEY_FILE"] = base / key_file
+    if "secret_key_file" in web:
+        key_file = web["secret_key_file"]
+        if not isinstance(key_file, str) or not key_file:
+            raise ConfigError("web.secret_key_file must be a file name")
+        out["SECRET_KEY_FILE"] = base / key_file
+    else:
+        out["SECRET_KEY_FILE"] = default_secret_key_file(ledger_key_path)
     if "cookie_secure" in web:
         if not isinstance(web["cookie_secure"], bool):
             raise ConfigError("web.cookie_secure must be true or false")

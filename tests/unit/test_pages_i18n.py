@@ -37,9 +37,10 @@ def test_every_string_has_korean() -> None:
 
 
 def test_page_settings(tmp_path: Path) -> None:
-    settings = page_settings({"cookie_secure": False, "session_idle_s": 600}, base=tmp_path)
+    web = {"cookie_secure": False, "session_idle_s": 600}
+    settings = page_settings(web, tmp_path, tmp_path / "keys" / "ledger" / "ledger.key")
     assert settings == {
-        "SECRET_KEY_FILE": tmp_path / "web-secret.key",
+        "SECRET_KEY_FILE": tmp_path / "keys" / "web" / "web-secret.key",
         "COOKIE_SECURE": False,
         "SESSION_IDLE_S": 600,
     }
@@ -57,7 +58,7 @@ def test_page_settings(tmp_path: Path) -> None:
 )
 def test_bad_page_settings(tmp_path: Path, web: dict) -> None:
     with pytest.raises(ConfigError):
-        page_settings(web, base=tmp_path)
+        page_settings(web, tmp_path, tmp_path / "ledger.key")
 
 
 def test_config_makes_the_key_file_beside_it(tmp_path: Path) -> None:
@@ -71,6 +72,14 @@ def test_config_makes_the_key_file_beside_it(tmp_path: Path) -> None:
     assert app.config["SESSION_IDLE_S"] == 900
     again = create_app_from_config(config)
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"]  # workers share it
+
+
+def test_default_key_file_sits_with_the_other_keys(tmp_path: Path) -> None:
+    flat = page_settings({}, tmp_path / "etc", tmp_path / "etc" / "ledger.key")
+    assert flat["SECRET_KEY_FILE"] == tmp_path / "etc" / "web-secret.key"
+    state = tmp_path / "var" / "lib" / "safecode" / "keys"
+    units = page_settings({}, tmp_path / "etc", state / "ledger" / "ledger.key")
+    assert units["SECRET_KEY_FILE"] == state / "web" / "web-secret.key"
 
 
 def test_idle_longer_than_absolute_is_refused(tmp_path: Path) -> None:
