@@ -110,7 +110,7 @@ def _secret_key(app: Flask) -> bytes | str:
             return load_or_create(Path(path))
         except OSError as exc:
             raise ConfigError(str(exc)) from exc
-    log.warning("no web.secret_key_file: staff sessions end when this process does")
+    log.info("no web.secret_key_file: staff sessions end when this process does")
     return secrets.token_bytes(64)
 
 
