@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -75,9 +76,20 @@ ERROR_TEXT = {
 }
 
 
+def is_staff_path(path: str) -> bool:
+    """True for ``/staff`` and everything under it."""
+    return path == "/staff" or path.startswith("/staff/")
+
+
 @staff_pages.app_context_processor
 def _page_context() -> dict[str, object]:
-    """What every page template sees (any blueprint's: pages extend pages/base.html)."""
+    """What page templates see: under /staff, or from any view that checked a role.
+
+    Nothing for other templates (the public explorer's): building the frame's forms puts
+    a CSRF token in the session, and public pages must set no cookie.
+    """
+    if not (is_staff_path(request.path) or "staff_account" in g):
+        return {}
     account = current_account()
     return {
         "_": translate,
@@ -90,23 +102,19 @@ def _page_context() -> dict[str, object]:
     }
 
 
-@staff_pages.before_request
-def _loopback_only_without_secure_cookies() -> None:
+@staff_pages.before_app_request
+def _loopback_only_without_secure_cookies() -> tuple[str, int] | None:
     """Insecure (non-HTTPS) cookies are for loopback tests only: refuse anyone else."""
-    if current_app.config["SESSION_COOKIE_SECURE"]:
-        return
+    if current_app.config["SESSION_COOKIE_SECURE"] or not is_staff_path(request.path):
+        return None
     try:
         loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
         loopback = False
     if not loopback:
         refusals().count("insecure_cookies", "cookie_secure is off: loopback only")
-        return _error_page(403)  # type: ignore[return-value]
-
-
-def is_staff_path(path: str) -> bool:
-    """True for ``/staff`` and everything under it."""
-    return path == "/staff" or path.startswith("/staff/")
+        return _error_page(403)
+    return None
 
 
 @staff_pages.after_app_request

@@ -271,8 +271,9 @@ def test_cookie_flags(tmp_path: Path) -> None:
 
 def test_insecure_cookies_only_on_loopback(app: Flask) -> None:
     far = app.test_client()
-    response = far.get("/staff/login", environ_base={"REMOTE_ADDR": "203.0.113.9"})
-    assert response.status_code == 403
+    for path in ("/staff/login", "/staff/probe/official"):  # any blueprint's page
+        response = far.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert response.status_code == 403
     assert app.test_client().get("/staff/login").status_code == 200
 
 
@@ -354,6 +355,20 @@ def test_anonymous_post_is_401_and_wrong_method_405(app: Flask) -> None:
     assert refusal_counts()["login_required"] == 1
     wrong = client.get("/staff/logout")
     assert wrong.status_code == 405 and "Content-Security-Policy" in wrong.headers
+
+
+def test_public_templates_get_no_frame_and_no_cookie(app: Flask) -> None:
+    from flask import render_template_string
+
+    @app.get("/public-page")
+    def public_page() -> str:
+        return render_template_string("{{ account is defined }}")
+
+    client = app.test_client()
+    response = client.get("/public-page")
+    assert response.get_data(as_text=True) == "False"
+    assert "Set-Cookie" not in response.headers
+    assert "Set-Cookie" in client.get("/staff/login").headers
 
 
 def test_require_role_needs_real_roles() -> None:
