@@ -5,6 +5,7 @@
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
 - ``desk token``: desk staff tokens (printed cards);
+- ``user``: staff logins for the pages (aggregator/accounts);
 - ``retention``: destroy day keys past the retention period;
 - ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
 """
@@ -231,6 +232,7 @@ def retention(config_path: Path, days: int | None) -> None:
 
 
 def _register_web() -> None:
+    from .accounts.cli import user_group
     from .broker_cli import broker_init_command
     from .desk.cli import desk_group
     from .revoke_cli import revoke_command
@@ -241,6 +243,7 @@ def _register_web() -> None:
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
     aggregator_group.add_command(desk_group)
+    aggregator_group.add_command(user_group)  # staff logins (aggregator/accounts)
 
 
 _register_web()

@@ -8,6 +8,7 @@ A new table is added here.
 from __future__ import annotations
 
 from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
+from .accounts.tables import ACCOUNT_MODELS
 from .audit_log import AuditLogEntry
 from .desk import cards as desk_cards
 from .desk import tokens as desk_tokens
@@ -31,6 +32,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     desk_tokens.DeskToken,
     desk_cards.CardEntry,
     AuditLogEntry,
+    *ACCOUNT_MODELS,
 )
 
 

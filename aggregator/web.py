@@ -46,6 +46,7 @@ from .explorer_app import explorer_app
 from .issuer.service import WalletIssuer
 from .issuer.settings import IssuerSettings, parse_issuer_table
 from .kiosk_trust import trust_or_none
+from .pages import PAGE_KEYS, install_pages, page_settings
 from .proofs import TreeCache
 from .wallet_app import wallet_app
 from .web_database import LedgerDatabase
@@ -118,6 +119,7 @@ def create_app(
         app.register_blueprint(blueprint)
     app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
     app.register_blueprint(explorer_app)  # the public ledger explorer at /ledger
+    install_pages(app)  # staff logins and pages at /staff; CSRF on every form off /v1/
     return app
 
 
@@ -149,10 +151,11 @@ def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
     web = read_toml(path).get("web", {})
     if not isinstance(web, dict):
         raise ConfigError("config [web] must be a table")
-    unknown = sorted(set(web) - {"witnesses", "offline_after_s"})
+    unknown = sorted(set(web) - {"witnesses", "offline_after_s"} - PAGE_KEYS)
     if unknown:
         raise ConfigError(f"config [web] has unknown key {unknown[0]!r}")
     settings: dict[str, Any] = {"DATABASE_URL": config.database_url}
+    settings.update(page_settings(web, path.parent, config.ledger_key_path))  # staff pages
     settings["KIOSK_TRUST"] = trust_or_none(config)  # what enrolment hands to kiosks
     if "witnesses" in web:
         settings["WITNESSES"] = web["witnesses"]

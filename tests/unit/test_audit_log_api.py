@@ -183,7 +183,8 @@ def test_append_from_a_web_request_then_sealed(
 ) -> None:
     """The web process (its own per-request database binding) appends; the sequencer seals."""
     url, _, _ = built
-    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    # A bare POST route standing in for a page's form: no CSRF token (tests/unit/test_pages).
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "WTF_CSRF_ENABLED": False})
 
     def open_case() -> dict[str, str]:
         audit_id = append("case-opened", reason="  from a form  ")
