@@ -161,6 +161,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         aggregator.ready.wait(15)
         phones = enrol_phones(site, WALLET_PHONES, echo)
         echo(f"wallet: open http://127.0.0.1:{site.http_port}/wallet in a browser to enrol")
+        echo(f"ledger explorer: http://127.0.0.1:{site.http_port}/ledger")
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
             kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
