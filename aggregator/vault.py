@@ -29,6 +29,8 @@ retention job can erase.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -51,6 +53,10 @@ MASTER_KEY_FILE = "data-master.key"
 DAY_MS = 86_400_000
 _VISIT_AD = b"safecode visit v1\x00"
 _WRAP_AD = b"safecode day key v1\x00"
+#: Derives a day's visit-tag key from its data key (aggregator/trace/index.py).
+_TAG_LABEL = b"safecode visit tag key v1\x00"
+#: Bytes of a visit tag: HMAC-SHA-256 under the day's tag key, truncated.
+VISIT_TAG_SIZE = 16
 
 
 class VaultError(Exception):
@@ -129,6 +135,7 @@ class Vault:
         self._master = AESGCM(master_key)
         self._now = now
         self._cache: dict[int, AESGCM] = {}
+        self._tag_cache: dict[int, bytes] = {}
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> Vault:
@@ -138,6 +145,9 @@ class Vault:
     # --- day keys -------------------------------------------------------------------------
 
     def _unwrap(self, row: DayKey) -> AESGCM:
+        return AESGCM(self._unwrap_raw(row))
+
+    def _unwrap_raw(self, row: DayKey) -> bytes:
         if row.destroyed:
             raise KeyDestroyedError(f"the data key of day {row.day} was destroyed")
         wrapped = bytes(row.wrapped)
@@ -149,7 +159,7 @@ class Vault:
             raise DecryptError(
                 f"the data key of day {row.day} does not open: wrong master key?"
             ) from exc
-        return AESGCM(raw)
+        return raw
 
     def _key_for_sealing(self, day: int) -> AESGCM:
         """Day ``day``'s key, made on first use (several processes may race: one wins)."""
@@ -164,8 +174,9 @@ class Vault:
                 day=day, wrapped=wrapped, created_ms=int(self._now() * 1000)
             ).on_conflict_ignore().execute()
             row = DayKey.get(DayKey.day == day)
-        key = self._unwrap(row)
-        self._cache[day] = key
+        raw = self._unwrap_raw(row)
+        key = self._cache[day] = AESGCM(raw)
+        self._tag_cache[day] = _tag_key(raw)
         return key
 
     def _key_for_opening(self, day: int) -> AESGCM:
@@ -179,6 +190,7 @@ class Vault:
         """Drop cached day keys (all, or those of ``days``) from this process's memory."""
         for day in list(self._cache) if days is None else days:
             self._cache.pop(day, None)
+            self._tag_cache.pop(day, None)
 
     # --- visits ---------------------------------------------------------------------------
 
@@ -206,6 +218,75 @@ class Vault:
     def open_entry(self, entry: CheckinEntry) -> bytes:
         """The signed record of a stored check-in (see :meth:`open`)."""
         return self.open(bytes(entry.checkin_id), entry.day, bytes(entry.sealed))
+
+    # --- visit tags (aggregator/trace/index.py) --------------------------------------------
+
+    def visit_tag(self, day: int, credential_id: bytes) -> bytes:
+        """The lookup tag of a visit stored on ``day`` by ``credential_id`` (ingest side).
+
+        Keyed by a key derived from the day's data key: once retention destroys that
+        key, no one can compute the tags of that day again.
+        """
+        if day not in self._tag_cache:
+            self._key_for_sealing(day)
+        return _tag(self._tag_cache[day], credential_id)
+
+    def lookup_tags(self, days: list[int], credential_ids: list[bytes]) -> dict[bytes, bytes]:
+        """Tag -> credential id for every credential on every day whose key still exists.
+
+        Read from the database (never a cache), so a destroyed day yields no tag; days
+        without a key (nothing stored then) are skipped.
+        """
+        tags: dict[bytes, bytes] = {}
+        rows = DayKey.select().where(DayKey.day.in_(days) & ~DayKey.destroyed)
+        for row in rows:
+            key = _tag_key(self._unwrap_raw(row))
+            for credential_id in credential_ids:
+                tags[_tag(key, credential_id)] = credential_id
+        return tags
+
+    def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
+        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read.
+
+        Each day's key is read from the database once per call (never from the
+        sealing cache, so a destroyed key is never used).
+        """
+        keys: dict[int, AESGCM | VaultError] = {}
+        opened: list[bytes | VaultError] = []
+        for checkin_id, day, sealed in items:
+            if day not in keys:
+                try:
+                    keys[day] = self._key_for_opening(day)
+                except VaultError as exc:
+                    keys[day] = exc
+            key = keys[day]
+            if isinstance(key, VaultError):
+                opened.append(key)
+                continue
+            sealed = bytes(sealed)
+            try:
+                if len(sealed) <= NONCE_SIZE:
+                    raise InvalidTag
+                opened.append(
+                    key.decrypt(
+                        sealed[:NONCE_SIZE],
+                        sealed[NONCE_SIZE:],
+                        _VISIT_AD + _day_bytes(day) + checkin_id,
+                    )
+                )
+            except InvalidTag:
+                opened.append(
+                    DecryptError(f"check-in {checkin_id.hex()[:8]}..: does not open on day {day}")
+                )
+        return opened
+
+
+def _tag_key(raw_day_key: bytes) -> bytes:
+    return hmac.new(raw_day_key, _TAG_LABEL, hashlib.sha256).digest()
+
+
+def _tag(tag_key: bytes, credential_id: bytes) -> bytes:
+    return hmac.new(tag_key, credential_id, hashlib.sha256).digest()[:VISIT_TAG_SIZE]
 
 
 def destroyed_days() -> set[int]:
