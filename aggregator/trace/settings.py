@@ -76,7 +76,7 @@ class TraceSettings:
         return int(self.min_overlap_minutes * MINUTE_MS)
 
     def default_stay_ms(self, venue_id: str) -> int:
-        """The stay at ``venue_id`` when no exit scan ends it: its longest prefix's, or the default."""
+        """The stay at ``venue_id`` without an exit scan: its longest prefix's, or the default."""
         best = ""
         for prefix in self.stay_minutes_by_prefix:
             if venue_id.startswith(prefix) and len(prefix) > len(best):
