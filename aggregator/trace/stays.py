@@ -7,7 +7,8 @@ A visitor's scans at one venue make their stays there (:func:`stays_of`):
   within ``max_stay`` (a check-out), else after the venue's default stay
   (aggregator/trace/settings.py), and in any case at the visitor's next entrance scan
   there, so one visitor's stays at one venue never overlap each other;
-- an exit scan with no open stay stands for a stay of the default length ending there.
+- an exit scan with no open stay stands for a stay of the default length ending there
+  (begun no earlier than the visitor's previous stay there ended).
 
 Two stays touching end to start (``a.end == b.start``) do not overlap (half-open).
 Pure functions: no database, no clock.
@@ -92,8 +93,10 @@ def _one_visitor_one_venue(scans: list[Scan], settings: TraceSettings) -> list[S
             elif scan.placed_ms > latest_exit:
                 close(default_end, False)
         if scan.door == EXIT:  # an exit with nothing open: it ends a default stay
-            length = settings.default_stay_ms(scan.venue_id)
-            stays.append(Stay(scan, scan.placed_ms - length, scan.placed_ms, True))
+            start = scan.placed_ms - settings.default_stay_ms(scan.venue_id)
+            if stays:  # ... begun no earlier than the visitor's previous stay there ended
+                start = max(start, stays[-1].end_ms)
+            stays.append(Stay(scan, start, scan.placed_ms, True))
         else:
             open_scan = scan
     if open_scan is not None:
