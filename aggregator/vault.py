@@ -252,14 +252,17 @@ class Vault:
         sealing cache, so a destroyed key is never used).
         """
         keys: dict[int, AESGCM | VaultError] = {}
+        days = sorted({day for _, day, _ in items})
+        for row in DayKey.select().where(DayKey.day.in_(days)) if days else ():
+            try:
+                keys[row.day] = self._unwrap(row)
+            except VaultError as exc:
+                keys[row.day] = exc
         opened: list[bytes | VaultError] = []
         for checkin_id, day, sealed in items:
-            if day not in keys:
-                try:
-                    keys[day] = self._key_for_opening(day)
-                except VaultError as exc:
-                    keys[day] = exc
-            key = keys[day]
+            key = keys.get(day)
+            if key is None:
+                key = keys[day] = NoKeyError(f"no data key was made for day {day}")
             if isinstance(key, VaultError):
                 opened.append(key)
                 continue

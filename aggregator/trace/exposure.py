@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from protocol.checkin import parse_checkin
 from protocol.credential import CREDENTIAL_ID_SIZE
 from protocol.errors import ProtocolError
 from protocol.presentation import CodeType
 
 from ..tables import CheckinEntry
 from ..vault import DAY_MS, Vault, VaultError, day_of
+from .records import visit_fields
 from .settings import TraceSettings
 from .stays import Scan, Stay, overlap_ms, stays_of
 
@@ -156,25 +156,31 @@ def find_exposures(
 _Row = tuple[int, bytes, int, bytes, str, int]
 
 
-def _columns() -> tuple[peewee.Field, ...]:
-    c = CheckinEntry
-    return (c.id, c.checkin_id, c.day, c.sealed, c.venue_id, c.placed_ms)
+def _select(db: peewee.Database) -> str:
+    """The start of each query: the columns tracing reads, from the check-in table."""
+    c = CheckinEntry._meta
+    q = db.quote
+    names = ", ".join(
+        q[0] + c.fields[name].column_name + q[1]
+        for name in ("id", "checkin_id", "day", "sealed", "venue_id", "placed_ms")
+    )
+    return f"SELECT {names} FROM {q[0]}{c.table_name}{q[1]} WHERE "
 
 
 def _case_rows(tags: list[bytes], low_ms: int, high_ms: int) -> list[_Row]:
-    """The rows carrying any of ``tags`` placed in ``[low_ms, high_ms)``: one indexed query."""
-    c = CheckinEntry
-    query = (
-        c.select(*_columns())
-        .where(
-            c.visit_tag.in_(tags)
-            & (c.placed_ms >= low_ms)
-            & (c.placed_ms < high_ms)
-            & c.venue_id.is_null(False)
-        )
-        .tuples()
+    """The rows carrying any of ``tags`` placed in ``[low_ms, high_ms)``: one indexed query.
+
+    Hand-written SQL (as in aggregator/ingest.py): peewee would spend longer building
+    the statement than the database spends answering it.
+    """
+    db = CheckinEntry._meta.database
+    p = db.param
+    sql = (
+        _select(db)
+        + f"visit_tag IN ({', '.join([p] * len(tags))}) AND placed_ms >= {p}"
+        + f" AND placed_ms < {p} AND venue_id IS NOT NULL"
     )
-    return list(query)
+    return [tuple(row) for row in db.execute_sql(sql, [*tags, low_ms, high_ms]).fetchall()]
 
 
 def _windows(case_stays: Sequence[Stay], reach: int) -> list[tuple[str, int, int]]:
@@ -198,14 +204,15 @@ def _windows(case_stays: Sequence[Stay], reach: int) -> list[tuple[str, int, int
 
 def _venue_rows(windows: list[tuple[str, int, int]]) -> list[_Row]:
     """The rows at each venue placed in its windows, through the (venue, placed) index."""
-    c = CheckinEntry
+    db = CheckinEntry._meta.database
+    p = db.param
+    one = f"(venue_id = {p} AND placed_ms >= {p} AND placed_ms < {p})"
     rows: list[_Row] = []
     for at in range(0, len(windows), WINDOWS_PER_QUERY):
-        condition: peewee.Expression | None = None
-        for venue, low, high in windows[at : at + WINDOWS_PER_QUERY]:
-            one = (c.venue_id == venue) & (c.placed_ms >= low) & (c.placed_ms < high)
-            condition = one if condition is None else condition | one
-        rows.extend(c.select(*_columns()).where(condition).tuples())
+        part = windows[at : at + WINDOWS_PER_QUERY]
+        sql = _select(db) + " OR ".join([one] * len(part))
+        params = [value for window in part for value in window]
+        rows.extend(tuple(row) for row in db.execute_sql(sql, params).fetchall())
     return rows
 
 
@@ -219,21 +226,11 @@ def _open(vault: Vault, rows: list[_Row]) -> tuple[list[Scan], int]:
             unreadable += 1
             continue
         try:
-            record = parse_checkin(wire)
-            presentation = record.parsed_presentation()
+            door, credential_id, code_type = visit_fields(wire)
         except ProtocolError:
             unreadable += 1
             continue
-        scans.append(
-            Scan(
-                row_id=row[0],
-                venue_id=row[4],
-                placed_ms=row[5],
-                door=record.door,
-                credential_id=presentation.credential.credential_id,
-                code_type=presentation.code_type,
-            )
-        )
+        scans.append(Scan(row[0], row[4], row[5], door, credential_id, code_type))
     return scans, unreadable
 
 

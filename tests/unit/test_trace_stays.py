@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -162,3 +164,76 @@ def test_any_table_gives_settings_or_a_config_error(table: dict) -> None:
     except ConfigError:
         return
     assert parsed.default_stay_minutes <= parsed.max_stay_minutes
+
+
+# --- the record reader (aggregator/trace/records.py) ------------------------------------------
+
+
+def _real_record(code_type_card: bool = False) -> tuple[bytes, bytes]:
+    from protocol import keys
+    from protocol.checkin import ClockState, sign_checkin
+    from protocol.credential import issue_credential
+    from protocol.presentation import make_card, present
+
+    issuer, wallet = keys.generate(), keys.generate()
+    credential = issue_credential(issuer, keys.public_bytes(wallet), not_before=0, not_after=99)
+    code = (
+        make_card(credential, wallet, timestamp=1)
+        if code_type_card
+        else present(wallet, credential, now=1)
+    )
+    wire = sign_checkin(
+        keys.generate(),
+        checkin_id=bytes(16),
+        kiosk_id="k",
+        venue_id="v",
+        seq=1,
+        door="exit",
+        scanned_ms=1,
+        clock=ClockState(True, bytes(16), 1),
+        presentation=code.to_bytes(),
+    )
+    return wire, credential.credential_id
+
+
+@pytest.mark.parametrize("card", [False, True])
+def test_the_reader_agrees_with_the_strict_parser(card: bool) -> None:
+    from aggregator.trace.records import visit_fields
+    from protocol.checkin import parse_checkin
+
+    wire, credential_id = _real_record(card)
+    strict = parse_checkin(wire)
+    assert visit_fields(wire) == (
+        strict.door,
+        credential_id,
+        strict.parsed_presentation().code_type,
+    )
+
+
+@given(st.binary(max_size=1100))
+@settings(max_examples=300, deadline=None)
+def test_the_reader_refuses_garbage_with_a_protocol_error(data: bytes) -> None:
+    from aggregator.trace.records import visit_fields
+    from protocol.errors import ProtocolError
+
+    with contextlib.suppress(ProtocolError):
+        visit_fields(data)
+
+
+@given(st.integers(0, 600), st.integers(0, 255))
+@settings(max_examples=200, deadline=None)
+def test_the_reader_refuses_damaged_records(at: int, value: int) -> None:
+    from aggregator.trace.records import visit_fields
+    from protocol.errors import ProtocolError
+
+    wire, _ = _WIRE
+    damaged = bytearray(wire)
+    damaged[at % len(wire)] = value
+    try:
+        fields = visit_fields(bytes(damaged))
+    except ProtocolError:
+        return
+    assert fields[0] in ("entrance", "exit", "both") and len(fields[1]) == 8
+
+
+_WIRE = _real_record()
