@@ -25,11 +25,16 @@ sequence number and times stay readable (where and when, never who) until retent
 forgets them with the day key (aggregator/forget.py).
 Residual copies (backups, PostgreSQL WAL and free space) are outside what the
 retention job can erase.
+
+Visit tags (aggregator/trace/): each row also holds ``visit_tag`` = HMAC-SHA-256 of the
+visitor's credential id (16 bytes kept) under a key derived by HMAC from the row's day
+key, so tracing finds a credential's visits through an index while that key lives.
+:meth:`Vault.day_keys` reads the keys a tracing query needs in one query, from the
+database (never the sealing cache), so a destroyed day gives neither tags nor records.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -219,7 +224,7 @@ class Vault:
         """The signed record of a stored check-in (see :meth:`open`)."""
         return self.open(bytes(entry.checkin_id), entry.day, bytes(entry.sealed))
 
-    # --- visit tags (aggregator/trace/index.py) --------------------------------------------
+    # --- visit tags and batch opening (aggregator/trace/) ----------------------------------
 
     def visit_tag(self, day: int, credential_id: bytes) -> bytes:
         """The lookup tag of a visit stored on ``day`` by ``credential_id`` (ingest side).
@@ -231,47 +236,74 @@ class Vault:
             self._key_for_sealing(day)
         return _tag(self._tag_cache[day], credential_id)
 
-    def lookup_tags(self, days: list[int], credential_ids: list[bytes]) -> dict[bytes, bytes]:
-        """Tag -> credential id for every credential on every day whose key still exists.
+    def day_keys(self, days: list[int]) -> DayKeys:
+        """The keys of ``days`` read from the database now, in one query (never a cache)."""
+        found: dict[int, tuple[AESGCM, bytes] | VaultError] = {}
+        wanted = sorted(set(days))
+        if wanted:
+            db = DayKey._meta.database
+            p = db.param
+            sql = (
+                f'SELECT "day", "wrapped", "destroyed" FROM "{DayKey._meta.table_name}"'
+                f' WHERE "day" IN ({", ".join([p] * len(wanted))})'
+            )
+            for day, wrapped, destroyed in db.execute_sql(sql, wanted).fetchall():
+                row = DayKey(day=day, wrapped=wrapped, destroyed=bool(destroyed))
+                try:
+                    raw = self._unwrap_raw(row)
+                except VaultError as exc:
+                    found[day] = exc
+                    continue
+                found[day] = (AESGCM(raw), _tag_key(raw))
+        return DayKeys(found)
 
-        Read from the database (never a cache), so a destroyed day yields no tag; days
-        without a key (nothing stored then) are skipped.
-        """
+    def lookup_tags(self, days: list[int], credential_ids: list[bytes]) -> dict[bytes, bytes]:
+        """Tag -> credential id for every credential on every day whose key still exists."""
+        return self.day_keys(days).tags(credential_ids)
+
+    def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
+        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read."""
+        return self.day_keys([day for _, day, _ in items]).open_many(items)
+
+
+class DayKeys:
+    """Some days' keys, read once for one tracing query; forgotten with the object.
+
+    A destroyed day, or one whose key was never made, has no key here: its tags cannot
+    be computed and its records cannot be opened.
+    """
+
+    def __init__(self, keys: dict[int, tuple[AESGCM, bytes] | VaultError]) -> None:
+        self._keys = keys
+
+    def _key(self, day: int) -> tuple[AESGCM, bytes] | VaultError:
+        key = self._keys.get(day)
+        if key is None:
+            key = self._keys[day] = NoKeyError(f"no data key was made for day {day}")
+        return key
+
+    def tags(self, credential_ids: list[bytes]) -> dict[bytes, bytes]:
+        """Tag -> credential id, for each credential on each day with a usable key."""
         tags: dict[bytes, bytes] = {}
-        rows = DayKey.select().where(DayKey.day.in_(days) & ~DayKey.destroyed)
-        for row in rows:
-            key = _tag_key(self._unwrap_raw(row))
-            for credential_id in credential_ids:
-                tags[_tag(key, credential_id)] = credential_id
+        for key in self._keys.values():
+            if isinstance(key, tuple):
+                for credential_id in credential_ids:
+                    tags[_tag(key[1], credential_id)] = credential_id
         return tags
 
     def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
-        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read.
-
-        Each day's key is read from the database once per call (never from the
-        sealing cache, so a destroyed key is never used).
-        """
-        keys: dict[int, AESGCM | VaultError] = {}
-        days = sorted({day for _, day, _ in items})
-        for row in DayKey.select().where(DayKey.day.in_(days)) if days else ():
-            try:
-                keys[row.day] = self._unwrap(row)
-            except VaultError as exc:
-                keys[row.day] = exc
+        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read."""
         opened: list[bytes | VaultError] = []
         for checkin_id, day, sealed in items:
-            key = keys.get(day)
-            if key is None:
-                key = keys[day] = NoKeyError(f"no data key was made for day {day}")
+            key = self._key(day)
             if isinstance(key, VaultError):
                 opened.append(key)
                 continue
-            sealed = bytes(sealed)
             try:
                 if len(sealed) <= NONCE_SIZE:
                     raise InvalidTag
                 opened.append(
-                    key.decrypt(
+                    key[0].decrypt(
                         sealed[:NONCE_SIZE],
                         sealed[NONCE_SIZE:],
                         _VISIT_AD + _day_bytes(day) + checkin_id,
@@ -285,11 +317,11 @@ class Vault:
 
 
 def _tag_key(raw_day_key: bytes) -> bytes:
-    return hmac.new(raw_day_key, _TAG_LABEL, hashlib.sha256).digest()
+    return hmac.digest(raw_day_key, _TAG_LABEL, "sha256")
 
 
 def _tag(tag_key: bytes, credential_id: bytes) -> bytes:
-    return hmac.new(tag_key, credential_id, hashlib.sha256).digest()[:VISIT_TAG_SIZE]
+    return hmac.digest(tag_key, credential_id, "sha256")[:VISIT_TAG_SIZE]
 
 
 def destroyed_days() -> set[int]:

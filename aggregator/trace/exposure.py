@@ -40,7 +40,7 @@ from protocol.errors import ProtocolError
 from protocol.presentation import CodeType
 
 from ..tables import CheckinEntry
-from ..vault import DAY_MS, Vault, VaultError, day_of
+from ..vault import DAY_MS, DayKeys, Vault, VaultError, day_of
 from .records import visit_fields
 from .settings import TraceSettings
 from .stays import Scan, Stay, overlap_ms, stays_of
@@ -127,11 +127,12 @@ def find_exposures(
     reach = settings.max_stay_ms
     first_day = day_of(start_ms - reach - _SKEW_MS)
     last_day = day_of(end_ms + reach) + settings.max_outbox_age_days
-    tags = vault.lookup_tags(list(range(first_day, last_day + 1)), ids)
+    keys = vault.day_keys(list(range(first_day, last_day + 1)))  # read once, now
+    tags = keys.tags(ids)
     if not tags:
         return ExposureList((), ())
     rows = _case_rows(list(tags), start_ms - reach, end_ms + reach)
-    scans, unreadable = _open(vault, rows)
+    scans, unreadable = _open(keys, rows)
     case_ids = set(ids)
     scans = [scan for scan in scans if scan.credential_id in case_ids]
     case_stays = tuple(_clip(stays_of(scans, settings), start_ms, end_ms))
@@ -140,7 +141,7 @@ def find_exposures(
     windows = _windows(case_stays, reach)
     seen = {scan.row_id for scan in scans}
     candidates = [row for row in _venue_rows(windows) if row[0] not in seen]
-    others, more_unreadable = _open(vault, candidates)
+    others, more_unreadable = _open(keys, candidates)
     other_stays = stays_of([s for s in others if s.credential_id not in case_ids], settings)
     exposures = _pairs(case_stays, other_stays, settings.min_overlap_ms)
     venues = tuple(sorted({stay.venue_id for stay in case_stays}))
@@ -216,9 +217,9 @@ def _venue_rows(windows: list[tuple[str, int, int]]) -> list[_Row]:
     return rows
 
 
-def _open(vault: Vault, rows: list[_Row]) -> tuple[list[Scan], int]:
+def _open(keys: DayKeys, rows: list[_Row]) -> tuple[list[Scan], int]:
     """The scans of ``rows`` whose records open; and how many did not."""
-    opened = vault.open_many([(bytes(r[1]), r[2], bytes(r[3])) for r in rows])
+    opened = keys.open_many([(bytes(r[1]), r[2], bytes(r[3])) for r in rows])
     scans: list[Scan] = []
     unreadable = 0
     for row, wire in zip(rows, opened, strict=True):
