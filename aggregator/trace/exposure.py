@@ -30,7 +30,9 @@ period) raise :class:`TraceRequestError` before any query.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import peewee
@@ -88,6 +90,10 @@ class ExposureList:
     #: Rows that could not be opened (destroyed or missing day key, bad ciphertext).
     unreadable: int = 0
     venues: tuple[str, ...] = field(default=())
+    #: Seconds spent in the database (day keys and the two indexed queries), and in
+    #: opening and reading records plus making stays and pairs: where the time goes.
+    query_s: float = 0.0
+    work_s: float = 0.0
 
 
 def _check_request(
@@ -124,23 +130,28 @@ def find_exposures(
     """The case's stays in ``[start_ms, end_ms)`` and every overlapping visit, ranked."""
     settings = settings if settings is not None else TraceSettings()
     ids = _check_request(credential_ids, start_ms, end_ms, settings)
+    clock = _Clock()
     reach = settings.max_stay_ms
     first_day = day_of(start_ms - reach - _SKEW_MS)
     last_day = day_of(end_ms + reach) + settings.max_outbox_age_days
-    keys = vault.day_keys(list(range(first_day, last_day + 1)))  # read once, now
+    with clock.query():
+        keys = vault.day_keys(list(range(first_day, last_day + 1)))  # read once, now
     tags = keys.tags(ids)
     if not tags:
         return ExposureList((), ())
-    rows = _case_rows(list(tags), start_ms - reach, end_ms + reach)
+    with clock.query():
+        rows = _case_rows(list(tags), start_ms - reach, end_ms + reach)
     scans, unreadable = _open(keys, rows)
     case_ids = set(ids)
     scans = [scan for scan in scans if scan.credential_id in case_ids]
     case_stays = tuple(_clip(stays_of(scans, settings), start_ms, end_ms))
     if not case_stays:
-        return ExposureList((), (), len(rows), unreadable)
+        return ExposureList((), (), len(rows), unreadable, (), *clock.split())
     windows = _windows(case_stays, reach)
     seen = {scan.row_id for scan in scans}
-    candidates = [row for row in _venue_rows(windows) if row[0] not in seen]
+    with clock.query():
+        venue_rows = _venue_rows(windows)
+    candidates = [row for row in venue_rows if row[0] not in seen]
     others, more_unreadable = _open(keys, candidates)
     other_stays = stays_of([s for s in others if s.credential_id not in case_ids], settings)
     exposures = _pairs(case_stays, other_stays, settings.min_overlap_ms)
@@ -151,7 +162,28 @@ def find_exposures(
         len(rows) + len(candidates),
         unreadable + more_unreadable,
         venues,
+        *clock.split(),
     )
+
+
+class _Clock:
+    """Time in the database vs the rest of one call."""
+
+    def __init__(self) -> None:
+        self.began = time.perf_counter()
+        self.in_query = 0.0
+
+    @contextlib.contextmanager
+    def query(self) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.in_query += time.perf_counter() - began
+
+    def split(self) -> tuple[float, float]:
+        total = time.perf_counter() - self.began
+        return self.in_query, total - self.in_query
 
 
 _Row = tuple[int, bytes, int, bytes, str, int]
