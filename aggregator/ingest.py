@@ -28,6 +28,7 @@ from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
 from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
+from .trace.records import credential_id_of
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def _row(
     """The values of a new check-in row, in ``ENTRY_COLUMNS`` order."""
     # commit, day, the record encrypted under its day key, received_ms and the visit's
     # lookup tag keyed by that day key (aggregator.vault, aggregator/trace/index.py)
-    credential_id = record.parsed_presentation().credential.credential_id
+    credential_id = credential_id_of(record.presentation)  # parsed strictly in _verify
     visit = CheckinEntry.visit_columns(
         record.checkin_id, record.wire, received_ms, data_vault, credential_id
     )

@@ -198,11 +198,12 @@ def _real_record(code_type_card: bool = False) -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("card", [False, True])
 def test_the_reader_agrees_with_the_strict_parser(card: bool) -> None:
-    from aggregator.trace.records import visit_fields
+    from aggregator.trace.records import credential_id_of, visit_fields
     from protocol.checkin import parse_checkin
 
     wire, credential_id = _real_record(card)
     strict = parse_checkin(wire)
+    assert credential_id_of(strict.presentation) == credential_id
     assert visit_fields(wire) == (
         strict.door,
         credential_id,
