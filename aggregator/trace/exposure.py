@@ -253,18 +253,15 @@ def _open(keys: DayKeys, rows: list[_Row]) -> tuple[list[Scan], int]:
     """The scans of ``rows`` whose records open; and how many did not."""
     opened = keys.open_many([(bytes(r[1]), r[2], bytes(r[3])) for r in rows])
     scans: list[Scan] = []
-    unreadable = 0
     for row, wire in zip(rows, opened, strict=True):
         if isinstance(wire, VaultError):
-            unreadable += 1
             continue
         try:
             door, credential_id, code_type = visit_fields(wire)
         except ProtocolError:
-            unreadable += 1
             continue
         scans.append(Scan(row[0], row[4], row[5], door, credential_id, code_type))
-    return scans, unreadable
+    return scans, len(rows) - len(scans)
 
 
 def _clip(stays: list[Stay], start_ms: int, end_ms: int) -> list[Stay]:
@@ -277,11 +274,11 @@ def _clip(stays: list[Stay], start_ms: int, end_ms: int) -> list[Stay]:
     return clipped
 
 
+_CODE_NAMES = {int(code): code.name.lower() for code in CodeType}
+
+
 def _code_name(code_type: int) -> str:
-    try:
-        return CodeType(code_type).name.lower()
-    except ValueError:
-        return str(code_type)
+    return _CODE_NAMES.get(code_type, str(code_type))
 
 
 def _pairs(case_stays: Sequence[Stay], others: list[Stay], min_ms: int) -> list[Exposure]:
