@@ -291,6 +291,13 @@ class DayKeys:
                     tags[_tag(key[1], credential_id)] = credential_id
         return tags
 
+    def tag(self, day: int, credential_id: bytes) -> bytes:
+        """The visit tag of ``credential_id`` on ``day``; VaultError if its key is unusable."""
+        key = self._key(day)
+        if isinstance(key, VaultError):
+            raise key
+        return _tag(key[1], credential_id)
+
     def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
         """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read."""
         opened: list[bytes | VaultError] = []

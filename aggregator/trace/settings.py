@@ -30,15 +30,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from protocol.ids import VENUE_ID_PATTERN
-from support.config_file import ConfigError
+from support.config_file import ConfigError, read_toml
 
 MINUTE_MS = 60_000
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_VENUE = re.compile(VENUE_ID_PATTERN)
 #: Longest stay and period the config may ask for: a week's stay, a year's period.
 MAX_STAY_MINUTES = 7 * 24 * 60
 MAX_PERIOD_DAYS = 366
@@ -131,6 +130,6 @@ def trace_settings(config_data: Mapping[str, Any]) -> TraceSettings:
     return parse_trace_table(config_data.get("trace"))
 
 
-def is_venue_id(value: object) -> bool:
-    """True for a well-formed venue id (protocol/ids.py)."""
-    return isinstance(value, str) and _VENUE.fullmatch(value) is not None
+def load_trace_settings(path: Path) -> TraceSettings:
+    """The ``[trace]`` table of the aggregator config file at ``path`` (defaults if none)."""
+    return trace_settings(read_toml(path))

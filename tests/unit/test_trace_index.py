@@ -134,3 +134,30 @@ def test_a_database_made_before_tracing_opens_and_gains_the_columns(
 def test_a_new_database_needs_no_upgrade(db: peewee.Database) -> None:
     assert upgrade_checkin_table(db) == []
     assert DAY0 % DAY_S == 0
+
+
+def test_backfill_indexes_rows_stored_before_the_upgrade(
+    db: peewee.Database, test_vault: Vault
+) -> None:
+    from aggregator.trace.backfill import backfill_visit_index
+    from aggregator.trace.exposure import find_exposures
+
+    town = Town()
+    case, other = town.visitor(), town.visitor()
+    rows = [town.visit(case, "cafe-in", T0), town.visit(other, "cafe-in", T0 + 60)]
+    gone = town.visit(enrol_visitor(ISSUER, T0 - 41 * DAY_S), "bar-in", T0 - 40 * DAY_S)
+    tags = {row.id: bytes(CheckinEntry.get_by_id(row.id).visit_tag) for row in rows}
+    CheckinEntry.update(venue_id=None, visit_tag=None).execute()  # as an upgraded database
+    destroy_expired_keys(T0 + 1, retention_days=28)  # the old visit's key is gone
+
+    def trace():
+        return find_exposures([cid(case)], T0 * 1000, (T0 + 3600) * 1000, vault=test_vault)
+
+    assert trace().case_stays == ()
+    assert backfill_visit_index(test_vault, batch=1) == (2, 0)
+    for row in rows:
+        entry = CheckinEntry.get_by_id(row.id)
+        assert entry.venue_id == "cafe-1" and bytes(entry.visit_tag) == tags[row.id]
+    assert CheckinEntry.get_by_id(gone.id).visit_tag is None
+    assert [e.handle for e in trace().exposures] == [cid(other).hex()]
+    assert backfill_visit_index(test_vault) == (0, 0)  # nothing left to do

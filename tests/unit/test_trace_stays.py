@@ -98,8 +98,18 @@ def test_one_visitors_stays_at_one_venue_never_overlap_and_stay_bounded(scans) -
             )
 
 
-def test_the_config_table_defaults_and_reads() -> None:
+def test_the_config_table_defaults_and_reads(tmp_path) -> None:
+    from aggregator.trace.settings import load_trace_settings
+
     assert trace_settings({}) == TraceSettings()
+    path = tmp_path / "aggregator.toml"
+    path.write_text(
+        '[aggregator]\norigin = "x"\n\n[trace]\ndefault_stay_minutes = 45\n'
+        '[trace.stay_minutes_by_prefix]\n"gym-" = 90\n'
+    )
+    loaded = load_trace_settings(path)
+    assert loaded.default_stay_ms("cafe-1") == 45 * MIN
+    assert loaded.default_stay_ms("gym-1") == 90 * MIN
     s = trace_settings({"trace": {"min_overlap_minutes": 5, "max_period_days": 21}})
     assert s.min_overlap_ms == 5 * MIN and s.max_period_days == 21
 
