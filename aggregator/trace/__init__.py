@@ -4,8 +4,13 @@
   ``visit_tag``) and its (venue, placed time) index, added in place to older databases;
 - :mod:`aggregator.trace.settings`: the ``[trace]`` table (stays, minimum overlap);
 - :mod:`aggregator.trace.stays`: half-open stays and their overlaps (pure functions);
+- :mod:`aggregator.trace.records`: the three fields tracing reads from an opened record;
 - :mod:`aggregator.trace.exposure`: from a case's credential ids and a period, its
-  visits and every overlapping visit at the same venues, ranked by overlap.
+  visits and every overlapping visit at the same venues, ranked by overlap;
+- :mod:`aggregator.trace.backfill`: the index of rows stored before it existed, once.
+
+The figures (``safecode bench trace``, benchmarks/trace.py) compare the exposure list
+with one bare indexed SQL query fetching the same rows.
 
 The index: ingest stores with each check-in ``visit_tag`` = HMAC-SHA-256 (truncated to
 16 bytes) of the visitor's credential id, under a key derived (HMAC) from the data key
