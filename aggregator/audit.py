@@ -1,9 +1,15 @@
-"""Re-check the whole ledger from storage: signatures, links, leaves, roots, checkpoints."""
+"""Re-check the whole ledger from storage: signatures, links, leaves, roots, checkpoints.
+
+A block's leaves come from two tables, merged by leaf index: check-ins (each leaf
+recomputed from its id and commitment) and audit entries (aggregator/audit_log.py:
+each signed entry parsed, its signature checked against the ledger key or a given
+audit key, compared with the stored draft, and its leaf recomputed).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -16,6 +22,7 @@ from protocol.errors import ProtocolError
 from protocol.merkle import MerkleAccumulator, leaf_hash
 from protocol.note import NoteVerifier
 
+from . import audit_log
 from .db import BlockEntry, CheckinEntry
 from .tiles import StorageFault, TileChecker
 from .vault import Vault, VaultError, destroyed_days
@@ -32,6 +39,7 @@ class LedgerSummary:
     blocks: int
     tree_size: int
     root: bytes
+    audit_entries: int = 0
 
 
 def verify_ledger(
@@ -40,35 +48,88 @@ def verify_ledger(
     *,
     progress: Callable[[int], None] | None = None,
     vault: Vault | None = None,
+    audit_keys: Sequence[Ed25519PublicKey] = (),
 ) -> LedgerSummary:
     """Walk every block in order and recompute everything it commits to.
 
     Leaves are recomputed from each check-in's id and commitment, so days whose data
     keys were destroyed still verify. With ``vault``, every record that can still be
-    read is decrypted and checked against its commitment too.
+    read is decrypted and checked against its commitment too. Audit entries must be
+    signed by ``ledger_key`` or one of ``audit_keys``.
     """
     gone = destroyed_days() if vault is not None else set()
+    trusted = [ledger_key, *audit_keys]
+    audited = 0
     walk = ChainWalk(NoteVerifier.from_public_key(origin, ledger_key))
     tiles = TileChecker()
     for entry in BlockEntry.select().order_by(BlockEntry.height):
         where = f"block {entry.height}"
         try:
             header = walk.open_block(bytes(entry.wire), entry.height, label=entry.height)
-            for row in _block_rows(header.height):
+            for row in _leaf_rows(header.height):
                 if row.leaf_index != walk.tree.size:
                     raise LedgerError(f"{where}: leaf {walk.tree.size} is missing")
-                leaf = _recompute_leaf(row, where)
+                if isinstance(row, audit_log.AuditLogEntry):
+                    leaf = _check_audit_row(row, trusted, where)
+                    audited += 1
+                else:
+                    leaf = _recompute_leaf(row, where)
+                    if vault is not None and row.day not in gone:
+                        _check_plaintext(row, vault, where)
                 walk.tree.append(leaf)
                 _append_tile(tiles, leaf, where)
-                if vault is not None and row.day not in gone:
-                    _check_plaintext(row, vault, where)
             walk.close_block(header, entry.checkpoint.encode("utf-8"))
         except ChainError as exc:
             raise LedgerError(str(exc)) from exc
         _check_stored_columns(entry, header, walk.tree, where)
         if progress:
             progress(walk.height)
-    return LedgerSummary(walk.height, walk.tree.size, walk.tree.root())
+    _check_no_stray_audit(walk.tree.size)
+    return LedgerSummary(walk.height, walk.tree.size, walk.tree.root(), audited)
+
+
+def _leaf_rows(height: int) -> Iterator[CheckinEntry | audit_log.AuditLogEntry]:
+    """The rows of both leaf kinds sealed in block ``height``, in leaf order."""
+    audits = audit_log.block_rows(height)
+    if not audits:
+        yield from _block_rows(height)
+        return
+    pending = iter(audits)
+    nxt = next(pending, None)
+    for row in _block_rows(height):
+        while nxt is not None and nxt.leaf_index < row.leaf_index:
+            yield nxt
+            nxt = next(pending, None)
+        yield row
+    while nxt is not None:
+        yield nxt
+        nxt = next(pending, None)
+
+
+def _check_audit_row(
+    row: audit_log.AuditLogEntry, trusted: list[Ed25519PublicKey], where: str
+) -> bytes:
+    try:
+        return audit_log.check_row(row, trusted).leaf_hash
+    except audit_log.AuditLogError as exc:
+        raise LedgerError(f"{where}: {exc}") from exc
+
+
+def _check_no_stray_audit(tree_size: int) -> None:
+    """No audit entry claims a leaf or block the walk did not cover."""
+    stray = (
+        audit_log.AuditLogEntry.select()
+        .where(
+            audit_log.AuditLogEntry.leaf_index.is_null(False)
+            & (
+                (audit_log.AuditLogEntry.leaf_index >= tree_size)
+                | audit_log.AuditLogEntry.block_height.is_null()
+            )
+        )
+        .first()
+    )
+    if stray is not None:
+        raise LedgerError(f"audit entry at leaf {stray.leaf_index} is outside every block")
 
 
 def _block_rows(height: int) -> Iterable[CheckinEntry]:

@@ -8,6 +8,7 @@ A new table is added here.
 from __future__ import annotations
 
 from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
+from .audit_log import AuditLogEntry
 from .desk import cards as desk_cards
 from .desk import tokens as desk_tokens
 from .issuer.tables import WALLET_MODELS
@@ -29,6 +30,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     card_checks.CardSightingEntry,
     desk_tokens.DeskToken,
     desk_cards.CardEntry,
+    AuditLogEntry,
 )
 
 

@@ -7,12 +7,14 @@ few hundred hashes, with nothing loaded at start and bounded memory per process.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from protocol import merkle
-from protocol.block import leaf_data, parse_block
+from protocol.block import AUDIT_LEAF, CHECKIN_LEAF, audit_leaf_data, leaf_data, parse_block
 from protocol.errors import ProtocolError
 
+from . import audit_log
 from .db import BlockEntry, CheckinEntry
 from .tiles import StorageFault, TileTree, read_leaves
 
@@ -68,7 +70,11 @@ def latest_block() -> BlockEntry | None:
 
 @dataclass(frozen=True)
 class InclusionProof:
-    """Where a check-in sits in the tree of one checkpoint, and the path up to its root."""
+    """Where a leaf (check-in or audit entry) sits in one checkpoint's tree, and its path.
+
+    ``kind`` is ``checkin`` or ``audit``; ``commit`` lets the client rebuild the leaf
+    from the id it asked about (``block.leaf_data`` or ``block.audit_leaf_data``).
+    """
 
     leaf_index: int
     leaf_hash: bytes
@@ -78,9 +84,11 @@ class InclusionProof:
     checkpoint: str
     block_height: int
     commit: bytes | None
+    kind: str = CHECKIN_LEAF
 
     def to_json(self) -> dict[str, object]:
         return {
+            "kind": self.kind,
             "leaf_index": self.leaf_index,
             "leaf_hash": self.leaf_hash.hex(),
             "tree_size": self.tree_size,
@@ -93,12 +101,23 @@ class InclusionProof:
 
 
 def inclusion(cache: TreeCache, checkin_id: bytes, tree_size: int | None) -> InclusionProof:
-    """Inclusion proof for a check-in against the checkpoint of ``tree_size`` (default latest)."""
+    """Inclusion proof for a check-in or an audit entry (by its 16-byte id) against the
+    checkpoint of ``tree_size`` (default latest)."""
+    entry: CheckinEntry | audit_log.AuditLogEntry | None
     entry = CheckinEntry.get_or_none(CheckinEntry.checkin_id == checkin_id)
     if entry is None:
-        raise ProofError("unknown_checkin", "no such check-in", 404)
+        entry = audit_log.by_audit_id(checkin_id)
+    if entry is None:
+        raise ProofError("unknown_checkin", "no such check-in or audit entry", 404)
+    return inclusion_of(cache, entry, tree_size)
+
+
+def inclusion_of(
+    cache: TreeCache, entry: CheckinEntry | audit_log.AuditLogEntry, tree_size: int | None
+) -> InclusionProof:
+    """Inclusion proof for a stored check-in or audit entry row."""
     if entry.leaf_index is None:
-        raise ProofError("not_sealed", "the check-in is not sealed into a block yet", 404)
+        raise ProofError("not_sealed", "the leaf is not sealed into a block yet", 404)
     if tree_size is None:
         block = latest_block()
     else:
@@ -118,15 +137,34 @@ def inclusion(cache: TreeCache, checkin_id: bytes, tree_size: int | None) -> Inc
         checkpoint=block.checkpoint,
         block_height=block.height,
         commit=_commitment(entry),
+        kind=AUDIT_LEAF if isinstance(entry, audit_log.AuditLogEntry) else CHECKIN_LEAF,
     )
 
 
-def _commitment(entry: CheckinEntry) -> bytes | None:
+def leaf_by_index(index: int) -> CheckinEntry | audit_log.AuditLogEntry | None:
+    """The check-in or audit entry at leaf ``index``, if sealed."""
+    found = CheckinEntry.get_or_none(CheckinEntry.leaf_index == index)
+    if found is None:
+        return audit_log.AuditLogEntry.get_or_none(audit_log.AuditLogEntry.leaf_index == index)
+    return found
+
+
+def _commitment(entry: CheckinEntry | audit_log.AuditLogEntry) -> bytes | None:
     """The leaf's commitment, when the stored leaf is ``leaf_data(id, SHA-256(record))``.
 
     Given to the client, it lets the client check that the leaf really names the
-    check-in id it asked about. It reveals nothing of the visit.
+    check-in id it asked about. It reveals nothing of the visit. For an audit entry,
+    the SHA-256 of its signed form (``audit_leaf_data(id, commit)``).
     """
+    if isinstance(entry, audit_log.AuditLogEntry):
+        if entry.wire is None:
+            return None
+        commit = hashlib.sha256(bytes(entry.wire)).digest()
+        if merkle.leaf_hash(audit_leaf_data(bytes(entry.audit_id), commit)) == bytes(
+            entry.leaf_hash
+        ):
+            return commit
+        return None
     commit = bytes(entry.commit)
     checkin_id = bytes(entry.checkin_id)
     if merkle.leaf_hash(leaf_data(checkin_id, commit)) == bytes(entry.leaf_hash):

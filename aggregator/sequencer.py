@@ -3,6 +3,12 @@
 Every check-in becomes a leaf of one log-wide RFC 9162 tree. A block is sealed
 in one transaction (header, checkpoint, leaf indexes); receipts are made only
 after that commit, so a kiosk never hears "sealed" for what is not durable.
+
+Audit entries (aggregator/audit_log.py) are leaves of the same tree: the sequencer
+signs each waiting entry with the ledger key and seals it first in the next block,
+before that block's check-ins. A waiting entry makes a block due at once. Audit
+leaves get no receipt (no kiosk waits for them); ``batch_size`` bounds the
+check-ins of a block and, separately, its audit entries.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from protocol.receipt import (
     sign_refusal,
 )
 
+from . import audit_log
 from .db import BlockEntry, CheckinEntry
 from .seqlock import SequencerLock, lock_for, seal_lock_sql
 from .tiles import fill_missing_tiles, write_tiles
@@ -49,6 +56,7 @@ class SealedBlock:
     root: bytes
     checkpoint: str
     receipts: dict[str, bytes]
+    audit_count: int = 0
 
 
 class Sequencer:
@@ -94,6 +102,8 @@ class Sequencer:
         The wait is measured from the check-in's ``received_ms`` and, in case the
         ingest machine's clock runs ahead, from when this sequencer first saw it.
         """
+        if audit_log.waiting():
+            return True
         waiting = CheckinEntry.select(CheckinEntry.id).where(CheckinEntry.leaf_index.is_null())
         oldest = (
             waiting.select(CheckinEntry.id, CheckinEntry.received_ms)
@@ -112,7 +122,10 @@ class Sequencer:
         return waiting.limit(self.batch_size).count() >= self.batch_size
 
     def seal(self) -> SealedBlock | None:
-        """Seal up to ``batch_size`` waiting check-ins into the next block, if any wait."""
+        """Seal waiting audit entries and up to ``batch_size`` check-ins into the next block.
+
+        The block's leaves are the audit entries (each signed here), then the check-ins.
+        """
         db = _database()
         # On SQLite take the write lock up front: a read transaction that later writes
         # fails at once (SQLITE_BUSY_SNAPSHOT) if ingest committed in between.
@@ -128,15 +141,18 @@ class Sequencer:
                 .order_by(CheckinEntry.id)
                 .limit(self.batch_size)
             )
-            if not rows:
+            audits = audit_log.pending(self.batch_size)
+            if not rows and not audits:
                 return None
             height, prev, tree = self._tip()
             first = tree.size
             if not self._tiles_checked:
                 # A ledger sealed before tiles were stored gets them once, here.
                 fill_missing_tiles(first)
-            for row in rows:
-                tree.append(bytes(row.leaf_hash))
+            leaves = audit_log.sign_rows(audits, self.ledger_key, first)
+            leaves += [bytes(row.leaf_hash) for row in rows]
+            for leaf in leaves:
+                tree.append(leaf)
             root = tree.root()
             sealed_ms = int(self._now() * 1000)
             wire = sign_block(
@@ -145,7 +161,7 @@ class Sequencer:
                 height=height,
                 prev=prev,
                 first_leaf=first,
-                leaf_count=len(rows),
+                leaf_count=len(leaves),
                 tree_size=tree.size,
                 root=root,
                 sealed_ms=sealed_ms,
@@ -162,16 +178,28 @@ class Sequencer:
                 checkpoint=note.decode("utf-8"),
                 sealed_ms=sealed_ms,
             )
-            for offset, row in enumerate(rows):
-                row.leaf_index = first + offset
+            audit_log.save_sealed(audits, height)
+            for offset, row in enumerate(rows, start=first + len(audits)):
+                row.leaf_index = offset
                 row.block_height = height
-            _set_leaf_indexes(rows, height)
-            write_tiles(first, tree.size, [bytes(row.leaf_hash) for row in rows])
+            if rows:
+                _set_leaf_indexes(rows, height)
+            write_tiles(first, tree.size, leaves)
         self._tiles_checked = True  # only once committed: a rolled-back fill is redone
         self.counts["blocks"] += 1
         self.counts["sealed"] += len(rows)
+        if audits:
+            self.counts["audit_sealed"] += len(audits)
         receipts = self._receipts(rows, height, tree.size, root)
-        return SealedBlock(height, tree.size, len(rows), root, note.decode("utf-8"), receipts)
+        return SealedBlock(
+            height,
+            tree.size,
+            len(leaves),
+            root,
+            note.decode("utf-8"),
+            receipts,
+            audit_count=len(audits),
+        )
 
     def _receipts(
         self, rows: list[CheckinEntry], height: int, tree_size: int, root: bytes
@@ -269,7 +297,8 @@ def seal_once(
     around the sealing transaction. Returns the check-ins sealed (0 if none were
     due), or -1 after a database error, which is counted in
     ``sequencer.counts["error:database"]`` and rolled back: the same check-ins are
-    tried again, and no receipt went out.
+    tried again, and no receipt went out. A damaged stored audit entry is counted in
+    ``error:audit`` and handled the same way.
     """
     db = _database()
     try:
@@ -280,6 +309,10 @@ def seal_once(
         sequencer.counts["error:database"] += 1
         log.error("sequencer: database error, nothing sealed: %s", str(exc).strip()[:200])
         _reset_connection(db)
+        return -1
+    except audit_log.AuditLogError as exc:
+        sequencer.counts["error:audit"] += 1
+        log.error("sequencer: %s; nothing sealed", exc)
         return -1
     if block is None:
         return 0

@@ -35,6 +35,7 @@ def print_block(block: SealedBlock) -> None:
         "height": block.height,
         "tree_size": block.tree_size,
         "leaves": block.leaf_count,
+        "audit_entries": block.audit_count,
         "root": block.root.hex(),
         "kiosks": sorted(block.receipts),
     }

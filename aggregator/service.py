@@ -471,11 +471,11 @@ class AggregatorService:
     def publish_block(self, block: SealedBlock) -> None:
         """Send a sealed block's receipts (after its commit) and say so."""
         self.blocks_sealed += 1
-        self.ingestor.count("sealed", block.leaf_count)
+        self.ingestor.count("sealed", block.leaf_count - block.audit_count)
         for kiosk_id, wire in block.receipts.items():
             self.bus.send_answer(kiosk_id, wire)
         self._event(
-            f"sealed block {block.height}: {block.leaf_count} check-in(s), "
+            f"sealed block {block.height}: {block.leaf_count - block.audit_count} check-in(s), "
             f"tree size {block.tree_size}, root {block.root.hex()[:16]}"
         )
 

@@ -19,6 +19,7 @@ import peewee
 
 from protocol import merkle
 
+from .audit_log import AuditLogEntry
 from .models_base import BaseModel, BlobField
 from .tables import CheckinEntry
 
@@ -65,22 +66,36 @@ def _sql(name: str) -> str:
                 .where((CheckinEntry.leaf_index >= lo) & (CheckinEntry.leaf_index < hi))
                 .order_by(CheckinEntry.leaf_index)
             )
+        elif name == "audit_leaves":
+            query = (
+                AuditLogEntry.select(AuditLogEntry.leaf_index, AuditLogEntry.leaf_hash)
+                .where((AuditLogEntry.leaf_index >= lo) & (AuditLogEntry.leaf_index < hi))
+                .order_by(AuditLogEntry.leaf_index)
+            )
         else:
             query = TileEntry.select(TileEntry.index, TileEntry.hash).where(
                 (TileEntry.level == level) & (TileEntry.index >= lo) & (TileEntry.index < hi)
             )
         sql, params = query.sql()
-        if params != ([lo, hi] if name == "leaves" else [level, lo, hi]):
+        if params != ([level, lo, hi] if name == "nodes" else [lo, hi]):
             raise AssertionError(f"unexpected parameters for {name}: {params}")
         _SQL[key] = sql
     return _SQL[key]
 
 
 def read_leaves(lo: int, hi: int) -> list[bytes]:
-    """Leaf hashes ``lo`` to ``hi - 1`` from the check-in table; StorageFault if any is absent."""
+    """Leaf hashes ``lo`` to ``hi - 1``; StorageFault if any is absent.
+
+    Leaves live in two tables, check-ins and audit entries (aggregator/audit_log.py),
+    merged here by leaf index.
+    """
     db = CheckinEntry._meta.database
     out: list[bytes] = []
-    for index, leaf in db.execute_sql(_sql("leaves"), (lo, hi)).fetchall():
+    rows = db.execute_sql(_sql("leaves"), (lo, hi)).fetchall()
+    audit = db.execute_sql(_sql("audit_leaves"), (lo, hi)).fetchall()
+    if audit:
+        rows = sorted(rows + audit, key=lambda item: int(item[0]))
+    for index, leaf in rows:
         if index != lo + len(out) or len(bytes(leaf)) != 32:
             raise StorageFault(f"leaf {lo + len(out)} is missing or damaged")
         out.append(bytes(leaf))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import click
 
 from .cli_options import CONFIG_OPTION
-from .config import ConfigError, load_config
+from .config import ConfigError
+from .token_cli import token_commands
 
 # Threads per worker: each connection being read or served holds one (web_worker.py).
 THREADS = 32
@@ -81,57 +81,7 @@ def web_command(config_path: Path, bind: str, workers: int, issuer: bool) -> Non
     os.execv(argv[0], argv)
 
 
-@click.group("token")
-def token_group() -> None:
-    """Operator tokens for the enrol and retire endpoints."""
-
-
-def _open(config_path: Path) -> None:
-    from .db import open_database
-
-    try:
-        open_database(load_config(config_path).database_url)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@token_group.command("create")
-@CONFIG_OPTION
-@click.option("--name", required=True, help="Who the token is for (unique).")
-def token_create(config_path: Path, name: str) -> None:
-    """Make a token and print it once; only its hash is stored."""
-    from .operators import TokenError, create_token
-
-    _open(config_path)
-    try:
-        token = create_token(name)
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(token)
-    click.echo(f"token for {name}: shown once, keep it secret", err=True)
-
-
-@token_group.command("revoke")
-@CONFIG_OPTION
-@click.option("--name", required=True)
-def token_revoke(config_path: Path, name: str) -> None:
-    """Revoke an operator's token."""
-    from .operators import TokenError, revoke_token
-
-    _open(config_path)
-    try:
-        revoke_token(name)
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"revoked the token of {name}")
-
-
-@token_group.command("list")
-@CONFIG_OPTION
-def token_list(config_path: Path) -> None:
-    """Operator names and token ids (never secrets), one JSON object per line."""
-    from .operators import list_tokens
-
-    _open(config_path)
-    for row in list_tokens():
-        click.echo(json.dumps(row, sort_keys=True))
+token_group = token_commands(
+    "aggregator.operators:OPERATOR_TOKENS",
+    help_text="Operator tokens for the enrol and retire endpoints.",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -186,6 +187,10 @@ def _verify_remote(
         f"OK: {remote.blocks} blocks, tree size {remote.tree_size}, root "
         f"{remote.root.hex()} (leaf hashes from {url}; records not re-hashed)"
     )
+    if remote.audit_entries is None:
+        click.echo("audit entries: the server lists none (no /v1/audit)")
+    else:
+        click.echo(f"audit entries: {remote.audit_entries} listed, signed and in their leaves")
     if need == 0:
         return
     try:
@@ -217,6 +222,7 @@ def _verify_database(
         click.echo(
             f"OK: {summary.blocks} blocks, tree size {summary.tree_size}, root {summary.root.hex()}"
         )
+        click.echo(f"audit entries: {summary.audit_entries} signed and matching their leaves")
         if need:
             click.echo(_database_quorum(verifier, known, need, summary.tree_size, summary.root))
     except LedgerError as exc:
@@ -256,53 +262,146 @@ def _database_quorum(
 
 
 @ledger_group.command("prove")
-@click.argument("checkin_id")
+@click.argument("leaf_id", metavar="ID", required=False)
 @_ledger_source
 @_VKEY
 @click.option("--tree-size", type=click.IntRange(min=1), help="Prove against this checkpoint.")
+@click.option(
+    "--leaf",
+    "leaf_index",
+    type=click.IntRange(min=0),
+    help="Prove the leaf at this index instead (over --url: an audit entry's leaf).",
+)
 def prove_command(
-    checkin_id: str, url: str | None, database_url: str | None, vkey: str, tree_size: int | None
+    leaf_id: str | None,
+    url: str | None,
+    database_url: str | None,
+    vkey: str,
+    tree_size: int | None,
+    leaf_index: int | None,
 ) -> None:
-    """Print an inclusion proof of CHECKIN_ID (hex) and check it against a signed checkpoint."""
-    from .log_client import AuditError, LogClient, LogUnavailable, check_inclusion
+    """Print an inclusion proof of a check-in or audit entry ID (hex) and check it against a
+    signed checkpoint. For an audit entry, also check the signed entry and print it."""
+    from .log_client import AuditError, LogUnavailable, check_inclusion
 
     _one_source(url, database_url)
     verifier = _verifier(vkey)
-    try:
-        raw_id = bytes.fromhex(checkin_id)
-    except ValueError:
-        raw_id = b""
-    if len(raw_id) != 16 or checkin_id != raw_id.hex():
-        raise click.BadParameter(
-            "a check-in id is 32 lowercase hex digits", param_hint="CHECKIN_ID"
-        )
-    suffix = "" if tree_size is None else f"?tree_size={tree_size}"
+    if (leaf_id is None) == (leaf_index is None):
+        raise click.UsageError("give either an ID or --leaf")
+    raw_id = b""
+    if leaf_id is not None:
+        with contextlib.suppress(ValueError):
+            raw_id = bytes.fromhex(leaf_id)
+        if len(raw_id) != 16 or leaf_id != raw_id.hex():
+            raise click.BadParameter("an id is 32 lowercase hex digits", param_hint="ID")
     try:
         if url is not None:
-            answer = LogClient(url).json(f"/v1/proof/inclusion/{checkin_id}{suffix}")
+            answer, entry = _proof_from_url(url, raw_id, leaf_index, tree_size)
         else:
-            answer = _proof_from_db(str(database_url), raw_id, tree_size)
+            answer, entry = _proof_from_db(str(database_url), raw_id, leaf_index, tree_size)
+        raw_id = bytes.fromhex(str(answer.get("id")))
         checked = check_inclusion(raw_id, answer, verifier)
+        if entry is not None:
+            _check_audit_answer(entry, answer, verifier)
     except (AuditError, LogUnavailable, ValueError) as exc:
         _fail(str(exc))
-    click.echo(f"check-in {checkin_id}")
+    what = "audit entry" if entry is not None else "check-in"
+    click.echo(f"{what} {raw_id.hex()}")
     click.echo(f"leaf index {checked.leaf_index} of tree size {checked.tree_size}")
     click.echo(f"root {checked.root.hex()} (checkpoint signed by {verifier.name})")
     for i, node in enumerate(checked.proof):
         click.echo(f"proof[{i}] {node.hex()}")
+    if entry is not None:
+        click.echo(
+            f"entry: {entry.action} by {entry.actor} ({entry.role}) at_ms {entry.at_ms} "
+            f"case {entry.case.hex()} counts {entry.counts} reason {entry.reason!r}"
+        )
     if not checked.bound_to_id:
         click.echo("note: the leaf's commitment was not given; its link to the id is unchecked")
-    click.echo("OK: the check-in is included in the signed tree")
+    click.echo(f"OK: the {what} is included in the signed tree")
 
 
-def _proof_from_db(database_url: str, checkin_id: bytes, tree_size: int | None) -> dict:
+def _check_audit_answer(entry: Any, answer: dict, verifier: NoteVerifier) -> None:
+    """The audit entry is signed by the ledger key and is the very leaf proved."""
+    from .log_client import AuditError
+
+    try:
+        entry.verify(verifier.public_key)
+    except ProtocolError as exc:
+        raise AuditError(f"audit entry does not verify: {exc}") from exc
+    if answer.get("kind") != "audit" or answer.get("leaf_hash") != entry.leaf_hash.hex():
+        raise AuditError("the proved leaf is not this audit entry")
+
+
+def _proof_from_url(
+    url: str, raw_id: bytes, leaf_index: int | None, tree_size: int | None
+) -> tuple[dict, Any]:
+    """The proof answer (with ``id``) and, for an audit entry, the parsed signed entry."""
+    import base64
+
+    from protocol.audit_entry import parse_audit_entry
+
+    from .log_client import AuditError, LogClient, LogUnavailable
+
+    client = LogClient(url)
+    listed: dict[str, Any] | None = None
+    if leaf_index is not None:
+        page = client.json(f"/v1/audit?start={leaf_index}&limit=1").get("entries")
+        if not isinstance(page, list) or not page or not isinstance(page[0], dict):
+            raise AuditError(f"no audit entry is listed at leaf {leaf_index}")
+        listed = page[0]
+        if listed.get("leaf_index") != leaf_index:
+            raise AuditError(f"no audit entry is listed at leaf {leaf_index}")
+        raw_id = bytes.fromhex(str(listed.get("id")))
+    suffix = "" if tree_size is None else f"?tree_size={tree_size}"
+    answer = client.json(f"/v1/proof/inclusion/{raw_id.hex()}{suffix}")
+    answer["id"] = raw_id.hex()
+    if answer.get("kind") != "audit":
+        return answer, None
+    if listed is None:
+        try:
+            listed = client.json(f"/v1/audit/{raw_id.hex()}")
+        except LogUnavailable as exc:
+            raise AuditError(f"the audit entry is not listed: {exc}") from exc
+    entry = parse_audit_entry(base64.b64decode(str(listed.get("entry")), validate=True))
+    if entry.audit_id != raw_id:
+        raise AuditError("the listed audit entry has another id")
+    return answer, entry
+
+
+def _proof_from_db(
+    database_url: str, raw_id: bytes, leaf_index: int | None, tree_size: int | None
+) -> tuple[dict, Any]:
     import peewee
 
-    from aggregator.proofs import ProofError, StorageFault, TreeCache, inclusion
+    from aggregator.audit_log import AuditLogEntry, by_audit_id
+    from aggregator.proofs import (
+        ProofError,
+        StorageFault,
+        TreeCache,
+        inclusion,
+        inclusion_of,
+        leaf_by_index,
+    )
+    from protocol.audit_entry import parse_audit_entry
 
     db = _open_ledger(database_url)
     try:
-        return inclusion(TreeCache(), checkin_id, tree_size).to_json()
+        if leaf_index is None:
+            answer = inclusion(TreeCache(), raw_id, tree_size).to_json()
+            row = None
+        else:
+            row = leaf_by_index(leaf_index)
+            if row is None:
+                _fail(f"no sealed leaf {leaf_index}")
+            answer = inclusion_of(TreeCache(), row, tree_size).to_json()
+            raw_id = bytes(row.audit_id if isinstance(row, AuditLogEntry) else row.checkin_id)
+        answer["id"] = raw_id.hex()
+        if answer.get("kind") != "audit":
+            return answer, None
+        stored = by_audit_id(raw_id)
+        assert stored is not None and stored.wire is not None  # it was just proved
+        return answer, parse_audit_entry(bytes(stored.wire))
     except (ProofError, StorageFault, peewee.DatabaseError) as exc:
         _fail(str(exc))
     finally:

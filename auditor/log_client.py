@@ -5,6 +5,13 @@ ledger key's signatures, the blocks must link, and every root is recomputed from
 leaf hashes the server lists. (Over HTTP the leaves are hashes: the records they
 commit to stay private, so ``ledger verify --db`` is the check that also recomputes
 every leaf from its record.)
+
+Audit entries are public (they name officials, never visitors): every entry the
+server lists (``GET /v1/audit``) must carry the ledger key's signature (or a given
+audit key's), and its leaf, rebuilt from the signed entry, must be the leaf hash at
+the listed index of the listed block. What a leaf hash alone cannot say is its kind,
+so a leaf the listing leaves out is not noticed here; ``ledger verify --db`` checks
+every stored row.
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from protocol import merkle
-from protocol.block import leaf_data
+from protocol.audit_entry import AuditEntry, parse_audit_entry
+from protocol.block import AUDIT_LEAF, audit_leaf_data, leaf_data
 from protocol.chain import ChainError, ChainWalk
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.errors import ProtocolError
@@ -117,6 +127,75 @@ class RemoteSummary:
     tree_size: int
     root: bytes
     latest_checkpoint: Checkpoint | None
+    #: Audit entries listed and checked; None if the server lists none (an older server).
+    audit_entries: int | None = None
+
+
+@dataclass(frozen=True)
+class ListedAudit:
+    """An audit entry as listed, its signature checked; the walk checks its leaf."""
+
+    entry: AuditEntry
+    leaf_index: int
+    block: int
+
+
+def fetch_audit_entries(
+    client: LogClient, trusted: list[Ed25519PublicKey]
+) -> dict[int, ListedAudit] | None:
+    """Every listed audit entry by leaf index, each signed by one of ``trusted``.
+
+    None when the server has no audit listing (HTTP 404 on ``/v1/audit``).
+    """
+    found: dict[int, ListedAudit] = {}
+    start = 0
+    while True:
+        try:
+            page = client.json(f"/v1/audit?start={start}&limit={PAGE}")
+        except LogUnavailable as exc:
+            if exc.status == 404 and start == 0:
+                return None
+            raise
+        items = page.get("entries")
+        if not isinstance(items, list):
+            raise AuditError("audit entry list is malformed")
+        for item in items:
+            listed = _check_listed_audit(item, trusted)
+            if listed.leaf_index < start or listed.leaf_index in found:
+                raise AuditError(f"audit list is out of order at leaf {listed.leaf_index}")
+            found[listed.leaf_index] = listed
+            start = listed.leaf_index + 1
+        following = page.get("next")
+        if following is None:
+            return found
+        if following != start or not items:
+            raise AuditError(f"audit list skips from {start} to {following!r}")
+
+
+def _check_listed_audit(item: object, trusted: list[Ed25519PublicKey]) -> ListedAudit:
+    if not isinstance(item, dict):
+        raise AuditError("audit entry list is malformed")
+    index = _int(item.get("leaf_index"), "audit entry leaf_index")
+    where = f"audit entry at leaf {index}"
+    try:
+        wire = base64.b64decode(str(item.get("entry")), validate=True)
+        entry = parse_audit_entry(wire)
+        entry.verify(trusted)
+    except (binascii.Error, ValueError) as exc:  # ProtocolError is a ValueError
+        raise AuditError(f"{where} does not verify: {exc}") from exc
+    shown = {
+        "id": entry.audit_id.hex(),
+        "action": entry.action,
+        "actor": entry.actor,
+        "role": entry.role,
+        "at_ms": entry.at_ms,
+        "case": entry.case.hex(),
+        "reason": entry.reason,
+        "counts": entry.counts,
+    }
+    if any(item.get(name) != value for name, value in shown.items()):
+        raise AuditError(f"{where}: listed fields differ from the signed entry")
+    return ListedAudit(entry, index, _int(item.get("block"), f"{where} block"))
 
 
 def verify_remote_ledger(
@@ -124,8 +203,14 @@ def verify_remote_ledger(
     verifier: NoteVerifier,
     *,
     progress: Callable[[int], None] | None = None,
+    audit_keys: list[Ed25519PublicKey] | None = None,
 ) -> RemoteSummary:
-    """Fetch every block and its leaf hashes; re-check signatures, links, roots, checkpoints."""
+    """Fetch every block and its leaf hashes; re-check signatures, links, roots, checkpoints.
+
+    Also every listed audit entry: signed by the ledger key (or one of ``audit_keys``)
+    and, rebuilt into its leaf, found at its listed index in its listed block.
+    """
+    audits = fetch_audit_entries(client, [verifier.public_key, *(audit_keys or [])])
     walk = ChainWalk(verifier)
     while True:
         page = client.json(f"/v1/blocks?start={walk.height}&limit={PAGE}")
@@ -135,7 +220,7 @@ def verify_remote_ledger(
         for item in items:
             if not isinstance(item, dict):
                 raise AuditError("block list is malformed")
-            _check_block(client, item, walk)
+            _check_block(client, item, walk, audits or {})
             if progress:
                 progress(walk.height)
         following = page.get("next")
@@ -144,7 +229,11 @@ def verify_remote_ledger(
         if following != walk.height:
             raise AuditError(f"block list skips from {walk.height} to {following!r}")
     latest = _latest_checkpoint(client, walk) if walk.height else None
-    return RemoteSummary(walk.height, walk.tree.size, walk.tree.root(), latest)
+    beyond = [index for index in (audits or {}) if index >= walk.tree.size]
+    if beyond:
+        raise AuditError(f"audit entry listed at leaf {min(beyond)}, beyond the tree")
+    count = None if audits is None else len(audits)
+    return RemoteSummary(walk.height, walk.tree.size, walk.tree.root(), latest, count)
 
 
 def _latest_checkpoint(client: LogClient, walk: ChainWalk) -> Checkpoint:
@@ -160,7 +249,9 @@ def _latest_checkpoint(client: LogClient, walk: ChainWalk) -> Checkpoint:
     return latest
 
 
-def _check_block(client: LogClient, item: dict[str, Any], walk: ChainWalk) -> None:
+def _check_block(
+    client: LogClient, item: dict[str, Any], walk: ChainWalk, audits: dict[int, ListedAudit]
+) -> None:
     """Check one listed block (the chain walk plus the columns the server lists)."""
     where = f"block {walk.height}"
     try:
@@ -173,7 +264,14 @@ def _check_block(client: LogClient, item: dict[str, Any], walk: ChainWalk) -> No
         if not isinstance(leaves, list) or len(leaves) != header.leaf_count:
             raise AuditError(f"{where}: the server lists the wrong number of leaves")
         for i, leaf in enumerate(leaves):
-            walk.tree.append(_hex(leaf, 32, f"{where} leaf {header.first_leaf + i}"))
+            index = header.first_leaf + i
+            value = _hex(leaf, 32, f"{where} leaf {index}")
+            listed = audits.get(index)
+            if listed is not None and (
+                listed.entry.leaf_hash != value or listed.block != header.height
+            ):
+                raise AuditError(f"{where}: leaf {index} is not the audit entry listed there")
+            walk.tree.append(value)
         walk.close_block(header, str(item.get("checkpoint")))
     except ChainError as exc:
         raise AuditError(str(exc)) from exc
@@ -217,9 +315,15 @@ def check_inclusion(
     commit = answer.get("commit")
     bound = False
     if commit is not None:
-        expected = merkle.leaf_hash(leaf_data(checkin_id, _hex(commit, 32, "commit")))
+        raw_commit = _hex(commit, 32, "commit")
+        if answer.get("kind") == AUDIT_LEAF:
+            expected = merkle.leaf_hash(audit_leaf_data(checkin_id, raw_commit))
+            what = "audit entry"
+        else:
+            expected = merkle.leaf_hash(leaf_data(checkin_id, raw_commit))
+            what = "check-in"
         if expected != leaf:
-            raise AuditError("the leaf does not name this check-in id")
+            raise AuditError(f"the leaf does not name this {what} id")
         bound = True
     try:
         merkle.verify_inclusion(leaf, index, size, proof, checkpoint.root_hash)

@@ -6,6 +6,16 @@ links to the previous header by hash; the genesis block links to 32 zero bytes.
 A leaf is the canonical CBOR map ``{"v": 1, "id": checkin_id, "commit": digest}``
 where ``digest`` is SHA-256 of the signed check-in record: the ledger commits to
 a visit without holding it.
+
+Leaf kinds. Since issue 12 the tree holds a second kind of leaf, the audit entry
+(protocol/audit_entry.py): ``{"v": 1, "kind": "audit", "id": audit_id, "commit":
+SHA-256 of the signed entry}``. The check-in leaf keeps its bytes exactly (no
+``kind`` key: a leaf without one is a check-in), so every ledger sealed before
+stays valid and every stored leaf hash is unchanged; only the new kind carries a
+marker. The two kinds can never be confused: their maps have different key sets,
+hence different encodings and different leaf hashes. ``v`` stays 1: nothing about
+the existing format changed, and a parser that knows only check-in leaves refuses
+an audit leaf (unknown field ``kind``) rather than misreading it.
 """
 
 from __future__ import annotations
@@ -28,6 +38,19 @@ GENESIS_PREV = bytes(32)
 ORIGIN_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}"
 LEAF_VERSION = 1
 _LEAF = record({"v": one_of(LEAF_VERSION), "id": raw(CHECKIN_ID_SIZE), "commit": raw(32)})
+#: Leaf kinds: a check-in leaf has no ``kind`` key; every other kind names itself.
+CHECKIN_LEAF = "checkin"
+AUDIT_LEAF = "audit"
+#: Audit ids are the size of check-in ids (16 random bytes).
+AUDIT_ID_SIZE = 16
+_AUDIT_LEAF = record(
+    {
+        "v": one_of(LEAF_VERSION),
+        "kind": one_of(AUDIT_LEAF),
+        "id": raw(AUDIT_ID_SIZE),
+        "commit": raw(32),
+    }
+)
 
 _SCHEMA = {
     "origin": text(ORIGIN_PATTERN, 128),
@@ -94,9 +117,37 @@ def leaf_data(checkin_id: bytes, commitment: bytes) -> bytes:
 
 
 def parse_leaf(data: bytes) -> tuple[bytes, bytes]:
-    """The check-in id and commitment inside a leaf."""
+    """The check-in id and commitment inside a check-in leaf (any other kind is refused)."""
     value = decode(data, max_size=128, what="leaf")
     if type(value) is dict and type(value.get("v")) is int and value["v"] != LEAF_VERSION:
         raise UnsupportedVersionError(f"leaf version {value['v']} is not supported")
     value = _LEAF(value, "leaf")
     return value["id"], value["commit"]
+
+
+def audit_leaf_data(audit_id: bytes, commitment: bytes) -> bytes:
+    """The bytes of the ledger leaf for one audit entry (``commitment``: SHA-256 of it)."""
+    value = {"v": LEAF_VERSION, "kind": AUDIT_LEAF, "id": audit_id, "commit": commitment}
+    _AUDIT_LEAF(value, "leaf")
+    return encode(value)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A parsed leaf of either kind."""
+
+    kind: str
+    id: bytes
+    commit: bytes
+
+
+def parse_any_leaf(data: bytes) -> Leaf:
+    """A leaf of any kind: ``checkin`` (no ``kind`` key) or ``audit``; strict."""
+    value = decode(data, max_size=128, what="leaf")
+    if type(value) is dict and type(value.get("v")) is int and value["v"] != LEAF_VERSION:
+        raise UnsupportedVersionError(f"leaf version {value['v']} is not supported")
+    if type(value) is dict and "kind" in value:
+        value = _AUDIT_LEAF(value, "leaf")
+        return Leaf(AUDIT_LEAF, value["id"], value["commit"])
+    value = _LEAF(value, "leaf")
+    return Leaf(CHECKIN_LEAF, value["id"], value["commit"])

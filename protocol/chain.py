@@ -12,6 +12,11 @@ caller feeds each block in turn::
         walk.close_block(header, checkpoint)
 
 and every failure is a :class:`ChainError` whose message starts with ``block N:``.
+
+The walk sees leaf hashes only, so it needs no change for the second leaf kind (audit
+entries, protocol/audit_entry.py): what each leaf is, and whether it matches what is
+stored or listed, is checked by the caller as it feeds the leaves in
+(aggregator/audit.py from storage, auditor/log_client.py against ``GET /v1/audit``).
 """
 
 from __future__ import annotations

@@ -100,3 +100,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
             yield running
     except BrokerError as exc:
         pytest.fail(f"cannot start Mosquitto (./dev test installs it): {exc}")
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker of this test's own: persistent sessions from other tests cannot leak in."""
+    try:
+        with LocalBroker(workdir=tmp_path / "broker") as running:
+            yield running
+    except BrokerError as exc:
+        pytest.fail(f"cannot start Mosquitto (./dev test installs it): {exc}")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 #: Fixtures that start a process (or ask for one that does).
-SPAWNING_FIXTURES = frozenset({"broker", "private_postgres", "chromium"})
+SPAWNING_FIXTURES = frozenset({"broker", "own_broker", "private_postgres", "chromium"})
 
 #: Audit events raised when a process is started.
 _SPAWN_EVENTS = frozenset(

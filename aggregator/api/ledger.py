@@ -1,15 +1,19 @@
-"""Ledger blueprint: checkpoints (plain and cosigned), blocks, their leaves, proofs."""
+"""Ledger blueprint: checkpoints (plain and cosigned), blocks, their leaves, audit entries,
+proofs."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import cosignatures, proofs
+from protocol.errors import ProtocolError
+
+from .. import audit_log, cosignatures, proofs
 from ..db import BlockEntry
 from . import params
 from .errors import ApiError, bad_request
@@ -20,6 +24,7 @@ ledger_api = Blueprint("ledger", __name__, url_prefix="/v1")
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 T = TypeVar("T")
+_AUDIT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _note(text: str) -> Response:
@@ -135,9 +140,50 @@ def block_leaves(height: str) -> Response:
     )
 
 
+@ledger_api.get("/audit")
+def audit_entries() -> Response:
+    """Sealed audit entries from leaf index ``start`` (default 0), at most ``limit``.
+
+    Each entry: its id, leaf index, block, the signed entry (base64 CBOR, to check
+    against the ledger key) and its fields. ``next`` is the leaf index to ask from.
+    """
+    params.only_params("start", "limit")
+    start = params.query_int("start", 0)
+    limit = params.query_int("limit", DEFAULT_PAGE, low=1, high=MAX_PAGE)
+    assert start is not None and limit is not None
+    rows = audit_log.sealed(start, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify(
+        entries=[_audit_json(r) for r in rows],
+        next=rows[-1].leaf_index + 1 if more else None,
+    )
+
+
+@ledger_api.get("/audit/<audit_id>")
+def audit_entry(audit_id: str) -> Response:
+    """One sealed audit entry by its id (32 lowercase hex digits)."""
+    params.only_params()
+    if not _AUDIT_ID.fullmatch(audit_id):
+        bad_request("bad_audit_id", "an audit id is 32 lowercase hex digits")
+    row = audit_log.by_audit_id(bytes.fromhex(audit_id))
+    if row is None or row.leaf_index is None:
+        raise ApiError(404, "unknown_audit_entry", "no sealed audit entry has this id")
+    return jsonify(_audit_json(row))
+
+
+def _audit_json(row: audit_log.AuditLogEntry) -> dict[str, object]:
+    try:
+        return audit_log.entry_json(row)
+    except ProtocolError as exc:
+        log.error("stored audit entry at leaf %s does not parse: %s", row.leaf_index, exc)
+        raise ApiError(500, "storage_fault", "the stored ledger is damaged") from exc
+
+
 @ledger_api.get("/proof/inclusion/<checkin>")
 def inclusion(checkin: str) -> Response:
-    """Inclusion proof of a check-in against the checkpoint of ``tree_size`` (default latest)."""
+    """Inclusion proof of a check-in or audit entry (by id) against the checkpoint of
+    ``tree_size`` (default latest)."""
     params.only_params("tree_size")
     checkin_id = params.checkin_id(checkin)
     size = params.query_int("tree_size", None, low=1)

@@ -57,12 +57,6 @@ AUTHORITY = X25519PrivateKey.generate()
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    with LocalBroker(workdir=tmp_path / "broker") as running:
-        yield running
-
-
-@pytest.fixture
 def site(tmp_path: Path, own_broker: LocalBroker) -> Site:
     return init_simulated_site(
         tmp_path / "site",

@@ -6,9 +6,6 @@ acknowledged and dropped as ``inbox_full``: every message arrives, once, in orde
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -22,12 +19,6 @@ BURST = 300
 INBOX = 10
 
 pytestmark = pytest.mark.spawns
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    with LocalBroker(workdir=tmp_path / "broker") as running:
-        yield running
 
 
 def test_a_burst_beyond_the_inbox_waits_at_the_broker(own_broker: LocalBroker) -> None:

@@ -46,13 +46,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker of this test's own: persistent sessions from other tests cannot leak in."""
-    with LocalBroker(workdir=tmp_path / "broker") as running:
-        yield running
-
-
-@pytest.fixture
 def site(tmp_path: Path, own_broker: LocalBroker) -> Site:
     return init_simulated_site(tmp_path / "site", kiosks=1, visitors=3, mqtt_port=own_broker.port)
 

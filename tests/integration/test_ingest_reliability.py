@@ -35,12 +35,6 @@ pytestmark = pytest.mark.integration
 PYTHON = [sys.executable, "-m", "safecode", "aggregator"]
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    with LocalBroker(workdir=tmp_path / "broker") as running:
-        yield running
-
-
 class Site:
     def __init__(
         self, tmp_path: Path, broker: LocalBroker, kiosks: int, url: str | None, **aggregator

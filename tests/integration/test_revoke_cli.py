@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,12 +18,6 @@ from simulator.broker import LocalBroker
 from simulator.site import init_simulated_site
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    with LocalBroker(workdir=tmp_path / "broker") as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,7 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import keys, topics
-from protocol.block import leaf_data, parse_block, parse_leaf, sign_block
+from protocol.audit_entry import parse_audit_entry, sign_audit_entry
+from protocol.block import (
+    audit_leaf_data,
+    leaf_data,
+    parse_any_leaf,
+    parse_block,
+    parse_leaf,
+    sign_block,
+)
 from protocol.checkin import ClockState, parse_checkin, sign_checkin
 from protocol.credential import Credential, issue_credential
 from protocol.encoding import MAX_DEPTH, decode, encode
@@ -77,7 +85,21 @@ BLOCK = sign_block(
     sealed_ms=NOW * 1000,
 )
 LEAF = leaf_data(bytes(range(16)), bytes(32))
-VALID_WIRES = [PRES.to_bytes(), CRED.to_bytes(), CHECKIN, RECEIPT, BLOCK, LEAF]
+AUDIT = sign_audit_entry(
+    LEDGER,
+    {
+        "id": bytes(range(16)),
+        "action": "export",
+        "actor": "official",
+        "role": "health-official",
+        "at_ms": NOW * 1000,
+        "case": bytes(16),
+        "reason": "역학조사",
+        "counts": {"rows": 12},
+    },
+)
+AUDIT_LEAF = audit_leaf_data(bytes(range(16)), bytes(32))
+VALID_WIRES = [PRES.to_bytes(), CRED.to_bytes(), CHECKIN, RECEIPT, BLOCK, LEAF, AUDIT, AUDIT_LEAF]
 
 
 # --- the parsers under test ------------------------------------------------------------------
@@ -115,6 +137,18 @@ def run_block(data: bytes) -> Any:
     return header
 
 
+def run_audit_entry(data: bytes) -> Any:
+    entry = parse_audit_entry(data)
+    entry.verify(LEDGER.public_key())
+    return entry
+
+
+def run_any_leaf(data: bytes) -> Any:
+    leaf = parse_any_leaf(data)
+    assert len(leaf.id) == 16 and len(leaf.commit) == 32
+    return leaf
+
+
 def run_leaf(data: bytes) -> Any:
     checkin_id, commit = parse_leaf(data)
     assert len(checkin_id) == 16 and len(commit) == 32
@@ -128,6 +162,8 @@ BYTE_PARSERS: dict[str, Callable[[bytes], Any]] = {
     "receipt": run_receipt,
     "block": run_block,
     "leaf": run_leaf,
+    "audit-entry": run_audit_entry,
+    "any-leaf": run_any_leaf,
 }
 
 
@@ -150,6 +186,8 @@ def test_valid_wires_pass_their_own_parser():
     assert run_receipt(RECEIPT).block == 3
     assert run_block(BLOCK).height == 3
     assert run_leaf(LEAF) == (bytes(range(16)), bytes(32))
+    assert run_audit_entry(AUDIT).counts == {"rows": 12}
+    assert run_any_leaf(AUDIT_LEAF).kind == "audit"
     for wire in VALID_WIRES:
         run_decode(wire)
 
