@@ -19,6 +19,14 @@ computes that day's tag and finds the visits through an ordinary index; once ret
 destroys the day key the tag can never be computed again, and the column is blanked
 (aggregator/retention.py, aggregator/forget.py). No credential id is stored in the clear.
 
+What the tag gives away: one credential's visits stored on the same UTC day share a
+tag, so whoever reads the database (without the master key) can tell that the same
+unnamed visitor made those visits that day (a day's trail, never a name, never across
+days: the next day's key gives other tags). Before the tag, rows could not be linked
+at all. A tag also keyed by a few hours' bucket of ``received_ms`` would shorten that
+trail to the bucket, at the price of more tags per lookup (days x buckets x
+credentials); not done: a decision for the design, not for this module.
+
 This package decrypts only the rows a query needs (the case's, and those at its venues
 around its stays), never a table; it runs where the data master key is, as ingest does.
 """
