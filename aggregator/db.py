@@ -22,6 +22,7 @@ from support.private_files import prepare_private_sqlite
 from .models import all_models
 from .models_base import BaseModel, database_proxy
 from .tables import BlockEntry, CheckinEntry, KioskEntry
+from .trace.schema import upgrade_checkin_table
 
 __all__ = [
     "BaseModel",
@@ -81,8 +82,10 @@ def _create_tables(db: peewee.Database) -> None:
         # Processes starting together on a fresh database must not race to create tables.
         with db.atomic():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
+            upgrade_checkin_table(db)  # columns newer than the database, before its indexes
             db.create_tables(all_models())
     else:
+        upgrade_checkin_table(db)
         db.create_tables(all_models())
 
 

@@ -37,6 +37,8 @@ FORGOTTEN_COLUMNS = (
     "mono_ms",
     "placed_ms",
     "placement",
+    "venue_id",
+    "visit_tag",
 )
 #: Tables whose erased bytes :func:`reclaim` asks PostgreSQL to prune.
 _VACUUMED = ("checkin", "daykey")

@@ -28,6 +28,7 @@ from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
 from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
+from .trace.records import credential_id_of
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,10 @@ ENTRY_COLUMNS = (
     "mono_ms",
     "placed_ms",
     "placement",
+    "venue_id",
+    "visit_tag",
 )
-#: Rows per INSERT statement: 14 parameters each stays under SQLite's 32,766 and
+#: Rows per INSERT statement: 16 parameters each stays under SQLite's 32,766 and
 #: PostgreSQL's 65,535 parameters per statement.
 INSERT_CHUNK = 1000
 
@@ -204,8 +207,12 @@ def _row(
     data_vault: Vault | None,
 ) -> tuple[Any, ...]:
     """The values of a new check-in row, in ``ENTRY_COLUMNS`` order."""
-    # commit, day, the record encrypted under its day key, received_ms (aggregator.vault)
-    visit = CheckinEntry.visit_columns(record.checkin_id, record.wire, received_ms, data_vault)
+    # commit, day, the record encrypted under its day key, received_ms and the visit's
+    # lookup tag keyed by that day key (aggregator.vault, aggregator/trace/index.py)
+    credential_id = credential_id_of(record.presentation)  # parsed strictly in _verify
+    visit = CheckinEntry.visit_columns(
+        record.checkin_id, record.wire, received_ms, data_vault, credential_id
+    )
     return (
         record.checkin_id,
         record.kiosk_id,
@@ -221,6 +228,8 @@ def _row(
         placed.mono_ms,
         placed.placed_ms,
         placed.how,
+        record.venue_id,
+        visit["visit_tag"],
     )
 
 

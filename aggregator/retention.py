@@ -64,8 +64,8 @@ def destroy_expired_keys(
                 DayKey.day.in_(days)
             ).execute()
         # Also rows of days whose key was destroyed earlier but which still hold bytes.
-        erased = (
-            CheckinEntry.update(sealed=b"")
+        erased = (  # the visit tag dies with the key; blank it too (aggregator/trace/)
+            CheckinEntry.update(sealed=b"", visit_tag=None)
             .where((CheckinEntry.day < cutoff) & (CheckinEntry.sealed != b""))
             .execute()
         )

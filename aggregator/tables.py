@@ -67,23 +67,34 @@ class CheckinEntry(BaseModel):
     mono_ms = peewee.BigIntegerField(null=True)
     placed_ms = peewee.BigIntegerField(null=True)
     placement = peewee.CharField(max_length=16, null=True)
+    # --- tracing (aggregator/trace/): added by version 12, upgraded in place -------------
+    #: The kiosk's venue when stored (the registry's, public): visits overlap per venue.
+    venue_id = peewee.CharField(max_length=63, null=True)
+    #: HMAC of the visitor's credential id under a key derived from the day key: finds a
+    #: credential's visits while the day key lives, and never after (aggregator.vault).
+    visit_tag = BlobField(null=True, index=True)
 
     class Meta:
         table_name = "checkin"
         indexes = (
             (("kiosk", "seq"), True),
             (("kiosk", "boot_id", "placement", "mono_ms"), False),
+            (("venue_id", "placed_ms"), False),
         )
 
     @staticmethod
     def visit_columns(
-        checkin_id: bytes, wire: bytes, received_ms: int, data_vault: Vault | None = None
+        checkin_id: bytes,
+        wire: bytes,
+        received_ms: int,
+        data_vault: Vault | None = None,
+        credential_id: bytes | None = None,
     ) -> dict[str, Any]:
-        """``commit``, ``day``, ``sealed`` and ``received_ms`` for a new row (privacy group).
+        """``commit``, ``day``, ``sealed``, ``received_ms`` and ``visit_tag`` for a new row.
 
         The signed record is encrypted with ``data_vault``, else with the vault installed
         for this process (aggregator.vault.install); with neither this raises rather
-        than store a readable visit.
+        than store a readable visit. ``visit_tag`` is None without ``credential_id``.
         """
         day = day_of(received_ms)
         sealer = data_vault if data_vault is not None else installed()
@@ -92,6 +103,7 @@ class CheckinEntry(BaseModel):
             "day": day,
             "sealed": sealer.seal(checkin_id, wire, day),
             "received_ms": received_ms,
+            "visit_tag": None if credential_id is None else sealer.visit_tag(day, credential_id),
         }
 
 

@@ -25,10 +25,17 @@ sequence number and times stay readable (where and when, never who) until retent
 forgets them with the day key (aggregator/forget.py).
 Residual copies (backups, PostgreSQL WAL and free space) are outside what the
 retention job can erase.
+
+Visit tags (aggregator/trace/): each row also holds ``visit_tag`` = HMAC-SHA-256 of the
+visitor's credential id (16 bytes kept) under a key derived by HMAC from the row's day
+key, so tracing finds a credential's visits through an index while that key lives.
+:meth:`Vault.day_keys` reads the keys a tracing query needs in one query, from the
+database (never the sealing cache), so a destroyed day gives neither tags nor records.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 import time
@@ -51,6 +58,10 @@ MASTER_KEY_FILE = "data-master.key"
 DAY_MS = 86_400_000
 _VISIT_AD = b"safecode visit v1\x00"
 _WRAP_AD = b"safecode day key v1\x00"
+#: Derives a day's visit-tag key from its data key (aggregator/trace/index.py).
+_TAG_LABEL = b"safecode visit tag key v1\x00"
+#: Bytes of a visit tag: HMAC-SHA-256 under the day's tag key, truncated.
+VISIT_TAG_SIZE = 16
 
 
 class VaultError(Exception):
@@ -129,6 +140,7 @@ class Vault:
         self._master = AESGCM(master_key)
         self._now = now
         self._cache: dict[int, AESGCM] = {}
+        self._tag_cache: dict[int, bytes] = {}
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> Vault:
@@ -138,6 +150,9 @@ class Vault:
     # --- day keys -------------------------------------------------------------------------
 
     def _unwrap(self, row: DayKey) -> AESGCM:
+        return AESGCM(self._unwrap_raw(row))
+
+    def _unwrap_raw(self, row: DayKey) -> bytes:
         if row.destroyed:
             raise KeyDestroyedError(f"the data key of day {row.day} was destroyed")
         wrapped = bytes(row.wrapped)
@@ -149,7 +164,7 @@ class Vault:
             raise DecryptError(
                 f"the data key of day {row.day} does not open: wrong master key?"
             ) from exc
-        return AESGCM(raw)
+        return raw
 
     def _key_for_sealing(self, day: int) -> AESGCM:
         """Day ``day``'s key, made on first use (several processes may race: one wins)."""
@@ -164,8 +179,9 @@ class Vault:
                 day=day, wrapped=wrapped, created_ms=int(self._now() * 1000)
             ).on_conflict_ignore().execute()
             row = DayKey.get(DayKey.day == day)
-        key = self._unwrap(row)
-        self._cache[day] = key
+        raw = self._unwrap_raw(row)
+        key = self._cache[day] = AESGCM(raw)
+        self._tag_cache[day] = _tag_key(raw)
         return key
 
     def _key_for_opening(self, day: int) -> AESGCM:
@@ -179,6 +195,7 @@ class Vault:
         """Drop cached day keys (all, or those of ``days``) from this process's memory."""
         for day in list(self._cache) if days is None else days:
             self._cache.pop(day, None)
+            self._tag_cache.pop(day, None)
 
     # --- visits ---------------------------------------------------------------------------
 
@@ -206,6 +223,112 @@ class Vault:
     def open_entry(self, entry: CheckinEntry) -> bytes:
         """The signed record of a stored check-in (see :meth:`open`)."""
         return self.open(bytes(entry.checkin_id), entry.day, bytes(entry.sealed))
+
+    # --- visit tags and batch opening (aggregator/trace/) ----------------------------------
+
+    def visit_tag(self, day: int, credential_id: bytes) -> bytes:
+        """The lookup tag of a visit stored on ``day`` by ``credential_id`` (ingest side).
+
+        Keyed by a key derived from the day's data key: once retention destroys that
+        key, no one can compute the tags of that day again.
+        """
+        if day not in self._tag_cache:
+            self._key_for_sealing(day)
+        return _tag(self._tag_cache[day], credential_id)
+
+    def day_keys(self, days: list[int]) -> DayKeys:
+        """The keys of ``days`` read from the database now, in one query (never a cache)."""
+        found: dict[int, tuple[AESGCM, bytes] | VaultError] = {}
+        wanted = sorted(set(days))
+        if wanted:
+            db = DayKey._meta.database
+            p = db.param
+            sql = (
+                f'SELECT "day", "wrapped", "destroyed" FROM "{DayKey._meta.table_name}"'
+                f' WHERE "day" IN ({", ".join([p] * len(wanted))})'
+            )
+            for day, wrapped, destroyed in db.execute_sql(sql, wanted).fetchall():
+                row = DayKey(day=day, wrapped=wrapped, destroyed=bool(destroyed))
+                try:
+                    raw = self._unwrap_raw(row)
+                except VaultError as exc:
+                    found[day] = exc
+                    continue
+                found[day] = (AESGCM(raw), _tag_key(raw))
+        return DayKeys(found)
+
+    def lookup_tags(self, days: list[int], credential_ids: list[bytes]) -> dict[bytes, bytes]:
+        """Tag -> credential id for every credential on every day whose key still exists."""
+        return self.day_keys(days).tags(credential_ids)
+
+    def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
+        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read."""
+        return self.day_keys([day for _, day, _ in items]).open_many(items)
+
+
+class DayKeys:
+    """Some days' keys, read once for one tracing query; forgotten with the object.
+
+    A destroyed day, or one whose key was never made, has no key here: its tags cannot
+    be computed and its records cannot be opened.
+    """
+
+    def __init__(self, keys: dict[int, tuple[AESGCM, bytes] | VaultError]) -> None:
+        self._keys = keys
+
+    def _key(self, day: int) -> tuple[AESGCM, bytes] | VaultError:
+        key = self._keys.get(day)
+        if key is None:
+            key = self._keys[day] = NoKeyError(f"no data key was made for day {day}")
+        return key
+
+    def tags(self, credential_ids: list[bytes]) -> dict[bytes, bytes]:
+        """Tag -> credential id, for each credential on each day with a usable key."""
+        tags: dict[bytes, bytes] = {}
+        for key in self._keys.values():
+            if isinstance(key, tuple):
+                for credential_id in credential_ids:
+                    tags[_tag(key[1], credential_id)] = credential_id
+        return tags
+
+    def tag(self, day: int, credential_id: bytes) -> bytes:
+        """The visit tag of ``credential_id`` on ``day``; VaultError if its key is unusable."""
+        key = self._key(day)
+        if isinstance(key, VaultError):
+            raise key
+        return _tag(key[1], credential_id)
+
+    def open_many(self, items: list[tuple[bytes, int, bytes]]) -> list[bytes | VaultError]:
+        """Open several ``(checkin_id, day, sealed)``: each record, or why it cannot be read."""
+        opened: list[bytes | VaultError] = []
+        for checkin_id, day, sealed in items:
+            key = self._key(day)
+            if isinstance(key, VaultError):
+                opened.append(key)
+                continue
+            try:
+                if len(sealed) <= NONCE_SIZE:
+                    raise InvalidTag
+                opened.append(
+                    key[0].decrypt(
+                        sealed[:NONCE_SIZE],
+                        sealed[NONCE_SIZE:],
+                        _VISIT_AD + _day_bytes(day) + checkin_id,
+                    )
+                )
+            except InvalidTag:
+                opened.append(
+                    DecryptError(f"check-in {checkin_id.hex()[:8]}..: does not open on day {day}")
+                )
+        return opened
+
+
+def _tag_key(raw_day_key: bytes) -> bytes:
+    return hmac.digest(raw_day_key, _TAG_LABEL, "sha256")
+
+
+def _tag(tag_key: bytes, credential_id: bytes) -> bytes:
+    return hmac.digest(tag_key, credential_id, "sha256")[:VISIT_TAG_SIZE]
 
 
 def destroyed_days() -> set[int]:

@@ -18,6 +18,7 @@ from .flood import flood_command
 from .ingest import ingest_command
 from .kiosk import kiosk_command
 from .qr_levels import qr_levels_command
+from .trace import trace_command
 from .wallet import wallet_command
 
 # QR capacity in alphanumeric characters at error correction M, versions 1-10 (ISO/IEC 18004).
@@ -33,6 +34,7 @@ bench_group.add_command(ingest_command)
 bench_group.add_command(flood_command)
 bench_group.add_command(qr_levels_command)
 bench_group.add_command(wallet_command)
+bench_group.add_command(trace_command)
 
 
 @bench_group.command("presentation")
