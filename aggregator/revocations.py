@@ -108,6 +108,14 @@ def next_seq_floors() -> dict[str, int]:
     }
 
 
+def next_seq_floor(kiosk_id: str) -> dict[str, int]:
+    """:func:`next_seq_floors` for one kiosk (``{}`` if it is unknown or retired)."""
+    row = KioskEntry.get_or_none(
+        (KioskEntry.kiosk_id == kiosk_id) & (KioskEntry.retired == False)  # noqa: E712
+    )
+    return {} if row is None else {kiosk_id: min(row.highest_seq, SEQ_MAX) + 1}
+
+
 def publish_revocations(
     publish: Publish,
     ledger_key: Ed25519PrivateKey,

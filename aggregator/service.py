@@ -33,7 +33,8 @@ from .db import KioskEntry, open_database
 from .heartbeat_gate import HeartbeatGate
 from .ingest import Ingestor, Outcome, Result, counter_key
 from .logs import RateLimitedLog
-from .revocations import next_seq_floors, publish_revocations, revoked_ids
+from .revocation_push import RevocationWatch
+from .revocations import next_seq_floor, publish_revocations, revoked_ids
 from .sequencer import SealedBlock, Sequencer, run_sequencer, seal_once
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class AggregatorService:
             config.heartbeat_interval_s
         )
         self.published_configs = PublishedConfigs()
+        self.revocation_watch = RevocationWatch()
         self._on_event = on_event or (lambda line: log.info("%s", line))
         self._stop_ingest = threading.Event()
         self._stop_sequencer = threading.Event()
@@ -329,7 +331,12 @@ class AggregatorService:
         )
         if updated:
             placement.note_heartbeat(kiosk_id, status, now_ms)
-        if updated and before is not None and not before.retired and _wants_config(before, status):
+        if not updated or before is None or before.retired:
+            return
+        if _wants_config(before, status):
+            self.send_config(kiosk_id, held_serial=_held_serial(status))
+        elif status["state"] == "online" and self.revocation_watch.due(kiosk_id):
+            self.ingestor.count("configs_pushed")  # revocations for a kiosk that stayed online
             self.send_config(kiosk_id, held_serial=_held_serial(status))
 
     def send_config(self, kiosk_id: str, *, held_serial: int | None = None) -> None:
@@ -343,7 +350,7 @@ class AggregatorService:
         may have lost the retained message); one holding them is left as it is.
         """
         revoked = revoked_ids()
-        floors = next_seq_floors()
+        floors = next_seq_floor(kiosk_id)
         digest = config_digest(revoked, floors.get(kiosk_id))
         last = self.published_configs.unchanged(kiosk_id, digest)
         try:
@@ -354,6 +361,7 @@ class AggregatorService:
                     self.ingestor.count("configs_resent")
                 else:
                     self.ingestor.count("configs_unchanged")
+                self.revocation_watch.sent(kiosk_id, revoked)
                 return
             sent = publish_revocations(
                 lambda topic, wire: self.bus.publish_config(kiosk_id, wire),
@@ -366,6 +374,7 @@ class AggregatorService:
             return
         wire = sent[kiosk_id]
         self.published_configs.remember(kiosk_id, digest, wire, parse_kiosk_config(wire).serial)
+        self.revocation_watch.sent(kiosk_id, revoked)
         self.ingestor.count("configs_sent")
 
     def _admit(self, message: tuple[str, bytes]) -> bool:

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_config
+from aggregator.config_memory import PublishedConfigs
 from aggregator.db import KioskEntry
 from aggregator.heartbeat_gate import HeartbeatGate
+from aggregator.revocation_push import RevocationWatch
 from aggregator.revocations import revoke
 from aggregator.service import AggregatorService
 from protocol import topics
@@ -186,3 +188,46 @@ def test_refusals_are_logged_through_the_rate_limit(
     refused = [r for r in caplog.records if "refused a check-in" in r.getMessage()]
     refused += [line for line in events if "refused a check-in" in line]
     assert 1 <= len(refused) <= 3, len(refused)
+
+
+def test_a_revocation_reaches_a_kiosk_that_stays_online(tmp_path: Path) -> None:
+    service, bus = _service(tmp_path)
+    clock = FakeClock()
+    service.revocation_watch = RevocationWatch(refresh_s=5, gap_s=30, clock=clock)
+    try:
+        service.handle(STATUS, encode_status("online", config_serial=None))
+        first = parse_kiosk_config(bus.configs[-1][1])
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert len(bus.configs) == 1  # nothing moved: no new config
+        revoke([b"\x03" * 8])  # a wallet left while the kiosk stayed online
+        clock.now += 10  # the list is read again; but the kiosk's last config is fresh
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert len(bus.configs) == 1
+        clock.now += 25
+        service.handle(STATUS, encode_status("online", config_serial=first.serial))
+        assert len(bus.configs) == 2
+        assert parse_kiosk_config(bus.configs[-1][1]).revoked == frozenset({b"\x03" * 8})
+        assert service.counts()["configs_pushed"] == 1
+        clock.now += 60  # up to date now: heartbeats cost no signature
+        service.handle(STATUS, encode_status("online", config_serial=first.serial + 1))
+        assert len(bus.configs) == 2
+    finally:
+        service.db.close()
+
+
+def test_a_restarted_aggregator_does_not_resign_every_online_kiosk(tmp_path: Path) -> None:
+    service, bus = _service(tmp_path)
+    clock = FakeClock()
+    try:
+        revoke([b"\x04" * 8])
+        service.handle(STATUS, encode_status("online", config_serial=None))  # came online
+        held = parse_kiosk_config(bus.configs[-1][1]).serial
+        # A new process: it remembers nothing it sent; the kiosk stays online.
+        service.published_configs = PublishedConfigs()
+        service.revocation_watch = RevocationWatch(refresh_s=0, gap_s=0, clock=clock)
+        for _ in range(3):
+            clock.now += 1
+            service.handle(STATUS, encode_status("online", config_serial=held))
+        assert len(bus.configs) == 1
+    finally:
+        service.db.close()
