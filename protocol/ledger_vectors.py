@@ -28,12 +28,9 @@ Byte strings are lowercase hex; roots in notes are base64, as in a checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
-import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,8 @@ from .block import audit_leaf_data, leaf_data
 from .checkpoint import Checkpoint, sign_checkpoint
 from .cosignature import CosignatureVerifier, Cosigner, with_signatures
 from .note import NoteSigner, NoteVerifier, Signature, sign_note
-from .vectors import ed25519, seed
+from .vectors import ed25519, seed, write_or_check
+from .vectors import render as render  # the file format is the wallet vectors'
 
 PATH = Path(__file__).with_name("vectors") / "ledger.json"
 FORMAT = 1
@@ -314,28 +312,9 @@ def generate() -> dict[str, Any]:
     }
 
 
-def render(vectors: Mapping[str, Any]) -> str:
-    """The file's text: sorted keys, two-space indent, ASCII only, a final newline."""
-    return json.dumps(vectors, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Write (or with ``--check`` compare) ``protocol/vectors/ledger.json``."""
-    parser = argparse.ArgumentParser(prog="python -m protocol.ledger_vectors", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if stale")
-    parser.add_argument("--path", type=Path, default=PATH, help="where the file goes")
-    args = parser.parse_args(argv)
-    text = render(generate())
-    if args.check:
-        current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
-        if current != text:
-            print(f"{args.path} is stale: run python -m protocol.ledger_vectors", file=sys.stderr)
-            return 1
-        return 0
-    args.path.parent.mkdir(parents=True, exist_ok=True)
-    args.path.write_text(text, encoding="utf-8")
-    print(f"wrote {args.path}")
-    return 0
+    return write_or_check("protocol.ledger_vectors", PATH, generate, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -269,23 +269,34 @@ def render(vectors: Mapping[str, Any]) -> str:
     return json.dumps(vectors, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write (or with ``--check`` compare) ``protocol/vectors/wallet.json``."""
-    parser = argparse.ArgumentParser(prog="python -m protocol.vectors", description=__doc__)
+def write_or_check(
+    prog: str,
+    default_path: Path,
+    make: Callable[[], Mapping[str, Any]],
+    argv: list[str] | None,
+    description: str | None,
+) -> int:
+    """The command line of a vector file: write it, or with ``--check`` compare it."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if stale")
-    parser.add_argument("--path", type=Path, default=PATH, help="where the file goes")
+    parser.add_argument("--path", type=Path, default=default_path, help="where the file goes")
     args = parser.parse_args(argv)
-    text = render(generate())
+    text = render(make())
     if args.check:
         current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
         if current != text:
-            print(f"{args.path} is stale: run python -m protocol.vectors", file=sys.stderr)
+            print(f"{args.path} is stale: run python -m {prog}", file=sys.stderr)
             return 1
         return 0
     args.path.parent.mkdir(parents=True, exist_ok=True)
     args.path.write_text(text, encoding="utf-8")
     print(f"wrote {args.path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with ``--check`` compare) ``protocol/vectors/wallet.json``."""
+    return write_or_check("protocol.vectors", PATH, generate, argv, __doc__)
 
 
 if __name__ == "__main__":
