@@ -52,6 +52,7 @@ from protocol.note import NoteVerifier
 from .. import proofs
 from ..api import params
 from ..api.errors import ApiError, refusals
+from ..page_headers import page_headers
 from . import ledger_view, strings
 
 explorer_app = Blueprint("explorer_app", __name__, template_folder="templates", static_folder=None)
@@ -63,15 +64,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    "Cache-Control": "no-cache",
-}
+HEADERS = page_headers(
+    CONTENT_SECURITY_POLICY, Referrer_Policy="no-referrer", Cache_Control="no-cache"
+)
 
 
 @explorer_app.errorhandler(ledger_view.LedgerDamaged)

@@ -30,6 +30,7 @@ from ..accounts.roles import ROLES
 from ..accounts.sessions import end_session, prune_sessions, start_session
 from ..accounts.users import end_sessions
 from ..api.errors import refusals
+from ..page_headers import page_headers
 from .forms import LanguageForm, LoginForm, LogoutForm
 from .guard import (
     SID_KEY,
@@ -56,15 +57,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    "X-Frame-Options": "DENY",
-}
+HEADERS = page_headers(
+    CONTENT_SECURITY_POLICY, Referrer_Policy="same-origin", X_Frame_Options="DENY"
+)
 WRONG_LOGIN = "Wrong name or password, or too many tries: wait a while and try again."
 THROTTLED_LOGIN = "Too many failed logins from this address: wait a while and try again."
 STALE_FORM = "The form was too old or not sent from this site: go back, reload and try again."

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, current_app, send_file
 
 from ..api import params
 from ..api.errors import ApiError
+from ..page_headers import page_headers
 
 wallet_app = Blueprint("wallet_app", __name__)
 
@@ -39,15 +40,9 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    "Cache-Control": "no-cache",
-}
+HEADERS = page_headers(
+    CONTENT_SECURITY_POLICY, Referrer_Policy="no-referrer", Cache_Control="no-cache"
+)
 
 
 def dist_dir() -> Path:
