@@ -70,6 +70,7 @@ import peewee
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from aggregator.db import connect_database
+from aggregator.ingest import ENTRY_COLUMNS
 from aggregator.models_base import database_proxy
 from aggregator.tables import CheckinEntry, KioskEntry
 from aggregator.trace.exposure import find_exposures
@@ -204,24 +205,8 @@ def _row(
     )
 
 
-_COLUMNS = (
-    "checkin_id",
-    "kiosk_id",
-    "seq",
-    "presentation_hash",
-    "commit",
-    "day",
-    "sealed",
-    "leaf_hash",
-    "scanned_ms",
-    "received_ms",
-    "boot_id",
-    "mono_ms",
-    "placed_ms",
-    "placement",
-    "venue_id",
-    "visit_tag",
-)
+#: The table columns a new check-in row fills, in ingest's order (ingest.ENTRY_COLUMNS).
+_COLUMNS = tuple(CheckinEntry._meta.fields[name].column_name for name in ENTRY_COLUMNS)
 
 
 def generate(town: Town, sealed_size: int) -> Iterator[list[tuple[Any, ...]]]:
