@@ -28,7 +28,6 @@ from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
 from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
-from .trace.records import credential_id_of
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -176,6 +175,9 @@ class _Prepared:
         return db.execute_sql(sql, (key,)).fetchone()
 
 
+Verified = tuple[int, CheckinRecord, placement.Placement, bytes]
+"""A verified message: its index in the batch, the record, its placed time, credential id."""
+
 #: Columns a new check-in row is inserted with (the rest are set when it is sealed).
 ENTRY_COLUMNS = (
     "checkin_id",
@@ -205,11 +207,14 @@ def _row(
     placed: placement.Placement,
     received_ms: int,
     data_vault: Vault | None,
+    credential_id: bytes,
 ) -> tuple[Any, ...]:
-    """The values of a new check-in row, in ``ENTRY_COLUMNS`` order."""
+    """The values of a new check-in row, in ``ENTRY_COLUMNS`` order.
+
+    ``credential_id`` is the visitor's, from the presentation ``_verify`` parsed.
+    """
     # commit, day, the record encrypted under its day key, received_ms and the visit's
     # lookup tag keyed by that day key (aggregator.vault, aggregator/trace/index.py)
-    credential_id = credential_id_of(record.presentation)  # parsed strictly in _verify
     visit = CheckinEntry.visit_columns(
         record.checkin_id, record.wire, received_ms, data_vault, credential_id
     )
@@ -314,11 +319,11 @@ class Ingestor:
         peewee.DatabaseError, with nothing stored: no receipt, the kiosk resends.
         """
         outcomes: list[Outcome | None] = []
-        verified: list[tuple[int, CheckinRecord, placement.Placement]] = []
+        verified: list[Verified] = []
         kiosks: dict[str, _Kiosk | None] = {}  # this batch's kiosk rows, read once each
         for index, (topic, payload) in enumerate(messages):
             try:
-                record, placed = self._verify(topic, payload, kiosks)
+                record, placed, credential_id = self._verify(topic, payload, kiosks)
             except Refused as exc:
                 outcomes.append(self._refused(topic, exc))
                 continue
@@ -330,7 +335,7 @@ class Ingestor:
                 outcomes.append(Outcome(Result.REFUSED, "internal_error"))
                 continue
             outcomes.append(None)
-            verified.append((index, record, placed))
+            verified.append((index, record, placed, credential_id))
         if verified:
             stored = self._store_isolating(verified)
             for index, outcome in stored:
@@ -339,9 +344,7 @@ class Ingestor:
                     self.count("stored")
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _store_isolating(
-        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
-    ) -> list[tuple[int, Outcome]]:
+    def _store_isolating(self, verified: list[Verified]) -> list[tuple[int, Outcome]]:
         """Store the batch in one commit; if a record's data faults it, each kiosk alone.
 
         A fault tied to the data (``peewee.DataError``, or a value the driver cannot
@@ -354,7 +357,7 @@ class Ingestor:
             return self._store_verified(verified)
         except (peewee.DataError, OverflowError):
             pass
-        by_kiosk: dict[str, list[tuple[int, CheckinRecord, placement.Placement]]] = {}
+        by_kiosk: dict[str, list[Verified]] = {}
         for item in verified:
             by_kiosk.setdefault(item[1].kiosk_id, []).append(item)
         stored: list[tuple[int, Outcome]] = []
@@ -377,16 +380,14 @@ class Ingestor:
                 )
         return sorted(stored, key=lambda pair: pair[0])
 
-    def _store_verified(
-        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
-    ) -> list[tuple[int, Outcome]]:
+    def _store_verified(self, verified: list[Verified]) -> list[tuple[int, Outcome]]:
         """Store verified records and note their sequence numbers, in one transaction."""
         # Encrypted and hashed before the write lock: other workers write meanwhile.
         rows = self._rows(verified)
         with self.store_lock, self._write_transaction():
             stored = self._store_batch(verified, rows)
             by_kiosk: dict[str, list[int]] = {}
-            for (_, record, _), (_, outcome) in zip(verified, stored, strict=True):
+            for (_, record, _, _), (_, outcome) in zip(verified, stored, strict=True):
                 if outcome.result is Result.STORED:
                     by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
             for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
@@ -415,7 +416,8 @@ class Ingestor:
 
     def _verify(
         self, topic: str, payload: bytes, kiosks: dict[str, _Kiosk | None]
-    ) -> tuple[CheckinRecord, placement.Placement]:
+    ) -> tuple[CheckinRecord, placement.Placement, bytes]:
+        """A verified record, its placed scan time and its visitor's credential id."""
         try:
             kiosk_id, leaf = topics.parse_topic(topic)
             if leaf != topics.CHECKIN:
@@ -449,21 +451,23 @@ class Ingestor:
             card = card_checks.is_card(presentation)
             if not (card and placed.how == placement.RECEIVED):  # a card's date is the desk's
                 self.outbox_age.check(placed, presentation.timestamp, received_ms)
-            self._check_presentation(presentation, placed)
+            self._check_presentation(presentation, placed, card)
             if card:  # last: only a genuine card leaves a sighting
                 self.cards.check_travel(presentation, venue_id, placed.placed_ms)
         except ProtocolError as exc:
             raise Refused(exc.reason, str(exc), record) from exc
-        return record, placed
+        return record, placed, presentation.credential.credential_id
 
-    def _check_presentation(self, pres: Presentation, placed: placement.Placement) -> None:
+    def _check_presentation(
+        self, pres: Presentation, placed: placement.Placement, card: bool
+    ) -> None:
         """The visitor's code at the placed scan time, the issuer check cached per credential.
 
         A phone's code is judged within its freshness window (:meth:`_check_fresh_code`),
         a printed card by its credential's validity alone (aggregator.card_checks).
         """
         at = placed.placed_ms / 1000
-        if card_checks.is_card(pres):  # signed once at the desk: no freshness window
+        if card:  # signed once at the desk: no freshness window
             pres.verify_card(
                 self.issuer_keys, now=at, skew=self.skew, issuer_check=self._check_issuer
             )
@@ -510,9 +514,7 @@ class Ingestor:
             return db.atomic("IMMEDIATE")
         return db.atomic()
 
-    def _rows(
-        self, verified: list[tuple[int, CheckinRecord, placement.Placement]]
-    ) -> dict[int, tuple[Any, ...]]:
+    def _rows(self, verified: list[Verified]) -> dict[int, tuple[Any, ...]]:
         """The new rows by position in ``verified``, the first record of each id only.
 
         A check-in id twice in one batch: only its first record is offered to the
@@ -520,17 +522,17 @@ class Ingestor:
         """
         received_ms = int(self._now() * 1000)
         first: dict[bytes, int] = {}
-        for position, (_, record, _) in enumerate(verified):
+        for position, (_, record, _, _) in enumerate(verified):
             first.setdefault(record.checkin_id, position)
         return {
-            position: _row(record, placed, received_ms, self.data_vault)
-            for position, (_, record, placed) in enumerate(verified)
+            position: _row(record, placed, received_ms, self.data_vault, credential_id)
+            for position, (_, record, placed, credential_id) in enumerate(verified)
             if first[record.checkin_id] == position
         }
 
     def _store_batch(
         self,
-        verified: list[tuple[int, CheckinRecord, placement.Placement]],
+        verified: list[Verified],
         rows: dict[int, tuple[Any, ...]],
     ) -> list[tuple[int, Outcome]]:
         """Insert verified records with multi-row INSERTs; each one's outcome, in order.
@@ -545,7 +547,7 @@ class Ingestor:
         for start in range(0, len(offered), INSERT_CHUNK):
             inserted.update(self._prepared.insert_checkins(offered[start : start + INSERT_CHUNK]))
         results: list[tuple[int, Outcome]] = []
-        for position, (index, record, placed) in enumerate(verified):
+        for position, (index, record, placed, _) in enumerate(verified):
             row = rows.get(position)
             row_id = None if row is None else inserted.get(record.checkin_id)
             if row is None or row_id is None:
