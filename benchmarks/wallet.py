@@ -206,16 +206,6 @@ def load_weight(browser: Browser, url: str, *, enrol: Enrol | None = None) -> Pa
     return weight
 
 
-def page_bytes(browser: Browser, url: str, *, enrol: Enrol | None = None) -> int:
-    """:attr:`PageWeight.page_bytes` of a first visit."""
-    return load_weight(browser, url, enrol=enrol).page_bytes
-
-
-def page_bytes_gzip(browser: Browser, url: str, *, enrol: Enrol | None = None) -> int:
-    """:attr:`PageWeight.page_bytes_gzip` of a first visit."""
-    return load_weight(browser, url, enrol=enrol).page_bytes_gzip
-
-
 # -- first code -----------------------------------------------------------------------
 
 
@@ -312,20 +302,6 @@ def first_code_times(
     return times
 
 
-def first_qr_ms_cold(
-    browser: Browser, url: str, *, enrol: Enrol | None = None, repeats: int = 5
-) -> float:
-    """Median ms to the painted code, caches and service worker cleared, storage kept."""
-    return first_code_times(browser, url, enrol=enrol, repeats=repeats).cold_median
-
-
-def first_qr_ms_offline(
-    browser: Browser, url: str, *, enrol: Enrol | None = None, repeats: int = 5
-) -> float:
-    """Median ms to the painted code offline, served by the service worker."""
-    return first_code_times(browser, url, enrol=enrol, repeats=repeats).offline_median
-
-
 # -- the code itself ------------------------------------------------------------------
 
 
@@ -352,11 +328,6 @@ def read_code(browser: Browser, url: str, *, enrol: Enrol | None = None) -> Code
     if not symbols:
         raise BrowserError("zxing-cpp could not tell the version of the code the kiosk read")
     return CodeReading(texts[0], symbols[0].version, symbols[0].ec_level, png)
-
-
-def qr_version(browser: Browser, url: str, *, enrol: Enrol | None = None) -> int:
-    """The QR version of the code the wallet shows (1-40)."""
-    return read_code(browser, url, enrol=enrol).version
 
 
 # -- all of them ----------------------------------------------------------------------

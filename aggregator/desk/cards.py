@@ -37,10 +37,11 @@ from protocol.authority_seal import seal_to_authority
 from protocol.contact import Contact, new_notify_secret, seal_contact
 from protocol.credential import issue_credential
 from protocol.errors import MalformedError
+from protocol.issuance import day_start, local_day
 from protocol.presentation import Presentation, make_card
 
 from .. import revocations
-from ..issuer.retention import forget_ended_revocations
+from ..issuer.retention import DAY_S, forget_ended_revocations
 from ..models_base import BaseModel, BlobField
 from ..phone_numbers import normalise_phone
 from ..phone_tag import phone_tag
@@ -91,11 +92,6 @@ class IssuedCard:
     first_name: str | None
 
 
-def local_midnight(day: dt.date, zone: dt.tzinfo) -> int:
-    """Unix seconds of the local midnight that starts ``day`` in ``zone``."""
-    return int(dt.datetime.combine(day, dt.time(0), tzinfo=zone).timestamp())
-
-
 def first_name(name: str | None) -> str | None:
     """The part of ``name`` the card may show: its first word, at most 20 characters."""
     if not name:
@@ -125,9 +121,9 @@ def issue_card(
     contact = Contact(e164, language, new_notify_secret(), name)  # checks the name
     tag = phone_tag(settings.issuer.pepper, e164)
     zone = settings.issuer.time_zone
-    today = dt.datetime.fromtimestamp(at, zone).date()
-    not_before = local_midnight(today, zone)
-    not_after = local_midnight(today + dt.timedelta(days=settings.card_days), zone)
+    today = local_day(at, zone)
+    not_before = day_start(today, zone)
+    not_after = day_start(today + dt.timedelta(days=settings.card_days), zone)
     one_off = keys.generate()
     credential = issue_credential(
         settings.issuer_key, keys.public_bytes(one_off), not_before=not_before, not_after=not_after
@@ -225,8 +221,8 @@ def forget_cards(now: float, retention_days: int) -> int:
     """
     if type(retention_days) is not int or retention_days < 1:
         raise ValueError("retention_days must be a whole number of days, at least 1")
-    cutoff_s = int(now) - retention_days * 86_400
-    ended = CardEntry.select(CardEntry.credential_id).where(CardEntry.expires_s < int(now) - 86_400)
+    cutoff_s = int(now) - retention_days * DAY_S
+    ended = CardEntry.select(CardEntry.credential_id).where(CardEntry.expires_s < int(now) - DAY_S)
     with CardEntry._meta.database.atomic():
         forget_ended_revocations(ended)
         return int(CardEntry.delete().where(CardEntry.expires_s < cutoff_s).execute())

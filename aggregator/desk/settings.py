@@ -11,7 +11,6 @@ issuer's ``ISSUER`` and ``ISSUER_KEY`` app settings (aggregator/api/desk.py), or
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,8 +18,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from protocol.presentation import CARD_MAX_DAYS
 
 from ..issuer.settings import IssuerSettings
-
-log = logging.getLogger("aggregator.api")
 
 #: Active (unexpired, unrevoked) cards one phone number may hold at once.
 DEFAULT_MAX_CARDS_PER_PHONE = 3
