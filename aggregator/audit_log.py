@@ -60,7 +60,7 @@ from protocol.audit_entry import (
 from protocol.block import audit_leaf_data
 from protocol.errors import ProtocolError
 
-from .models_base import BaseModel, BlobField
+from .models_base import BaseModel, BlobField, concrete_database
 
 log = logging.getLogger(__name__)
 
@@ -288,5 +288,4 @@ def entry_json(row: AuditLogEntry) -> dict[str, Any]:
 
 
 def _database() -> peewee.Database:
-    db = AuditLogEntry._meta.database
-    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    return concrete_database(AuditLogEntry._meta.database)

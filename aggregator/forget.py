@@ -22,6 +22,7 @@ import logging
 
 import peewee
 
+from .models_base import concrete_database
 from .tables import CheckinEntry
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _column_names() -> list[str]:
 
 def _concrete(db: peewee.Database) -> peewee.Database:
     """The database behind a proxy (the models' own), or ``db`` itself."""
-    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    return concrete_database(db)
 
 
 def allow_forgetting(db: peewee.Database) -> bool:

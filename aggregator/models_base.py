@@ -64,6 +64,12 @@ class ScopedDatabaseProxy(peewee.DatabaseProxy):
 database_proxy = ScopedDatabaseProxy()
 
 
+def concrete_database(db: peewee.Database | None = None) -> peewee.Database:
+    """The database behind a proxy (by default the models' own, as bound here), or ``db``."""
+    db = database_proxy if db is None else db
+    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+
+
 class BlobField(peewee.BlobField):
     """Bytes, stored as ``bytes`` on every database (psycopg2 adapts them to ``bytea``).
 

@@ -40,6 +40,7 @@ from protocol.receipt import (
 
 from . import audit_log
 from .db import BlockEntry, CheckinEntry
+from .models_base import concrete_database
 from .seqlock import SequencerLock, lock_for, seal_lock_sql
 from .tiles import fill_missing_tiles, write_tiles
 
@@ -272,8 +273,7 @@ def _set_leaf_indexes(rows: list[CheckinEntry], height: int) -> None:
 
 
 def _database() -> peewee.Database:
-    db = BlockEntry._meta.database
-    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    return concrete_database(BlockEntry._meta.database)
 
 
 def _reset_connection(db: peewee.Database) -> None:

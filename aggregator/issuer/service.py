@@ -43,6 +43,7 @@ from protocol.credential import issue_credential
 from protocol.errors import OversizeError, ProtocolError, SignatureError
 from protocol.issuance import WalletRequest
 
+from ..models_base import concrete_database
 from ..phone_numbers import PhoneNumberError, normalise_phone
 from ..phone_tag import phone_tag
 from ..revocations import revoke
@@ -290,8 +291,7 @@ def _lock_enrolment(enrolment_id: bytes) -> None:
     query = EnrolmentEntry.select(EnrolmentEntry.enrolment_id).where(
         EnrolmentEntry.enrolment_id == enrolment_id
     )
-    target = _database()
-    target = target.obj if isinstance(target, peewee.DatabaseProxy) else target
+    target = concrete_database(_database())
     if isinstance(target, peewee.PostgresqlDatabase):
         query = query.for_update()
     if query.first() is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import peewee
 
-from ..models_base import BaseModel, BlobField
+from ..models_base import BaseModel, BlobField, concrete_database
 
 
 class KeyOrderedModel(BaseModel):
@@ -30,8 +30,7 @@ class KeyOrderedModel(BaseModel):
 
     @classmethod
     def create_table(cls, safe: bool = True, **options: object) -> None:
-        database = cls._meta.database
-        target = database.obj if isinstance(database, peewee.DatabaseProxy) else database
+        target = concrete_database(cls._meta.database)
         saved = cls._meta.without_rowid
         cls._meta.without_rowid = isinstance(target, peewee.SqliteDatabase)
         try:

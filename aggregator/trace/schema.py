@@ -16,6 +16,7 @@ import logging
 
 import peewee
 
+from ..models_base import concrete_database
 from ..tables import CheckinEntry
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _existing_columns(db: peewee.Database, table: str) -> set[str] | None:
 
 def upgrade_checkin_table(db: peewee.Database) -> list[str]:
     """Add the tracing columns missing from an existing ``checkin`` table; their names."""
-    db = db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    db = concrete_database(db)
     table = CheckinEntry._meta.table_name
     present = _existing_columns(db, table)
     if present is None:  # a new database: create_tables makes it whole
