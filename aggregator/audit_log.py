@@ -36,7 +36,6 @@ auditor/log_client.py does it over the read API (``GET /v1/audit``).
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import time
 import unicodedata
@@ -48,16 +47,15 @@ from typing import Any
 import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from protocol import merkle
 from protocol.audit_entry import (
     AuditEntry,
+    audit_leaf_hash,
     encode_draft,
     new_audit_id,
     parse_audit_entry,
     parse_draft,
     sign_audit_entry,
 )
-from protocol.block import audit_leaf_data
 from protocol.errors import ProtocolError
 
 from .models_base import BaseModel, BlobField, concrete_database
@@ -185,9 +183,7 @@ def sign_rows(rows: Sequence[AuditLogEntry], key: Ed25519PrivateKey, first: int)
         except ProtocolError as exc:
             raise AuditLogError(f"stored audit entry {row.id} is damaged: {exc}") from exc
         row.wire = wire
-        row.leaf_hash = merkle.leaf_hash(
-            audit_leaf_data(bytes(row.audit_id), hashlib.sha256(wire).digest())
-        )
+        row.leaf_hash = audit_leaf_hash(bytes(row.audit_id), wire)
         row.leaf_index = first + offset
         hashes.append(row.leaf_hash)
     return hashes

@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass
 
 from protocol import merkle
-from protocol.block import AUDIT_LEAF, CHECKIN_LEAF, audit_leaf_data, leaf_data, parse_block
+from protocol.audit_entry import audit_leaf_hash
+from protocol.block import AUDIT_LEAF, CHECKIN_LEAF, leaf_data, parse_block
 from protocol.errors import ProtocolError
 
 from . import audit_log
@@ -159,11 +160,9 @@ def _commitment(entry: CheckinEntry | audit_log.AuditLogEntry) -> bytes | None:
     if isinstance(entry, audit_log.AuditLogEntry):
         if entry.wire is None:
             return None
-        commit = hashlib.sha256(bytes(entry.wire)).digest()
-        if merkle.leaf_hash(audit_leaf_data(bytes(entry.audit_id), commit)) == bytes(
-            entry.leaf_hash
-        ):
-            return commit
+        wire = bytes(entry.wire)
+        if audit_leaf_hash(bytes(entry.audit_id), wire) == bytes(entry.leaf_hash):
+            return hashlib.sha256(wire).digest()
         return None
     commit = bytes(entry.commit)
     checkin_id = bytes(entry.checkin_id)

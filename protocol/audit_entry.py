@@ -134,6 +134,11 @@ _SCHEMA: dict[str, Check] = {
 _FIELDS = record(_SCHEMA)
 
 
+def audit_leaf_hash(audit_id: bytes, wire: bytes) -> bytes:
+    """The RFC 9162 leaf hash of the signed entry ``wire`` with id ``audit_id``."""
+    return merkle.leaf_hash(audit_leaf_data(audit_id, hashlib.sha256(wire).digest()))
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """A parsed audit entry; ``verify`` checks its signature."""
@@ -163,7 +168,7 @@ class AuditEntry:
     @property
     def leaf_hash(self) -> bytes:
         """The RFC 9162 hash of this entry's leaf."""
-        return merkle.leaf_hash(self.leaf)
+        return audit_leaf_hash(self.audit_id, self.wire)
 
     def fields(self) -> dict[str, Any]:
         """The signed fields, as given to :func:`sign_audit_entry`."""
