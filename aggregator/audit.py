@@ -9,6 +9,7 @@ audit key, compared with the stored draft, and its leaf recomputed).
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -90,20 +91,9 @@ def verify_ledger(
 
 def _leaf_rows(height: int) -> Iterator[CheckinEntry | audit_log.AuditLogEntry]:
     """The rows of both leaf kinds sealed in block ``height``, in leaf order."""
-    audits = audit_log.block_rows(height)
-    if not audits:
-        yield from _block_rows(height)
-        return
-    pending = iter(audits)
-    nxt = next(pending, None)
-    for row in _block_rows(height):
-        while nxt is not None and nxt.leaf_index < row.leaf_index:
-            yield nxt
-            nxt = next(pending, None)
-        yield row
-    while nxt is not None:
-        yield nxt
-        nxt = next(pending, None)
+    yield from heapq.merge(
+        _block_rows(height), audit_log.block_rows(height), key=lambda row: row.leaf_index
+    )
 
 
 def _check_audit_row(
