@@ -9,7 +9,6 @@ uses (protocol.note, protocol.checkpoint, protocol.cosignature, protocol.merkle)
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from protocol.checkpoint import parse_checkpoint
 from protocol.cosignature import CosignatureVerifier
 from protocol.errors import ConsistencyProofError, InclusionProofError, MalformedError, NoteError
 from protocol.note import NoteVerifier, open_note, parse_note
+from tests.unit.node_tests import node_skip_reason, run_node_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPLORER = ROOT / "explorer"
@@ -146,9 +146,7 @@ def test_bad_inclusion_proofs_fail_for_their_reason(case: dict[str, Any]) -> Non
 
 def _node_ready() -> str | None:
     """Why the JavaScript tests cannot run here (None if they can)."""
-    if shutil.which("node") is None:
-        return "node is not installed (./dev setup installs Debian's nodejs)"
-    return None  # the tests import no npm package: only the build needs esbuild
+    return node_skip_reason()  # the tests import no npm package: only the build needs esbuild
 
 
 @pytest.mark.spawns
@@ -157,16 +155,7 @@ def test_node_tests_pass() -> None:
     reason = _node_ready()
     if reason:
         pytest.skip(reason)
-    done = subprocess.run(
-        ["node", "--test", "test/"],
-        cwd=EXPLORER,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "# fail 0" in done.stdout
+    run_node_tests(EXPLORER)
 
 
 _GOOD_NOTES = [n["note"] for n in VECTORS["notes"] if n["verdict"] == "ok"]

@@ -8,7 +8,6 @@ packages are installed (``./dev setup`` installs both).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from protocol import authority_key, authority_seal, contact, keys, signed, vecto
 from protocol.credential import Credential
 from protocol.presentation import CodeType, Presentation
 from protocol.schema import raw, uint
+from tests.unit.node_tests import node_skip_reason, run_node_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 WALLET = ROOT / "wallet"
@@ -115,11 +115,7 @@ def test_ha_key_vector_matches_its_private_half() -> None:
 
 def _node_ready() -> str | None:
     """Why the JavaScript tests cannot run here (None if they can)."""
-    if shutil.which("node") is None:
-        return "node is not installed (./dev setup installs Debian's nodejs)"
-    if not (WALLET / "node_modules" / "cborg").is_dir():
-        return "wallet/node_modules is missing (./dev setup runs npm ci in wallet/)"
-    return None
+    return node_skip_reason(WALLET / "node_modules" / "cborg")
 
 
 @pytest.mark.spawns
@@ -128,16 +124,7 @@ def test_node_tests_pass() -> None:
     reason = _node_ready()
     if reason:
         pytest.skip(reason)
-    done = subprocess.run(
-        ["node", "--test", "test/"],
-        cwd=WALLET,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "# fail 0" in done.stdout
+    run_node_tests(WALLET)
 
 
 @pytest.mark.spawns
