@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify
 
 from protocol.errors import MalformedError
 
@@ -34,7 +34,7 @@ from ..desk.settings import DeskSettings
 from ..issuer.settings import IssuerSettings
 from ..phone_numbers import PhoneNumberError
 from .bodies import json_object
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, bearer_token
 
 log = logging.getLogger("aggregator.api")
 desk_api = Blueprint("desk", __name__, url_prefix="/v1/desk")
@@ -48,13 +48,7 @@ def require_desk(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if not header:
-            raise ApiError(401, "no_token", "a desk token is required (Authorization: Bearer)")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "bad_token", "use Authorization: Bearer <desk token>")
+        token = bearer_token("desk token")
         if not tokens.looks_like_desk_token(token):
             try:
                 operators.authenticate(token)

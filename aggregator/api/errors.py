@@ -9,7 +9,7 @@ from collections import Counter
 from typing import NoReturn
 
 import peewee
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import counters
@@ -29,6 +29,21 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+def bearer_token(name: str) -> str:
+    """The request's ``Authorization: Bearer`` token; 401 ``no_token`` or ``bad_token``.
+
+    ``name`` says which token is wanted ("operator token", "desk token").
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if not header:
+        raise ApiError(401, "no_token", f"this needs Authorization: Bearer <{name}>")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "bad_token", f"use Authorization: Bearer <{name}>")
+    return token
 
 
 def bad_request(reason: str, message: str) -> NoReturn:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify
 
 from protocol import keys
 from protocol.enrolment import EnrolAnswer, SiteAnswer
@@ -35,7 +35,7 @@ from ..kiosk_trust import KioskTrust
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
 from . import params
 from .bodies import json_object
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, bearer_token
 from .registry_view import matching_kiosks, operator_entry
 
 log = logging.getLogger("aggregator.api")
@@ -48,14 +48,9 @@ def require_operator(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header:
-            raise ApiError(401, "no_token", "an operator token is required (Authorization: Bearer)")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "bad_token", "use Authorization: Bearer <operator token>")
+        token = bearer_token("operator token")
         try:
-            g.operator = operators.authenticate(token.strip())
+            g.operator = operators.authenticate(token)
         except operators.TokenError as exc:
             raise ApiError(401, "bad_token", "the operator token is not valid") from exc
         return view(*args, **kwargs)
