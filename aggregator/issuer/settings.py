@@ -66,28 +66,15 @@ class IssuerSettings:
 
 def parse_issuer_table(table: Any, *, base: Path) -> IssuerSettings:
     """Build IssuerSettings from the ``[issuer]`` table; relative paths from ``base``."""
-    if not isinstance(table, dict):
-        raise ConfigError("config [issuer] must be a table")
-    section = dict(table)
-    try:
-        key_path = _path(section.pop("authority_public_key"), base, "authority_public_key")
-        pepper_path = _path(section.pop("pepper_file"), base, "pepper_file")
-    except KeyError as exc:
-        raise ConfigError(f"config [issuer] lacks {exc}") from exc
-    zone = section.pop("time_zone", DEFAULT_TIME_ZONE)
-    days = section.pop("days_ahead", DEFAULT_DAYS_AHEAD)
-    limits = _limits(section)
-    if section:
-        raise ConfigError(f"config [issuer] has unknown settings: {', '.join(sorted(section))}")
-    if type(days) is not int or not 1 <= days <= MAX_DAYS_AHEAD:
-        raise ConfigError(f"issuer.days_ahead must be an integer from 1 to {MAX_DAYS_AHEAD}")
-    key_text = read_authority_key_text(key_path)
+    section = check_issuer_table(table, base=base)
+    key_text = read_authority_key_text(Path(section["authority_public_key"]))
+    limits = {name: section.get(name, default) for name, (default, _) in LIMITS.items()}
     return IssuerSettings(
         authority_key=parse_public_key(key_text),
         authority_key_text=key_text,
-        pepper=read_pepper(pepper_path),
-        time_zone=time_zone(zone),
-        days_ahead=days,
+        pepper=read_pepper(Path(section["pepper_file"])),
+        time_zone=time_zone(section.get("time_zone", DEFAULT_TIME_ZONE)),
+        days_ahead=section.get("days_ahead", DEFAULT_DAYS_AHEAD),
         **limits,
     )
 
