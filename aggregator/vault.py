@@ -207,18 +207,7 @@ class Vault:
 
     def open(self, checkin_id: bytes, day: int, sealed: bytes) -> bytes:
         """The signed record, or a VaultError subclass saying why it cannot be read."""
-        key = self._key_for_opening(day)
-        sealed = bytes(sealed)
-        if len(sealed) <= NONCE_SIZE:
-            raise DecryptError(f"check-in {checkin_id.hex()[:8]}..: no ciphertext stored")
-        try:
-            return key.decrypt(
-                sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], _VISIT_AD + _day_bytes(day) + checkin_id
-            )
-        except InvalidTag as exc:
-            raise DecryptError(
-                f"check-in {checkin_id.hex()[:8]}..: ciphertext does not open under day {day}"
-            ) from exc
+        return _open_visit(self._key_for_opening(day), checkin_id, day, bytes(sealed))
 
     def open_entry(self, entry: CheckinEntry) -> bytes:
         """The signed record of a stored check-in (see :meth:`open`)."""
@@ -307,20 +296,24 @@ class DayKeys:
                 opened.append(key)
                 continue
             try:
-                if len(sealed) <= NONCE_SIZE:
-                    raise InvalidTag
-                opened.append(
-                    key[0].decrypt(
-                        sealed[:NONCE_SIZE],
-                        sealed[NONCE_SIZE:],
-                        _VISIT_AD + _day_bytes(day) + checkin_id,
-                    )
-                )
-            except InvalidTag:
-                opened.append(
-                    DecryptError(f"check-in {checkin_id.hex()[:8]}..: does not open on day {day}")
-                )
+                opened.append(_open_visit(key[0], checkin_id, day, sealed))
+            except DecryptError as exc:
+                opened.append(exc)
         return opened
+
+
+def _open_visit(key: AESGCM, checkin_id: bytes, day: int, sealed: bytes) -> bytes:
+    """The signed record in ``sealed`` (nonce || ciphertext), or DecryptError."""
+    if len(sealed) <= NONCE_SIZE:
+        raise DecryptError(f"check-in {checkin_id.hex()[:8]}..: no ciphertext stored")
+    try:
+        return key.decrypt(
+            sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], _VISIT_AD + _day_bytes(day) + checkin_id
+        )
+    except InvalidTag as exc:
+        raise DecryptError(
+            f"check-in {checkin_id.hex()[:8]}..: ciphertext does not open under day {day}"
+        ) from exc
 
 
 def _tag_key(raw_day_key: bytes) -> bytes:
