@@ -14,8 +14,7 @@ from pathlib import Path
 import click
 
 from .bearer_tokens import BearerTokens, TokenError
-from .cli_options import CONFIG_OPTION
-from .config import ConfigError, load_config
+from .cli_options import CONFIG_OPTION, open_config_database
 
 
 def token_commands(tokens_path: str, *, help_text: str) -> click.Group:
@@ -24,12 +23,7 @@ def token_commands(tokens_path: str, *, help_text: str) -> click.Group:
     group = click.Group("token", help=help_text)
 
     def tokens(config_path: Path) -> BearerTokens:
-        from .db import open_database
-
-        try:
-            open_database(load_config(config_path).database_url)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
+        open_config_database(config_path)
         found: BearerTokens = getattr(importlib.import_module(module_name), attribute)
         return found
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import CONFIG_OPTION
-from ..config import ConfigError, load_config
+from ..cli_options import CONFIG_OPTION, open_config_database
 from .errors import AccountError
 from .roles import ROLES
 
@@ -31,15 +30,6 @@ _password_file = click.option(
 @click.group("user")
 def user_group() -> None:
     """Staff logins for the pages: officials, venue owners, operators, desk staff."""
-
-
-def _open(config_path: Path) -> None:
-    from ..db import open_database
-
-    try:
-        open_database(load_config(config_path).database_url)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _password(path: Path | None) -> str:
@@ -74,7 +64,7 @@ def add(
     """Make a login NAME with a role (venue owners: one --venue per venue)."""
     from .users import add_user
 
-    _open(config_path)
+    open_config_database(config_path)
     with _account_errors():
         add_user(name, role, _password(password_file), venues)
     click.echo(f"made {role} login {name}")
@@ -86,7 +76,7 @@ def list_command(config_path: Path) -> None:
     """Every login, one JSON object per line (never a password hash)."""
     from .users import list_users
 
-    _open(config_path)
+    open_config_database(config_path)
     for row in list_users():
         click.echo(json.dumps(row, sort_keys=True))
 
@@ -99,7 +89,7 @@ def disable(config_path: Path, name: str, enable: bool) -> None:
     """Disable a login (its sessions end at once), or enable it again."""
     from .users import set_disabled
 
-    _open(config_path)
+    open_config_database(config_path)
     with _account_errors():
         set_disabled(name, not enable)
     click.echo(f"{'enabled' if enable else 'disabled'} login {name}")
@@ -113,7 +103,7 @@ def passwd(config_path: Path, name: str, password_file: Path | None) -> None:
     """Set a new password (lifts a lockout, ends the login's sessions)."""
     from .users import set_password
 
-    _open(config_path)
+    open_config_database(config_path)
     with _account_errors():
         set_password(name, _password(password_file))
     click.echo(f"new password for {name}")
@@ -127,7 +117,7 @@ def venues_command(config_path: Path, name: str, venues: tuple[str, ...]) -> Non
     """Bind a venue owner's login to exactly these venues (ends its sessions)."""
     from .users import set_venues
 
-    _open(config_path)
+    open_config_database(config_path)
     with _account_errors():
         result = set_venues(name, venues)
     click.echo(f"{name}: {', '.join(result)}")
@@ -140,7 +130,7 @@ def logout(config_path: Path, name: str) -> None:
     """End every session of a login ("log out everywhere")."""
     from .users import log_out_everywhere
 
-    _open(config_path)
+    open_config_database(config_path)
     with _account_errors():
         ended = log_out_everywhere(name)
     click.echo(f"ended {ended} session(s) of {name}")

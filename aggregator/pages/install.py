@@ -53,6 +53,7 @@ from support.config_file import ConfigError
 
 from ..accounts.login import LoginPolicy
 from ..accounts.secret_key import load_or_create
+from ..accounts.sessions import SessionPolicy
 from .guard import PageForbidden, PageUnauthorized
 from .views import csrf_error, guard_error, staff_pages
 
@@ -65,8 +66,8 @@ API_PREFIX = "/v1/"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULTS: dict[str, Any] = {
     "COOKIE_SECURE": True,
-    "SESSION_IDLE_S": 30 * 60,
-    "SESSION_ABSOLUTE_S": 12 * 3600,
+    "SESSION_IDLE_S": SessionPolicy.idle_s,
+    "SESSION_ABSOLUTE_S": SessionPolicy.absolute_s,
 }
 
 
