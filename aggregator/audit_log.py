@@ -273,13 +273,7 @@ def entry_json(row: AuditLogEntry) -> dict[str, Any]:
         "leaf_index": row.leaf_index,
         "block": row.block_height,
         "entry": base64.b64encode(entry.wire).decode("ascii"),
-        "action": entry.action,
-        "actor": entry.actor,
-        "role": entry.role,
-        "at_ms": entry.at_ms,
-        "case": entry.case.hex(),
-        "reason": entry.reason,
-        "counts": entry.counts,
+        **entry.listed(),
     }
 
 

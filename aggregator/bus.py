@@ -12,6 +12,9 @@ import queue
 import re
 
 from protocol import topics
+from protocol.errors import ProtocolError
+
+from .status_box import StatusBox
 
 Message = tuple[str, bytes]
 SHARE_GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -33,10 +36,21 @@ def subscriptions(shared_group: str | None = None) -> list[str]:
     return [checkins, topics.ALL_STATUS]
 
 
+def status_kiosk(topic: str) -> str | None:
+    """The kiosk id of a status topic (``safecode/v1/kiosk/<id>/status``), else None."""
+    try:
+        kiosk_id, leaf = topics.parse_topic(topic)
+    except ProtocolError:
+        return None
+    return kiosk_id if leaf == topics.STATUS else None
+
+
 class Bus(abc.ABC):
     """What the aggregator needs from the broker."""
 
     inbox: queue.Queue[Message]
+    #: Where the bus puts status messages itself (newest per kiosk); None: in ``inbox``.
+    statuses: StatusBox | None = None
 
     @abc.abstractmethod
     def start(self) -> None:

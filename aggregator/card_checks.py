@@ -39,7 +39,7 @@ from protocol.checkin import CheckinRecord, parse_checkin
 from protocol.errors import ProtocolError
 from protocol.presentation import VERSION, CodeType, Presentation
 
-from .models_base import BaseModel, BlobField
+from .models_base import BaseModel, BlobField, write_transaction
 
 #: Default minimum minutes between a card's check-ins at two different venues.
 DEFAULT_TRAVEL_MINUTES = 10.0
@@ -130,7 +130,7 @@ class CardChecks:
         """
         key = card_key(presentation)
         db = CardSightingEntry._meta.database
-        with self._lock, _write_transaction(db):
+        with self._lock, write_transaction(db):
             if isinstance(db.obj, peewee.PostgresqlDatabase):
                 lock_id = int.from_bytes(key[:8], "big", signed=True)
                 db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
@@ -171,10 +171,3 @@ class CardChecks:
                 .where(CardSightingEntry.placed_ms < now_ms - self.horizon_ms)
                 .execute()
             )
-
-
-def _write_transaction(db: peewee.Database) -> contextlib.AbstractContextManager[object]:
-    """A transaction taking SQLite's write lock at BEGIN, so a check and its insert are one."""
-    if isinstance(db.obj, peewee.SqliteDatabase) and not db.in_transaction():
-        return db.atomic("IMMEDIATE")
-    return db.atomic()

@@ -1,6 +1,7 @@
 """``safecode aggregator``: run all of it on one machine, or one role per process.
 
-- ``run``: ingest, sequencer and read API in one process (one box);
+- ``run``: ingest, sequencer and read API in one process (one box); with ``--issuer``
+  it issues and traces cases too, with ``--tracing`` it traces;
 - ``ingest``: ingest workers only (start several with ``shared_group`` set);
 - ``sequence``: the one sequencer: seals blocks and sends receipts;
 - ``web``: the read API under gunicorn; ``token``: operator tokens;
@@ -8,6 +9,7 @@
 - ``user``: staff logins for the pages (aggregator/accounts);
 - ``retention``: destroy day keys past the retention period;
 - ``broker-init``: lay out a Mosquitto broker with per-kiosk accounts.
+- ``broker-region``: lay out a regional broker bridged to the central one.
 """
 
 from __future__ import annotations
@@ -110,9 +112,16 @@ def _serve(
 @click.option(
     "--issuer",
     is_flag=True,
-    help="Its read API also issues (wallet API and desk; opens the issuer key and pepper).",
+    help="Its read API also issues (wallet API and desk; opens the issuer key and pepper) "
+    "and traces cases (implies --tracing).",
 )
-def run(config_path: Path, log_json: bool, summary_json: bool, issuer: bool) -> None:
+@click.option(
+    "--tracing",
+    is_flag=True,
+    help="Its read API also serves the case API /v1/cases (opens the data master key and "
+    "the [issuer] table's pepper).",
+)
+def run(config_path: Path, log_json: bool, summary_json: bool, issuer: bool, tracing: bool) -> None:
     """Ingest, sequencer and read API in one process, until SIGTERM or Ctrl-C."""
     config = _load(config_path, log_json)
 
@@ -123,7 +132,7 @@ def run(config_path: Path, log_json: bool, summary_json: bool, issuer: bool) -> 
 
         from .web import create_app_from_config
 
-        app = create_app_from_config(config_path, issuer=issuer)
+        app = create_app_from_config(config_path, issuer=issuer, tracing=issuer or tracing)
         http: Any = make_server("127.0.0.1", config.http_port, app, threaded=True)
         threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
         click.echo(f"aggregator: read API on http://127.0.0.1:{config.http_port}/v1/checkpoint")
@@ -189,18 +198,24 @@ def retention(config_path: Path, days: int | None) -> None:
     """Destroy the day keys of visits older than the retention period; print what went.
 
     The issuer's records that only a trace of those visits could need go too: day
-    credentials (their sealed owners), batches and printed cards past the period.
+    credentials (their sealed owners), batches and printed cards past the period;
+    exposure notices published more than 28 days ago too, the exposure handles of
+    cases opened before the period, and the sealed openings of cases opened, or whose
+    period began, before it.
 
     Their records become unreadable for good; the ledger still verifies. Safe to run
     often (a systemd timer, say): a second run finds nothing to do.
     """
     import time
 
+    from .cases.service import forget_case_handles, forget_case_openings
     from .config import retention_below_outbox_age
     from .db import open_database
     from .desk.cards import forget_cards
+    from .fleet_history import prune_samples
     from .issuer.retention import forget_issued
     from .issuer.settings import DEFAULT_TIME_ZONE, time_zone
+    from .notices import forget_notices
     from .retention import destroy_expired_keys
 
     config = _load(config_path, False)
@@ -214,6 +229,10 @@ def retention(config_path: Path, days: int | None) -> None:
         report = destroy_expired_keys(now, keep)
         issued = forget_issued(now, keep, zone)
         cards = forget_cards(now, keep)
+        samples = prune_samples(int(now * 1000))  # the fleet chart's history (counts only)
+        notices = forget_notices(now)  # always 28 days: notices are about recent visits
+        handles = forget_case_handles(now, keep)
+        openings = forget_case_openings(now, keep)
     finally:
         db.close()
     click.echo(
@@ -225,6 +244,10 @@ def retention(config_path: Path, days: int | None) -> None:
                 "credentials_forgotten": issued.credentials,
                 "batches_forgotten": issued.batches,
                 "cards_forgotten": cards,
+                "fleet_samples_pruned": samples,
+                "notices_forgotten": notices,
+                "case_handles_forgotten": handles,
+                "case_openings_forgotten": openings,
             },
             sort_keys=True,
         )
@@ -233,13 +256,14 @@ def retention(config_path: Path, days: int | None) -> None:
 
 def _register_web() -> None:
     from .accounts.cli import user_group
-    from .broker_cli import broker_init_command
+    from .broker_cli import broker_init_command, broker_region_command
     from .desk.cli import desk_group
     from .revoke_cli import revoke_command
     from .web_cli import token_group, web_command
 
     aggregator_group.add_command(revoke_command)
     aggregator_group.add_command(broker_init_command)
+    aggregator_group.add_command(broker_region_command)  # regional brokers, bridged
     aggregator_group.add_command(web_command)
     aggregator_group.add_command(token_group)
     aggregator_group.add_command(desk_group)

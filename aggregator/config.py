@@ -17,6 +17,8 @@ from transport.settings import MqttSettings, mqtt_settings_from_table
 from .broker_admin import BrokerAdmin, parse_broker_admin
 from .bus import SHARE_GROUP
 from .issuer.settings import check_issuer_table
+from .region_homes import parse_regions
+from .trace.settings import TraceSettings, parse_trace_table
 
 #: Upper bound of aggregator.max_outbox_age_days: a kiosk's outbox holds days, not years.
 MAX_OUTBOX_AGE_DAYS = 90
@@ -38,7 +40,10 @@ class AggregatorConfig:
     #: Ingest worker threads per process (cryptography releases the GIL while verifying).
     ingest_workers: int = 2
     #: Check-ins a worker stores in one transaction at most (group commit).
-    ingest_batch: int = 200
+    ingest_batch: int = 500
+    #: Seconds a worker waits after a batch's first check-in for the rest of a burst, so
+    #: a burst costs one transaction, not one per few check-ins (0: take what is queued).
+    ingest_linger_s: float = 0.05
     #: Take check-ins through ``$share/<group>/...`` so ingest processes split the load.
     shared_group: str | None = None
     #: MQTT client id (persistent session); every process needs its own.
@@ -69,6 +74,11 @@ class AggregatorConfig:
     #: issues wallet credentials (``aggregator.issuer.settings.parse_issuer_table``); None:
     #: this site issues none.
     issuer: dict[str, Any] | None = None
+    #: The ``[trace]`` table: stays and thresholds of the exposure list (checked here, so a
+    #: bad table stops every process at start; used by the tracing process).
+    trace: TraceSettings = field(default_factory=TraceSettings)
+    #: Regional brokers kiosks may be enrolled on (``[regions]``, aggregator/region_homes.py).
+    regions: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(path: Path) -> AggregatorConfig:
@@ -96,6 +106,8 @@ def parse_config(data: dict[str, Any], *, base: Path) -> AggregatorConfig:
             mqtt=mqtt,
             broker_admin=parse_broker_admin(data.get("broker_admin"), mqtt, base=base),
             issuer=check_issuer_table(data["issuer"], base=base) if "issuer" in data else None,
+            trace=parse_trace_table(data.get("trace")),
+            regions=parse_regions(data.get("regions"), base=base),
             **_optional_key_paths(section, base),
             **section,
         )
@@ -202,6 +214,9 @@ def _check_ingest(config: AggregatorConfig) -> None:
     client_id = config.client_id
     if not isinstance(client_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", client_id):
         raise ConfigError("aggregator.client_id must be 1-64 letters, digits, '.', - or _")
+    linger = config.ingest_linger_s
+    if not _number(linger) or not 0 <= linger <= 1:
+        raise ConfigError("aggregator.ingest_linger_s must be a number from 0 to 1")
     for name in ("counter_flush_s", "log_interval_s", "heartbeat_interval_s"):
         value = getattr(config, name)
         if not _number(value) or not 0 < value <= 3600:

@@ -36,26 +36,27 @@ VALUE_MAX = 2**63 - 1
 
 
 def add(counts: Mapping[tuple[str, str], int]) -> None:
-    """Add ``counts`` to the stored counters in one transaction (upsert, both databases).
+    """Add ``counts`` to the stored counters in one statement (upsert, both databases).
 
     Counters derived from the ledger's rows (``DERIVED``) are skipped: they are never stored.
     The others only grow (counts below 1 are left out) and saturate: one that would
-    pass :data:`VALUE_MAX` stays at it.
+    pass :data:`VALUE_MAX` stays at it. One multi-row upsert, not one per counter: an
+    ingest process flushes every second, and a statement each cost it milliseconds.
     """
-    rows = [
-        {"name": name[:64], "label": label[:64], "value": min(value, VALUE_MAX)}
-        for (name, label), value in counts.items()
-        if value > 0 and name not in DERIVED
-    ]
-    if not rows:
+    merged: dict[tuple[str, str], int] = {}
+    for (name, label), value in counts.items():
+        if value > 0 and name not in DERIVED:
+            key = (name[:64], label[:64])  # two names cut to one key: one row, summed
+            merged[key] = min(merged.get(key, 0) + value, VALUE_MAX)
+    if not merged:
         return
-    db = CounterEntry._meta.database
-    with db.atomic():
-        for row in rows:
-            CounterEntry.insert(row).on_conflict(
-                conflict_target=[CounterEntry.name, CounterEntry.label],
-                update={CounterEntry.value: _saturated_sum()},
-            ).execute()
+    rows = [
+        {"name": name, "label": label, "value": value} for (name, label), value in merged.items()
+    ]
+    CounterEntry.insert_many(rows).on_conflict(
+        conflict_target=[CounterEntry.name, CounterEntry.label],
+        update={CounterEntry.value: _saturated_sum()},
+    ).execute()
 
 
 def _saturated_sum() -> peewee.Node:

@@ -40,6 +40,8 @@ FORGOTTEN_COLUMNS = (
     "placement",
     "venue_id",
     "visit_tag",
+    "door",
+    "code_mark",
 )
 #: Tables whose erased bytes :func:`reclaim` asks PostgreSQL to prune.
 _VACUUMED = ("checkin", "daykey")

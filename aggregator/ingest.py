@@ -26,8 +26,10 @@ from protocol.presentation import CodeType, Presentation
 from . import card_checks, placement
 from .db import CheckinEntry, KioskEntry
 from .logs import RateLimitedLog
+from .models_base import write_transaction
 from .outbox_age import DAY_S, DEFAULT_MAX_OUTBOX_AGE_DAYS, OutboxAge
 from .revocations import RevocationCache
+from .trace.records import code_type_of_presentation
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,42 @@ class Result(Enum):
     REFUSED = "refused"
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """The result, the reason for a refusal, and the stored or existing row."""
+    """The result, the reason for a refusal, and the stored or existing row.
 
-    result: Result
-    reason: str = ""
-    entry: CheckinEntry | None = None
-    #: Set when a record its kiosk really signed is refused for good: the kiosk is told.
-    refused_record: CheckinRecord | None = None
+    A stored check-in's row (``entry``) is built only when asked for: the service
+    needs rows only for duplicates, which carry theirs.
+    """
+
+    __slots__ = ("result", "reason", "refused_record", "_entry", "_values")
+
+    def __init__(
+        self,
+        result: Result,
+        reason: str = "",
+        entry: CheckinEntry | None = None,
+        refused_record: CheckinRecord | None = None,
+        *,
+        values: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.result = result
+        self.reason = reason
+        #: Set when a record its kiosk really signed is refused for good: the kiosk is told.
+        self.refused_record = refused_record
+        self._entry = entry
+        self._values = values  # a stored row: ENTRY_COLUMNS values, then its id
+
+    @property
+    def entry(self) -> CheckinEntry | None:
+        """The stored or existing row (None for a refusal)."""
+        if self._entry is None and self._values is not None:
+            entry = CheckinEntry(__no_default__=True)
+            entry.__data__.update(zip((*ENTRY_COLUMNS, "id"), self._values, strict=True))
+            self._entry = entry
+        return self._entry
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.result}, {self.reason!r})"
 
 
 class Refused(Exception):
@@ -88,26 +117,45 @@ def counter_key(key: str) -> tuple[str, str]:
 
 
 class IssuerCache:
-    """Credentials whose issuer signature verified, keyed by their bytes (a bounded LRU)."""
+    """Credentials whose issuer signature verified (a bounded LRU), with hit and miss counts.
+
+    Keyed by the parsed credential (a frozen dataclass: equal fields, equal bytes), so a
+    look-up encodes nothing.
+    """
 
     def __init__(self, maxsize: int = 100_000) -> None:
         self.maxsize = maxsize
         self._lock = threading.Lock()
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._seen: OrderedDict[Credential, None] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
     def check(self, credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]) -> bool:
         """Raise unless a trusted issuer signed ``credential``; True if it was cached."""
-        key = credential.to_bytes()
         with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
+            try:
+                self._seen.move_to_end(credential)  # one hash of the credential, not two
+            except KeyError:
+                pass
+            else:
+                self.hits += 1
                 return True
         credential.issuer_index(issuer_keys)
         with self._lock:
-            self._seen[key] = None
+            self.misses += 1
+            self._seen[credential] = None
             while len(self._seen) > self.maxsize:
                 self._seen.popitem(last=False)
         return False
+
+
+def _quote(db: peewee.Database, name: str) -> str:
+    """A table or column name quoted for ``db``."""
+    return db.quote[0] + name + db.quote[1]
+
+
+#: Columns of an enrolled kiosk's row that ingest reads, the key first.
+KIOSK_COLUMNS = ("kiosk_id", "device_key", "venue_id", "retired")
 
 
 class _Prepared:
@@ -121,9 +169,20 @@ class _Prepared:
     _N = 987_654_321_987_653
     _KIOSK = "\x00kiosk"
 
-    def note_sequence(self, kiosk_id: str, top: int, stored: int) -> None:
-        """``stored`` new seqs up to ``top``: gaps += rise of the highest seq - stored."""
+    def note_sequences(self, tops: list[tuple[str, int, int]]) -> None:
+        """For each (kiosk, top, stored): gaps += rise of the highest seq - stored.
+
+        One statement on PostgreSQL (``UPDATE ... FROM (VALUES ...)``), one prepared
+        statement run for each kiosk on SQLite (no round trips there).
+        """
         db = CheckinEntry._meta.database
+        if isinstance(db.obj, peewee.PostgresqlDatabase):
+            for start in range(0, len(tops), INSERT_CHUNK):
+                chunk = tops[start : start + INSERT_CHUNK]
+                db.execute_sql(
+                    self._pg_note_sql(db, len(chunk)), [v for item in chunk for v in item]
+                )
+            return
         built = self._sql.get((id(db.obj), "gaps"))
         if built is None:
             Kiosk, top_, n_ = KioskEntry, self._TOP, self._N
@@ -134,8 +193,55 @@ class _Prepared:
             ).where(Kiosk.kiosk_id == self._KIOSK)
             built = self._sql[(id(db.obj), "gaps")] = query.sql()
         sql, params = built
-        values = {self._TOP: top, self._N: stored, self._KIOSK: kiosk_id}
-        db.execute_sql(sql, [values.get(p, p) for p in params])
+        rows = []
+        for kiosk_id, top, stored in tops:
+            values = {self._TOP: top, self._N: stored, self._KIOSK: kiosk_id}
+            rows.append([values.get(p, p) for p in params])
+        db.cursor().executemany(sql, rows)
+
+    def _pg_note_sql(self, db: peewee.Database, n: int) -> str:
+        key = (id(db.obj), "gaps-pg", n)
+        sql = self._sql.get(key)
+        if sql is None:
+            table = _quote(db, KioskEntry._meta.table_name)
+            kiosk, high, gaps = (
+                _quote(db, KioskEntry._meta.fields[name].column_name)
+                for name in ("kiosk_id", "highest_seq", "gaps")
+            )
+            one = "(%s, %s::bigint, %s::bigint)"
+            rise = f"CASE WHEN {table}.{high} < v.top THEN v.top - {table}.{high} ELSE 0 END"
+            sql = self._sql[key] = (
+                f"UPDATE {table} SET {gaps} = {table}.{gaps} + {rise} - v.n, "
+                f"{high} = GREATEST({table}.{high}, v.top) "
+                f"FROM (VALUES {', '.join([one] * n)}) AS v (kiosk, top, n) "
+                f"WHERE {table}.{kiosk} = v.kiosk"
+            )
+        return sql
+
+    def highest_seqs(self, kiosk_ids: list[str]) -> dict[str, int]:
+        """Kiosk id -> its highest stored seq; PostgreSQL locks the rows, in this order.
+
+        ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: the batch's INSERT already holds a
+        KEY SHARE lock on these rows (its foreign key), and so may another worker's.
+        ``FOR UPDATE`` conflicts with KEY SHARE, so two batches of one kiosk each
+        waited for the other's: PostgreSQL aborted one ("deadlock detected") and its
+        kiosk waited for a resend. NO KEY UPDATE locks still exclude each other.
+        """
+        db = KioskEntry._meta.database
+        pg = isinstance(db.obj, peewee.PostgresqlDatabase)
+        table = _quote(db, KioskEntry._meta.table_name)
+        kiosk = _quote(db, KioskEntry._meta.fields["kiosk_id"].column_name)
+        high = _quote(db, KioskEntry._meta.fields["highest_seq"].column_name)
+        found: dict[str, int] = {}
+        for start in range(0, len(kiosk_ids), INSERT_CHUNK):
+            chunk = kiosk_ids[start : start + INSERT_CHUNK]
+            sql = (
+                f"SELECT {kiosk}, {high} FROM {table} "
+                f"WHERE {kiosk} IN ({', '.join([db.param] * len(chunk))}) "
+                f"ORDER BY {kiosk}{' FOR NO KEY UPDATE' if pg else ''}"
+            )
+            found.update((k, int(h)) for k, h in db.execute_sql(sql, chunk).fetchall())
+        return found
 
     def insert_checkins(self, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
         """INSERT ``rows`` (``ENTRY_COLUMNS`` order), skipping any a unique key refuses.
@@ -149,7 +255,7 @@ class _Prepared:
             fields = CheckinEntry._meta.fields
 
             def quote(name: str) -> str:
-                return db.quote[0] + name + db.quote[1]
+                return _quote(db, name)
 
             columns = ", ".join(quote(fields[name].column_name) for name in ENTRY_COLUMNS)
             one = "(" + ", ".join([db.param] * len(ENTRY_COLUMNS)) + ")"
@@ -161,18 +267,26 @@ class _Prepared:
         params = [value for row in rows for value in row]
         return {bytes(cid): row_id for cid, row_id in db.execute_sql(sql, params).fetchall()}
 
-    def fetchone(self, name: str, key: object) -> tuple[object, ...] | None:
-        db = CheckinEntry._meta.database
-        sql = self._sql.get((id(db.obj), name))
+    def kiosks(self, kiosk_ids: list[str]) -> list[tuple[Any, ...]]:
+        """(kiosk id, device key, venue id, retired) of those of ``kiosk_ids`` enrolled."""
+        if not kiosk_ids:
+            return []
+        db = KioskEntry._meta.database
+        sql = self._sql.get((id(db.obj), "kiosks"))
         if sql is None:
-            query = {
-                "kiosk": KioskEntry.select(
-                    KioskEntry.device_key, KioskEntry.venue_id, KioskEntry.retired
-                ),
-                "highest": KioskEntry.select(KioskEntry.highest_seq),
-            }[name].where(KioskEntry.kiosk_id == "?")
-            sql = self._sql[(id(db.obj), name)] = query.sql()[0]
-        return db.execute_sql(sql, (key,)).fetchone()
+            fields = KioskEntry._meta.fields
+            columns = [fields[name].column_name for name in KIOSK_COLUMNS]
+            sql = self._sql[(id(db.obj), "kiosks")] = (
+                f"SELECT {', '.join(_quote(db, name) for name in columns)} "
+                f"FROM {_quote(db, KioskEntry._meta.table_name)} "
+                f"WHERE {_quote(db, columns[0])} IN ({{}})"
+            )
+        found = []
+        for start in range(0, len(kiosk_ids), INSERT_CHUNK):
+            chunk = kiosk_ids[start : start + INSERT_CHUNK]
+            text = sql.format(", ".join([db.param] * len(chunk)))
+            found.extend(db.execute_sql(text, chunk).fetchall())
+        return found
 
 
 Verified = tuple[int, CheckinRecord, placement.Placement, bytes]
@@ -196,61 +310,76 @@ ENTRY_COLUMNS = (
     "placement",
     "venue_id",
     "visit_tag",
+    "door",
+    "code_mark",
 )
-#: Rows per INSERT statement: 16 parameters each stays under SQLite's 32,766 and
+#: Rows per INSERT statement: 18 parameters each stays under SQLite's 32,766 and
 #: PostgreSQL's 65,535 parameters per statement.
 INSERT_CHUNK = 1000
 
 
-def _row(
-    record: CheckinRecord,
-    placed: placement.Placement,
+def _rows_of(
+    verified: Sequence[tuple[CheckinRecord, placement.Placement, bytes]],
     received_ms: int,
     data_vault: Vault | None,
-    credential_id: bytes,
-) -> tuple[Any, ...]:
-    """The values of a new check-in row, in ``ENTRY_COLUMNS`` order.
+) -> list[tuple[Any, ...]]:
+    """The values of new check-in rows, each in ``ENTRY_COLUMNS`` order.
 
-    ``credential_id`` is the visitor's, from the presentation ``_verify`` parsed.
+    Each item is a record, its placement and its visitor's credential id (from the
+    presentation ``_verify`` parsed). Sealed under one day key in one pass: commit,
+    day, the record encrypted under that key, received_ms and the visit's lookup tag
+    keyed by it (aggregator.vault, aggregator/trace/index.py).
     """
-    # commit, day, the record encrypted under its day key, received_ms and the visit's
-    # lookup tag keyed by that day key (aggregator.vault, aggregator/trace/index.py)
-    visit = CheckinEntry.visit_columns(
-        record.checkin_id, record.wire, received_ms, data_vault, credential_id
+    visits = CheckinEntry.visits_columns(
+        [
+            (
+                record.checkin_id,
+                record.wire,
+                credential_id,
+                code_type_of_presentation(record.presentation),
+            )
+            for record, _, credential_id in verified
+        ],
+        received_ms,
+        data_vault,
     )
-    return (
-        record.checkin_id,
-        record.kiosk_id,
-        record.seq,
-        card_checks.presentation_hash(record),
-        visit["commit"],
-        visit["day"],
-        visit["sealed"],
-        leaf_hash(leaf_data(record.checkin_id, record.digest)),
-        record.scanned_ms,
-        visit["received_ms"],
-        placed.boot_id,
-        placed.mono_ms,
-        placed.placed_ms,
-        placed.how,
-        record.venue_id,
-        visit["visit_tag"],
-    )
+    return [
+        (
+            record.checkin_id,
+            record.kiosk_id,
+            record.seq,
+            card_checks.presentation_hash(record),
+            visit["commit"],
+            visit["day"],
+            visit["sealed"],
+            leaf_hash(leaf_data(record.checkin_id, visit["commit"])),  # = record.digest
+            record.scanned_ms,
+            visit["received_ms"],
+            placed.boot_id,
+            placed.mono_ms,
+            placed.placed_ms,
+            placed.how,
+            record.venue_id,
+            visit["visit_tag"],
+            record.door,
+            visit["code_mark"],
+        )
+        for (record, placed, _), visit in zip(verified, visits, strict=True)
+    ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Kiosk:
-    """An enrolled kiosk's row as ingest needs it; the device key parsed on first use."""
+    """An enrolled kiosk's row as ingest needs it, with its device key parsed (None: bad)."""
 
     device_key: bytes
+    public: Ed25519PublicKey | None
     venue_id: str
     retired: bool
-    _public: Ed25519PublicKey | None = None
 
-    def public_key(self) -> Ed25519PublicKey:
-        if self._public is None:
-            self._public = keys.load_public(bytes(self.device_key))
-        return self._public
+
+#: Parsed device keys kept by an ingestor (all are forgotten when it is full).
+DEVICE_KEY_CACHE = 100_000
 
 
 class Ingestor:
@@ -282,6 +411,7 @@ class Ingestor:
         self._now = now
         self.tally = Tally()
         self._prepared = _Prepared()
+        self._device_keys: dict[bytes, Ed25519PublicKey] = {}
         self.issuer_cache = IssuerCache(issuer_cache_size)
         self.revoked = RevocationCache()
         self.refusal_log = refusal_log or RateLimitedLog(log)
@@ -300,8 +430,14 @@ class Ingestor:
 
     @property
     def counts(self) -> Counter[str]:
-        """A snapshot of the counts so far."""
-        return self.tally.snapshot()
+        """A snapshot of the counts so far (the issuer cache counts its own)."""
+        counts = self.tally.snapshot()
+        cache = self.issuer_cache
+        if cache.hits:
+            counts["issuer_cache:hit"] = cache.hits
+        if cache.misses:
+            counts["issuer_cache:miss"] = cache.misses
+        return counts
 
     def count(self, key: str, n: int = 1) -> None:
         """Add to one count (thread-safe)."""
@@ -320,10 +456,11 @@ class Ingestor:
         """
         outcomes: list[Outcome | None] = []
         verified: list[Verified] = []
-        kiosks: dict[str, _Kiosk | None] = {}  # this batch's kiosk rows, read once each
-        for index, (topic, payload) in enumerate(messages):
+        parsed = [self._parse_topic(topic) for topic, _ in messages]
+        kiosks = self._kiosks({part for part in parsed if type(part) is tuple})
+        for index, ((topic, payload), part) in enumerate(zip(messages, parsed, strict=True)):
             try:
-                record, placed, credential_id = self._verify(topic, payload, kiosks)
+                record, placed, credential_id = self._verify(part, payload, kiosks)
             except Refused as exc:
                 outcomes.append(self._refused(topic, exc))
                 continue
@@ -337,11 +474,12 @@ class Ingestor:
             outcomes.append(None)
             verified.append((index, record, placed, credential_id))
         if verified:
-            stored = self._store_isolating(verified)
-            for index, outcome in stored:
+            stored = 0
+            for index, outcome in self._store_isolating(verified):
                 outcomes[index] = outcome
-                if outcome.result is Result.STORED:
-                    self.count("stored")
+                stored += outcome.result is Result.STORED
+            if stored:
+                self.count("stored", stored)
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _store_isolating(self, verified: list[Verified]) -> list[tuple[int, Outcome]]:
@@ -384,14 +522,13 @@ class Ingestor:
         """Store verified records and note their sequence numbers, in one transaction."""
         # Encrypted and hashed before the write lock: other workers write meanwhile.
         rows = self._rows(verified)
-        with self.store_lock, self._write_transaction():
+        with self.store_lock, write_transaction():
             stored = self._store_batch(verified, rows)
             by_kiosk: dict[str, list[int]] = {}
             for (_, record, _, _), (_, outcome) in zip(verified, stored, strict=True):
                 if outcome.result is Result.STORED:
                     by_kiosk.setdefault(record.kiosk_id, []).append(record.seq)
-            for kiosk_id in sorted(by_kiosk):  # one lock order: no deadlock on PostgreSQL
-                self._note_sequences(kiosk_id, by_kiosk[kiosk_id])
+            self._note_sequences(by_kiosk)
         return stored
 
     def _refused(self, topic: str, exc: Refused) -> Outcome:
@@ -407,39 +544,72 @@ class Ingestor:
         )
         return Outcome(Result.REFUSED, exc.reason, refused_record=exc.record)
 
-    def _kiosk(self, kiosk_id: str, kiosks: dict[str, _Kiosk | None]) -> _Kiosk | None:
-        """The enrolled kiosk's row and parsed device key, read once per batch."""
-        if kiosk_id not in kiosks:
-            row = self._prepared.fetchone("kiosk", kiosk_id)
-            kiosks[kiosk_id] = None if row is None else _Kiosk(*row)
-        return kiosks[kiosk_id]
-
-    def _verify(
-        self, topic: str, payload: bytes, kiosks: dict[str, _Kiosk | None]
-    ) -> tuple[CheckinRecord, placement.Placement, bytes]:
-        """A verified record, its placed scan time and its visitor's credential id."""
+    @staticmethod
+    def _parse_topic(topic: str) -> tuple[str, str] | Refused:
+        """A check-in topic's kiosk id, or why the message is refused."""
         try:
             kiosk_id, leaf = topics.parse_topic(topic)
-            if leaf != topics.CHECKIN:
-                raise Refused("wrong_topic", f"check-ins are not taken on {leaf}")
+        except ProtocolError as exc:
+            return Refused(exc.reason, str(exc))
+        if leaf != topics.CHECKIN:
+            return Refused("wrong_topic", f"check-ins are not taken on {leaf}")
+        return kiosk_id, leaf
+
+    def _kiosks(self, parts: set[tuple[str, str]]) -> dict[str, _Kiosk]:
+        """The enrolled kiosks named by a batch's topics, read in one query.
+
+        Read afresh for every batch (a retired or re-keyed kiosk counts at once); only
+        the parsing of a device key is remembered, keyed by the key's bytes.
+        """
+        rows = self._prepared.kiosks(sorted(kiosk_id for kiosk_id, _ in parts))
+        return {
+            row[0]: _Kiosk(bytes(row[1]), self._public_key(bytes(row[1])), row[2], bool(row[3]))
+            for row in rows
+        }
+
+    def _public_key(self, raw: bytes) -> Ed25519PublicKey | None:
+        """A kiosk's parsed device key, remembered by its bytes; None if it does not parse."""
+        known = self._device_keys.get(raw)
+        if known is None:
+            try:
+                known = keys.load_public(raw)
+            except ProtocolError:
+                return None  # parsed again (and refused) when its record is verified
+            if len(self._device_keys) >= DEVICE_KEY_CACHE:
+                self._device_keys.clear()
+            self._device_keys[raw] = known
+        return known
+
+    def _verify(
+        self,
+        part: tuple[str, str] | Refused,
+        payload: bytes,
+        kiosks: dict[str, _Kiosk],
+    ) -> tuple[CheckinRecord, placement.Placement, bytes]:
+        """A verified record, its placed scan time and its visitor's credential id."""
+        if isinstance(part, Refused):
+            raise part
+        kiosk_id = part[0]
+        try:
             record = parse_checkin(payload)
         except ProtocolError as exc:
             raise Refused(exc.reason, str(exc)) from exc
         if record.kiosk_id != kiosk_id:
             raise Refused("topic_mismatch", f"record of {record.kiosk_id} on {kiosk_id}'s topic")
-        kiosk = self._kiosk(kiosk_id, kiosks)
+        kiosk = kiosks.get(kiosk_id)
         if kiosk is None:
             raise Refused("unknown_kiosk", f"kiosk {kiosk_id} is not enrolled")
         if kiosk.retired:
             raise Refused("retired_kiosk", f"kiosk {kiosk_id} is retired")
         venue_id = kiosk.venue_id
         try:
-            record.verify(kiosk.public_key())
+            record.verify(kiosk.public or keys.load_public(kiosk.device_key))
         except ProtocolError as exc:  # not this kiosk's record: nobody to tell
             raise Refused(exc.reason, str(exc)) from exc
-        received_ms = int(self._now() * 1000)
+        now = self._now()
+        received_ms = int(now * 1000)
         placed = placement.place(kiosk_id, record.clock, record.scanned_ms, received_ms)
-        if placed.placed_ms / 1000 > self._now() + self.skew:
+        if placed.placed_ms / 1000 > now + self.skew:
             # Not final: the kiosk's clock runs ahead; the same record passes later.
             raise Refused(NotYetValidError.reason, "scan time is in the future")
         if record.venue_id != venue_id:
@@ -482,10 +652,17 @@ class Ingestor:
 
         A record placed only at its received time (no anchor, no heartbeat) may have
         waited in an outbox, at most the outbox age bound (aggregator.outbox_age): its
-        code may be that much older, and its credential is judged at the code's own time.
+        code may be that much older.
+
+        A time placed from an arrival (``received``, or a heartbeat anchored at its own
+        arrival) is late, never early: judged there, a day credential shown a second
+        before midnight would be refused as expired although the kiosk accepted it. So
+        the credential is judged at the code's own time when that is earlier; freshness
+        still bounds how much earlier it can be.
         """
         at = placed.placed_ms / 1000
         waited = placed.how == placement.RECEIVED
+        late_bound = placed.how in (placement.RECEIVED, placement.HEARTBEAT)
         pres.verify(
             self.issuer_keys,
             now=at,
@@ -493,26 +670,14 @@ class Ingestor:
             window=self.outbox_age.received_window_s if waited else self.window,
             skew=self.skew,
             issuer_check=self._check_issuer,
-            credential_at=min(at, pres.timestamp) if waited else None,
+            credential_at=min(at, pres.timestamp) if late_bound else None,
         )
 
     def _check_issuer(
         self, credential: Credential, issuer_keys: Sequence[Ed25519PublicKey]
     ) -> None:
-        """The issuer check through the cache, counting hits and misses."""
-        hit = self.issuer_cache.check(credential, issuer_keys)
-        self.count("issuer_cache:hit" if hit else "issuer_cache:miss")
-
-    def _write_transaction(self) -> Any:
-        """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
-
-        A deferred one that reads first would fail at once with "database is locked"
-        instead of waiting when another process wrote meanwhile.
-        """
-        db = CheckinEntry._meta.database
-        if isinstance(db.obj, peewee.SqliteDatabase) and not db.in_transaction():
-            return db.atomic("IMMEDIATE")
-        return db.atomic()
+        """The issuer check through the cache (which counts its hits and misses)."""
+        self.issuer_cache.check(credential, issuer_keys)
 
     def _rows(self, verified: list[Verified]) -> dict[int, tuple[Any, ...]]:
         """The new rows by position in ``verified``, the first record of each id only.
@@ -524,11 +689,10 @@ class Ingestor:
         first: dict[bytes, int] = {}
         for position, (_, record, _, _) in enumerate(verified):
             first.setdefault(record.checkin_id, position)
-        return {
-            position: _row(record, placed, received_ms, self.data_vault, credential_id)
-            for position, (_, record, placed, credential_id) in enumerate(verified)
-            if first[record.checkin_id] == position
-        }
+        positions = list(first.values())
+        offered = [verified[position][1:] for position in positions]
+        rows = _rows_of(offered, received_ms, self.data_vault)
+        return dict(zip(positions, rows, strict=True))
 
     def _store_batch(
         self,
@@ -555,28 +719,34 @@ class Ingestor:
                 continue
             if placed.how != placement.CLOCK:
                 self.count(f"placed:{placed.how}")
-            entry = CheckinEntry(__no_default__=True)
-            entry.__data__.update(zip(ENTRY_COLUMNS, row, strict=True))
-            entry.__data__["id"] = row_id
-            results.append((index, Outcome(Result.STORED, entry=entry)))
+            results.append((index, Outcome(Result.STORED, values=(*row, row_id))))
         return results
 
-    def _note_sequences(self, kiosk_id: str, seqs: list[int]) -> None:
+    def _note_sequences(self, by_kiosk: dict[str, list[int]]) -> None:
         """Keep ``KioskEntry.gaps`` = highest seq - stored seqs (seqs count from 1).
 
-        ``seqs`` were just stored for ``kiosk_id`` (never before: the unique key saw to
-        that). One atomic UPDATE per kiosk and batch, so concurrent workers and late
-        records that fill a gap keep the figure exact.
+        ``by_kiosk`` holds the seqs just stored per kiosk (never before: the unique key
+        saw to that). One read of the kiosks' highest seqs (on PostgreSQL locking their
+        rows in kiosk order, so concurrent workers never deadlock) and one atomic
+        update for the whole batch, so concurrent workers and late records that fill a
+        gap keep the figure exact.
         """
-        seqs = [seq for seq in seqs if seq > 0]
-        if not seqs:
+        tops: dict[str, tuple[int, int]] = {}  # kiosk -> (highest seq stored now, how many)
+        for kiosk_id, seqs in by_kiosk.items():
+            stored = [seq for seq in seqs if seq > 0]
+            if stored:
+                tops[kiosk_id] = (max(stored), len(stored))
+        if not tops:
             return
-        top = max(seqs)
-        row = self._prepared.fetchone("highest", kiosk_id)
-        before = int(row[0]) if row else 0
-        self._prepared.note_sequence(kiosk_id, top, len(seqs))
-        filled = sum(1 for seq in seqs if seq < before)
-        opened = max(0, top - before) - (len(seqs) - filled)
+        before = self._prepared.highest_seqs(sorted(tops))
+        self._prepared.note_sequences([(kiosk_id, *tops[kiosk_id]) for kiosk_id in sorted(tops)])
+        for kiosk_id, (top, count) in sorted(tops.items()):
+            self._count_gaps(kiosk_id, by_kiosk[kiosk_id], top, count, before.get(kiosk_id, 0))
+
+    def _count_gaps(self, kiosk_id: str, seqs: list[int], top: int, n: int, before: int) -> None:
+        """Count gaps ``n`` seqs up to ``top`` filled and opened (highest was ``before``)."""
+        filled = sum(1 for seq in seqs if 0 < seq < before)
+        opened = max(0, top - before) - (n - filled)
         if filled:
             self.count("gaps:filled", filled)
         if opened > 0:

@@ -10,10 +10,14 @@ from __future__ import annotations
 from . import card_checks, cosignatures, counters, operators, placement, revocations, tiles, vault
 from .accounts.tables import ACCOUNT_MODELS
 from .audit_log import AuditLogEntry
+from .cases.tables import CASE_MODELS
 from .desk import cards as desk_cards
 from .desk import tokens as desk_tokens
+from .fleet_history import FleetSampleEntry
 from .issuer.tables import WALLET_MODELS
 from .models_base import BaseModel
+from .notices.tables import NOTICE_MODELS
+from .region_homes import KioskHome
 from .tables import BlockEntry, CheckinEntry, KioskEntry
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
@@ -33,6 +37,10 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     desk_cards.CardEntry,
     AuditLogEntry,
     *ACCOUNT_MODELS,
+    FleetSampleEntry,
+    *CASE_MODELS,
+    *NOTICE_MODELS,
+    KioskHome,  # kiosks homed on regional brokers (aggregator/region_homes.py)
 )
 
 

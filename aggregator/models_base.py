@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
+from typing import Any
 
 import peewee
 
@@ -68,6 +69,19 @@ def concrete_database(db: peewee.Database | None = None) -> peewee.Database:
     """The database behind a proxy (by default the models' own, as bound here), or ``db``."""
     db = database_proxy if db is None else db
     return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+
+
+def write_transaction(db: peewee.Database | None = None) -> Any:
+    """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE), else a plain one.
+
+    A deferred SQLite transaction that reads first would fail at once with "database is
+    locked" instead of waiting when another process wrote meanwhile; a check and its
+    insert would not be one. ``db`` defaults to the models' database.
+    """
+    db = database_proxy if db is None else db
+    if isinstance(concrete_database(db), peewee.SqliteDatabase) and not db.in_transaction():
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
 
 
 class BlobField(peewee.BlobField):

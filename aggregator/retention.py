@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .db import CheckinEntry
 from .forget import allow_forgetting, forget_sealed_visits, reclaim
-from .vault import DAY_MS, DayKey, day_of
+from .vault import DAY_MS, DayKey, day_of, forget_in_installed
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ def destroy_expired_keys(
             ).execute()
         # Also rows of days whose key was destroyed earlier but which still hold bytes.
         erased = (  # the visit tag dies with the key; blank it too (aggregator/trace/)
-            CheckinEntry.update(sealed=b"", visit_tag=None)
+            CheckinEntry.update(sealed=b"", visit_tag=None, code_mark=None)
             .where((CheckinEntry.day < cutoff) & (CheckinEntry.sealed != b""))
             .execute()
         )
         forgotten = forget_sealed_visits(cutoff)
+    forget_in_installed(list(days))  # tracing's cache (aggregator.vault) checks the rows too
     if days or erased or forgotten:
         log.info(
             "retention: destroyed the data keys of %d day(s), erased %d visit(s),"

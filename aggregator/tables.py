@@ -8,6 +8,7 @@ counters, ...); ``aggregator.models`` lists them all.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import peewee
@@ -70,9 +71,15 @@ class CheckinEntry(BaseModel):
     # --- tracing (aggregator/trace/): added by version 12, upgraded in place -------------
     #: The kiosk's venue when stored (the registry's, public): visits overlap per venue.
     venue_id = peewee.CharField(max_length=63, null=True)
-    #: HMAC of the visitor's credential id under a key derived from the day key: finds a
+    #: AES of the visitor's credential id under a key derived from the day key: finds a
     #: credential's visits while the day key lives, and never after (aggregator.vault).
     visit_tag = BlobField(null=True, index=True)
+    #: The kiosk's door as signed in the record (``entrance``, ``exit``, ``both``): a fact
+    #: about the kiosk, the same for every visitor it scans (aggregator/trace/exposure.py).
+    door = peewee.CharField(max_length=8, null=True)
+    #: The visitor's code type (phone or card) masked under the day key (aggregator.vault
+    #: ``code_mark``): unreadable without that key, dead with it.
+    code_mark = peewee.SmallIntegerField(null=True)
 
     class Meta:
         table_name = "checkin"
@@ -89,22 +96,53 @@ class CheckinEntry(BaseModel):
         received_ms: int,
         data_vault: Vault | None = None,
         credential_id: bytes | None = None,
+        code_type: int | None = None,
     ) -> dict[str, Any]:
-        """``commit``, ``day``, ``sealed``, ``received_ms`` and ``visit_tag`` for a new row.
+        """``commit``, ``day``, ``sealed``, ``received_ms``, ``visit_tag``, ``code_mark``.
 
         The signed record is encrypted with ``data_vault``, else with the vault installed
         for this process (aggregator.vault.install); with neither this raises rather
-        than store a readable visit. ``visit_tag`` is None without ``credential_id``.
+        than store a readable visit. ``visit_tag`` is None without ``credential_id``,
+        ``code_mark`` without a ``code_type`` of one byte.
+        """
+        visit = (checkin_id, wire, credential_id, code_type)
+        return CheckinEntry.visits_columns([visit], received_ms, data_vault)[0]
+
+    @staticmethod
+    def visits_columns(
+        visits: Sequence[tuple[bytes, bytes, bytes | None, int | None]],
+        received_ms: int,
+        data_vault: Vault | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`visit_columns` of each (check-in id, wire, credential id, code type).
+
+        All received at ``received_ms`` (one day key): one AES call for all their
+        visit tags, one for all their code marks (ingest stores check-ins in batches).
         """
         day = day_of(received_ms)
         sealer = data_vault if data_vault is not None else installed()
-        return {
-            "commit": hashlib.sha256(wire).digest(),
-            "day": day,
-            "sealed": sealer.seal(checkin_id, wire, day),
-            "received_ms": received_ms,
-            "visit_tag": None if credential_id is None else sealer.visit_tag(day, credential_id),
-        }
+        sealed = sealer.seal_visits(day, [(visit[0], visit[1]) for visit in visits])
+        credentials = {at: v[2] for at, v in enumerate(visits) if v[2] is not None}
+        found = sealer.visit_tags(day, list(credentials.values()))
+        tags = dict(zip(credentials, found, strict=True))
+        types = {at: (v[0], v[3]) for at, v in enumerate(visits) if _one_byte(v[3])}
+        marks = dict(zip(types, sealer.code_marks(day, list(types.values())), strict=True))
+        return [
+            {
+                "commit": hashlib.sha256(wire).digest(),
+                "day": day,
+                "sealed": sealed[at],
+                "received_ms": received_ms,
+                "visit_tag": tags.get(at),
+                "code_mark": marks.get(at),
+            }
+            for at, (_, wire, _, _) in enumerate(visits)
+        ]
+
+
+def _one_byte(code_type: int | None) -> bool:
+    """A code type that fits a ``code_mark`` (one byte)."""
+    return code_type is not None and 0 <= code_type <= 0xFF
 
 
 class BlockEntry(BaseModel):

@@ -8,10 +8,15 @@ collected), ``OFFLINE_AFTER_S`` (heartbeat age after which a kiosk counts as off
 the ``.pub`` files beside the keys the aggregator config names, never the keys).
 Kiosks' broker accounts (``app.extensions["safecode.broker_accounts"]``) come from the
 config's ``[broker_admin]`` table, or ``NoBrokerAccounts`` without one.
+``TIME_ZONE`` (the site's calendar for the staff pages' hours and days: the
+``[issuer]`` table's ``time_zone``, default Asia/Seoul).
 ``ISSUER`` (``IssuerSettings``, from the config's ``[issuer]`` table) and ``ISSUER_KEY``
 (the issuer's Ed25519 private key, ``issuer_key``) make the app issue wallet credentials
 (``/v1/wallet``, ``app.extensions["safecode.issuer"]``); ``WINDOW_S`` and ``SKEW_S`` are
-the kiosks' code window and clock skew, told to wallets.
+the kiosks' code window and clock skew, told to wallets. ``TRACING``
+(``aggregator.cases.context.TracingContext``: the vault, the issuer pepper and public
+key, the ``[trace]`` settings) makes the app serve the case API (``/v1/cases``); without
+it those routes answer 503. ``/v1/staff/login`` gives tools a bearer token.
 """
 
 from __future__ import annotations
@@ -35,12 +40,18 @@ from .api.errors import RefusalCounter, refusals, register_error_handlers
 from .api.health import health_api
 from .api.kiosks import kiosks_api
 from .api.ledger import ledger_api
+from .api.notices import notices_api
 from .api.operator import operator_api
 from .api.paths import register_canonical_paths
 from .api.wallet import flush_wallet_counts, wallet_api
 from .api.wallet import install as install_wallet
 from .broker_accounts import BrokerAccounts, NoBrokerAccounts
 from .broker_admin import broker_accounts
+from .case_pages import case_pages
+from .cases.api import cases_api
+from .cases.context import EXTENSION as TRACING_EXTENSION
+from .cases.context import TracingContext, context_from_config
+from .cases.login_api import staff_api
 from .config import load_config
 from .explorer_app import explorer_app
 from .issuer.service import WalletIssuer
@@ -61,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "ISSUER_KEY": None,
     "WINDOW_S": 30,
     "SKEW_S": 5,
+    "TRACING": None,
 }
 
 
@@ -105,6 +117,7 @@ def create_app(
         accounts if accounts is not None else NoBrokerAccounts()
     )
     _install_issuer(app)
+    _install_tracing(app)
     LedgerDatabase(app)  # first: its teardown (unbinding the database) runs last
 
     @app.teardown_request
@@ -117,9 +130,13 @@ def create_app(
     app.register_blueprint(desk_api)  # printed cards (aggregator/desk)
     for blueprint in (ledger_api, kiosks_api, operator_api, health_api, wallet_api):
         app.register_blueprint(blueprint)
+    app.register_blueprint(cases_api)  # case tracing (officials; 503 without TRACING)
+    app.register_blueprint(staff_api)  # bearer tokens for tools (safecode trace)
+    app.register_blueprint(notices_api)  # public exposure notices (aggregator/notices)
     app.register_blueprint(wallet_app)  # the visitor's wallet web app at /wallet
     app.register_blueprint(explorer_app)  # the public ledger explorer at /ledger
     install_pages(app)  # staff logins and pages at /staff; CSRF on every form off /v1/
+    app.register_blueprint(case_pages)  # the official's case pages at /staff/cases
     return app
 
 
@@ -139,13 +156,27 @@ def _install_issuer(app: Flask) -> None:
     install_wallet(app.extensions, WalletIssuer(settings, key))
 
 
-def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
+def _install_tracing(app: Flask) -> None:
+    """The case API's keys and settings, when ``TRACING`` is set."""
+    tracing = app.config["TRACING"]
+    if tracing is None:
+        return
+    if not isinstance(tracing, TracingContext):
+        raise ConfigError("TRACING must be a TracingContext (aggregator.cases.context)")
+    app.extensions[TRACING_EXTENSION] = tracing
+
+
+def create_app_from_config(path: Path, *, issuer: bool = False, tracing: bool = False) -> Flask:
     """The app for an aggregator config file: its database and its ``[web]`` table.
 
     ``issuer``: this process is the issuer (``safecode aggregator web --issuer``, or the
     all-in-one ``aggregator run``): with an ``[issuer]`` table it opens the issuer key and
     the pepper and serves ``/v1/wallet`` and ``/v1/desk``. The read API (the default)
     opens neither, so its unit can keep ``keys/issuer`` out of reach.
+
+    ``tracing``: this process serves the case API (``safecode aggregator web --tracing``,
+    and ``aggregator run``): it opens the data master key, the issuer pepper and the
+    issuer's public key, and reads the ``[trace]`` table (aggregator/cases/context.py).
     """
     config = load_config(path)
     web = read_toml(path).get("web", {})
@@ -168,6 +199,11 @@ def create_app_from_config(path: Path, *, issuer: bool = False) -> Flask:
             raise ConfigError(f"cannot open the issuer key {key_path}: {exc}") from exc
         settings["WINDOW_S"] = config.window_s
         settings["SKEW_S"] = config.skew_s
+    if tracing:  # this process traces: it opens the data master key and the pepper
+        settings["TRACING"] = context_from_config(config, path)
     if "offline_after_s" in web:
         settings["OFFLINE_AFTER_S"] = web["offline_after_s"]
+    if config.issuer is not None and "time_zone" in config.issuer:  # the site's calendar
+        settings["TIME_ZONE"] = config.issuer["time_zone"]
+    settings["REGIONS"] = config.regions  # regional brokers to enrol kiosks on
     return create_app(settings, accounts=broker_accounts(config.broker_admin, config.mqtt))

@@ -22,7 +22,13 @@ KEEPALIVE_S = 2
 
 
 def gunicorn_argv(
-    config_path: Path, bind: str, workers: int, timeout: int = 30, *, issuer: bool = False
+    config_path: Path,
+    bind: str,
+    workers: int,
+    timeout: int = 30,
+    *,
+    issuer: bool = False,
+    tracing: bool = False,
 ) -> list[str]:
     """The gunicorn command line serving ``aggregator.wsgi:app``.
 
@@ -52,7 +58,7 @@ def gunicorn_argv(
         "--env",
         f"SAFECODE_CONFIG={Path(config_path).resolve()}",
         "--env",
-        f"SAFECODE_WEB_ROLE={'issuer' if issuer else 'read'}",
+        f"SAFECODE_WEB_ROLE={'issuer' if issuer else 'tracing' if tracing else 'read'}",
         "aggregator.wsgi:app",
     ]
 
@@ -67,17 +73,25 @@ def gunicorn_argv(
     help="Be the issuer: open the issuer key and the [issuer] table's pepper and serve "
     "the wallet API (/v1/wallet) and the desk (/v1/desk). Run it as its own unit.",
 )
-def web_command(config_path: Path, bind: str, workers: int, issuer: bool) -> None:
+@click.option(
+    "--tracing",
+    is_flag=True,
+    help="Serve the case API (/v1/cases) for health officials: open the data master key "
+    "and the [issuer] table's pepper. Run it as its own unit (not with --issuer).",
+)
+def web_command(config_path: Path, bind: str, workers: int, issuer: bool, tracing: bool) -> None:
     """Serve the read API (or, with --issuer, the issuer) with gunicorn (replaces this process)."""
     from .web import create_app_from_config
 
+    if issuer and tracing:
+        raise click.ClickException("--issuer and --tracing are separate processes: pick one")
     try:  # refuse a bad config before forking workers
-        app = create_app_from_config(config_path, issuer=issuer)
+        app = create_app_from_config(config_path, issuer=issuer, tracing=tracing)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     if issuer and "safecode.wallet" not in app.extensions:
         raise click.ClickException("--issuer needs an [issuer] table in the config")
-    argv = gunicorn_argv(config_path, bind, workers, issuer=issuer)
+    argv = gunicorn_argv(config_path, bind, workers, issuer=issuer, tracing=tracing)
     os.execv(argv[0], argv)
 
 

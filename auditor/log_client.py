@@ -183,17 +183,7 @@ def _check_listed_audit(item: object, trusted: list[Ed25519PublicKey]) -> Listed
         entry.verify(trusted)
     except (binascii.Error, ValueError) as exc:  # ProtocolError is a ValueError
         raise AuditError(f"{where} does not verify: {exc}") from exc
-    shown = {
-        "id": entry.audit_id.hex(),
-        "action": entry.action,
-        "actor": entry.actor,
-        "role": entry.role,
-        "at_ms": entry.at_ms,
-        "case": entry.case.hex(),
-        "reason": entry.reason,
-        "counts": entry.counts,
-    }
-    if any(item.get(name) != value for name, value in shown.items()):
+    if any(item.get(name) != value for name, value in entry.listed().items()):
         raise AuditError(f"{where}: listed fields differ from the signed entry")
     return ListedAudit(entry, index, _int(item.get("block"), f"{where} block"))
 

@@ -1,5 +1,8 @@
 """The health authority's key file: X25519 in PKCS#8 PEM, encrypted under a passphrase.
 
+The encryption is PBES2 with PBKDF2-HMAC-SHA-256 at 600,000 iterations and AES-256-CBC
+(``authority/pbes2.py``); files written before at 2,048 iterations still open.
+
 ``write_authority_key`` writes the private key 0600 and its public text form
 (``protocol.authority_key``) beside it as ``FILE.pub``; neither file is ever
 overwritten. ``load_authority_key`` opens it again, with a clear error for a wrong
@@ -16,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from protocol.authority_key import format_public_key
 from support.private_files import PRIVATE_FILE_MODE, private_dir
+
+from .pbes2 import encrypt_pkcs8
 
 MIN_PASSPHRASE_CHARS = 12
 PUBLIC_FILE_MODE = 0o644
@@ -61,11 +66,12 @@ def write_authority_key(key: X25519PrivateKey, path: Path, passphrase: str) -> P
     for existing in (path, public_path):
         if existing.exists() or existing.is_symlink():
             raise AuthorityKeyError(f"{existing} already exists; it is never overwritten")
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
+    info = key.private_bytes(
+        serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(secret),
+        serialization.NoEncryption(),
     )
+    pem = encrypt_pkcs8(info, secret)
     private_dir(path.parent)
     _write_new(path, pem, PRIVATE_FILE_MODE)
     _write_new(public_path, (format_public_key(key) + "\n").encode("ascii"), PUBLIC_FILE_MODE)

@@ -14,6 +14,8 @@ from protocol import keys
 from protocol.presentation import Presentation
 from simulator.visitors import enrol_visitor
 
+from .bridge import bridge_command
+from .fleet import fleet_command
 from .flood import flood_command
 from .ingest import ingest_command
 from .kiosk import kiosk_command
@@ -32,6 +34,8 @@ def bench_group() -> None:
 
 bench_group.add_command(ingest_command)
 bench_group.add_command(flood_command)
+bench_group.add_command(bridge_command)  # regional brokers (aggregator/broker_regions.py)
+bench_group.add_command(fleet_command)
 bench_group.add_command(qr_levels_command)
 bench_group.add_command(wallet_command)
 bench_group.add_command(trace_command)
@@ -99,9 +103,44 @@ def presentation_command(samples: int) -> None:
     help="A labelled image set under <shared data>/qr, or a folder.",
 )
 @click.option("--repeats", default=5, show_default=True, help="Decodes of each image per decoder.")
-@click.option("--empty", default=10, show_default=True, help="Empty 640x480 frames to time.")
-def decoders_command(dataset: str, repeats: int, empty: int) -> None:
-    """Read rate and cost of each decoder and of the cascade (benchmarks/decoders.py)."""
+@click.option(
+    "--empty",
+    default=None,
+    type=int,
+    help="Empty 640x480 frames to time [default: 10; 300 with --set door].",
+)
+@click.option("--visits", default=60, show_default=True, help="--set door: visits (30 frames).")
+@click.option("--frames", default=30, show_default=True, help="--set door: frames per visit.")
+@click.option("--seed", default=17, show_default=True, help="--set door: the set's seed.")
+@click.option("--levels", default="L,M,Q", show_default=True, help="--set door: levels compared.")
+@click.option(
+    "--candidates",
+    is_flag=True,
+    help="--set door: also the cascade's variants and candidate stages (slower).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON only (the output is JSON anyway).")
+def decoders_command(
+    dataset: str,
+    repeats: int,
+    empty: int | None,
+    visits: int,
+    frames: int,
+    seed: int,
+    levels: str,
+    candidates: bool,
+    as_json: bool,
+) -> None:
+    """Read rate and cost of each decoder and of the cascade (benchmarks/decoders.py).
+
+    ``--set door`` generates the door frame set instead (benchmarks/door_frames.py) and
+    reports per-frame and per-visit read rates and costs (benchmarks/door_reads.py).
+    """
+    del as_json
+    if dataset == "door":
+        empty = 300 if empty is None else empty
+        _door_figures(visits, empty, frames, seed, levels, candidates, repeats)
+        return
+    empty = 10 if empty is None else empty
     from .decoders import dataset_dir, decoder_figures
 
     root = dataset_dir(dataset)
@@ -114,6 +153,30 @@ def decoders_command(dataset: str, repeats: int, empty: int) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"set": str(root), **figures}, sort_keys=True))
+
+
+def _door_figures(
+    visits: int, empty: int, frames: int, seed: int, levels: str, candidates: bool, repeats: int
+) -> None:
+    from .door_reads import candidate_decoders, door_figures
+
+    chosen = [level.strip().upper() for level in levels.split(",") if level.strip()]
+    if visits < 1 or empty < 1 or frames < 1 or repeats < 1:
+        raise click.BadParameter("--visits, --empty, --frames and --repeats must be at least 1")
+    try:
+        figures = door_figures(
+            visits=visits,
+            empty=empty,
+            frames=frames,
+            seed=seed,
+            levels=chosen,
+            repeats=repeats,
+            decoders=candidate_decoders() if candidates else None,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(figures, sort_keys=True))
 
 
 bench_group.add_command(kiosk_command)

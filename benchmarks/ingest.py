@@ -403,10 +403,19 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def make_site(
-    workdir: Path, url: str, port: int, kiosks: int, **aggregator: Any
+    workdir: Path,
+    url: str,
+    port: int,
+    kiosks: int,
+    *,
+    mqtt_login: dict[str, str] | None = None,
+    **aggregator: Any,
 ) -> tuple[Path, Ed25519PrivateKey, list[KioskSpec]]:
-    """Keys, an aggregator config and ``kiosks`` enrolled kiosks; (config, issuer, kiosks)."""
-    from aggregator.db import open_database
+    """Keys, an aggregator config and ``kiosks`` enrolled kiosks; (config, issuer, kiosks).
+
+    ``mqtt_login`` (username, password) goes into the config's ``[mqtt]`` table.
+    """
+    from aggregator.db import KioskEntry, open_database
     from aggregator.registry import enrol_kiosk
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -421,15 +430,30 @@ def make_site(
         "issuer_key": "issuer.key",
         **aggregator,
     }
-    mqtt_section = {"host": "127.0.0.1", "port": port}
+    mqtt_section = {"host": "127.0.0.1", "port": port, **(mqtt_login or {})}
     config.write_text(tomli_w.dumps({"aggregator": section, "mqtt": mqtt_section}))
     db = open_database(url)
     specs = []
-    for number in range(kiosks):
-        device = keys.generate()
-        spec = KioskSpec(f"kiosk-{number + 1}", f"venue-{number + 1}", keys.private_seed(device))
-        enrol_kiosk(spec.kiosk_id, spec.venue_id, keys.public_bytes(device))
-        specs.append(spec)
+    with db.atomic():  # one commit: tens of thousands of kiosks enrol in seconds
+        for number in range(kiosks):
+            device = keys.generate()
+            seed = keys.private_seed(device)
+            spec = KioskSpec(f"kiosk-{number + 1}", f"venue-{number + 1}", seed)
+            if number < 2:  # the registry's own checks, once; then the same rows in bulk
+                enrol_kiosk(spec.kiosk_id, spec.venue_id, keys.public_bytes(device))
+            specs.append(spec)
+        now_ms = int(time.time() * 1000)
+        rows = [
+            {
+                "kiosk_id": spec.kiosk_id,
+                "venue_id": spec.venue_id,
+                "device_key": keys.public_bytes(_key(spec.device_seed)),
+                "enrolled_ms": now_ms,
+            }
+            for spec in specs[2:]
+        ]
+        for start in range(0, len(rows), 500):
+            KioskEntry.insert_many(rows[start : start + 500]).execute()
     db.close()
     return config, issuer, specs
 

@@ -8,8 +8,9 @@ and photographs it the way a kiosk camera would at a door. Every frame goes thro
 kiosk's real decoder cascade (``kiosk.decoders.default_decoder``); a frame counts as read
 when the cascade returns the exact text.
 
-The door, per frame (seeded; the same scene for every level, so levels are compared on
-identical frames):
+The renderer is :mod:`benchmarks.door_render` (shared with the door frame set of
+``safecode bench decoders --set door``). The door, per frame (seeded; the same scene for
+every level, so levels are compared on identical frames):
 
 * camera: 640x480 (``kiosk.config.CameraSettings``), 62.2 degrees horizontal field of
   view (Raspberry Pi Camera Module 2), pinhole projection;
@@ -45,31 +46,31 @@ from typing import Any
 
 import click
 import numpy as np
-import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.config import CameraSettings
 from kiosk.decoders import Decoder, default_decoder
 from protocol import keys
 from protocol.credential import issue_credential
 from protocol.presentation import present
 
+from .door_render import (
+    CODE_MM,
+    FRAME_SIZE,
+    HFOV_DEG,
+    QUIET_ZONE,
+    Scene,
+    Symbol,
+    encode,
+    focal_px,
+    render,
+)
 from .util import machine_info
+
+__all__ = ["Scene", "Symbol", "encode", "measure", "render", "presentation_text"]
 
 LEVELS = ("L", "M", "Q")
 DISTANCES_CM = (10, 15, 20, 25, 30, 35, 40)
-FRAME_SIZE = (CameraSettings.width, CameraSettings.height)
-"""(width, height) of a kiosk frame: the camera settings' default, 640x480."""
-HFOV_DEG = 62.2
-"""Horizontal field of view of the Raspberry Pi Camera Module 2."""
-CODE_MM = 50.0
-QUIET_ZONE = 4
 MAX_TILT_DEG = 40.0
-SUPERSAMPLE = 2
-SOURCE_PX_PER_MODULE = 8
-SCREEN_MARGIN = 0.10
-"""White screen around the quiet zone, as a share of the code's width on each side."""
-BEZEL_MM = 4.0
 GLARE_SHARE = 0.5
 
 # A real presentation from fixed seeds: a day credential (Asia/Seoul midnight to midnight)
@@ -96,46 +97,6 @@ def presentation_text() -> str:
     return present(wallet, credential, now=_SHOWN_AT).to_text()
 
 
-@dataclass(frozen=True)
-class Symbol:
-    """A code's module matrix (1 = dark, no quiet zone) at one error-correction level."""
-
-    level: str
-    version: int
-    matrix: np.ndarray
-
-    @property
-    def modules(self) -> int:
-        return int(self.matrix.shape[0])
-
-
-def encode(text: str, level: str) -> Symbol:
-    """segno's smallest QR (never Micro QR) for ``text`` at ``level``, level not boosted."""
-    qr = segno.make_qr(text, error=level.lower(), boost_error=False)
-    if qr.error != level.upper():
-        raise ValueError(f"segno made level {qr.error}, not {level}")
-    return Symbol(level.upper(), int(qr.version), np.array(qr.matrix, dtype=np.uint8))
-
-
-@dataclass(frozen=True)
-class Scene:
-    """Everything random about one frame."""
-
-    distance_mm: float
-    tilt_deg: float
-    tilt_axis_deg: float
-    roll_deg: float
-    centre_share: tuple[float, float]
-    blur_px: float
-    glare: tuple[float, float, float, float] | None
-    """(amplitude, sigma as a share of the code's width, u, v in the code's unit square)."""
-    white: int
-    dark: int
-    background: int
-    noise: float
-    jpeg_quality: int
-
-
 def draw_scene(rng: np.random.Generator, distance_cm: float) -> Scene:
     """One door scene at ``distance_cm`` with the other conditions drawn from ``rng``."""
     glare = None
@@ -160,105 +121,6 @@ def draw_scene(rng: np.random.Generator, distance_cm: float) -> Scene:
         noise=float(rng.uniform(2, 8)),
         jpeg_quality=int(rng.integers(50, 91)),
     )
-
-
-def _rotation(scene: Scene) -> np.ndarray:
-    """Roll about the screen's normal, then tilt about an axis in the screen plane."""
-    import cv2
-
-    roll = math.radians(scene.roll_deg)
-    rz = np.array(
-        [[math.cos(roll), -math.sin(roll), 0], [math.sin(roll), math.cos(roll), 0], [0, 0, 1]]
-    )
-    axis = math.radians(scene.tilt_axis_deg)
-    vector = np.array([math.cos(axis), math.sin(axis), 0.0]) * math.radians(scene.tilt_deg)
-    tilt, _ = cv2.Rodrigues(vector)
-    return tilt @ rz
-
-
-def focal_px(width: int = FRAME_SIZE[0], hfov_deg: float = HFOV_DEG) -> float:
-    """The pinhole focal length in pixels of a ``width``-pixel frame."""
-    return (width / 2) / math.tan(math.radians(hfov_deg) / 2)
-
-
-def render(
-    symbol: Symbol,
-    scene: Scene,
-    rng: np.random.Generator,
-    *,
-    code_mm: float = CODE_MM,
-    size: tuple[int, int] = FRAME_SIZE,
-) -> np.ndarray:
-    """The (height, width) uint8 frame a kiosk camera takes of ``symbol`` in ``scene``."""
-    import cv2
-
-    width, height = size
-    s = SUPERSAMPLE
-    # The phone: code + quiet zone, white margin, dark bezel; in source pixels.
-    px = SOURCE_PX_PER_MODULE
-    quiet = symbol.modules + 2 * QUIET_ZONE
-    mm_per_px = code_mm / (quiet * px)
-    margin = int(round(SCREEN_MARGIN * quiet * px))
-    bezel = int(round(BEZEL_MM / mm_per_px))
-    levels = np.where(symbol.matrix == 1, scene.dark, scene.white).astype(np.uint8)
-    code = np.repeat(np.repeat(levels, px, axis=0), px, axis=1)
-    phone = np.pad(code, QUIET_ZONE * px + margin, constant_values=scene.white)
-    phone = np.pad(phone, bezel, constant_values=18)
-    side = phone.shape[0]
-
-    # Where its corners land: a pinhole camera at the origin looking down +z.
-    f = focal_px(width) * s
-    half = side * mm_per_px / 2
-    corners_mm = np.array([[-half, -half, 0], [half, -half, 0], [half, half, 0], [-half, half, 0]])
-    rotated = corners_mm @ _rotation(scene).T
-    depth = scene.distance_mm
-    span_px = (quiet * px * mm_per_px) * focal_px(width) / depth  # code width in frame px
-    room_x = max(0.0, (width - span_px * 1.2) / 2)
-    room_y = max(0.0, (height - span_px * 1.2) / 2)
-    centre_x = scene.centre_share[0] * room_x * depth / focal_px(width)
-    centre_y = scene.centre_share[1] * room_y * depth / focal_px(width)
-    points = rotated + np.array([centre_x, centre_y, depth])
-    projected = np.stack(
-        [
-            f * points[:, 0] / points[:, 2] + width * s / 2,
-            f * points[:, 1] / points[:, 2] + height * s / 2,
-        ],
-        axis=1,
-    ).astype(np.float32)
-    source = np.array([[0, 0], [side, 0], [side, side], [0, side]], dtype=np.float32)
-    homography = cv2.getPerspectiveTransform(source, projected)
-
-    big = np.full((height * s, width * s), scene.background, dtype=np.uint8)
-    gradient = np.linspace(-20, 20, width * s, dtype=np.float32)[None, :]
-    big = np.clip(big.astype(np.float32) + gradient, 0, 255).astype(np.uint8)
-    cv2.warpPerspective(
-        phone,
-        homography,
-        (width * s, height * s),
-        dst=big,
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_TRANSPARENT,
-    )
-    frame = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-    if scene.glare is not None:
-        amplitude, share, u, v = scene.glare
-        start = bezel + margin
-        stop = side - bezel - margin
-        spot = np.array([[start + u * (stop - start), start + v * (stop - start)]], np.float32)
-        centre = cv2.perspectiveTransform(spot[None], homography)[0, 0] / s
-        sigma = max(1.0, share * span_px)
-        ys, xs = np.ogrid[:height, :width]
-        frame += amplitude * np.exp(
-            -((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2)
-        )
-    frame = cv2.GaussianBlur(frame, (0, 0), scene.blur_px)
-    frame += rng.normal(0.0, scene.noise, frame.shape).astype(np.float32)
-    frame = np.clip(frame, 0, 255).astype(np.uint8)
-    ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, scene.jpeg_quality])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    return np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE))
 
 
 @dataclass

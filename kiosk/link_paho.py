@@ -3,7 +3,9 @@
 MQTT hygiene: client id = kiosk id, a persistent session so receipts wait at
 the broker while the kiosk is away, a retained last will ``offline`` on the
 status topic, a retained ``online`` status on every connect, QoS 1 everywhere,
-automatic reconnect with backoff (``mqtt.reconnect_min_s`` .. ``reconnect_max_s``),
+automatic reconnect with backoff (``mqtt.reconnect_min_s`` .. ``reconnect_max_s``)
+and a random extra wait before each attempt (transport/backoff.py: a fleet whose
+broker restarts does not reconnect in step),
 TLS and per-device credentials when configured. The kiosk subscribes to its
 ``receipt`` topic and to its retained ``config`` topic; both only queue bytes here,
 the firmware loop verifies them.
@@ -19,18 +21,23 @@ import queue
 import socket
 import ssl
 import threading
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from protocol import topics
 from protocol.status import encode_status
+from transport.backoff import ReconnectJitter
 from transport.paho_client import attach_callbacks, make_client, start_loop, stop_loop
 from transport.settings import MqttSettings
 
 from .link import Link
 
 log = logging.getLogger(__name__)
+
+#: At most one diagnosing probe (an extra TCP/TLS connect) per this many seconds.
+DIAGNOSE_EVERY_S = 60.0
 
 
 class MqttLink(Link):
@@ -44,6 +51,8 @@ class MqttLink(Link):
         self.last_error: str | None = None
         self.connects = 0
         self._connected = threading.Event()
+        self.jitter = ReconnectJitter(settings.reconnect_jitter_s, settings.reconnect_max_s)
+        self._diagnosed_at = -DIAGNOSE_EVERY_S
         self._status_topic = topics.topic(kiosk_id, topics.STATUS)
         self._checkin_topic = topics.topic(kiosk_id, topics.CHECKIN)
         self._receipt_topic = topics.topic(kiosk_id, topics.RECEIPT)
@@ -70,13 +79,20 @@ class MqttLink(Link):
         client.publish(self._status_topic, encode_status("online"), qos=1, retain=True)
         self.last_error = None
         self.connects += 1
+        self.jitter.reset()
         self._connected.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._note_error(diagnose(self.settings))
+        now = time.monotonic()
+        if now - self._diagnosed_at >= DIAGNOSE_EVERY_S:  # one probe a minute, not per retry
+            self._diagnosed_at = now
+            self._note_error(diagnose(self.settings))
+        self.jitter.wait()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):
         self._connected.clear()
+        if rc.is_failure:  # lost, not asked to: wait a random while before paho retries
+            self.jitter.wait()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self._receipt_topic:
@@ -128,6 +144,7 @@ class MqttLink(Link):
         except (RuntimeError, ValueError) as exc:  # the connection dropped meanwhile
             log.info("could not publish offline status: %s", exc)
         finally:
+            self.jitter.cancel()
             stop_loop(self.client)
 
 

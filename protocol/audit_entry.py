@@ -1,13 +1,14 @@
 """Audit entries: who looked at what, signed and sealed into the ledger's own tree.
 
-Every step of a trace (issue 12: a case opened, an exposure list produced, a batch of
-contacts decrypted, an export, a notice, a failed decryption) is written down as an
-audit entry and becomes a leaf of the same RFC 9162 tree as the check-ins, so it is
-sealed into a block, covered by the checkpoint and cosigned by the witnesses like any
-other leaf. An entry names the official, never a visitor: who (``actor``, the account
-name), in which ``role``, when (``at_ms``), which ``case`` (16-byte case id), the
-stated ``reason`` and a few action-specific ``counts`` (visits listed, contacts
-decrypted, rows exported...).
+Every step of a trace (issue 12: a case opened or taken up again, the batch lists of
+a case's owners handed out, an exposure list produced, a batch of contacts decrypted,
+an export, a notice, a failed decryption) is written down as an audit entry and
+becomes a leaf of the same RFC 9162 tree as the check-ins, so it is sealed into a
+block, covered by the checkpoint and cosigned by the witnesses like any other leaf.
+An entry names the official, never a visitor: who (``actor``, the account name), in
+which ``role``, when (``at_ms``), which ``case`` (16-byte case id), the stated
+``reason`` and a few action-specific ``counts`` (visits listed, contacts decrypted,
+rows exported...).
 
 Format: a signed map (protocol/signed.py) of type ``audit-entry``::
 
@@ -56,6 +57,8 @@ KIND = "audit-entry"
 #: What an entry records (issue 12, "Audit in the ledger").
 ACTIONS = (
     "case-opened",
+    "case-resumed",
+    "batch-lists",
     "exposure-list",
     "contacts-decrypted",
     "export",
@@ -182,6 +185,10 @@ class AuditEntry:
             "reason": self.reason,
             "counts": dict(self.counts),
         }
+
+    def listed(self) -> dict[str, Any]:
+        """The signed fields as the read API lists them beside the entry (JSON: hex ids)."""
+        return {**self.fields(), "id": self.audit_id.hex(), "case": self.case.hex()}
 
     def verify(self, public_keys: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> None:
         """Raise SignatureError unless one of ``public_keys`` (ledger key, audit keys) signed it."""

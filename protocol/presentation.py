@@ -69,6 +69,8 @@ CARD_MAX_DAYS = 28
 CARD_SLACK_S = 3600
 LABEL = "presentation"
 """The domain label the visitor's wallet key signs a presentation under."""
+#: Where a parsed presentation keeps its signed part, cut from the bytes it came from.
+_SIGNED_CUT = "_signed_cut"
 _BASE45_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]*")
 _SHAPE = tuple_of(uint(255), uint(255), lambda v, n: v, uint(2**32 - 1), raw(keys.SIGNATURE_SIZE))
 
@@ -117,6 +119,9 @@ class Presentation:
 
     def signed_part(self) -> bytes:
         """The bytes the wallet key signed."""
+        cut = self.__dict__.get(_SIGNED_CUT)
+        if cut is not None:
+            return cut
         return encode([VERSION, self.code_type, self.credential.to_array(), self.timestamp])
 
     def to_bytes(self) -> bytes:
@@ -140,7 +145,16 @@ class Presentation:
         if type(value) is list and value and type(value[0]) is int and value[0] != VERSION:
             raise UnsupportedVersionError(f"presentation version {value[0]} is not supported")
         _, code_type, credential, timestamp, signature = _SHAPE(value, "presentation")
-        return cls(code_type, Credential.from_array(credential), timestamp, signature)
+        parsed = cls(code_type, Credential.from_array(credential), timestamp, signature)
+        # ``data`` is the canonical array [v, type, credential, timestamp, signature]: the
+        # signed part is the same bytes under a 4-item header, without the signature's
+        # 66 bytes at the end. Kept beside the fields (not one of them), so a copy made
+        # with dataclasses.replace encodes its own.
+        tail = bytes([0x58, keys.SIGNATURE_SIZE]) + signature
+        data = bytes(data)
+        if data[0] == 0x85 and data.endswith(tail):
+            object.__setattr__(parsed, _SIGNED_CUT, b"\x84" + data[1 : -len(tail)])
+        return parsed
 
     @classmethod
     def from_text(cls, text: str) -> Presentation:

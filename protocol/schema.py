@@ -76,11 +76,26 @@ def text(pattern: str, max_length: int) -> Check:
     return check
 
 
+#: Types of ``one_of`` choices looked up in a set (hash and equality agree, no NaN).
+_PLAIN_CHOICES = frozenset({str, int, bytes, bool, type(None)})
+
+
 def one_of(*choices: Any) -> Check:
     """One of a fixed set of values of the same type as the choices."""
+    # Looked up as (exact type, value) pairs (True == 1, but a boolean is not the
+    # integer 1) when every choice is of a type whose equality is plain; else scanned.
+    plain = all(type(c) in _PLAIN_CHOICES for c in choices)
+    allowed = frozenset((type(c), c) for c in choices) if plain else frozenset()
 
     def check(value: Any, name: str) -> Any:
-        if not any(type(value) is type(c) and value == c for c in choices):
+        if plain:
+            try:
+                known = (type(value), value) in allowed
+            except TypeError:  # unhashable (an array or a map): none of the choices
+                known = False
+        else:
+            known = any(type(value) is type(c) and value == c for c in choices)
+        if not known:
             raise MalformedError(f"{name} must be one of {', '.join(map(str, choices))}")
         return value
 
@@ -114,28 +129,51 @@ def array(item: Check, max_items: int, *, min_items: int = 0) -> Check:
 def tuple_of(*items: Check) -> Check:
     """An array of fixed length whose positions each pass their own check."""
 
+    named: dict[str, list[tuple[Check, str]]] = {}
+
     def check(value: Any, name: str) -> list[Any]:
         if type(value) is not list or len(value) != len(items):
             raise MalformedError(f"{name} must be an array of {len(items)} items")
-        return [c(v, f"{name}[{i}]") for i, (c, v) in enumerate(zip(items, value, strict=True))]
+        plan = named.get(name) or _remember(
+            named, name, [(c, f"{name}[{i}]") for i, c in enumerate(items)]
+        )
+        return [c(v, n) for (c, n), v in zip(plan, value, strict=True)]
 
     return check
+
+
+#: Parent names whose children's names a record or tuple check keeps (parsers name
+#: their messages with a few fixed names; items of long arrays are not kept).
+_NAMES_KEPT = 64
+
+
+def _remember(named: dict[str, Any], name: str, plan: Any) -> Any:
+    """``plan`` (each child's check and name under ``name``), kept while there is room."""
+    if len(named) < _NAMES_KEPT:
+        named[name] = plan
+    return plan
 
 
 def record(fields: Mapping[str, Check]) -> Check:
     """A map with exactly the given text keys, each value passing its check."""
 
+    wanted = frozenset(fields)
+    named: dict[str, list[tuple[str, Check, str]]] = {}
+
     def check(value: Any, name: str) -> dict[str, Any]:
         if type(value) is not dict:
             raise MalformedError(f"{name} must be a map")
-        keys = set(value)
-        missing = set(fields) - keys
-        extra = keys - set(fields)
-        if missing:
-            raise MalformedError(f"{name} lacks field(s) {', '.join(sorted(missing))}")
-        if extra:
+        if value.keys() != wanted:
+            keys = set(value)
+            missing = wanted - keys
+            extra = keys - wanted
+            if missing:
+                raise MalformedError(f"{name} lacks field(s) {', '.join(sorted(missing))}")
             shown = ", ".join(sorted(repr(k) for k in extra))[:120]
             raise MalformedError(f"{name} has unknown field(s) {shown}")
-        return {k: fields[k](value[k], f"{name}.{k}") for k in fields}
+        plan = named.get(name) or _remember(
+            named, name, [(k, c, f"{name}.{k}") for k, c in fields.items()]
+        )
+        return {k: c(value[k], n) for k, c, n in plan}
 
     return check

@@ -54,14 +54,54 @@ def unseal(data: bytes, kind: str, schema: Mapping[str, Check], *, max_size: int
         raise UnsupportedVersionError(f"{kind}: unsupported version {version!r}")
     if value.get("type") != kind:
         raise WrongTypeError(f"expected a {kind}, got {str(value.get('type'))[:40]!r}")
-    full_schema: dict[str, Check] = {
-        "v": lambda v, n: v,
-        "type": lambda v, n: v,
-        **schema,
-        "sig": raw(keys.SIGNATURE_SIZE),
-    }
-    fields = record(full_schema)(value, kind)
+    fields = _envelope_check(kind, schema)(value, kind)
     sig = fields.pop("sig")
-    signed_bytes = encode({k: v for k, v in value.items() if k != "sig"})
+    signed_bytes = _without_sig(bytes(data), len(value), sig)
+    if signed_bytes is None:
+        signed_bytes = encode({k: v for k, v in value.items() if k != "sig"})
     del fields["v"], fields["type"]
     return Unsealed(kind, fields, signed_bytes, sig)
+
+
+def _any(value: Any, name: str) -> Any:
+    return value
+
+
+#: kind -> (the schema given, the check of the whole signed map built from it).
+_ENVELOPES: dict[str, tuple[Mapping[str, Check], Check]] = {}
+
+
+def _envelope_check(kind: str, schema: Mapping[str, Check]) -> Check:
+    """The check of a whole signed map of ``kind``: ``v``, ``type``, ``schema``, ``sig``.
+
+    Built once per kind and schema (parsers pass the same schema object each time).
+    """
+    known = _ENVELOPES.get(kind)
+    if known is not None and known[0] is schema:
+        return known[1]
+    check = record({"v": _any, "type": _any, **schema, "sig": raw(keys.SIGNATURE_SIZE)})
+    _ENVELOPES[kind] = (schema, check)
+    return check
+
+
+#: The ``sig`` key followed by the header of a 64-byte byte string, in canonical CBOR.
+_SIG_PAIR_HEAD = encode("sig") + bytes([0x58, keys.SIGNATURE_SIZE])
+
+
+def _without_sig(data: bytes, pairs: int, sig: bytes) -> bytes | None:
+    """The canonical encoding of the map in ``data`` without its ``sig`` pair, or None.
+
+    ``data`` has passed :func:`decode`, so it is the canonical encoding of a map: a
+    header, then each key and value encoded in turn. Cutting the one run of bytes
+    that encodes the ``sig`` pair and lowering the header's count by one gives what
+    encoding the map without ``sig`` gives, without encoding it again. That holds
+    only if those bytes occur once (a field could hold the same bytes) and the
+    header is one byte (fewer than 24 pairs); otherwise None: the caller encodes.
+    """
+    if not 1 <= pairs < 24 or data[0] != 0xA0 + pairs:
+        return None
+    pair = _SIG_PAIR_HEAD + sig
+    at = data.find(pair)
+    if at < 1 or data.find(pair, at + 1) != -1:
+        return None
+    return bytes([0xA0 + pairs - 1]) + data[1:at] + data[at + len(pair) :]

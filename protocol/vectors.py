@@ -11,7 +11,9 @@ byte for byte the same on every run (``--check`` only compares). The file holds:
   expected signed-map CBOR (``protocol.signed.seal``);
 - ``contacts``: contact plaintexts, their CBOR and their padded form (HPKE itself is
   randomised: a blob sealed by JavaScript is checked by opening it with ``ha_key``);
-- ``ha_key``: a health authority X25519 key pair, the private half for tests only.
+- ``ha_key``: a health authority X25519 key pair, the private half for tests only;
+- ``notices``: notify secrets, notice ids and the expected tags (protocol/notice.py),
+  and one published notice in its JSON form, the tag of ``contacts[0]`` among its tags.
 
 Byte strings are lowercase hex. In ``fields`` a byte string is ``{"hex": "..."}`` so the
 JSON keeps text and bytes apart.
@@ -30,7 +32,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from . import authority_key, authority_seal, contact, keys, signed
+from . import authority_key, authority_seal, contact, keys, notice, signed
 from .credential import issue_credential
 from .encoding import encode
 from .presentation import CodeType, present
@@ -230,6 +232,42 @@ def _contacts() -> list[dict[str, Any]]:
     return out
 
 
+def _notices() -> dict[str, Any]:
+    tags = []
+    for secret_name, id_name in [
+        ("notify-1", "notice-1"),
+        ("notify-1", "notice-2"),
+        ("notify-2", "notice-1"),
+        ("notify-3", "notice-3"),
+    ]:
+        notice_id = seed(id_name)[: notice.NOTICE_ID_SIZE]
+        tags.append(
+            {
+                "notify": seed(secret_name).hex(),
+                "notice": notice_id.hex(),
+                "tag": notice.notice_tag(seed(secret_name), notice_id).hex(),
+            }
+        )
+    notice_id = seed("notice-1")[: notice.NOTICE_ID_SIZE]
+    padding = [hashlib.sha256(b"padding" + bytes([i])).digest()[:16] for i in range(15)]
+    published = notice.check_notice(
+        notice_id=notice_id,
+        tags=sorted([notice.notice_tag(seed("notify-1"), notice_id), *padding]),
+        from_day="2026-11-28",
+        to_day="2026-11-30",
+        guidance={"ko": "14일 동안 증상을 살펴 주세요.", "en": "Watch for symptoms for 14 days."},
+        published_ms=DAY_START * 1000,
+        max_tags=notice.MAX_PADDED_TAGS,
+    )
+    return {
+        "domain": notice.TAG_DOMAIN.decode("ascii"),
+        "tags": tags,
+        "published": published.to_json(),
+        "matches_notify": seed("notify-1").hex(),
+        "misses_notify": seed("notify-2").hex(),
+    }
+
+
 def _ha_key() -> tuple[X25519PrivateKey, dict[str, Any]]:
     private = X25519PrivateKey.from_private_bytes(seed("health-authority"))
     return private, {
@@ -261,6 +299,7 @@ def generate() -> dict[str, Any]:
         "presentations": _presentations(),
         "signed_requests": _signed_requests(blob),
         "contacts": _contacts(),
+        "notices": _notices(),
     }
 
 

@@ -321,7 +321,7 @@ class _Run:
             return entry["kiosk_id"], self._mqtt(dict(current.mqtt))
         try:
             answer = await asyncio.to_thread(
-                self.client.enrol, did, options.venue, options.kiosk_id
+                self.client.enrol, did, options.venue, options.kiosk_id, options.region
             )
         except OutcomeUnknown:
             # The aggregator may hold this key now: keep it (and all else) on the device.

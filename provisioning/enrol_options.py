@@ -30,6 +30,8 @@ class EnrolOptions:
     mqtt_host: str | None = None
     mqtt_port: int | None = None
     mqtt_ca: Path | None = None
+    #: The regional broker to home the kiosk on (the aggregator's ``[regions]``); None: its own.
+    region: str | None = None
     mock_pins: bool = False
     selftest_timeout: float = 10.0
     heartbeat_timeout: float = 60.0

@@ -130,11 +130,18 @@ class OperatorClient:
                 "aggregator", f"the aggregator's site answer is invalid: {exc}"
             ) from exc
 
-    def enrol(self, device_key: str, venue: str, kiosk_id: str | None = None) -> EnrolAnswer:
-        """Register a device key; kiosk id, MQTT credentials, issuer and ledger keys."""
+    def enrol(
+        self, device_key: str, venue: str, kiosk_id: str | None = None, region: str | None = None
+    ) -> EnrolAnswer:
+        """Register a device key; kiosk id, MQTT credentials, issuer and ledger keys.
+
+        With ``region`` the kiosk is homed on that regional broker (its account is made
+        there and the answer's broker address is that broker's)."""
         body: dict[str, Any] = {"device_key": device_key, "venue_id": venue}
         if kiosk_id:
             body["kiosk_id"] = kiosk_id
+        if region:
+            body["region"] = region
         answer = self._call("POST", "/v1/operator/kiosks", "register", body)
         try:
             return EnrolAnswer.from_dict(answer)

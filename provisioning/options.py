@@ -242,6 +242,10 @@ _KIOSK_OPTIONS: list[Decorator] = [
     click.option("--mqtt-port", type=click.IntRange(1, 65535)),
     click.option("--mqtt-ca", type=FILE, help="Broker CA certificate to install."),
     click.option(
+        "--region",
+        help="Home the kiosk on this regional broker (one of the aggregator's [regions]).",
+    ),
+    click.option(
         "--mock-pins", is_flag=True, help="Selftest with gpiozero mock pins (no lights wired)."
     ),
     click.option(
@@ -284,6 +288,7 @@ def enrol_options_from(kw: dict[str, Any], wheel: Path) -> EnrolOptions:
         mqtt_host=kw["mqtt_host"],
         mqtt_port=kw["mqtt_port"],
         mqtt_ca=kw["mqtt_ca"],
+        region=kw.get("region"),
         mock_pins=kw["mock_pins"],
         heartbeat_timeout=kw["heartbeat_timeout"],
         renew_credentials=kw["renew_credentials"],

@@ -11,7 +11,7 @@ the layout the systemd units use (provisioning/site_keys.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,8 @@ from protocol.kiosk_toml import KioskToml
 from protocol.note import NoteVerifier
 from support.private_files import private_dir, write_private_text
 
+from .regions import FILE_NAME as REGIONS_FILE
+from .regions import RegionBroker, home_kiosk
 from .site_keys import SiteKeys
 
 DEFAULT_ORIGIN = "safecode.localhost/ledger"
@@ -56,6 +58,15 @@ def _broker_accounts(logins: BrokerLogins | None, host: str, port: int) -> Broke
     return DynsecAccounts(admin, reserved={AGGREGATOR_USER})
 
 
+def _region_accounts(region: RegionBroker) -> BrokerAccounts:
+    """Kiosk accounts on a regional broker (none if it takes anonymous kiosks)."""
+    if region.admin_password is None:
+        return NoBrokerAccounts()
+    return _broker_accounts(
+        BrokerLogins(region.admin_password, aggregator_password=""), region.host, region.port
+    )
+
+
 @dataclass(frozen=True)
 class Site:
     """Where a laid-out site's files are."""
@@ -69,6 +80,8 @@ class Site:
     http_port: int | None
     #: The aggregator's key files, one folder per key (provisioning/site_keys.py).
     keys: SiteKeys
+    #: Which regional broker each kiosk is homed on (provisioning/regions.py), if any.
+    regions_file: Path | None = None
 
 
 def init_site(
@@ -86,6 +99,7 @@ def init_site(
     write_crowd: CrowdWriter | None = None,
     authority_key: str | None = None,
     time_zone: str = DEFAULT_TIME_ZONE,
+    regions: Sequence[RegionBroker] = (),
 ) -> Site:
     """Create keys, configs, a kiosk registry and a crowd file under ``root``.
 
@@ -98,6 +112,11 @@ def init_site(
     With ``broker_logins`` (a running broker with the dynamic-security plugin) each
     kiosk gets its own broker account, limited to its own topics, and the aggregator
     logs in as itself and manages those accounts.
+
+    With ``regions`` (regional brokers bridged to the one at ``mqtt_host:mqtt_port``,
+    see ``aggregator.broker_regions``) kiosk N is homed on region N modulo their
+    number: its ``[mqtt]`` points at that broker, its account is made there (with the
+    region's admin password) and ``regions.toml`` records the home.
     """
     root = Path(root).resolve()
     agg_dir = private_dir(root / "aggregator")  # new folders 0700: the layout is private
@@ -134,11 +153,17 @@ def init_site(
         device_key, _ = ensure_device_key(kiosk_dir / "state" / "device.key")
         enrol_kiosk(kiosk_id, venue_id, keys.public_bytes(device_key))
         config = kiosk_dir / "kiosk.toml"
-        login = accounts.ensure_kiosk(kiosk_id)
+        home_mqtt, home_accounts = mqtt, accounts
+        if regions:
+            region = regions[(number - 1) % len(regions)]
+            home_mqtt = {"host": region.host, "port": region.port}
+            home_accounts = _region_accounts(region)
+            home_kiosk(root / REGIONS_FILE, kiosk_id, region)
+        login = home_accounts.ensure_kiosk(kiosk_id)
         kiosk_mqtt = (
-            mqtt
+            home_mqtt
             if login is None
-            else {**mqtt, "username": login.username, "password": login.password}
+            else {**home_mqtt, "username": login.username, "password": login.password}
         )
         camera_table = {
             "kind": camera,
@@ -151,8 +176,17 @@ def init_site(
         configs.append(config)
     db.close()
     vkey = NoteVerifier.from_public_key(origin, ledger_key.public_key()).to_string()
+    regions_file = root / REGIONS_FILE if regions else None
     return Site(
-        root, agg_config, tuple(configs), crowd_file, database_url, vkey, http_port, site_keys
+        root,
+        agg_config,
+        tuple(configs),
+        crowd_file,
+        database_url,
+        vkey,
+        http_port,
+        site_keys,
+        regions_file,
     )
 
 

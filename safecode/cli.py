@@ -50,6 +50,10 @@ SUBCOMMANDS: dict[str, LazyCommand] = {
         "provisioning.cli:provision_group",
         "Technician tooling: lay out sites; enrol, re-key and retire kiosks over SSH.",
     ),
+    "trace": LazyCommand(
+        "authority.trace_cli:trace_group",
+        "Health officials: trace a case; decryption happens here, never on the server.",
+    ),
     "visitor": LazyCommand(
         "simulator.visitor_cli:visitor_group", "Make visitor codes for testing kiosks."
     ),

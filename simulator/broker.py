@@ -77,7 +77,8 @@ class LocalBroker:
 
     Anonymous by default; ``password_file`` (mosquitto_passwd) or ``dynsec_file`` (the
     dynamic-security plugin's state, e.g. ``aggregator.broker_acls.dynsec_document``,
-    rewritten by the broker) make clients log in.
+    rewritten by the broker) make clients log in. ``extra_lines`` go at the end of the
+    config (e.g. ``include_dir`` of a regional broker's bridge, ``aggregator.broker_regions``).
 
     The process runs in its own session, so a terminal's Ctrl-C (SIGINT to the foreground
     process group) does not reach it: whoever started it stops it, after its clients.
@@ -91,6 +92,7 @@ class LocalBroker:
         tls: BrokerTls | None = None,
         password_file: Path | None = None,
         dynsec_file: Path | None = None,
+        extra_lines: tuple[str, ...] = (),
     ) -> None:
         if password_file is not None and dynsec_file is not None:
             raise ValueError("give a password file or a dynamic-security file, not both")
@@ -98,6 +100,7 @@ class LocalBroker:
         self.tls = tls
         self.password_file = password_file
         self.dynsec_file = dynsec_file
+        self.extra_lines = tuple(extra_lines)
         self.host = "127.0.0.1"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -147,6 +150,7 @@ class LocalBroker:
             # Run as root, mosquitto 2.x would otherwise switch to the "mosquitto" user
             # and could not write its persistence file into our (root-owned) workdir.
             lines.append(f"user {user}")
+        lines += self.extra_lines  # last: a bridge's ``connection`` section, an include_dir
         return "\n".join([*lines, ""])
 
     def _log_tail(self, limit: int = 2000) -> str:
@@ -194,12 +198,14 @@ class LocalBroker:
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} in {timeout} s")
 
-    def stop(self) -> None:
-        """Stop mosquitto (politely, then firmly) and remove its files if temporary."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop mosquitto (politely, then firmly after ``timeout`` s: a broker holding many
+        sessions takes a while to write its persistence file) and remove its files if
+        temporary."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from aggregator.audit import LedgerError, verify_ledger
+from aggregator.audit_log import AuditLogEntry
 from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.operators import create_token
 from protocol.errors import ProtocolError
@@ -32,7 +33,8 @@ from provisioning.site import Site
 
 from .broker import free_port
 from .demo_broker import probe_foreign_topic, start_broker
-from .demo_wallet import authority_reads, enrol_phones, make_authority
+from .demo_trace import trace_demo_case
+from .demo_wallet import authority_reads, enrol_phones, make_authority, phone_number
 from .demo_witness import DemoWitness, add_witness, cosign_once, show_fleet
 from .process import RelayedProcess
 from .site import init_simulated_site
@@ -40,6 +42,8 @@ from .wallet_client import EnrolledPhone
 
 #: Visitors who enrol through the wallet API (the rest hold the simulator's credentials).
 WALLET_PHONES = 10
+#: How long a stopping kiosk waits for its last receipts (it leaves as soon as all came).
+DRAIN_SECONDS = 30.0
 
 
 def _fetch_checkpoint(site: Site) -> tuple[str | None, bool]:
@@ -71,6 +75,9 @@ def _ledger_figures(site: Site) -> dict[str, Any]:
             "sealed": CheckinEntry.select().where(CheckinEntry.leaf_index.is_null(False)).count(),
             "unsealed": CheckinEntry.select().where(CheckinEntry.leaf_index.is_null()).count(),
             "blocks": BlockEntry.select().count(),
+            "audit_sealed": AuditLogEntry.select()
+            .where(AuditLogEntry.leaf_index.is_null(False))
+            .count(),
             "tree_size": size,
             "root": root,
             "ledger_verified": verified,
@@ -164,6 +171,7 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         echo(f"ledger explorer: http://127.0.0.1:{site.http_port}/ledger")
         for config in site.kiosk_configs:
             args = ["kiosk", "run", "--config", str(config), "--mock-pins", "--summary-json"]
+            args += ["--drain-seconds", str(DRAIN_SECONDS)]
             kiosk_processes.append(RelayedProcess(config.parent.name, args, clock, echo))
         _run_until(stop, time.monotonic() + seconds, [aggregator, *kiosk_processes], echo)
         show_fleet(site, token, echo)
@@ -171,6 +179,8 @@ def _run_demo(root: Path, seconds: float, kiosks: int) -> dict[str, Any]:
         checks = _outside_checks(site, logins is not None, witness, echo)
         checks["wallet_enrolled"] = len(phones)
         checks["authority_reads_contacts"] = authority_reads(site, authority_key, phones)
+        numbers = [phone_number(index) for index in range(len(phones))]
+        checks.update(trace_demo_case(site, authority_key, numbers, echo))
         aggregator.stop(timeout=20)
     finally:
         for process in [*kiosk_processes, *([aggregator] if aggregator else [])]:
@@ -198,11 +208,11 @@ def _run_until(
 
 
 def _stop_kiosks(kiosk_processes: list[RelayedProcess], echo: Any) -> None:
-    echo("stopping kiosks (each waits a few seconds for its last receipts)")
+    echo(f"stopping kiosks (each waits up to {DRAIN_SECONDS:.0f} s for its last receipts)")
     for process in kiosk_processes:
         process.popen.terminate()
     for process in kiosk_processes:
-        process.stop(timeout=15)
+        process.stop(timeout=DRAIN_SECONDS + 10)
 
 
 def _outside_checks(

@@ -17,6 +17,10 @@ from support.config_file import ConfigError
 class MqttSettings:
     """Broker address, per-device credentials, TLS options and reconnect backoff.
 
+    Reconnects back off from ``reconnect_min_s`` to ``reconnect_max_s`` (paho), each
+    after an extra random wait in a window starting at ``reconnect_jitter_s``
+    (transport/backoff.py), so a fleet does not reconnect in step.
+
     ``tls = true`` verifies the broker's certificate and host name against ``ca_file``
     (the system's CAs when it is not given); ``cert_file``/``key_file`` present a
     client certificate. ``tls_insecure`` exists only to be refused with a clear
@@ -35,6 +39,8 @@ class MqttSettings:
     keepalive: int = 30
     reconnect_min_s: int = 1
     reconnect_max_s: int = 30
+    #: The first window of the extra random wait before a reconnect (transport/backoff.py).
+    reconnect_jitter_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -64,6 +70,10 @@ class MqttSettings:
                 raise ConfigError(f"mqtt.{name} must be an integer from 1 to 3600 (seconds)")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ConfigError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
+        jitter = self.reconnect_jitter_s
+        is_number = isinstance(jitter, int | float) and not isinstance(jitter, bool)
+        if not is_number or not 0 <= jitter <= 3600:
+            raise ConfigError("mqtt.reconnect_jitter_s must be a number from 0 to 3600 (seconds)")
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The client-side TLS context (certificate and host name verified), or None."""

@@ -121,8 +121,10 @@ def authenticate(
         _address_failed(key, now_ms, policy)
         raise LoginRefused(LOCKED if row is not None and not row.disabled else FAILED)
     if not passwords.verify(row.password_hash, password):
-        _account_failed(row.id, now_ms, policy)
-        _address_failed(key, now_ms, policy)
+        # One commit, as for an unknown name: a second one would tell names apart by time.
+        with database_proxy.atomic():
+            _account_failed(row.id, now_ms, policy)
+            _address_failed(key, now_ms, policy)
         raise LoginRefused(FAILED)
     changes: dict[object, object] = {}
     if row.failures or row.lockouts or row.locked_until_ms:

@@ -43,15 +43,20 @@ def parse_heartbeat(stored: str | None) -> Heartbeat:
     return Heartbeat.from_fields(value) if isinstance(value, dict) else Heartbeat()
 
 
+def is_online(beat: Heartbeat, seen_ms: int | None, now_ms: int, offline_after_ms: int) -> bool:
+    """The one rule: a heartbeat at most ``offline_after_ms`` old whose state is online."""
+    recent = seen_ms is not None and now_ms - seen_ms <= offline_after_ms
+    return bool(recent and beat.state == "online")
+
+
 def kiosk_status(kiosk: KioskEntry, now_ms: int, offline_after_ms: int) -> KioskStatus:
     """One kiosk's status; online means a recent heartbeat whose state is online."""
     beat = parse_heartbeat(kiosk.last_status)
     seen = kiosk.last_status_ms
-    recent = seen is not None and now_ms - seen <= offline_after_ms
     return KioskStatus(
         kiosk_id=kiosk.kiosk_id,
         venue_id=kiosk.venue_id,
-        online=bool(recent and beat.state == "online"),
+        online=is_online(beat, seen, now_ms, offline_after_ms),
         state=beat.state,
         last_seen_ms=seen,
         queue=beat.queue,

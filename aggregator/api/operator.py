@@ -15,6 +15,7 @@ the registry, so check-ins it signed stay verifiable in the ledger.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -31,7 +32,9 @@ from protocol.ids import VENUE_ID_PATTERN, check_kiosk_id
 
 from .. import operators
 from ..broker_accounts import BrokerAccountError, BrokerAccounts, NoBrokerAccounts
+from ..db import KioskEntry
 from ..kiosk_trust import KioskTrust
+from ..region_homes import RegionHome, home_of, record_home
 from ..registry import RegistryError, enrol_kiosk, retire_kiosk
 from . import params
 from .bodies import json_object
@@ -96,11 +99,32 @@ def derived_kiosk_id(device_key: bytes) -> str:
     return "k-" + hashlib.sha256(device_key).hexdigest()[:12]
 
 
+def _regions() -> dict[str, RegionHome]:
+    regions = current_app.config.get("REGIONS")
+    return regions if isinstance(regions, dict) else {}
+
+
+def _home_accounts(region: str | None) -> BrokerAccounts:
+    """The accounts of the broker a kiosk is homed on (region None: this aggregator's)."""
+    if region is None:
+        return broker_accounts()
+    home = _regions().get(region)
+    if home is None:
+        raise ApiError(
+            502, "broker_error", f"the kiosk is homed on region {region}, which is not configured"
+        )
+    return home.accounts()
+
+
 @operator_api.post("/kiosks")
 @require_operator
 def enrol() -> Response:
-    """Enrol a kiosk: ``{"device_key": did:key, "venue_id": ..., "kiosk_id"?: ...}``."""
-    body = json_object({"device_key", "venue_id", "kiosk_id"})
+    """Enrol a kiosk: ``{"device_key": did:key, "venue_id": ..., "kiosk_id"?: ...,
+    "region"?: ...}``; with a region, on that regional broker (aggregator/region_homes.py)."""
+    body = json_object({"device_key", "venue_id", "kiosk_id", "region"})
+    region = body.get("region")
+    if region is not None and (not isinstance(region, str) or region not in _regions()):
+        bad_request("unknown_region", "region must name one of the aggregator's [regions]")
     did, venue = body.get("device_key"), body.get("venue_id")
     if not isinstance(venue, str) or not _VENUE.fullmatch(venue):
         bad_request("bad_venue_id", "venue_id is 1-63 lowercase letters, digits or hyphens")
@@ -115,16 +139,35 @@ def enrol() -> Response:
     except MalformedError as exc:
         bad_request("bad_kiosk_id", str(exc))
     trust = kiosk_trust()
+    if region is not None:
+        home = _regions()[region]
+        trust = dataclasses.replace(
+            trust, mqtt_host=home.host, mqtt_port=home.port, mqtt_tls=home.tls
+        )
+    known = KioskEntry.get_or_none(KioskEntry.kiosk_id == kiosk_id) is not None
+    if known and home_of(kiosk_id) != region:
+        raise ApiError(
+            409, "conflict", f"kiosk {kiosk_id} is homed on another broker: retire it first"
+        )
     try:
-        entry = enrol_kiosk(kiosk_id, venue, device_key)
+        with KioskEntry._meta.database.atomic():  # the kiosk and its home, or neither
+            entry = enrol_kiosk(kiosk_id, venue, device_key)
+            if region is not None:
+                record_home(kiosk_id, region)
     except RegistryError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
     try:
-        credentials = broker_accounts().ensure_kiosk(kiosk_id)
+        credentials = _home_accounts(region).ensure_kiosk(kiosk_id)
     except BrokerAccountError as exc:
         # The registry entry stays: enrolling the same key again is safe and retries this.
         raise ApiError(502, "broker_error", f"kiosk registered, broker account not: {exc}") from exc
-    log.info("operator %s enrolled kiosk %s at %s", g.operator.name, kiosk_id, venue)
+    log.info(
+        "operator %s enrolled kiosk %s at %s%s",
+        g.operator.name,
+        kiosk_id,
+        venue,
+        f" on region {region}" if region else "",
+    )
     answer = EnrolAnswer(
         kiosk_id=entry.kiosk_id,
         venue_id=entry.venue_id,
@@ -155,7 +198,7 @@ def retire(kiosk_id: str) -> Response:
     except RegistryError as exc:
         raise ApiError(404, "unknown_kiosk", str(exc)) from exc
     try:
-        broker_accounts().remove_kiosk(kiosk_id)
+        _home_accounts(home_of(kiosk_id)).remove_kiosk(kiosk_id)
     except BrokerAccountError as exc:
         raise ApiError(
             502, "broker_error", f"kiosk retired, broker account not removed (retry): {exc}"

@@ -9,6 +9,8 @@ links to :data:`.nav.ROLE_LINKS` and their Korean with :func:`.i18n.add_korean`.
 - :mod:`.install`: settings, the session cookie, CSRF for every form (Flask-WTF);
 - :mod:`.guard`: who is logged in, role and venue checks;
 - :mod:`.views`: the blueprint at ``/staff``.
+- :mod:`.venues` and :mod:`.fleet`: the venue owner's ``/staff/venues`` and the operator's
+  ``/staff/fleet`` (kiosks, alarms, retiring), with server-drawn SVG charts (:mod:`.charts`).
 """
 
 from __future__ import annotations

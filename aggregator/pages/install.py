@@ -54,7 +54,9 @@ from support.config_file import ConfigError
 from ..accounts.login import LoginPolicy
 from ..accounts.secret_key import load_or_create
 from ..accounts.sessions import SessionPolicy
+from .fleet import fleet_pages
 from .guard import PageForbidden, PageUnauthorized
+from .venues import venue_pages
 from .views import csrf_error, guard_error, staff_pages
 
 log = logging.getLogger("aggregator.pages")
@@ -149,3 +151,5 @@ def install_pages(app: Flask) -> None:
     app.register_error_handler(PageForbidden, guard_error)
     app.register_error_handler(PageUnauthorized, guard_error)
     app.register_blueprint(staff_pages)
+    app.register_blueprint(venue_pages)  # /staff/venues: venue owners
+    app.register_blueprint(fleet_pages)  # /staff/fleet: operators

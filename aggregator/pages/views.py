@@ -118,6 +118,8 @@ def _headers(response: Response) -> Response:
     if not is_staff_path(request.path):
         return response
     response.headers.update(HEADERS)
+    if "staff_page_csp" in g:  # a page that runs its own script (aggregator/case_pages)
+        response.headers["Content-Security-Policy"] = g.staff_page_csp
     if request.endpoint != "staff_pages.static":
         response.headers["Cache-Control"] = "no-store"
     response.vary.add("Cookie")

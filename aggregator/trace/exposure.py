@@ -6,23 +6,33 @@ and its infectious period ``[start_ms, end_ms)``, :func:`find_exposures`:
 1. computes the visit tags of those credentials for every day that could hold their
    visits (aggregator.vault ``lookup_tags``: days whose key is destroyed give none) and
    reads the matching rows through the ``visit_tag`` index: one query;
-2. opens those rows only (the vault, each day key read once) and makes the case's
-   stays (aggregator/trace/stays.py), clipped to the period;
+2. makes the case's stays (aggregator/trace/stays.py) from those rows' index columns
+   (the tag names the credential, ``door`` the kiosk's door), clipped to the period;
 3. reads the rows at the same venues from ``max_stay`` before each case stay to
    ``max_stay`` after it through the ``(venue_id, placed_ms)`` index (one query per
-   200 venue windows), opens them, and makes their visitors' stays (an exit scan in
-   that window ends a stay);
+   200 venue windows) and makes their visitors' stays, each visitor known by its
+   visit tag (aggregator/trace/visitors.py: only groups of two storing days that
+   could be one visitor are opened, one record each, to tell);
 4. keeps each pair (case stay, other stay) at one venue sharing at least
    ``min_overlap_minutes`` (and more than nothing: stays are half-open), ranked by
-   overlap, longest first.
+   overlap, longest first; unmasks the code types of those stays only (``code_mark``,
+   one AES call per day).
 
 Each row of the list names the venue, both stays, the overlap in seconds, the code
-type (``checkin`` for a phone, ``card`` for a printed card) and an opaque handle: the
-exposed visit's credential id in hex, which the official's side sends back to ask
-for the sealed owner. Rows that cannot be opened (a destroyed or missing day key, a
-bad ciphertext) are counted in ``unreadable``, never guessed at. Rows stored before
-the tracing columns existed (aggregator/trace/schema.py) have neither tag nor venue
-and are not found.
+type (``checkin`` for a phone, ``card`` for a printed card) and an opaque handle: a
+row id of the exposed visitor encrypted under a key derived from the master key. The
+official's side sends handles back to ask for the sealed owners; the server maps
+them to credential ids with :func:`credential_ids_of`, which is where those records
+are opened: on demand, for the visitors the official calls, never for the list.
+
+Rows whose day key is destroyed or missing are counted in ``unreadable`` (known from
+the key, without opening them), never guessed at; a record opened (above) that does
+not open is counted there too. The list trusts the index columns as it trusts the
+tag: a row whose ciphertext alone was damaged is found out when its handle is asked
+for (left out of :func:`credential_ids_of`'s answer). Rows stored before the tracing
+columns existed (aggregator/trace/schema.py) have neither tag nor venue and are not
+found; rows without door or code mark (stored by earlier version-12 code, until the
+back-fill) are opened as before.
 
 Bad requests (no credential id, too many, not bytes, an empty, reversed or too long
 period) raise :class:`TraceRequestError` before any query.
@@ -34,9 +44,11 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee
 
+from protocol.checkin import DOORS
 from protocol.credential import CREDENTIAL_ID_SIZE
 from protocol.errors import ProtocolError
 from protocol.presentation import CodeType
@@ -45,12 +57,15 @@ from ..tables import CheckinEntry
 from ..vault import DAY_MS, DayKeys, Vault, VaultError, day_of
 from .records import visit_fields
 from .settings import TraceSettings
-from .stays import Scan, Stay, overlap_ms, stays_of
+from .stays import EXIT, Scan, Stay, stays_at_one_venue, stays_of
+from .visitors import CREDENTIAL, entangled
 
 #: Most credential ids one request may name (a case's day credentials, with room).
 MAX_CREDENTIALS = 256
 #: Venue windows per candidate query (each adds three parameters).
 WINDOWS_PER_QUERY = 200
+#: Row ids per query when rows are read by id.
+_IDS_PER_QUERY = 500
 #: A scan may be placed this long after its storing day begins (kiosk clock skew).
 _SKEW_MS = 60_000
 
@@ -61,9 +76,11 @@ class TraceRequestError(ProtocolError):
     reason = "bad_trace_request"
 
 
-@dataclass(frozen=True)
-class Exposure:
-    """One case stay and one other visitor's stay at the same venue, and their overlap."""
+class Exposure(NamedTuple):
+    """One case stay and one other visitor's stay at the same venue, and their overlap.
+
+    A named tuple, not a dataclass: a list holds hundreds, made 5x cheaper.
+    """
 
     venue_id: str
     case_start_ms: int
@@ -73,7 +90,7 @@ class Exposure:
     overlap_s: float
     #: ``checkin`` (a phone's code) or ``card`` (a printed card).
     code_type: str
-    #: The exposed visit's credential id (hex): the official's side asks for its owner.
+    #: Opaque (hex): names the exposed visitor to :func:`credential_ids_of` only.
     handle: str
     #: True when an exit scan ended the exposed stay (else the venue's default stay).
     exposed_by_exit: bool
@@ -85,15 +102,62 @@ class ExposureList:
 
     case_stays: tuple[Stay, ...]
     exposures: tuple[Exposure, ...]
-    #: Rows read from the database (case and candidates) and opened with the vault.
+    #: Records opened with the vault: only rows the index cannot answer for
+    #: (aggregator/trace/visitors.py); most lists open none.
     rows_opened: int = 0
-    #: Rows that could not be opened (destroyed or missing day key, bad ciphertext).
+    #: Rows that cannot be read: day key destroyed or missing (known without opening),
+    #: or a record that was opened and did not open.
     unreadable: int = 0
     venues: tuple[str, ...] = field(default=())
     #: Seconds spent in the database (day keys and the two indexed queries), and in
     #: opening and reading records plus making stays and pairs: where the time goes.
     query_s: float = 0.0
     work_s: float = 0.0
+    #: Rows read from the database (the case's and those around its stays).
+    rows_read: int = 0
+
+
+def credential_ids_of(handles: Sequence[str], *, vault: Vault) -> dict[str, bytes]:
+    """The credential id behind each exposure handle (``Exposure.handle``) that has one.
+
+    The official's side sends handles back to ask for the sealed owners; only the
+    server maps them to credential ids. A handle is a check-in row id encrypted under
+    a key derived from the data master key (aggregator.vault ``seal_handles``): this
+    opens the handle, then that row's record (the one decryption the list put off).
+    Handles that are malformed, forged, or name a row whose record no longer opens
+    (its day key destroyed since) are left out of the answer (the caller refuses or
+    counts them). Two handles may name one credential (one visitor's visits stored on
+    two days that never needed telling apart).
+    """
+    if isinstance(handles, str):
+        raise TraceRequestError("handles come as a list, not one string")
+    rows: dict[str, int] = {}
+    for handle in handles:
+        row_id = vault.open_handle(handle)
+        if row_id is not None:
+            rows[handle] = row_id
+    c = CheckinEntry
+    stored: dict[int, tuple[bytes, int, bytes]] = {}
+    wanted = sorted(set(rows.values()))
+    for at in range(0, len(wanted), _IDS_PER_QUERY):
+        query = c.select(c.id, c.checkin_id, c.day, c.sealed).where(
+            c.id.in_(wanted[at : at + _IDS_PER_QUERY])
+        )
+        for row_id, checkin_id, day, sealed in query.tuples():
+            stored[row_id] = (bytes(checkin_id), day, bytes(sealed))
+    order = [row_id for row_id in wanted if row_id in stored]
+    opened = vault.day_keys(sorted({stored[r][1] for r in order})).open_many(
+        [stored[r] for r in order]
+    )
+    ids: dict[int, bytes] = {}
+    for row_id, wire in zip(order, opened, strict=True):
+        if isinstance(wire, VaultError):
+            continue
+        try:
+            ids[row_id] = visit_fields(wire)[1]
+        except ProtocolError:
+            continue
+    return {handle: ids[row_id] for handle, row_id in rows.items() if row_id in ids}
 
 
 def _check_request(
@@ -141,29 +205,18 @@ def find_exposures(
         return ExposureList((), ())
     with clock.query():
         rows = _case_rows(list(tags), start_ms - reach, end_ms + reach)
-    scans, unreadable = _open(keys, rows)
-    case_ids = set(ids)
-    scans = [scan for scan in scans if scan.credential_id in case_ids]
-    case_stays = tuple(_clip(stays_of(scans, settings), start_ms, end_ms))
+    reader = _Reader(keys, set(ids))
+    case_stays = tuple(_clip(stays_of(reader.case_scans(rows, tags), settings), start_ms, end_ms))
     if not case_stays:
-        return ExposureList((), (), len(rows), unreadable, (), *clock.split())
+        return reader.answer((), (), (), clock, len(rows))
     windows = _windows(case_stays, reach)
-    seen = {scan.row_id for scan in scans}
     with clock.query():
         venue_rows = _venue_rows(windows)
-    candidates = [row for row in venue_rows if row[0] not in seen]
-    others, more_unreadable = _open(keys, candidates)
-    other_stays = stays_of([s for s in others if s.credential_id not in case_ids], settings)
-    exposures = _pairs(case_stays, other_stays, settings.min_overlap_ms)
+    seen = {row[0] for row in rows}
+    found, read = reader.pairs(venue_rows, seen, set(tags), case_stays, settings)
+    case_stays, exposures = reader.exposures(case_stays, found, vault)
     venues = tuple(sorted({stay.venue_id for stay in case_stays}))
-    return ExposureList(
-        case_stays,
-        tuple(exposures),
-        len(rows) + len(candidates),
-        unreadable + more_unreadable,
-        venues,
-        *clock.split(),
-    )
+    return reader.answer(case_stays, exposures, venues, clock, len(rows) + read)
 
 
 class _Clock:
@@ -186,17 +239,17 @@ class _Clock:
         return self.in_query, total - self.in_query
 
 
-_Row = tuple[int, bytes, int, bytes, str, int]
+#: ``(id, checkin_id, day, venue_id, placed_ms, visit_tag, door, code_mark)``: no record.
+_Row = tuple[int, bytes, int, str, int, bytes | None, str | None, int | None]
+#: The columns tracing reads, in ``_Row`` order (benchmarks/trace.py reads the same).
+COLUMNS = ("id", "checkin_id", "day", "venue_id", "placed_ms", "visit_tag", "door", "code_mark")
 
 
 def _select(db: peewee.Database) -> str:
     """The start of each query: the columns tracing reads, from the check-in table."""
     c = CheckinEntry._meta
     q = db.quote
-    names = ", ".join(
-        q[0] + c.fields[name].column_name + q[1]
-        for name in ("id", "checkin_id", "day", "sealed", "venue_id", "placed_ms")
-    )
+    names = ", ".join(q[0] + c.fields[name].column_name + q[1] for name in COLUMNS)
     return f"SELECT {names} FROM {q[0]}{c.table_name}{q[1]} WHERE "
 
 
@@ -213,7 +266,7 @@ def _case_rows(tags: list[bytes], low_ms: int, high_ms: int) -> list[_Row]:
         + f"visit_tag IN ({', '.join([p] * len(tags))}) AND placed_ms >= {p}"
         + f" AND placed_ms < {p} AND venue_id IS NOT NULL"
     )
-    return [tuple(row) for row in db.execute_sql(sql, [*tags, low_ms, high_ms]).fetchall()]
+    return db.execute_sql(sql, [*tags, low_ms, high_ms]).fetchall()  # tuples, as both drivers give
 
 
 def _windows(case_stays: Sequence[Stay], reach: int) -> list[tuple[str, int, int]]:
@@ -245,23 +298,12 @@ def _venue_rows(windows: list[tuple[str, int, int]]) -> list[_Row]:
         part = windows[at : at + WINDOWS_PER_QUERY]
         sql = _select(db) + " OR ".join([one] * len(part))
         params = [value for window in part for value in window]
-        rows.extend(tuple(row) for row in db.execute_sql(sql, params).fetchall())
+        rows.extend(db.execute_sql(sql, params).fetchall())
     return rows
 
 
-def _open(keys: DayKeys, rows: list[_Row]) -> tuple[list[Scan], int]:
-    """The scans of ``rows`` whose records open; and how many did not."""
-    opened = keys.open_many([(bytes(r[1]), r[2], bytes(r[3])) for r in rows])
-    scans: list[Scan] = []
-    for row, wire in zip(rows, opened, strict=True):
-        if isinstance(wire, VaultError):
-            continue
-        try:
-            door, credential_id, code_type = visit_fields(wire)
-        except ProtocolError:
-            continue
-        scans.append(Scan(row[0], row[4], row[5], door, credential_id, code_type))
-    return scans, len(rows) - len(scans)
+#: Makes a named tuple without its Python-level ``__new__`` (a list makes hundreds).
+_new = tuple.__new__
 
 
 def _clip(stays: list[Stay], start_ms: int, end_ms: int) -> list[Stay]:
@@ -269,8 +311,10 @@ def _clip(stays: list[Stay], start_ms: int, end_ms: int) -> list[Stay]:
     clipped = []
     for stay in stays:
         low, high = max(stay.start_ms, start_ms), min(stay.end_ms, end_ms)
-        if high > low:
-            clipped.append(Stay(stay.scan, low, high, stay.by_exit))
+        if low == stay.start_ms and high == stay.end_ms:
+            clipped.append(stay)
+        elif high > low:
+            clipped.append(_new(Stay, (stay.scan, low, high, stay.by_exit)))
     return clipped
 
 
@@ -281,28 +325,371 @@ def _code_name(code_type: int) -> str:
     return _CODE_NAMES.get(code_type, str(code_type))
 
 
-def _pairs(case_stays: Sequence[Stay], others: list[Stay], min_ms: int) -> list[Exposure]:
-    by_venue: dict[str, list[Stay]] = {}
-    for stay in others:
-        by_venue.setdefault(stay.venue_id, []).append(stay)
-    found: list[Exposure] = []
-    for case in case_stays:
-        for other in by_venue.get(case.venue_id, ()):
-            shared = overlap_ms(case, other)
-            if shared <= 0 or shared < min_ms:
+#: One exposed stay found: (overlap ms, index of the case stay, visitor key, the row that
+#: opened the stay, its start, its end, ended by an exit scan).
+_Pair = tuple[int, int, bytes, _Row, int, int, bool]
+
+
+class _Reader:
+    """Turns rows into scans for one call: from the index, opening a record only if needed.
+
+    Counts what it opened and what could not be read (aggregator/trace/visitors.py says
+    which rows are opened and why the rest need not be).
+    """
+
+    def __init__(self, keys: DayKeys, case_ids: set[bytes]) -> None:
+        self.keys = keys
+        self.case_ids = case_ids
+        self.opened = 0
+        self.unreadable = 0
+        #: Rows opened that did not open (dropped, as the former engine dropped them).
+        self.failed: set[int] = set()
+        #: The case's rows whose code type is still masked (read from the index): id -> row.
+        self.masked: dict[int, _Row] = {}
+        #: Code types read from opened records (rows stored without the index): id -> type.
+        self.known: dict[int, int] = {}
+        #: Per exposed visitor key, the smallest row id of its scans (what its handle names).
+        self.first_row: dict[bytes, int] = {}
+
+    def case_scans(self, rows: list[_Row], tags: dict[bytes, bytes]) -> list[Scan]:
+        """The case's scans: found by tag, so the credential id is known (code still masked)."""
+        indexed: list[Scan] = []
+        to_open: list[_Row] = []
+        for row in rows:
+            row_id, _, _, venue_id, placed_ms, tag, door, mark = row
+            if tag is None or mark is None or door not in _DOORS:
+                to_open.append(row)
                 continue
-            found.append(
-                Exposure(
-                    venue_id=case.venue_id,
-                    case_start_ms=case.start_ms,
-                    case_end_ms=case.end_ms,
-                    exposed_start_ms=other.start_ms,
-                    exposed_end_ms=other.end_ms,
-                    overlap_s=shared / 1000,
-                    code_type=_code_name(other.scan.code_type),
-                    handle=other.scan.credential_id.hex(),
-                    exposed_by_exit=other.by_exit,
-                )
+            self.masked[row_id] = row
+            indexed.append(_new(Scan, (row_id, venue_id, placed_ms, door, tags[bytes(tag)], -1)))
+        scans = [scan for scan in self._open(to_open) if scan.credential_id in self.case_ids]
+        return scans + indexed
+
+    def pairs(
+        self,
+        rows: list[_Row],
+        case_rows: set[int],
+        case_tags: set[bytes],
+        case_stays: Sequence[Stay],
+        settings: TraceSettings,
+    ) -> tuple[list[_Pair], int]:
+        """Each other visitor's stay at a case venue sharing enough with a case stay there.
+
+        Also the number of rows read (those not among the case's). One pass groups the
+        rows by visitor (:meth:`_visitors`); one pass over the visitors makes their
+        stays and keeps those overlapping: a visitor with one scan (most) makes no
+        object at all unless exposed (its stay is the rule of aggregator/trace/stays.py
+        for one scan, inline).
+        """
+        groups, read = self._visitors(rows, case_rows, case_tags, settings)
+        at_venue: dict[str, list[tuple[int, int, int]]] = {}
+        for index, stay in enumerate(case_stays):
+            at_venue.setdefault(stay.scan.venue_id, []).append((index, stay[1], stay[2]))
+        #: per case venue: its default stay, its case stays (index, start, end)
+        venues = {v: (settings.default_stay_ms(v), cases) for v, cases in at_venue.items()}
+        least = max(settings.min_overlap_ms, 1)  # more than nothing: stays are half-open
+        found: list[_Pair] = []
+        first_row = self.first_row
+        for key, items in groups.items():
+            if len(items) > 1:
+                for row, start, end, by_exit in _stays(key, items, venues, settings):
+                    for index, low, high in venues[row[3]][1]:
+                        shared = (end if end < high else high) - (start if start > low else low)
+                        if shared >= least:
+                            found.append((shared, index, key, row, start, end, by_exit))
+                            first_row[key] = min([item[0] for item in items])
+                continue
+            row = items[0]
+            venue = venues.get(row[3])
+            if venue is None:
+                continue
+            default_ms, cases = venue
+            at = row[4]
+            if row[6] == EXIT:  # a lone exit: the default stay ending there
+                start, end, by_exit = at - default_ms, at, True
+            else:
+                start, end, by_exit = at, at + default_ms, False
+            for index, low, high in cases:
+                shared = (end if end < high else high) - (start if start > low else low)
+                if shared >= least:
+                    found.append((shared, index, key, row, start, end, by_exit))
+                    first_row[key] = row[0]
+        return found, read
+
+    def _visitors(
+        self,
+        rows: list[_Row],
+        case_rows: set[int],
+        case_tags: set[bytes],
+        settings: TraceSettings,
+    ) -> tuple[dict[bytes, list[_Row]], int]:
+        """The rows read, not the case's, by visitor key (aggregator/trace/visitors.py).
+
+        A row from the index is keyed by its visit tag (16 bytes); a row opened (stored
+        without the index) by :data:`CREDENTIAL` + its credential id (shorter: the two
+        kinds never meet). Groups of two storing days that could be one visitor are
+        opened and renamed (:meth:`_rename`) where a venue holds rows of two classes.
+        """
+        groups: dict[bytes, list[_Row]] = {}
+        day_at: dict[str, int] = {}  # venue -> the storing day of its first row by tag
+        mixed: set[str] = set()  # venues with rows by tag of two storing days
+        to_open: list[_Row] = []
+        usable = self.keys.usable_days()
+        doors = _DOORS
+        read = len(rows)
+        for row in rows:
+            row_id, _, day, venue_id, _, tag, door, mark = row
+            if row_id in case_rows:
+                read -= 1
+                continue
+            if day not in usable:
+                self.unreadable += 1  # its day key is destroyed or was never made
+                continue
+            if tag is None or mark is None or door not in doors:
+                to_open.append(row)  # stored without the index: open it, as before
+                continue
+            tag = bytes(tag)
+            if tag in case_tags:
+                continue  # one of the case's own visits
+            group = groups.get(tag)
+            if group is None:
+                groups[tag] = [row]
+            else:
+                group.append(row)
+            first_day = day_at.get(venue_id)
+            if first_day is None:
+                day_at[venue_id] = day
+            elif first_day != day:
+                mixed.add(venue_id)
+        for scan in self._open(to_open):
+            if scan.credential_id in self.case_ids:
+                continue
+            row_id, venue_id, placed_ms, door = scan[:4]
+            self.known[row_id] = scan.code_type
+            item = (row_id, b"", -1, venue_id, placed_ms, None, door, None)
+            groups.setdefault(CREDENTIAL + scan.credential_id, []).append(item)
+            if venue_id in day_at:
+                mixed.add(venue_id)  # a class of known credentials beside tags
+        if mixed:
+            self._rename(groups, mixed, settings)
+        return groups, read
+
+    def _rename(
+        self, groups: dict[bytes, list[_Row]], mixed: set[str], settings: TraceSettings
+    ) -> None:
+        """Name by credential the tag groups :func:`entangled` finds at ``mixed`` venues.
+
+        Each such group is opened (:meth:`_name`) and joins its credential's group, or
+        is dropped (the case's own credential, or no row of it opens).
+        """
+        scans: list[Scan] = []
+        days: dict[bytes, int] = {}
+        for key, items in groups.items():
+            for row in items:
+                if row[3] in mixed:
+                    scans.append(_new(Scan, (row[0], row[3], row[4], row[6], key, -1)))
+                    if row[5] is not None:
+                        days[key] = row[2]
+        flagged = entangled(scans, days, settings)
+        if not flagged:
+            return
+        named = self._name(flagged, {key: groups[key] for key in flagged})
+        for key in sorted(flagged):
+            items = groups.pop(key)
+            name = named[key]
+            if name is None:
+                continue
+            kept = [row for row in items if row[0] not in self.failed]
+            if kept:
+                groups.setdefault(name, []).extend(kept)
+
+    def _name(self, keys: set[bytes], by_key: dict[bytes, list[_Row]]) -> dict[bytes, bytes | None]:
+        """For tag keys that must be told apart, the credential key (None: drop the group).
+
+        Opens the first row of every such group at once; of a group whose row does not
+        open (counted unreadable), the next row, and so on.
+        """
+        named: dict[bytes, bytes | None] = {}
+        pending = {key: sorted(by_key[key]) for key in keys}
+        while pending:
+            firsts = {key: rows[0] for key, rows in pending.items()}
+            opened = {scan.row_id: scan for scan in self._open(list(firsts.values()))}
+            left: dict[bytes, list[_Row]] = {}
+            for key, row in firsts.items():
+                scan = opened.get(row[0])
+                if scan is not None:
+                    cid = scan.credential_id
+                    named[key] = None if cid in self.case_ids else CREDENTIAL + cid
+                elif len(pending[key]) > 1:
+                    left[key] = pending[key][1:]
+                else:
+                    named[key] = None
+            pending = left
+        return named
+
+    def _open(self, rows: list[_Row]) -> list[Scan]:
+        """The scans of ``rows`` read from their opened records (the rows without index)."""
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        sealed = _sealed_of(ids)
+        items = [(bytes(row[1]), row[2], sealed.get(row[0], b"")) for row in rows]
+        scans: list[Scan] = []
+        for row, wire in zip(rows, self.keys.open_many(items), strict=True):
+            self.opened += 1
+            if isinstance(wire, VaultError):
+                self.unreadable += 1
+                self.failed.add(row[0])
+                continue
+            try:
+                door, credential_id, code_type = visit_fields(wire)
+            except ProtocolError:
+                self.unreadable += 1
+                self.failed.add(row[0])
+                continue
+            scans.append(Scan(row[0], row[3], row[4], door, credential_id, code_type))
+        return scans
+
+    def _code_types(
+        self, case_stays: Sequence[Stay], pairs: list[_Pair]
+    ) -> dict[int, int | VaultError]:
+        """Unmask the code types of the rows read from the index that opened ``case_stays``
+        and the exposed stays of ``pairs``: one AES call per day."""
+        masked, known = self.masked, self.known
+        by_day: dict[int, list[_Row]] = {}
+        rows = [masked[s.scan.row_id] for s in case_stays if s.scan.row_id in masked]
+        rows.extend([pair[3] for pair in pairs if pair[3][0] not in known])
+        for row in rows:  # a row in two pairs is unmasked twice: the same answer
+            group = by_day.get(row[2])
+            if group is None:
+                by_day[row[2]] = [row]
+            else:
+                group.append(row)
+        out: dict[int, int | VaultError] = {}
+        unmask = self.keys.unmask
+        for day, group in by_day.items():
+            ids = [row[0] for row in group]
+            try:
+                codes = unmask(day, [row[1] for row in group], [row[7] for row in group])
+            except VaultError as exc:
+                out.update(dict.fromkeys(ids, exc))
+                continue
+            out.update(zip(ids, codes, strict=True))
+        return out
+
+    def exposures(
+        self, case_stays: tuple[Stay, ...], pairs: list[_Pair], vault: Vault
+    ) -> tuple[tuple[Stay, ...], tuple[Exposure, ...]]:
+        """The case stays and exposures, code types unmasked (one batch), handles sealed."""
+        known = self.known
+        codes = self._code_types(case_stays, pairs)
+        case_stays = tuple(
+            _new(Stay, (_new(Scan, (*stay[0][:5], codes[stay[0][0]])), *stay[1:]))
+            if stay[0][0] in codes
+            else stay
+            for stay in case_stays
+        )
+        first_row = self.first_row
+        handles = dict(zip(first_row, vault.seal_handles(list(first_row.values())), strict=True))
+        cases = [(stay[1], stay[2]) for stay in case_stays]
+        names = _CODE_NAMES
+        ranked: list[tuple[int, int, str, str, int, Exposure]] = []
+        append = ranked.append
+        for shared, index, key, row, start, end, by_exit in pairs:
+            code = codes.get(row[0])
+            if code is None:
+                code = known[row[0]]  # read from its opened record
+            name = names.get(code)
+            if name is None:
+                if isinstance(code, VaultError):
+                    continue  # its day key went away during the call: nothing is guessed
+                name = str(code)
+            handle = handles[key]
+            case_start, case_end = cases[index]
+            venue_id = row[3]
+            exposure = (
+                venue_id,
+                case_start,
+                case_end,
+                start,
+                end,
+                shared / 1000,
+                name,
+                handle,
+                by_exit,
             )
-    found.sort(key=lambda e: (-e.overlap_s, e.exposed_start_ms, e.venue_id, e.handle))
+            # by overlap (longest first), then exposed start, venue, handle, case stay:
+            # two pairs never tie (one visitor's stays at a venue start apart)
+            append((-shared, start, venue_id, handle, index, _new(Exposure, exposure)))
+        ranked.sort()
+        return case_stays, tuple([item[5] for item in ranked])
+
+    def answer(
+        self,
+        case_stays: tuple[Stay, ...],
+        exposures: tuple[Exposure, ...],
+        venues: tuple[str, ...],
+        clock: _Clock,
+        rows_read: int,
+    ) -> ExposureList:
+        return ExposureList(
+            case_stays,
+            exposures,
+            self.opened,
+            self.unreadable,
+            venues,
+            *clock.split(),
+            rows_read=rows_read,
+        )
+
+
+#: The doors a stored ``door`` column may name (anything else: open the record).
+_DOORS = frozenset(DOORS)
+
+
+def _sealed_of(row_ids: list[int]) -> dict[int, bytes]:
+    """The sealed records of some rows (those the index cannot answer for)."""
+    db = CheckinEntry._meta.database
+    found: dict[int, bytes] = {}
+    for at in range(0, len(row_ids), _IDS_PER_QUERY):
+        part = row_ids[at : at + _IDS_PER_QUERY]
+        marks = ", ".join([db.param] * len(part))
+        sql = f'SELECT "id", "sealed" FROM "checkin" WHERE "id" IN ({marks})'
+        for row_id, sealed in db.execute_sql(sql, part).fetchall():
+            found[row_id] = bytes(sealed)
     return found
+
+
+def _stays(
+    key: bytes,
+    rows: list[_Row],
+    venues: dict[str, tuple[int, list[tuple[int, int, int]]]],
+    settings: TraceSettings,
+) -> Iterator[tuple[_Row, int, int, bool]]:
+    """The stays of one visitor with several scans: (opening row, start, end, by exit).
+
+    By aggregator/trace/stays.py's rules, at each of the case's ``venues`` apart (a
+    lone scan at a venue inline, as in :meth:`_Reader.pairs`).
+    """
+    at_venue: dict[str, list[_Row]] = {}
+    for row in rows:
+        if row[3] in venues:
+            at_venue.setdefault(row[3], []).append(row)
+    for venue_id, here in at_venue.items():
+        if len(here) == 1:
+            row = here[0]
+            at, default_ms = row[4], venues[venue_id][0]
+            if row[6] == EXIT:
+                yield row, at - default_ms, at, True
+            else:
+                yield row, at, at + default_ms, False
+            continue
+        by_id = {row[0]: row for row in here}
+        scans = [_new(Scan, (row[0], venue_id, row[4], row[6], key, -1)) for row in here]
+        scans.sort(key=_placed_then_id)
+        for stay in stays_at_one_venue(scans, settings):
+            yield by_id[stay.scan.row_id], stay.start_ms, stay.end_ms, stay.by_exit
+
+
+def _placed_then_id(scan: Scan) -> tuple[int, int]:
+    return scan.placed_ms, scan.row_id

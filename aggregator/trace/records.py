@@ -19,6 +19,7 @@ from protocol.checkin import DOORS
 from protocol.checkin import MAX_BYTES as MAX_RECORD_BYTES
 from protocol.credential import CREDENTIAL_ID_SIZE
 from protocol.errors import MalformedError
+from protocol.presentation import VERSION as PRESENTATION_VERSION
 
 #: Nesting of a record: map > presentation bytes; the presentation: list > credential list.
 _MAX_DEPTH = 4
@@ -48,6 +49,22 @@ def _presentation_fields(data: object) -> tuple[int, bytes]:
     if type(credential_id) is not bytes or len(credential_id) != CREDENTIAL_ID_SIZE:
         raise MalformedError("presentation: no credential id")
     return code_type, credential_id
+
+
+def code_type_of_presentation(presentation: bytes) -> int:
+    """The code type of a presentation ingest has already parsed strictly (for its mark).
+
+    Strict CBOR writes ``[v, code_type, ...]`` as 0x85, then each small uint in one
+    byte, so the third byte is the code type; anything else is decoded.
+    """
+    if (
+        len(presentation) > 3
+        and presentation[0] == 0x85
+        and presentation[1] == PRESENTATION_VERSION
+        and presentation[2] < 24
+    ):
+        return presentation[2]
+    return _presentation_fields(presentation)[0]
 
 
 def credential_id_of(presentation: bytes) -> bytes:

@@ -1,9 +1,9 @@
 """The check-in table's tracing columns, added in place to a database made before them.
 
-Version 12 added two nullable columns to ``checkin`` (``venue_id``, ``visit_tag``) and
-two indexes (``visit_tag``; ``venue_id, placed_ms``). ``peewee``'s ``create_tables``
-leaves an existing table as it is and then creates its indexes, which would fail on
-the missing columns; :func:`upgrade_checkin_table` runs first (aggregator/db.py) and
+Version 12 added nullable columns to ``checkin`` (``venue_id``, ``visit_tag``, ``door``,
+``code_mark``) and two indexes (``visit_tag``; ``venue_id, placed_ms``). ``peewee``'s
+``create_tables`` leaves an existing table as it is and then creates its indexes, which
+would fail on the missing columns; :func:`upgrade_checkin_table` runs first (aggregator/db.py) and
 adds whatever columns are missing (``ALTER TABLE ... ADD COLUMN``, cheap on both
 databases: nullable, no default). Rows stored before have no tag: they are found by
 venue and time, never by credential (the exposure engine decrypts them only when
@@ -22,7 +22,7 @@ from ..tables import CheckinEntry
 log = logging.getLogger(__name__)
 
 #: The columns version 12 added, by model field name.
-TRACE_COLUMNS = ("venue_id", "visit_tag")
+TRACE_COLUMNS = ("venue_id", "visit_tag", "door", "code_mark")
 
 
 def _existing_columns(db: peewee.Database, table: str) -> set[str] | None:
@@ -54,6 +54,8 @@ def upgrade_checkin_table(db: peewee.Database) -> list[str]:
         kind = "BYTEA" if isinstance(db, peewee.PostgresqlDatabase) else "BLOB"
         if isinstance(field, peewee.CharField):
             kind = f"VARCHAR({field.max_length})"
+        elif isinstance(field, peewee.IntegerField):
+            kind = "SMALLINT"
         db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{field.column_name}" {kind}')
         added.append(field.column_name)
     if added:

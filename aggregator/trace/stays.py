@@ -25,7 +25,12 @@ EXIT = "exit"
 
 
 class Scan(NamedTuple):
-    """One check-in as tracing sees it once its record is opened."""
+    """One check-in as tracing sees it: from the index columns, or its opened record.
+
+    ``credential_id`` names the visitor: the credential id, or for other visitors in
+    the exposure engine a key standing for one (aggregator/trace/visitors.py);
+    ``code_type`` is -1 while it is still masked.
+    """
 
     row_id: int
     venue_id: str
@@ -57,24 +62,53 @@ def overlap_ms(a: Stay, b: Stay) -> int:
     return max(0, min(a.end_ms, b.end_ms) - max(a.start_ms, b.start_ms))
 
 
+#: Makes a Stay without the named tuple's Python-level ``__new__`` (tracing makes hundreds).
+_new = tuple.__new__
+
+
 def stays_of(scans: Iterable[Scan], settings: TraceSettings) -> list[Stay]:
     """Every stay made by ``scans`` (any visitors, any venues), by start time."""
-    groups: dict[tuple[bytes, str], list[Scan]] = {}
+    first: dict[tuple[bytes, str], Scan] = {}
+    more: dict[tuple[bytes, str], list[Scan]] = {}
     for scan in scans:
-        groups.setdefault((scan.credential_id, scan.venue_id), []).append(scan)
-    result: list[Stay] = []
-    for group in groups.values():
-        result.extend(_one_visitor_one_venue(sorted(group, key=_order), settings))
-    return sorted(result, key=lambda stay: (stay.start_ms, stay.scan.row_id))
+        key = (scan[4], scan[1])  # (credential_id, venue_id)
+        if key not in first:
+            first[key] = scan
+        elif key in more:
+            more[key].append(scan)
+        else:
+            more[key] = [first[key], scan]
+    ordered: list[tuple[int, int, int, Stay]] = []
+    defaults: dict[str, int] = {}
+    for key, scan in first.items():
+        if key in more:
+            for stay in stays_at_one_venue(sorted(more[key], key=_order), settings):
+                ordered.append((stay.start_ms, stay.scan.row_id, len(ordered), stay))
+            continue
+        # most visitors: one scan, one stay of the default length
+        row_id, venue_id, at, door, _, _ = scan
+        default_ms = defaults.get(venue_id)
+        if default_ms is None:
+            default_ms = defaults[venue_id] = settings.default_stay_ms(venue_id)
+        if door == EXIT:
+            stay = _new(Stay, (scan, at - default_ms, at, True))
+        else:
+            stay = _new(Stay, (scan, at, at + default_ms, False))
+        ordered.append((stay[1], row_id, len(ordered), stay))
+    ordered.sort()  # by start, row id, then as made (a stable sort): stays never compared
+    return [item[3] for item in ordered]
 
 
 def _order(scan: Scan) -> tuple[int, int]:
     return scan.placed_ms, scan.row_id
 
 
-def _one_visitor_one_venue(scans: list[Scan], settings: TraceSettings) -> list[Stay]:
+def stays_at_one_venue(scans: list[Scan], settings: TraceSettings) -> list[Stay]:
+    """One visitor's stays at one venue from its scans there, ordered by (placed, row id)."""
     stays: list[Stay] = []
     open_scan: Scan | None = None  # the entrance whose stay is not closed yet
+    default_ms = settings.default_stay_ms(scans[0].venue_id)  # one venue
+    max_ms = settings.max_stay_ms
 
     def close(end_ms: int, by_exit: bool) -> None:
         nonlocal open_scan
@@ -84,8 +118,8 @@ def _one_visitor_one_venue(scans: list[Scan], settings: TraceSettings) -> list[S
 
     for scan in scans:
         if open_scan is not None:
-            default_end = open_scan.placed_ms + settings.default_stay_ms(open_scan.venue_id)
-            latest_exit = open_scan.placed_ms + settings.max_stay_ms
+            default_end = open_scan.placed_ms + default_ms
+            latest_exit = open_scan.placed_ms + max_ms
             if scan.door == EXIT and open_scan.placed_ms < scan.placed_ms <= latest_exit:
                 close(scan.placed_ms, True)
                 continue
@@ -94,12 +128,12 @@ def _one_visitor_one_venue(scans: list[Scan], settings: TraceSettings) -> list[S
             elif scan.placed_ms > latest_exit:
                 close(default_end, False)
         if scan.door == EXIT:  # an exit with nothing open: it ends a default stay
-            start = scan.placed_ms - settings.default_stay_ms(scan.venue_id)
+            start = scan.placed_ms - default_ms
             if stays:  # ... begun no earlier than the visitor's previous stay there ended
                 start = max(start, stays[-1].end_ms)
             stays.append(Stay(scan, start, scan.placed_ms, True))
         else:
             open_scan = scan
     if open_scan is not None:
-        close(open_scan.placed_ms + settings.default_stay_ms(open_scan.venue_id), False)
+        close(open_scan.placed_ms + default_ms, False)
     return [stay for stay in stays if stay.end_ms > stay.start_ms]

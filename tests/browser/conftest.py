@@ -16,6 +16,7 @@ Helpers to screenshot an element and to read it as a kiosk does are in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,8 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
+@contextlib.contextmanager
+def phone_context(chromium: Browser) -> Iterator[BrowserContext]:
     """A fresh browser profile with a phone-sized screen, Korean first in its languages."""
     context = chromium.new_context(
         viewport=PHONE_VIEWPORT, device_scale_factor=1, locale="ko-KR", service_workers="allow"
@@ -70,6 +71,13 @@ def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
         yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def browser_context(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh phone's browser profile (:func:`phone_context`)."""
+    with phone_context(chromium) as context:
+        yield context
 
 
 @pytest.fixture

@@ -171,7 +171,8 @@ def _wait(predicate, timeout: float = 5.0) -> bool:
 
 
 def _drain(bus: MqttBus) -> list[tuple[str, bytes]]:
-    seen = []
+    """What waits in the bus: heartbeats (their own queue) first, then the inbox."""
+    seen = [message for _, message in bus.statuses.take()]
     while not bus.inbox.empty():
         seen.append(bus.inbox.get_nowait())
     return seen

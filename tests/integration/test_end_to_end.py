@@ -217,6 +217,10 @@ def test_demo_command_prints_a_verified_summary(tmp_path: Path) -> None:
     assert summary["refused"] >= 1, "the simulated crowd includes bad codes"
     assert summary["witness_cosigned"] is True, "an outside witness cosigned the ledger"
     assert summary["broker_acl_enforced"] is True, "kiosk-1 was refused kiosk-2's receipts"
+    # An official traced a case on its own side; every step is a sealed, verified leaf.
+    assert summary["case_traced"] is True and summary["case_audit_entries"] >= 3, summary
+    assert summary["case_audit_sealed"] is True, summary
+    assert summary["audit_sealed"] >= summary["case_audit_entries"], summary
     assert any("one account per kiosk" in line for line in lines)
     # The kiosks' configs hold their broker passwords: only their owner may read them.
     config = tmp_path / "site" / "kiosks" / "kiosk-1" / "kiosk.toml"

@@ -341,3 +341,32 @@ def test_firmware_publishes_unreceipted_checkins_again(
         source.close()
         watcher.disconnect()
         watcher.loop_stop()
+
+
+def test_a_kiosk_waits_a_random_while_before_reconnecting_to_a_restarted_broker(
+    plain_broker: LocalBroker,
+) -> None:
+    """The broker restarts: the link draws a jittered wait, then connects again by itself."""
+    settings = MqttSettings(
+        host=plain_broker.host,
+        port=plain_broker.port,
+        reconnect_min_s=1,
+        reconnect_max_s=2,
+        reconnect_jitter_s=0.5,
+    )
+    link = MqttLink(KIOSK, settings)
+    drawn: list[float] = []
+    draw = link.jitter.next_delay
+    link.jitter.next_delay = lambda: drawn.append(draw()) or drawn[-1]  # type: ignore[method-assign]
+    link.start()
+    try:
+        assert link.wait_connected(10)
+        plain_broker.stop()
+        assert _wait(lambda: not link.connected)
+        plain_broker.start()
+        assert _wait(lambda: link.connected and link.connects == 2, timeout=20)
+        assert drawn, "no jittered wait before reconnecting"
+        assert all(0 <= d <= 2 for d in drawn)
+        assert link.jitter.attempts == 0  # connected again: the window starts over
+    finally:
+        link.stop()

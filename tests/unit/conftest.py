@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import peewee
@@ -25,6 +26,9 @@ from aggregator import vault
 from aggregator.db import open_database
 from tests import markers
 from tests.pg_cluster import SERVER
+
+if TYPE_CHECKING:
+    from tests.unit.case_site import Site
 
 #: A fixed data master key for tests; never used outside them.
 TEST_MASTER_KEY = bytes(range(32))
@@ -131,3 +135,19 @@ def db(db_url: str, test_vault: vault.Vault) -> Iterator[peewee.Database]:
     database = open_database(db_url)
     yield database
     database.close()
+
+
+@pytest.fixture
+def case_site(
+    db: peewee.Database, test_vault: vault.Vault, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Site:
+    """A case-tracing site (tests/unit/case_site.py) on ``db``: an account of every role,
+    cheap password hashing, API refusals counted at once; its phones and visits are the
+    test's own."""
+    from aggregator.api import errors as api_errors
+    from tests.unit.case_site import Site, add_accounts, cheap_passwords
+
+    monkeypatch.setattr(api_errors, "FLUSH_EVERY_S", 0.0)
+    cheap_passwords(monkeypatch)
+    add_accounts()
+    return Site(test_vault, url=db_url)

@@ -108,3 +108,71 @@ def test_the_issuers_records_past_retention_go_with_the_visits(tmp_path: Path) -
         assert revocations.revoked_ids() == [bytes([2]) * 8, b"manual!!"]
     finally:
         db.close()
+
+
+def test_notices_published_over_28_days_ago_go(tmp_path: Path) -> None:
+    from aggregator.notices import NoticeEntry
+
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=0)
+    config = load_config(site.aggregator_config)
+    now_ms = int(time.time() * 1000)
+    db = open_database(config.database_url)
+    for n, age_days in enumerate((40, 29, 27, 0)):
+        NoticeEntry.create(
+            notice_id=bytes([n]) * 16,
+            case_id=bytes(16),
+            audit_id=bytes(16),
+            tags=bytes(16 * 16),
+            tag_count=16,
+            from_day="2000-01-01",
+            to_day="2000-01-02",
+            guidance_ko="ko",
+            guidance_en="en",
+            published_ms=now_ms - age_days * 86_400_000,
+        )
+    db.close()
+    result = run("--config", str(site.aggregator_config), "--days", "60")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[-1])["notices_forgotten"] == 2  # always 28 days
+    db = open_database(config.database_url)
+    try:
+        assert sorted(bytes(r.notice_id)[0] for r in NoticeEntry.select()) == [2, 3]
+    finally:
+        db.close()
+
+
+def test_case_handles_go_with_the_visits(tmp_path: Path) -> None:
+    from aggregator.cases.tables import CaseEntry, CaseHandle, CaseOpening
+
+    site = init_simulated_site(tmp_path / "site", kiosks=1, visitors=0)
+    config = load_config(site.aggregator_config)
+    now_ms = int(time.time() * 1000)
+    db = open_database(config.database_url)
+    for n, age_days in enumerate((40, 10)):
+        case = bytes([n]) * 16
+        CaseEntry.create(
+            case_id=case,
+            opener="kim",
+            reason="r",
+            start_ms=0,
+            end_ms=1,
+            opened_ms=now_ms - age_days * 86_400_000,
+        )
+        CaseHandle.insert_many(
+            [{"case_id": case, "handle": f"{h:016x}"} for h in range(3)]
+        ).execute()
+        CaseOpening.create(case_id=case, sealed=b"\xa0")
+    db.close()
+    result = run("--config", str(site.aggregator_config), "--days", "28")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.splitlines()[-1])
+    assert report["case_handles_forgotten"] == 3
+    # start_ms 0: both periods began long ago, so neither case can be taken up again
+    assert report["case_openings_forgotten"] == 2
+    db = open_database(config.database_url)
+    try:
+        assert CaseOpening.select().count() == 0
+        assert {bytes(r.case_id)[0] for r in CaseHandle.select()} == {1}
+        assert CaseEntry.select().count() == 2  # cases stay: no visitor data, named by audits
+    finally:
+        db.close()

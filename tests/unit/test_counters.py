@@ -45,3 +45,11 @@ def test_counters_saturate_instead_of_overflowing(db):
     assert totals["gaps"] == {"opened": counters.VALUE_MAX}
     assert totals["duplicate"] == {"": 2}
     assert totals["refused"] == {"out_of_range": 1}
+
+
+def test_labels_cut_to_one_key_are_summed_into_one_row(db):
+    # One upsert for the whole flush: two rows with one key would fail it on PostgreSQL.
+    long = "x" * 64
+    counters.add({("refused", long + "a"): 2, ("refused", long + "b"): 3, ("duplicate", ""): 1})
+    assert counters.totals()["refused"] == {long: 5}
+    assert counters.CounterEntry.select().count() == 2

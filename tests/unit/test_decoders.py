@@ -11,16 +11,19 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from benchmarks.decoders import labelled_images
+from kiosk.decode_stages import probable_code
 from kiosk.decoders import (
     CascadeDecoder,
     Decoded,
     Decoder,
+    GatedCascade,
     PyzbarDecoder,
     SeenFallbackCascade,
     ZxingDecoder,
     crop_around,
     decoder_named,
     default_decoder,
+    previous_default,
 )
 from simulator.render import blank_frame, code_matrix, render_code_frame
 from tests.shared_data import SHARED_DATA
@@ -182,15 +185,19 @@ def test_cascade_order_fallback_and_dedupe() -> None:
 
 def test_default_decoder_is_the_measured_cascade() -> None:
     decoder = default_decoder()
-    assert isinstance(decoder, SeenFallbackCascade)
-    assert [d.name for d in decoder.decoders] == ["zxing", "zxing-global", "pyzbar"]
+    assert isinstance(decoder, GatedCascade)
+    assert [s.name for s in decoder.stages] == ["inverted", "enlarged", "global", "pyzbar"]
+    assert decoder.gate is probable_code
     assert decoder.name == "cascade"
+    previous = previous_default()
+    assert isinstance(previous, SeenFallbackCascade)
+    assert [d.name for d in previous.decoders] == ["zxing", "zxing-global", "pyzbar"]
 
 
 def test_decoder_named() -> None:
     assert isinstance(decoder_named("zxing"), ZxingDecoder)
     assert isinstance(decoder_named("pyzbar"), PyzbarDecoder)
-    assert isinstance(decoder_named("cascade"), SeenFallbackCascade)
+    assert isinstance(decoder_named("cascade"), GatedCascade)
     with pytest.raises(ValueError, match="zxing, pyzbar, cascade"):
         decoder_named("quirc")
     with pytest.raises(ValueError, match="binarizer"):
@@ -260,7 +267,7 @@ def test_cascade_only_if_first_missed(zxing: ZxingDecoder) -> None:
     assert no_invert.read(inverted) == ([], [])
     assert cascade.decode(inverted) == []
     assert len(fallback.images) == 1
-    assert default_decoder().only_if_first_missed is True  # type: ignore[attr-defined]
+    assert previous_default().only_if_first_missed is True  # type: ignore[attr-defined]
 
 
 def test_cascade_fallback_reads_what_it_can(zxing: ZxingDecoder) -> None:

@@ -69,13 +69,13 @@ def test_a_heartbeat_storm_costs_one_status_write_per_interval(
 ) -> None:
     service, bus = _service(tmp_path, ingest_workers=workers, heartbeat_interval_s=0.3)
     written: list[str] = []
-    note_status = service._note_status
+    note_statuses = service._note_statuses
 
-    def counting_note_status(kiosk_id: str, payload: bytes) -> None:
-        written.append(kiosk_id)
-        note_status(kiosk_id, payload)
+    def counting_note_statuses(statuses: list[tuple[str, bytes]]) -> None:
+        written.extend(kiosk_id for kiosk_id, _ in statuses)
+        note_statuses(statuses)
 
-    service._note_status = counting_note_status  # type: ignore[method-assign]
+    service._note_statuses = counting_note_statuses  # type: ignore[method-assign]
     storm = 3000
     for n in range(storm):
         state = "offline" if n % 2 else "online"
@@ -229,5 +229,29 @@ def test_a_restarted_aggregator_does_not_resign_every_online_kiosk(tmp_path: Pat
             clock.now += 1
             service.handle(STATUS, encode_status("online", config_serial=held))
         assert len(bus.configs) == 1
+    finally:
+        service.db.close()
+
+
+def test_a_reboot_seen_only_in_a_coalesced_heartbeat_still_gets_its_config(
+    tmp_path: Path,
+) -> None:
+    """Offline and online coalesced away (newest per kiosk wins), the heartbeat's new boot
+    id still counts as coming online: the kiosk is sent its config (sequence floor)."""
+    service, bus = _service(tmp_path)
+    first_boot, second_boot = "a" * 32, "b" * 32
+    try:
+        service.handle(STATUS, encode_status("online", config_serial=None, clock_boot=first_boot))
+        held = parse_kiosk_config(bus.configs[-1][1]).serial
+        service.handle(STATUS, encode_status("online", config_serial=held, clock_boot=first_boot))
+        assert len(bus.configs) == 1  # same boot, holding its config: nothing to send
+        # Its check-ins up to seq 41 are in the ledger; a power cut took the last from its
+        # outbox. It rebooted; its will and bare "online" were replaced by this heartbeat.
+        KioskEntry.update(highest_seq=41).where(KioskEntry.kiosk_id == "kiosk-1").execute()
+        service.handle(STATUS, encode_status("online", config_serial=held, clock_boot=second_boot))
+        assert len(bus.configs) == 2
+        assert parse_kiosk_config(bus.configs[-1][1]).next_seq_floor == 42
+        service.handle(STATUS, encode_status("online", config_serial=held, clock_boot=second_boot))
+        assert len(bus.configs) == 2
     finally:
         service.db.close()

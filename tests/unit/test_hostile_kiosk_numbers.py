@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import placement
+from aggregator import status_store
 from aggregator.config import load_config
 from aggregator.db import CheckinEntry, KioskEntry
 from aggregator.registry import enrol_kiosk
@@ -151,14 +151,14 @@ def test_a_seq_stored_before_the_bounds_caps_the_floor(fleet: Fleet) -> None:
 def test_a_fault_in_one_status_is_counted_and_the_batch_goes_on(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = placement.note_heartbeat
+    real = status_store.status_row
 
-    def faulty(kiosk_id: str, status, received_ms: int) -> bool:
+    def faulty(kiosk_id: str, status, received_ms: int) -> status_store.StatusRow:
         if kiosk_id == fleet.bad.kiosk_id:
             raise ValueError("a fault tied to this kiosk's status")
         return real(kiosk_id, status, received_ms)
 
-    monkeypatch.setattr(placement, "note_heartbeat", faulty)
+    monkeypatch.setattr(status_store, "status_row", faulty)
     status = json.dumps({"v": 1, "state": "online"}).encode()
     batch = _good_batch(fleet, 1)
     batch.insert(3, (topics.topic(fleet.bad.kiosk_id, topics.STATUS), status))
@@ -170,16 +170,17 @@ def test_a_fault_in_one_status_is_counted_and_the_batch_goes_on(
 def test_a_record_that_cannot_be_stored_fails_only_its_kiosk(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = CheckinEntry.visit_columns
+    real = CheckinEntry.visits_columns
     bad_prefix = fleet.bad.kiosk_id.encode()[:8]
 
-    def unstorable(checkin_id: bytes, *args, **kwargs):
-        columns = real(checkin_id, *args, **kwargs)
-        if checkin_id.startswith(bad_prefix):
-            columns["received_ms"] = 2**64  # beyond any column: a fault of the data
+    def unstorable(visits, *args, **kwargs):
+        columns = real(visits, *args, **kwargs)
+        for (checkin_id, *_), visit in zip(visits, columns, strict=True):
+            if checkin_id.startswith(bad_prefix):
+                visit["received_ms"] = 2**64  # beyond any column: a fault of the data
         return columns
 
-    monkeypatch.setattr(CheckinEntry, "visit_columns", unstorable)
+    monkeypatch.setattr(CheckinEntry, "visits_columns", unstorable)
     good = _good_batch(fleet, 1)
     bad_topic = topics.topic(fleet.bad.kiosk_id, topics.CHECKIN)
     batch = good[:5] + [(bad_topic, fleet.checkin(fleet.bad, 1))] + good[5:]

@@ -16,9 +16,10 @@ from aggregator.ingest import Ingestor, IssuerCache, Result, counter_key
 from aggregator.registry import enrol_kiosk
 from protocol import keys, topics
 from protocol.checkin import ClockState, sign_checkin
+from protocol.credential import issue_credential
 from protocol.errors import UnknownKeyError
 from protocol.status import encode_status, parse_status
-from simulator.visitors import enrol_visitor
+from simulator.visitors import Wallet, enrol_visitor
 from tests.unit.wire_checks import seeded
 
 ISSUER = seeded("placement-issuer")
@@ -281,3 +282,45 @@ def test_a_late_heartbeat_does_not_move_the_anchor(ingestor: Ingestor) -> None:
     wire = record(1, synced=False, scanned_ms=7, mono_ms=55_000, shown=NOW - 15)
     assert ingestor.handle(TOPIC, wire).result is Result.STORED
     assert (stored(1).placed_ms, stored(1).placement) == ((NOW - 15) * 1000, "heartbeat")
+
+
+def _day_wallet(not_after: int) -> Wallet:
+    """A wallet whose day credential ends at ``not_after`` (a midnight)."""
+    wallet_key = keys.generate()
+    credential = issue_credential(
+        ISSUER, keys.public_bytes(wallet_key), not_before=not_after - 86_400, not_after=not_after
+    )
+    return Wallet(wallet_key, credential)
+
+
+def _late_placed(wallet: Wallet, shown: int) -> bytes:
+    """A scan of ``wallet``'s code, placed by a heartbeat that arrived 8 s after it was sent."""
+    status = {"clock_boot": BOOT.hex(), "clock_mono_ms": 40_000, "clock_wall_ms": 0}
+    placement.note_heartbeat("kiosk-a", {**status, "clock_synced": False}, (NOW - 2) * 1000)
+    return sign_checkin(
+        DEVICE,
+        checkin_id=hashlib.sha256(b"midnight-%d" % shown).digest()[:16],
+        kiosk_id="kiosk-a",
+        venue_id="venue-a",
+        seq=1,
+        door="entrance",
+        scanned_ms=7,
+        clock=ClockState(False, BOOT, 42_000),
+        presentation=wallet.show(shown).to_bytes(),
+    )
+
+
+def test_a_day_code_shown_before_midnight_is_not_expired_by_a_late_placement(
+    ingestor: Ingestor,
+) -> None:
+    """The kiosk accepted it at 23:59:51; the heartbeat places the scan at 00:00:00."""
+    wallet = _day_wallet(not_after=NOW - 9)
+    outcome = ingestor.handle(TOPIC, _late_placed(wallet, shown=NOW - 10))
+    assert outcome.result is Result.STORED, outcome.reason
+    assert (stored(1).placed_ms, stored(1).placement) == (NOW * 1000, "heartbeat")
+
+
+def test_a_day_code_shown_after_its_midnight_stays_expired(ingestor: Ingestor) -> None:
+    wallet = _day_wallet(not_after=NOW - 9)
+    outcome = ingestor.handle(TOPIC, _late_placed(wallet, shown=NOW - 1))
+    assert (outcome.result, outcome.reason) == (Result.REFUSED, "expired")

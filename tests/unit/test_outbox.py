@@ -10,7 +10,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from kiosk.outbox import Outbox, OutboxStats
+from kiosk.outbox import RESEND_DOUBLINGS, Outbox, OutboxStats
 from protocol.receipt import Receipt, ReceiptEntry, parse_receipt, sign_receipt
 from tests.unit.wire_checks import seeded
 
@@ -511,3 +511,20 @@ def test_a_full_database_is_reported_as_full_and_keeps_its_rows(outbox: Outbox) 
     make_room(outbox)
     assert outbox.append(builder(), T0) == filled + 2
     assert seqs(outbox.Row.select().order_by(outbox.Row.seq)) == [*stored, filled + 2]
+
+
+def test_resends_back_off_while_the_row_stays_unanswered(outbox: Outbox) -> None:
+    outbox.append(builder(), T0)
+    sent_at = T0
+    outbox.mark_sent([1], sent_at)
+    waits = []
+    for attempt in range(1, 6):  # after send number ``attempt``
+        wait = RESEND << min(attempt - 1, RESEND_DOUBLINGS)
+        assert seqs(outbox.due(sent_at + wait - 1, RESEND, 10)) == []
+        assert outbox.in_flight(sent_at + wait - 1, RESEND) == 1
+        assert seqs(outbox.due(sent_at + wait, RESEND, 10)) == [1]
+        assert outbox.in_flight(sent_at + wait, RESEND) == 0
+        sent_at += wait
+        outbox.mark_sent([1], sent_at)
+        waits.append(wait // RESEND)
+    assert waits == [1, 2, 4, 8, 8]

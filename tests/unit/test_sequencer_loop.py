@@ -15,7 +15,7 @@ from aggregator.audit import verify_ledger
 from aggregator.db import BlockEntry, CheckinEntry, open_database
 from aggregator.ingest import Ingestor, Result
 from aggregator.seqlock import FileLock, PgAdvisoryLock, lock_for
-from aggregator.sequencer import SealedBlock, Sequencer, run_sequencer, seal_once
+from aggregator.sequencer import SealedBlock, Sequencer, _pause, run_sequencer, seal_once
 from protocol import topics
 from protocol.receipt import ReceiptEntry, parse_receipt
 from tests.unit.ledger_site import ISSUER, LEDGER, ORIGIN, LedgerSite, prefill
@@ -60,11 +60,27 @@ def test_a_block_is_due_by_size_or_by_age(db: peewee.Database) -> None:
     assert not seq.due(0.25)
     prefill(3, received_ms=int(T0 * 1000))
     assert not seq.due(0.25), "3 of 10, just arrived"
+    assert seq.until_due_s is not None and 0.2 < seq.until_due_s <= 0.25
+    clock.t = T0 + 0.1
+    assert not seq.due(0.25)
+    assert seq.until_due_s is not None and 0.1 < seq.until_due_s <= 0.15
     clock.t = T0 + 0.3
     assert seq.due(0.25), "the oldest has waited 300 ms"
     clock.t = T0
     prefill(7, start=3, received_ms=int(T0 * 1000))
     assert seq.due(0.25), "a full batch waits"
+
+
+def test_the_loop_waits_until_the_oldest_is_due_and_looks_often_enough_when_idle() -> None:
+    seq = Sequencer(LEDGER, ORIGIN, batch_size=10)
+    seq.until_due_s = 0.18
+    assert _pause(seq, 0, poll_s=0.05, max_age_s=0.25) == 0.18
+    assert _pause(seq, 3, poll_s=0.05, max_age_s=0.25) == 0.125, "just sealed: look again"
+    seq.until_due_s = None
+    assert _pause(seq, 0, poll_s=0.05, max_age_s=0.25) == 0.125, "seen before it is due"
+    assert _pause(seq, 0, poll_s=0.05, max_age_s=0.04) == 0.05
+    seq.until_due_s = 9.0  # a clock far ahead: never longer than the age limit
+    assert _pause(seq, 0, poll_s=0.05, max_age_s=0.25) == 0.25
 
 
 def test_a_clock_ahead_on_the_ingest_side_does_not_stall_sealing(db: peewee.Database) -> None:

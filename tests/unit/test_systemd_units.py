@@ -90,6 +90,7 @@ def test_the_expected_units_are_there() -> None:
         "safecode-aggregator-issuer.service",
         "safecode-aggregator-retention.service",
         "safecode-aggregator-sequence.service",
+        "safecode-aggregator-trace.service",
         "safecode-aggregator-web.service",
         "safecode-aggregator.service",
         "safecode-kiosk.service",
@@ -311,6 +312,7 @@ HIDDEN_KEYS = {
     "safecode-aggregator-sequence.service": {"issuer", "data"},
     "safecode-aggregator-web.service": {"ledger", "issuer", "data"},
     "safecode-aggregator-issuer.service": {"ledger", "data"},
+    "safecode-aggregator-trace.service": {"ledger", "issuer/issuer.key"},
     "safecode-aggregator-retention.service": {"ledger", "issuer", "data"},
 }
 

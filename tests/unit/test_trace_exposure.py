@@ -7,9 +7,14 @@ import pytest
 
 from aggregator.retention import destroy_expired_keys
 from aggregator.tables import CheckinEntry
-from aggregator.trace.exposure import MAX_CREDENTIALS, TraceRequestError, find_exposures
+from aggregator.trace.exposure import (
+    MAX_CREDENTIALS,
+    TraceRequestError,
+    credential_ids_of,
+    find_exposures,
+)
 from aggregator.trace.settings import TraceSettings
-from aggregator.vault import Vault
+from aggregator.vault import Vault, installed
 from tests.unit.trace_town import DAY0, MINUTE, T0, Town, cid
 
 SETTINGS = TraceSettings(
@@ -31,8 +36,17 @@ def _trace(vault: Vault, ids, start: float, end: float, settings=SETTINGS):
     return find_exposures(ids, int(start * 1000), int(end * 1000), vault=vault, settings=settings)
 
 
+def _who(found) -> dict[str, str]:
+    """Each exposure handle's credential id in hex, as the server maps it back."""
+    handles = [e.handle for e in found.exposures]
+    ids = credential_ids_of(handles, vault=installed())
+    assert set(ids) == set(handles)  # every handle maps back
+    return {handle: cid.hex() for handle, cid in ids.items()}
+
+
 def _by_handle(found) -> dict[str, float]:
-    return {e.handle: e.overlap_s for e in found.exposures}
+    who = _who(found)
+    return {who[e.handle]: e.overlap_s for e in found.exposures}
 
 
 def test_overlapping_visits_are_listed_longest_overlap_first(town: Town, test_vault: Vault) -> None:
@@ -44,7 +58,7 @@ def test_overlapping_visits_are_listed_longest_overlap_first(town: Town, test_va
     town.visit(b, "cafe-in", T0 + 70 * MINUTE)  # after the case left
     town.visit(elsewhere, "bar-in", T0)  # same time, another venue
     found = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S)
-    assert [e.handle for e in found.exposures] == [cid(d).hex(), cid(a).hex()]
+    assert [_who(found)[e.handle] for e in found.exposures] == [cid(d).hex(), cid(a).hex()]
     assert [e.overlap_s for e in found.exposures] == [50 * 60.0, 30 * 60.0]
     first = found.exposures[0]
     assert first.venue_id == "cafe-1" and first.code_type == "checkin"
@@ -83,7 +97,7 @@ def test_an_exit_scan_ends_a_stay(town: Town, test_vault: Vault) -> None:
     town.visit(b, "cafe-in", T0 + 20 * MINUTE)  # b: default stay, 20 min with the case
     found = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S)
     assert _by_handle(found) == {cid(a).hex(): 20 * 60.0, cid(b).hex(): 20 * 60.0}
-    by_exit = {e.handle: e.exposed_by_exit for e in found.exposures}
+    by_exit = {_who(found)[e.handle]: e.exposed_by_exit for e in found.exposures}
     assert by_exit == {cid(a).hex(): True, cid(b).hex(): False}
     assert [(s.start_ms, s.end_ms) for s in found.case_stays] == [
         (T0 * 1000, (T0 + 40 * MINUTE) * 1000)
@@ -103,7 +117,8 @@ def test_card_holders_are_listed_as_cards(town: Town, test_vault: Vault) -> None
     town.visit(case, "cafe-in", T0)
     town.visit(card, "cafe-in", T0 + 5 * MINUTE)
     found = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S)
-    assert [(e.handle, e.code_type) for e in found.exposures] == [(cid(card).hex(), "card")]
+    who = _who(found)
+    assert [(who[e.handle], e.code_type) for e in found.exposures] == [(cid(card).hex(), "card")]
 
 
 def test_a_card_case_is_traced_too(town: Town, test_vault: Vault) -> None:
@@ -164,13 +179,15 @@ def test_a_destroyed_day_key_leaves_nothing_to_find(town: Town, test_vault: Vaul
     assert CheckinEntry.select().where(CheckinEntry.visit_tag.is_null(False)).count() == 0
 
 
-def test_rows_only_at_the_case_venues_are_opened(town: Town, test_vault: Vault) -> None:
+def test_rows_only_at_the_case_venues_are_read_and_none_opened(
+    town: Town, test_vault: Vault
+) -> None:
     case = town.visitor()
     town.visit(case, "cafe-in", T0)
     for n in range(5):
         town.visit(town.visitor(), "bar-in", T0 + n * MINUTE)
     found = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S)
-    assert found.rows_opened == 1
+    assert found.rows_read == 1 and found.rows_opened == 0
 
 
 @pytest.mark.parametrize(
@@ -198,3 +215,39 @@ def test_bad_requests_are_refused_before_any_query(
     # No database is bound here: a query would fail with another error.
     with pytest.raises(TraceRequestError, match=words):
         find_exposures(ids, start * 1000, end * 1000, vault=test_vault, settings=SETTINGS)
+
+
+def test_only_visitors_whose_scans_straddle_midnight_are_opened(
+    town: Town, test_vault: Vault
+) -> None:
+    midnight = DAY0 + DAY_S
+    case, night_owl, early, late = (town.visitor() for _ in range(4))
+    town.visit(case, "cafe-in", midnight - 50 * MINUTE)
+    town.visit(night_owl, "cafe-in", midnight - 40 * MINUTE)  # tag of the first day
+    town.visit(night_owl, "cafe-out", midnight + 5 * MINUTE)  # tag of the second day
+    town.visit(early, "cafe-in", midnight - 5 * 3600)  # only the first day, far from the rest
+    town.visit(late, "cafe-in", midnight + 3 * 3600)  # only the second day, far too
+    found = _trace(test_vault, [cid(case)], DAY0, DAY0 + 2 * DAY_S)
+    # The exit after midnight ends the night owl's stay: the two tags are one visitor,
+    # which only opening their records can tell (one record per tag).
+    assert _by_handle(found) == {cid(night_owl).hex(): 45 * 60.0}
+    assert found.exposures[0].exposed_by_exit
+    assert found.rows_read == 4 and found.rows_opened == 2
+
+
+def test_handles_are_opaque_and_only_the_servers_own_map_back(
+    town: Town, test_vault: Vault
+) -> None:
+    case, card = town.visitor(), town.card()
+    town.visit(case, "cafe-in", T0)
+    town.visit(card, "cafe-in", T0 + 5 * MINUTE)
+    town.visit(card, "cafe-out", T0 + 50 * MINUTE)
+    (exposure,) = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S).exposures
+    handle = exposure.handle
+    assert len(handle) == 32 and cid(card).hex() not in handle
+    assert credential_ids_of([handle], vault=test_vault) == {handle: cid(card)}
+    forged = [handle[:-1] + ("0" if handle[-1] != "0" else "1"), handle.upper(), "", "zz", 7]
+    assert credential_ids_of(forged, vault=test_vault) == {}
+    assert credential_ids_of([handle], vault=Vault(bytes(32))) == {}  # another master key
+    with pytest.raises(TraceRequestError):
+        credential_ids_of(handle, vault=test_vault)

@@ -10,7 +10,7 @@ from aggregator.forget import forget_sealed_visits
 from aggregator.models_base import database_proxy
 from aggregator.retention import destroy_expired_keys
 from aggregator.tables import CheckinEntry
-from aggregator.trace.schema import upgrade_checkin_table
+from aggregator.trace.schema import TRACE_COLUMNS, upgrade_checkin_table
 from aggregator.vault import DayKey, DecryptError, KeyDestroyedError, NoKeyError, Vault, day_of
 from simulator.visitors import enrol_visitor
 from tests.unit.conftest import TEST_MASTER_KEY
@@ -92,15 +92,18 @@ def test_open_many_says_why_each_record_cannot_be_read(town: Town, test_vault: V
 def _drop_trace_columns(db: peewee.Database) -> None:
     """Make the check-in table the one version 11 made (no tracing columns, no indexes)."""
     if isinstance(db, peewee.PostgresqlDatabase):
-        db.execute_sql('ALTER TABLE "checkin" DROP COLUMN "venue_id", DROP COLUMN "visit_tag"')
+        db.execute_sql(
+            'ALTER TABLE "checkin" DROP COLUMN "venue_id", DROP COLUMN "visit_tag",'
+            ' DROP COLUMN "door", DROP COLUMN "code_mark"'
+        )
         return
     for (name,) in db.execute_sql(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'checkin'"
         " AND (sql LIKE '%venue_id%' OR sql LIKE '%visit_tag%')"
     ).fetchall():
         db.execute_sql(f'DROP INDEX "{name}"')
-    db.execute_sql('ALTER TABLE "checkin" DROP COLUMN "venue_id"')
-    db.execute_sql('ALTER TABLE "checkin" DROP COLUMN "visit_tag"')
+    for name in TRACE_COLUMNS:
+        db.execute_sql(f'ALTER TABLE "checkin" DROP COLUMN "{name}"')
 
 
 def _columns(db: peewee.Database) -> set[str]:
@@ -113,12 +116,12 @@ def test_a_database_made_before_tracing_opens_and_gains_the_columns(
     town = Town()
     before = town.visit(town.visitor(), "cafe-in", T0)
     _drop_trace_columns(db)
-    assert {"venue_id", "visit_tag"}.isdisjoint(_columns(db))
-    assert upgrade_checkin_table(db) == ["venue_id", "visit_tag"]
+    assert set(TRACE_COLUMNS).isdisjoint(_columns(db))
+    assert upgrade_checkin_table(db) == ["venue_id", "visit_tag", "door", "code_mark"]
     _drop_trace_columns(db)
     reopened = connect_database(db_url)  # what every process does at start
     try:
-        assert {"venue_id", "visit_tag"} <= _columns(reopened)
+        assert set(TRACE_COLUMNS) <= _columns(reopened)
         indexes = {tuple(i.columns) for i in reopened.get_indexes("checkin")}
         assert ("venue_id", "placed_ms") in indexes and ("visit_tag",) in indexes
         assert upgrade_checkin_table(reopened) == []  # idempotent
@@ -126,7 +129,9 @@ def test_a_database_made_before_tracing_opens_and_gains_the_columns(
             old = CheckinEntry.get_by_id(before.id)
             assert old.venue_id is None and old.visit_tag is None  # not back-filled
             after = town.visit(town.visitor(), "cafe-in", T0 + 60)
-            assert CheckinEntry.get_by_id(after.id).visit_tag is not None
+            fresh = CheckinEntry.get_by_id(after.id)
+            assert fresh.visit_tag is not None and fresh.door == "entrance"
+            assert fresh.code_mark is not None
     finally:
         reopened.close()
 
@@ -140,14 +145,20 @@ def test_backfill_indexes_rows_stored_before_the_upgrade(
     db: peewee.Database, test_vault: Vault
 ) -> None:
     from aggregator.trace.backfill import backfill_visit_index
-    from aggregator.trace.exposure import find_exposures
+    from aggregator.trace.exposure import credential_ids_of, find_exposures
 
     town = Town()
     case, other = town.visitor(), town.visitor()
     rows = [town.visit(case, "cafe-in", T0), town.visit(other, "cafe-in", T0 + 60)]
     gone = town.visit(enrol_visitor(ISSUER, T0 - 41 * DAY_S), "bar-in", T0 - 40 * DAY_S)
-    tags = {row.id: bytes(CheckinEntry.get_by_id(row.id).visit_tag) for row in rows}
-    CheckinEntry.update(venue_id=None, visit_tag=None).execute()  # as an upgraded database
+    stored = {
+        row.id: (bytes(entry.visit_tag), entry.door, entry.code_mark)
+        for row in rows
+        for entry in [CheckinEntry.get_by_id(row.id)]
+    }
+    CheckinEntry.update(  # as an upgraded database
+        venue_id=None, visit_tag=None, door=None, code_mark=None
+    ).execute()
     destroy_expired_keys(T0 + 1, retention_days=28)  # the old visit's key is gone
 
     def trace():
@@ -157,7 +168,9 @@ def test_backfill_indexes_rows_stored_before_the_upgrade(
     assert backfill_visit_index(test_vault, batch=1) == (2, 0)
     for row in rows:
         entry = CheckinEntry.get_by_id(row.id)
-        assert entry.venue_id == "cafe-1" and bytes(entry.visit_tag) == tags[row.id]
+        assert entry.venue_id == "cafe-1"
+        assert (bytes(entry.visit_tag), entry.door, entry.code_mark) == stored[row.id]
     assert CheckinEntry.get_by_id(gone.id).visit_tag is None
-    assert [e.handle for e in trace().exposures] == [cid(other).hex()]
+    handles = [e.handle for e in trace().exposures]
+    assert list(credential_ids_of(handles, vault=test_vault).values()) == [cid(other)]
     assert backfill_visit_index(test_vault) == (0, 0)  # nothing left to do

@@ -51,8 +51,10 @@ class Town:
         )
         return make_card(credential, key, timestamp=DAY0 - 86_400)
 
-    def visit(self, who: Wallet | Presentation, kiosk: str, at: float) -> CheckinEntry:
-        """``who`` scans at ``kiosk`` at ``at`` (s); the stored row."""
+    def visit(
+        self, who: Wallet | Presentation, kiosk: str, at: float, stored_at: float | None = None
+    ) -> CheckinEntry:
+        """``who`` scans at ``kiosk`` at ``at`` (s), stored then or at ``stored_at``; the row."""
         self.seq[kiosk] += 1
         code = who if isinstance(who, Presentation) else who.show(at)
         venue, door = KIOSKS[kiosk]
@@ -67,7 +69,8 @@ class Town:
             clock=ClockState(True, bytes(16), self.seq[kiosk]),
             presentation=code.to_bytes(),
         )
-        ingestor = Ingestor([ISSUER.public_key()], now=lambda: at)
+        received = at if stored_at is None else stored_at
+        ingestor = Ingestor([ISSUER.public_key()], now=lambda: received)
         outcome = ingestor.handle(topics.topic(kiosk, topics.CHECKIN), wire)
         assert outcome.result is Result.STORED, outcome.reason
         assert outcome.entry is not None

@@ -84,6 +84,22 @@ export async function getInfo (fetchFn) {
 }
 
 /**
+ * GET /v1/notices, the public list of exposure notices (revalidated with its ETag, so an
+ * unchanged list costs a 304). Sends nothing about the wallet.
+ * @param {typeof fetch} fetchFn
+ */
+export async function getNotices (fetchFn) {
+  const response = await send(fetchFn, '/v1/notices', { method: 'GET', cache: 'no-cache', headers: { Accept: 'application/json' } })
+  let body
+  try {
+    body = await response.json()
+  } catch {
+    throw new ApiError(response.status, 'bad_answer', 'the notices answer is not JSON')
+  }
+  return { body, response }
+}
+
+/**
  * POST a signed request; the decoded CBOR answer.
  * @param {typeof fetch} fetchFn
  * @param {string} path e.g. "enrol"

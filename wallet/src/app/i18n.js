@@ -55,7 +55,16 @@ export const MESSAGES = {
     leaveConfirm: 'Delete your wallet and contact details? This cannot be undone.',
     leaveOffline: 'Leaving needs a connection, so that the server deletes your details too.',
     left: 'Your wallet and contact details are deleted.',
-    validUntil: 'Codes on this phone until {date}'
+    validUntil: 'Codes on this phone until {date}',
+    noticeTitle: 'Exposure notice',
+    noticeDates: 'The health authority found that a place you checked in to between {from} and {to} was visited at the same time by someone who has since tested positive.',
+    noticeWhatToDo: 'What to do',
+    noticePrivate: 'Only this phone knows about this notice: your wallet matched it here and sent nothing back.',
+    noticePublished: 'Published {date}',
+    noticeDismiss: 'Got it, hide this',
+    noticesButton: 'Exposure notices ({n})',
+    noticesTitle: 'Exposure notices',
+    noticesKept: 'Notices stay on this phone for 28 days after they were published.'
   },
   ko: {
     title: '세이프코드 지갑',
@@ -105,7 +114,16 @@ export const MESSAGES = {
     leaveConfirm: '지갑과 연락처를 삭제할까요? 되돌릴 수 없습니다.',
     leaveOffline: '서버에서도 정보를 지우려면 인터넷 연결이 필요합니다.',
     left: '지갑과 연락처를 삭제했습니다.',
-    validUntil: '이 휴대전화의 코드는 {date}까지'
+    validUntil: '이 휴대전화의 코드는 {date}까지',
+    noticeTitle: '노출 가능성 안내',
+    noticeDates: '{from}부터 {to}까지 출입 기록을 남긴 장소에 이후 확진된 분이 같은 시간에 머물렀다고 보건 당국이 확인했습니다.',
+    noticeWhatToDo: '이렇게 해 주세요',
+    noticePrivate: '이 안내는 이 휴대전화만 알고 있습니다. 지갑이 휴대전화 안에서 확인했고, 아무것도 보내지 않았습니다.',
+    noticePublished: '{date} 게시',
+    noticeDismiss: '확인했습니다, 숨기기',
+    noticesButton: '노출 안내 ({n})',
+    noticesTitle: '노출 안내',
+    noticesKept: '안내는 게시된 날부터 28일 동안 이 휴대전화에 보관됩니다.'
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * The wallet page: one screen at a time in <main id="app">, its name in
  * body[data-state] (loading, unsupported, enrol, enrolling, code, diagnostic,
- * offline-no-credentials, no-credential, expired, settings, busy) and
- * body[data-offline]. The code is the canvas #qr.
+ * offline-no-credentials, no-credential, expired, settings, notices, busy),
+ * body[data-offline] and body[data-notice] (shown: an exposure notice #notice is on the
+ * screen; dismissed: the wallet holds notices, none on the screen; none). The code is the
+ * canvas #qr.
  */
 import { Wallet } from './wallet.js'
 import { openStore } from './store.js'
@@ -17,6 +19,8 @@ import { CodeType } from '../protocol/presentation.js'
 const RESIGN_S = 10
 const REFRESH_EVERY_MS = 60_000
 const DEFAULT_COUNTRY = '82'
+/** How often to ask whether the notice list is due (Wallet.noticesDue decides). */
+const NOTICE_TICK_MS = 10 * 60_000
 
 const root = /** @type {HTMLElement} */ (document.getElementById('app'))
 let lang = 'ko'
@@ -28,6 +32,8 @@ let timers = []
 let refreshing = null
 /** @type {any} */
 let wakeLock = null
+/** @type {Promise<unknown>|null} */
+let checkingNotices = null
 
 /** @param {string} key @param {Record<string, string|number>} [params] */
 const m = (key, params) => t(lang, key, params)
@@ -50,6 +56,8 @@ function show (state, ...nodes) {
   document.title = m('title')
   root.replaceChildren(...nodes.filter(Boolean))
   document.body.dataset.state = state
+  const held = wallet && wallet.notices.length > 0
+  document.body.dataset.notice = root.querySelector('#notice') ? 'shown' : held ? 'dismissed' : 'none'
 }
 
 function markOnline () {
@@ -59,6 +67,71 @@ function markOnline () {
 /** @param {number} seconds @param {string} [style] */
 function formatDate (seconds, style = 'full') {
   return new Intl.DateTimeFormat(lang, { dateStyle: /** @type {any} */ (style), timeZone: wallet.tz }).format(new Date(seconds * 1000))
+}
+
+/**
+ * A site-local day (YYYY-MM-DD) in the reader's language.
+ * @param {string} day
+ */
+function formatDay (day) {
+  return new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeZone: 'UTC' }).format(new Date(day + 'T00:00:00Z'))
+}
+
+/**
+ * One exposure notice. Its guidance is hostile data: it goes in as text (dom.js h()).
+ * @param {any} notice a stored notice (Wallet.notices)
+ * @param {boolean} banner the dismissible banner #notice on the main screen
+ */
+function noticeCard (notice, banner) {
+  const dismiss = async () => {
+    await wallet.dismissNotice(notice.notice)
+    route()
+  }
+  return h('section', { class: 'exposure', id: banner ? 'notice' : null, role: banner ? 'status' : null, dataset: { notice: notice.notice } },
+    h('h2', { text: m('noticeTitle') }),
+    h('p', { class: 'notice-dates', text: m('noticeDates', { from: formatDay(notice.from_day), to: formatDay(notice.to_day) }) }),
+    h('h3', { text: m('noticeWhatToDo') }),
+    h('p', { class: 'guidance', text: notice.guidance[lang] || notice.guidance.en }),
+    h('p', { class: 'hint', text: m('noticePrivate') }),
+    h('p', { class: 'hint', text: m('noticePublished', { date: formatDate(notice.published_ms / 1000, 'medium') }) }),
+    banner ? h('button', { type: 'button', id: 'notice-dismiss', onclick: dismiss, text: m('noticeDismiss') }) : null)
+}
+
+/** The newest notice not yet dismissed, as a banner (null if none). */
+function noticeBanner () {
+  const open = wallet.openNotices()
+  return open.length ? noticeCard(open[0], true) : null
+}
+
+/** The button to the list of every notice this phone holds (null if none). */
+function noticesButton () {
+  if (!wallet.notices.length) return null
+  return h('button', { type: 'button', id: 'notices', class: 'link', onclick: showNotices, text: m('noticesButton', { n: wallet.notices.length }) })
+}
+
+/** Every notice this phone holds, dismissed ones too, newest first. */
+function showNotices () {
+  show('notices', header(),
+    h('h2', { text: m('noticesTitle') }),
+    ...[...wallet.notices].reverse().map((n) => noticeCard(n, false)),
+    h('p', { class: 'hint', text: m('noticesKept') }),
+    h('nav', {}, h('button', { type: 'button', id: 'back', onclick: () => route(), text: m('back') })))
+}
+
+/**
+ * Fetch the notice list when it is due (`force`: at start) and show a new match at once
+ * on the main screens. Never while offline; a failure waits for the next tick.
+ * @param {boolean} [force]
+ */
+function checkNoticesInBackground (force = false) {
+  if (checkingNotices || navigator.onLine === false || !wallet || !wallet.noticesDue(force)) return
+  checkingNotices = wallet.checkNotices()
+    .then((fresh) => {
+      const state = document.body.dataset.state || ''
+      if (fresh.length && ['code', 'no-credential', 'offline-no-credentials', 'expired'].includes(state)) route()
+    })
+    .catch(() => {})
+    .finally(() => { checkingNotices = null })
 }
 
 /** @param {unknown} err */
@@ -79,7 +152,8 @@ function header () {
 async function setLanguage (next) {
   lang = next
   await wallet.store.set('lang', lang)
-  route()
+  if (document.body.dataset.state === 'notices') showNotices()
+  else route()
 }
 
 /**
@@ -193,6 +267,7 @@ function showCode (codeType) {
     }
   }
   show('busy', header(),
+    diagnostic ? null : noticeBanner(),
     title,
     h('div', { class: 'qr-box' }, canvas),
     count, bar,
@@ -203,6 +278,7 @@ function showCode (codeType) {
       diagnostic
         ? h('button', { type: 'button', id: 'back', onclick: () => showCode(CodeType.CHECKIN), text: m('back') })
         : h('button', { type: 'button', id: 'health', onclick: () => showCode(CodeType.DIAGNOSTIC), text: m('healthButton') }),
+      diagnostic ? null : noticesButton(),
       h('button', { type: 'button', id: 'settings', class: 'link', onclick: showSettings, text: m('settings') })))
   tick()
   timers.push(setInterval(tick, 1000))
@@ -223,10 +299,12 @@ function showProblem (err) {
   else if (wallet.ranOut()) state = 'expired'
   const text = { 'no-credential': m('noCredential'), 'offline-no-credentials': m('offlineNoCredentials'), expired: m('expired') }[state]
   show(state, header(),
+    noticeBanner(),
     h('p', { class: 'problem', role: 'alert', id: 'problem', text }),
     err instanceof ApiError ? h('p', { class: 'hint', text: errorText(err) }) : null,
     h('nav', {},
       h('button', { type: 'button', class: 'primary', id: 'retry', onclick: () => route(true), text: m('retry') }),
+      noticesButton(),
       h('button', { type: 'button', id: 'settings', class: 'link', onclick: showSettings, text: m('settings') })))
 }
 
@@ -306,7 +384,8 @@ async function missingFeature () {
 
 async function start () {
   markOnline()
-  window.addEventListener('online', () => { markOnline(); refreshInBackground() })
+  window.addEventListener('online', () => { markOnline(); refreshInBackground(); checkNoticesInBackground() })
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') checkNoticesInBackground() })
   window.addEventListener('offline', markOnline)
   lang = pickLanguage(navigator.languages || [navigator.language])
   let store
@@ -327,6 +406,8 @@ async function start () {
     }
   }
   route()
+  checkNoticesInBackground(true)
+  setInterval(() => checkNoticesInBackground(), NOTICE_TICK_MS)
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('/wallet/sw.js', { scope: '/wallet' }).catch(() => {})
   }

@@ -10,20 +10,33 @@
  *   credentials [{credential, privateKey, revoke, day, notBefore, notAfter}]
  *   batch       {day, retryAt}: the site-local day of the last batch, and when to try again
  *   clock       server clock minus this device's, in seconds
+ *   notify      [{secret, until}]: the notify secrets of the contacts this wallet sealed
+ *               (until: null for the current one, else when to stop matching it)
+ *   notices     [{notice, from_day, to_day, guidance, published_ms, dismissed}]: the
+ *               exposure notices that carried this wallet's tag (never sent anywhere)
+ *   noticesAt   when the notice list was last fetched (Unix seconds)
  */
-import { ApiError, clockOffset, getInfo, post } from './api.js'
+import { ApiError, clockOffset, getInfo, getNotices, post } from './api.js'
 import { generateKey, publicBytes } from '../protocol/keys.js'
 import { request } from '../protocol/signed.js'
 import { newNotifySecret, sealContact } from '../protocol/contact.js'
 import { parseAuthorityKey } from '../protocol/authorityKey.js'
 import { CodeType, present } from '../protocol/presentation.js'
 import { equalBytes } from '../protocol/cbor.js'
+import { matchNotices, parseNotices } from '../protocol/notice.js'
 
 export const MAX_DAYS = 7
 export const MAX_REVOKE = 64
 export const REFRESH_BELOW_DAYS = 2
 export const BATCH_RETRY_S = 15 * 60
 const CLOCK_TOLERANCE_S = 2
+/** Fetch the notice list at most this often (and at every start). */
+export const NOTICES_EVERY_S = 3 * 3600
+/** A replaced contact's secret still matches notices this long (a trace may use the old one). */
+export const NOTIFY_KEEP_S = 28 * 86400
+/** A matched notice is kept on the phone this long after it was published. */
+export const NOTICE_KEEP_S = 28 * 86400
+const MAX_SECRETS = 8
 
 /**
  * @typedef {{get(key: string): Promise<any>, set(key: string, value: any): Promise<void>, clear(): Promise<void>}} Store
@@ -62,11 +75,17 @@ export class Wallet {
     /** @type {DayCredential[]} */ this.credentials = []
     /** @type {{day: string, retryAt: number}|null} */ this.batch = null
     this.clock = 0
+    /** @type {{secret: Uint8Array, until: number|null}[]} */ this.notify = []
+    /** @type {any[]} */ this.notices = []
+    this.noticesAt = 0
   }
 
   async load () {
-    const [info, enrolment, credentials, batch, clock] = await Promise.all(
-      ['info', 'enrolment', 'credentials', 'batch', 'clock'].map((k) => this.store.get(k)))
+    const [info, enrolment, credentials, batch, clock, notify, notices, noticesAt] = await Promise.all(
+      ['info', 'enrolment', 'credentials', 'batch', 'clock', 'notify', 'notices', 'noticesAt'].map((k) => this.store.get(k)))
+    this.notify = Array.isArray(notify) ? notify : []
+    this.notices = Array.isArray(notices) ? notices : []
+    this.noticesAt = Number.isFinite(noticesAt) ? noticesAt : 0
     this.info = info || null
     this.enrolment = enrolment || null
     this.credentials = Array.isArray(credentials) ? credentials : []
@@ -114,13 +133,87 @@ export class Wallet {
   }
 
   /**
-   * Seal a contact to the health authority's key.
+   * Seal a contact to the health authority's key, with a fresh notify secret.
    * @param {{phone: string, name?: string|null, lang: string}} who
+   * @returns {Promise<{contact: Uint8Array, notify: Uint8Array}>}
    */
   async sealedContact ({ phone, name, lang }) {
     const info = await this.fetchInfo()
     const ha = parseAuthorityKey(info.authority_key)
-    return sealContact(ha, { phone, lang, notify: newNotifySecret(), name: name || null })
+    const notify = newNotifySecret()
+    return { contact: await sealContact(ha, { phone, lang, notify, name: name || null }), notify }
+  }
+
+  /**
+   * Keep the notify secret of the contact the server now holds; the one it replaces
+   * still matches notices for NOTIFY_KEEP_S (a trace opened before the change used it).
+   * @param {Uint8Array} secret
+   */
+  async keepNotifySecret (secret) {
+    const now = this.now()
+    const older = this.notify
+      .map((s) => (s.until === null ? { ...s, until: now + NOTIFY_KEEP_S } : s))
+      .filter((s) => s.until > now)
+    this.notify = [{ secret, until: null }, ...older].slice(0, MAX_SECRETS)
+    await this.store.set('notify', this.notify)
+  }
+
+  /** The notify secrets that still match notices. */
+  notifySecrets () {
+    const now = this.now()
+    return this.notify.filter((s) => s.until === null || s.until > now).map((s) => s.secret)
+  }
+
+  /** True if the notice list should be fetched now (`force`: at start, whatever the time). */
+  noticesDue (force = false) {
+    if (!this.enrolled || this.notifySecrets().length === 0) return false
+    return force || this.now() - this.noticesAt >= NOTICES_EVERY_S
+  }
+
+  /**
+   * Fetch the public notice list, compute this wallet's tag for each notice and keep the
+   * ones that carry it. Nothing is sent but the GET. Returns the newly matched notices.
+   */
+  async checkNotices () {
+    const secrets = this.notifySecrets()
+    let body, response
+    try {
+      ({ body, response } = await getNotices(this.fetch))
+    } catch (err) {
+      if (err instanceof ApiError) await this.setNoticesAt(this.now()) // answered: wait as usual
+      throw err
+    }
+    await this.noteClock(response)
+    const now = this.now()
+    const known = new Set(this.notices.map((n) => n.notice))
+    const fresh = (await matchNotices(parseNotices(body), secrets))
+      .filter((n) => !known.has(n.notice) && n.published_ms / 1000 > now - NOTICE_KEEP_S)
+      .map(({ tags, ...n }) => ({ ...n, dismissed: false }))
+    const kept = this.notices.filter((n) => n.published_ms / 1000 > now - NOTICE_KEEP_S)
+    this.notices = [...kept, ...fresh].sort((a, b) => a.published_ms - b.published_ms)
+    await this.store.set('notices', this.notices)
+    await this.setNoticesAt(now)
+    return fresh
+  }
+
+  /** @param {number} at when the notice list was last fetched (or refused) */
+  async setNoticesAt (at) {
+    this.noticesAt = at
+    await this.store.set('noticesAt', at)
+  }
+
+  /** Matched notices not yet dismissed, newest first. */
+  openNotices () {
+    return this.notices.filter((n) => !n.dismissed).reverse()
+  }
+
+  /**
+   * Hide a notice from the main screen (it stays in the list of notices).
+   * @param {string} id the notice id (hex)
+   */
+  async dismissNotice (id) {
+    this.notices = this.notices.map((n) => (n.notice === id ? { ...n, dismissed: true } : n))
+    await this.store.set('notices', this.notices)
   }
 
   /**
@@ -128,7 +221,7 @@ export class Wallet {
    * @param {{phone: string, name?: string|null, lang: string}} who phone in E.164
    */
   async enrol (who) {
-    const contact = await this.sealedContact(who)
+    const { contact, notify } = await this.sealedContact(who)
     const pair = await generateKey()
     const key = await publicBytes(pair.publicKey)
     const body = await request('wallet-enrol', { key, phone: who.phone, contact }, pair.privateKey, this.now())
@@ -139,6 +232,7 @@ export class Wallet {
     }
     this.enrolment = { id: answer.enrolment, privateKey: pair.privateKey, publicKey: pair.publicKey, created: this.now() }
     await this.store.set('enrolment', this.enrolment)
+    await this.keepNotifySecret(notify)
     await this.fetchBatch()
   }
 
@@ -241,11 +335,12 @@ export class Wallet {
    * @param {{phone: string, name?: string|null, lang: string}} who
    */
   async changeContact (who) {
-    const contact = await this.sealedContact(who)
+    const { contact, notify } = await this.sealedContact(who)
     const body = await request('wallet-contact', { enrolment: this.enrolment.id, phone: who.phone, contact },
       this.enrolment.privateKey, this.now())
     const { response } = await post(this.fetch, 'contact', body)
     await this.noteClock(response)
+    await this.keepNotifySecret(notify)
   }
 
   /** The visitor leaves: the server deletes the enrolment and revokes every held credential; then wipe. */
@@ -270,5 +365,8 @@ export class Wallet {
     this.enrolment = null
     this.credentials = []
     this.batch = null
+    this.notify = []
+    this.notices = []
+    this.noticesAt = 0
   }
 }
