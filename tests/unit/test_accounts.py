@@ -177,7 +177,12 @@ def test_rehash_when_parameters_change(db: peewee.Database) -> None:
     assert stored != weak and not passwords.needs_rehash(stored)
 
 
-def test_unknown_name_costs_as_much_as_a_wrong_password(db: peewee.Database) -> None:
+def test_unknown_name_costs_as_much_as_a_wrong_password(
+    db: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The production parameters, whatever another test left behind: argon2's cost must
+    # dominate a database commit's for the comparison to mean anything.
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher())
     users.add_user("kim", "official", PASSWORD)
 
     def cost(name: str) -> float:
@@ -191,6 +196,16 @@ def test_unknown_name_costs_as_much_as_a_wrong_password(db: peewee.Database) -> 
 
     unknown, wrong = cost("nobody"), cost("kim")
     assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
+
+
+def test_dummy_hash_follows_the_parameters_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = passwords.dummy_hash()
+    assert not passwords.needs_rehash(real)
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    cheap = passwords.dummy_hash()
+    assert cheap != real and "m=1024,t=1" in cheap
+    monkeypatch.undo()
+    assert passwords.dummy_hash() == real
 
 
 @given(st.text(max_size=80))

@@ -58,7 +58,6 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setattr(api_errors, "FLUSH_EVERY_S", 0.0)
     # Cheaper argon2 for speed (test_accounts checks the real parameters).
     monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
-    passwords.dummy_hash.cache_clear()
     url = f"sqlite:///{tmp_path}/ledger.sqlite"
     database = open_database(url)
     for role, (name, venues) in ACCOUNTS.items():
@@ -75,7 +74,6 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     app.register_blueprint(probe)
     yield app
     database.close()
-    passwords.dummy_hash.cache_clear()
 
 
 def csrf_token(client: FlaskClient, path: str = "/staff/login") -> str:
