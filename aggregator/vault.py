@@ -405,15 +405,18 @@ class _DayKey:
     def mark_key(self) -> Cipher:
         return _mark_key(self._raw)
 
-    def ecb(self, label: bytes, blocks: bytes) -> bytes:
-        """AES-256-ECB of whole ``blocks`` under the key derived for ``label``."""
+    def ecb(self, label: bytes, blocks: bytes, *, decrypt: bool = False) -> bytes:
+        """AES-256-ECB of whole ``blocks`` under the key derived for ``label`` (or its
+        inverse, ``decrypt``)."""
         if len(blocks) % _BLOCK:
             raise VaultError("AES-ECB takes whole blocks")
+        name = label + b"-" if decrypt else label
         with self._lock:
-            context = self._contexts.get(label)
+            context = self._contexts.get(name)
             if context is None:
                 key = self.tag_key if label == _TAG_LABEL else self.mark_key
-                context = self._contexts[label] = key.encryptor()
+                context = key.decryptor() if decrypt else key.encryptor()
+                self._contexts[name] = context
             return context.update(blocks)
 
 
@@ -440,6 +443,22 @@ class DayKeys:
         out = b"".join([key.ecb(_TAG_LABEL, blocks) for key in keys])  # one block a tag
         found = [out[at : at + VISIT_TAG_SIZE] for at in range(0, len(out), VISIT_TAG_SIZE)]
         return dict(zip(found, list(credential_ids) * len(keys), strict=True))
+
+    def credential_ids_of_tags(self, day: int, tags: list[bytes]) -> list[bytes | None]:
+        """The credential id each visit tag of ``day`` was made from, read back from the
+        tag (AES is a permutation: the day's tag key turns a tag back into its block,
+        one call for them all); None for a tag no credential id gives (damaged, forged).
+
+        VaultError if the day's key is unusable. Needs the same key as opening the
+        records, and tells no more than they do (their credential ids).
+        """
+        key = self._key(day)
+        if isinstance(key, VaultError):
+            raise key
+        whole = [bytes(tag) for tag in tags if len(tag) == VISIT_TAG_SIZE]
+        out = key.ecb(_TAG_LABEL, b"".join(whole), decrypt=True) if whole else b""
+        blocks = iter([out[at : at + _BLOCK] for at in range(0, len(out), _BLOCK)])
+        return [_id_of_block(next(blocks)) if len(tag) == VISIT_TAG_SIZE else None for tag in tags]
 
     def tag(self, day: int, credential_id: bytes) -> bytes:
         """The visit tag of ``credential_id`` on ``day``; VaultError if its key is unusable."""
@@ -548,6 +567,16 @@ def _tag_blocks(credential_ids: list[bytes]) -> bytes:
             raise VaultError("a credential id is shorter than a visit tag")
         blocks.append(bytes([len(credential_id)]) + bytes(credential_id).ljust(15, b"\x00"))
     return b"".join(blocks)
+
+
+def _id_of_block(block: bytes) -> bytes | None:
+    """The credential id in a block of :func:`_tag_blocks`; None if it is not one."""
+    if len(block) != _BLOCK:
+        return None
+    size = block[0]
+    if not 0 < size < VISIT_TAG_SIZE or any(block[1 + size :]):
+        return None
+    return block[1 : 1 + size]
 
 
 def _tags_of_blocks(tag_key: Cipher, blocks: bytes) -> list[bytes]:

@@ -12,7 +12,7 @@ and its infectious period ``[start_ms, end_ms)``, :func:`find_exposures`:
    ``max_stay`` after it through the ``(venue_id, placed_ms)`` index (one query per
    200 venue windows) and makes their visitors' stays, each visitor known by its
    visit tag (aggregator/trace/visitors.py: only groups of two storing days that
-   could be one visitor are opened, one record each, to tell);
+   could be one visitor are named by the credential id their tags give back);
 4. keeps each pair (case stay, other stay) at one venue sharing at least
    ``min_overlap_minutes`` (and more than nothing: stays are half-open), ranked by
    overlap, longest first; unmasks the code types of those stays only (``code_mark``,
@@ -493,7 +493,7 @@ class _Reader:
         flagged = entangled(scans, days, settings)
         if not flagged:
             return
-        named = self._name(flagged, {key: groups[key] for key in flagged})
+        named = self._name(flagged, {key: groups[key] for key in flagged}, days)
         for key in sorted(flagged):
             items = groups.pop(key)
             name = named[key]
@@ -503,14 +503,33 @@ class _Reader:
             if kept:
                 groups.setdefault(name, []).extend(kept)
 
-    def _name(self, keys: set[bytes], by_key: dict[bytes, list[_Row]]) -> dict[bytes, bytes | None]:
+    def _name(
+        self, keys: set[bytes], by_key: dict[bytes, list[_Row]], days: dict[bytes, int]
+    ) -> dict[bytes, bytes | None]:
         """For tag keys that must be told apart, the credential key (None: drop the group).
 
-        Opens the first row of every such group at once; of a group whose row does not
-        open (counted unreadable), the next row, and so on.
+        The credential id is read back from the tag itself with its storing day's key
+        (aggregator.vault ``credential_ids_of_tags``: one AES call per day, no record
+        opened). A tag that gives none (damaged) is told apart from its rows' records:
+        the first row of each such group is opened; of a group whose row does not open
+        (counted unreadable), the next row, and so on.
         """
         named: dict[bytes, bytes | None] = {}
-        pending = {key: sorted(by_key[key]) for key in keys}
+        by_day: dict[int, list[bytes]] = {}
+        for key in sorted(keys):
+            by_day.setdefault(days[key], []).append(key)
+        damaged: list[bytes] = []
+        for day, tags in by_day.items():
+            try:
+                ids: list[bytes | None] = self.keys.credential_ids_of_tags(day, tags)
+            except VaultError:
+                ids = [None] * len(tags)
+            for key, cid in zip(tags, ids, strict=True):
+                if cid is None:
+                    damaged.append(key)
+                else:
+                    named[key] = None if cid in self.case_ids else CREDENTIAL + cid
+        pending = {key: sorted(by_key[key]) for key in damaged}
         while pending:
             firsts = {key: rows[0] for key, rows in pending.items()}
             opened = {scan.row_id: scan for scan in self._open(list(firsts.values()))}

@@ -15,11 +15,14 @@ type (phone or card) of the exposed stays. None of it needs the record:
 - **the code type** stays masked (``code_mark``, aggregator.vault): the list unmasks it
   only for the exposed stays, with the day key, one AES call per day.
 
-What tags cannot say: whether two tags of *different* storing days are one credential
-(a stay whose entry and exit scans fall on both sides of UTC midnight, a record that
-waited in a kiosk's outbox). That matters only where two such groups could change each
-other's stays, which :func:`entangled` finds, and only those groups' records are opened
-(one row each: the credential id names the visitor, key :data:`CREDENTIAL` + id).
+What tags cannot say by comparing them: whether two tags of *different* storing days
+are one credential (a stay whose entry and exit scans fall on both sides of UTC
+midnight, a record that waited in a kiosk's outbox). That matters only where two such
+groups could change each other's stays, which :func:`entangled` finds, and only those
+groups are named by credential (key :data:`CREDENTIAL` + id): a tag is AES of the
+credential id's block under its day's tag key, so that key turns it back into the id
+(aggregator.vault ``credential_ids_of_tags``, one AES call per day) with no record
+opened; a damaged tag, which gives no id, has one of its rows' records opened instead.
 
 Why it is enough (aggregator/trace/stays.py's rules): a visitor's scan ``y`` depends
 on their earlier scans at the venue only through the open entrance and the end of the

@@ -217,7 +217,7 @@ def test_bad_requests_are_refused_before_any_query(
         find_exposures(ids, start * 1000, end * 1000, vault=test_vault, settings=SETTINGS)
 
 
-def test_only_visitors_whose_scans_straddle_midnight_are_opened(
+def test_visitors_whose_scans_straddle_midnight_are_told_apart_by_their_tags(
     town: Town, test_vault: Vault
 ) -> None:
     midnight = DAY0 + DAY_S
@@ -229,10 +229,25 @@ def test_only_visitors_whose_scans_straddle_midnight_are_opened(
     town.visit(late, "cafe-in", midnight + 3 * 3600)  # only the second day, far too
     found = _trace(test_vault, [cid(case)], DAY0, DAY0 + 2 * DAY_S)
     # The exit after midnight ends the night owl's stay: the two tags are one visitor,
-    # which only opening their records can tell (one record per tag).
+    # which only the day keys can tell (each tag turned back into its credential id).
     assert _by_handle(found) == {cid(night_owl).hex(): 45 * 60.0}
     assert found.exposures[0].exposed_by_exit
-    assert found.rows_read == 4 and found.rows_opened == 2
+    assert found.rows_read == 4 and found.rows_opened == 0
+
+
+def test_a_damaged_tag_that_must_be_told_apart_is_read_from_its_record(
+    town: Town, test_vault: Vault
+) -> None:
+    midnight = DAY0 + DAY_S
+    case, night_owl = town.visitor(), town.visitor()
+    town.visit(case, "cafe-in", midnight - 50 * MINUTE)
+    town.visit(night_owl, "cafe-in", midnight - 40 * MINUTE)
+    out = town.visit(night_owl, "cafe-out", midnight + 5 * MINUTE)
+    damaged = CheckinEntry.update(visit_tag=bytes(16)).where(CheckinEntry.id == out.id)
+    assert damaged.execute() == 1  # a tag no credential id gives
+    found = _trace(test_vault, [cid(case)], DAY0, DAY0 + 2 * DAY_S)
+    assert _by_handle(found) == {cid(night_owl).hex(): 45 * 60.0}
+    assert found.rows_opened == 1
 
 
 def test_handles_are_opaque_and_only_the_servers_own_map_back(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import peewee
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator import vault as vault_module
 from aggregator.retention import destroy_expired_keys
-from aggregator.vault import DayKey, KeyDestroyedError, NoKeyError, Vault
+from aggregator.vault import DayKey, DayKeys, KeyDestroyedError, NoKeyError, Vault
 from tests.unit.conftest import TEST_MASTER_KEY
 
 DAY = 20_458
@@ -95,3 +97,30 @@ def test_cached_keys_give_the_same_tags_and_code_types(db: peewee.Database) -> N
             [DAY, DAY + 1], [CID, b"\x01" * 8]
         )
         assert tracer.day_keys([DAY]).code_types(DAY, [(checkin_id, mark)] * 2) == [2, 2]
+
+
+def test_a_tag_gives_back_its_credential_id_and_nothing_else_does(db: peewee.Database) -> None:
+    _make_keys(range(DAY, DAY + 2))
+    keys = Vault(TEST_MASTER_KEY).day_keys([DAY, DAY + 1])
+    ids = [CID, b"\x01" * 8, b"\x02" * 15, b"\x03"]
+    for day in (DAY, DAY + 1):
+        tags = [keys.tag(day, cid) for cid in ids]
+        assert keys.credential_ids_of_tags(day, tags) == ids
+    other_day = [keys.tag(DAY + 1, CID)]
+    assert keys.credential_ids_of_tags(DAY, other_day) != [CID]  # a day's key, its own tags
+    assert keys.credential_ids_of_tags(DAY, [b"", b"x" * 15, b"x" * 17]) == [None] * 3
+    with pytest.raises(NoKeyError):
+        keys.credential_ids_of_tags(DAY + 5, [keys.tag(DAY, CID)])
+
+
+@given(st.binary(min_size=16, max_size=16))
+@settings(max_examples=200, deadline=None)
+def test_a_forged_tag_never_passes_for_a_short_id(forged: bytes) -> None:
+    """A random block decodes to an id only by chance; a real tag decodes to its own id."""
+    from aggregator.vault import _DayKey
+
+    key = _DayKey(bytes(32))
+    ids = DayKeys({DAY: key}).credential_ids_of_tags(DAY, [forged])
+    assert len(ids) == 1
+    if ids[0] is not None:
+        assert DayKeys({DAY: key}).tag(DAY, ids[0]) == forged
