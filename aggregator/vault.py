@@ -61,7 +61,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import peewee
 from cryptography.exceptions import InvalidTag
@@ -177,6 +177,8 @@ class Vault:
         #: day -> (wrapped key as stored, monotonic time unwrapped, derived keys); LRU.
         self._derived: OrderedDict[int, tuple[bytes, float, _DayKey]] = OrderedDict()
         self._derived_lock = threading.Lock()
+        #: The last answer of :meth:`day_keys`: (its days, when, the keys).
+        self._last_read: tuple[tuple[int, ...], float, DayKeys] | None = None
         self._handles = Cipher(
             algorithms.AES(hmac.digest(master_key, _HANDLE_LABEL, "sha256")), modes.ECB()
         )
@@ -250,6 +252,7 @@ class Vault:
                 self._derived.clear()
             for day in days or ():
                 self._derived.pop(day, None)
+            self._last_read = None
 
     # --- visits ---------------------------------------------------------------------------
 
@@ -328,6 +331,18 @@ class Vault:
             return None
         return int.from_bytes(plain[:8], "big")
 
+    def day_key_query(self, days: list[int]) -> tuple[str, list[int]]:
+        """The statement :meth:`day_keys` runs and its parameters: ``day, wrapped,
+        destroyed`` of each of ``days`` that has a row. A caller may run it inside a
+        statement of its own and hand the rows to :meth:`day_keys_from_rows`."""
+        db = DayKey._meta.database
+        p = db.param
+        sql = (
+            f'SELECT "day", "wrapped", "destroyed" FROM "{DayKey._meta.table_name}"'
+            f' WHERE "day" IN ({", ".join([p] * len(days))})'
+        )
+        return sql, list(days)
+
     def day_keys(self, days: list[int]) -> DayKeys:
         """The keys of ``days`` as the database holds them now, read in one query.
 
@@ -335,17 +350,17 @@ class Vault:
         was derived from the same wrapped key in the last ``_DERIVED_TTL_S`` seconds is
         reused (see the module docstring), anything else about that day is evicted.
         """
-        found: dict[int, _DayKey | VaultError] = {}
         wanted = sorted(set(days))
         if not wanted:
-            return DayKeys(found)
-        db = DayKey._meta.database
-        p = db.param
-        sql = (
-            f'SELECT "day", "wrapped", "destroyed" FROM "{DayKey._meta.table_name}"'
-            f' WHERE "day" IN ({", ".join([p] * len(wanted))})'
-        )
-        rows = db.execute_sql(sql, wanted).fetchall()
+            return DayKeys({})
+        sql, params = self.day_key_query(wanted)
+        rows = DayKey._meta.database.execute_sql(sql, params).fetchall()
+        return self.day_keys_from_rows(wanted, rows)
+
+    def day_keys_from_rows(self, days: list[int], rows: list[tuple[Any, ...]]) -> DayKeys:
+        """:meth:`day_keys` from ``rows`` of :meth:`day_key_query` just read for ``days``."""
+        found: dict[int, _DayKey | VaultError] = {}
+        wanted = sorted(set(days))
         now = time.monotonic()
         with self._derived_lock:
             derived = self._derived
@@ -369,7 +384,25 @@ class Vault:
                 found[day] = cached[2]
             while len(derived) > _DERIVED_MAX_DAYS:
                 derived.popitem(last=False)
-        return DayKeys(found)
+            keys = DayKeys(found, _key_rows_state(rows))
+            self._last_read = (tuple(wanted), now, keys)
+        return keys
+
+    def recent_day_keys(self, days: list[int]) -> DayKeys | None:
+        """What :meth:`day_keys` last answered for exactly ``days``, if at most
+        ``_DERIVED_TTL_S`` seconds ago; else None.
+
+        Only a guess, for a caller that reads the key rows again in the same statement
+        as the rows it looks up with them, and uses the guess only if
+        :meth:`DayKeys.read_from` says those rows still say the same (else it calls
+        :meth:`day_keys_from_rows` with them and looks up again).
+        """
+        last = self._last_read
+        if last is None or last[0] != tuple(sorted(set(days))):
+            return None
+        if time.monotonic() - last[1] > _DERIVED_TTL_S:
+            return None
+        return last[2]
 
     def lookup_tags(self, days: list[int], credential_ids: list[bytes]) -> dict[bytes, bytes]:
         """Tag -> credential id for every credential on every day whose key still exists."""
@@ -427,8 +460,14 @@ class DayKeys:
     be computed and its records cannot be opened.
     """
 
-    def __init__(self, keys: dict[int, _DayKey | VaultError]) -> None:
+    def __init__(self, keys: dict[int, _DayKey | VaultError], state: tuple[Any, ...] = ()) -> None:
         self._keys = keys
+        self._state = state
+
+    def read_from(self, rows: list[tuple[Any, ...]]) -> bool:
+        """True if these keys are what ``rows`` of :meth:`Vault.day_key_query` say now:
+        the same days, each with the same wrapped key and not destroyed."""
+        return bool(self._state) and _key_rows_state(rows) == self._state
 
     def _key(self, day: int) -> _DayKey | VaultError:
         key = self._keys.get(day)
@@ -567,6 +606,11 @@ def _tag_blocks(credential_ids: list[bytes]) -> bytes:
             raise VaultError("a credential id is shorter than a visit tag")
         blocks.append(bytes([len(credential_id)]) + bytes(credential_id).ljust(15, b"\x00"))
     return b"".join(blocks)
+
+
+def _key_rows_state(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """What rows of :meth:`Vault.day_key_query` say, comparable: (day, wrapped, destroyed)."""
+    return tuple(sorted((day, bytes(wrapped), bool(destroyed)) for day, wrapped, destroyed in rows))
 
 
 def _id_of_block(block: bytes) -> bytes | None:

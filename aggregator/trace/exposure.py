@@ -44,7 +44,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -198,13 +198,11 @@ def find_exposures(
     reach = settings.max_stay_ms
     first_day = day_of(start_ms - reach - _SKEW_MS)
     last_day = day_of(end_ms + reach) + settings.max_outbox_age_days
-    with clock.query():
-        keys = vault.day_keys(list(range(first_day, last_day + 1)))  # read once, now
-    tags = keys.tags(ids)
+    keys, tags, rows = _case_rows_and_keys(
+        vault, list(range(first_day, last_day + 1)), ids, start_ms - reach, end_ms + reach, clock
+    )
     if not tags:
         return ExposureList((), ())
-    with clock.query():
-        rows = _case_rows(list(tags), start_ms - reach, end_ms + reach)
     reader = _Reader(keys, set(ids))
     case_stays = tuple(_clip(stays_of(reader.case_scans(rows, tags), settings), start_ms, end_ms))
     if not case_stays:
@@ -253,8 +251,45 @@ def _select(db: peewee.Database) -> str:
     return f"SELECT {names} FROM {q[0]}{c.table_name}{q[1]} WHERE "
 
 
-def _case_rows(tags: list[bytes], low_ms: int, high_ms: int) -> list[_Row]:
-    """The rows carrying any of ``tags`` placed in ``[low_ms, high_ms)``: one indexed query.
+def _case_rows_and_keys(
+    vault: Vault, days: list[int], ids: list[bytes], low_ms: int, high_ms: int, clock: _Clock
+) -> tuple[DayKeys, dict[bytes, bytes], list[_Row]]:
+    """The keys of ``days`` as the database holds them now, the case's tags under them,
+    and the rows carrying those tags placed in ``[low_ms, high_ms)``.
+
+    One statement when the vault read the same days' keys a moment ago: the tags are
+    computed with those keys, and the key rows are read again beside the case's rows;
+    if they changed (a key destroyed or replaced since), the keys read are used and
+    the rows looked up again. Otherwise two: the keys, then the rows.
+    """
+    keys = vault.recent_day_keys(days)
+    if keys is not None:
+        tags = keys.tags(ids)
+        if tags:
+            with clock.query():
+                rows, key_rows = _case_rows(list(tags), low_ms, high_ms, vault.day_key_query(days))
+            if keys.read_from(key_rows):
+                return keys, tags, rows
+            keys = vault.day_keys_from_rows(days, key_rows)
+            tags = keys.tags(ids)
+            with clock.query():
+                rows = _case_rows(list(tags), low_ms, high_ms)[0] if tags else []
+            return keys, tags, rows
+    with clock.query():
+        keys = vault.day_keys(days)
+    tags = keys.tags(ids)
+    with clock.query():
+        rows = _case_rows(list(tags), low_ms, high_ms)[0] if tags else []
+    return keys, tags, rows
+
+
+def _case_rows(
+    tags: list[bytes], low_ms: int, high_ms: int, key_query: tuple[str, list[int]] | None = None
+) -> tuple[list[_Row], list[tuple[Any, ...]]]:
+    """The rows carrying any of ``tags`` placed in ``[low_ms, high_ms)``: one indexed query;
+    with ``key_query`` (aggregator.vault ``day_key_query``), its rows too, in the same
+    statement (as rows whose id is NULL: ``wrapped, day, destroyed`` in the columns of
+    ``checkin_id, day, placed_ms``).
 
     Hand-written SQL (as in aggregator/ingest.py): peewee would spend longer building
     the statement than the database spends answering it.
@@ -266,7 +301,19 @@ def _case_rows(tags: list[bytes], low_ms: int, high_ms: int) -> list[_Row]:
         + f"visit_tag IN ({', '.join([p] * len(tags))}) AND placed_ms >= {p}"
         + f" AND placed_ms < {p} AND venue_id IS NOT NULL"
     )
-    return db.execute_sql(sql, [*tags, low_ms, high_ms]).fetchall()  # tuples, as both drivers give
+    params: list[Any] = [*tags, low_ms, high_ms]
+    if key_query is None:
+        return db.execute_sql(sql, params).fetchall(), []  # tuples, as both drivers give
+    keys_sql, key_params = key_query
+    sql += (
+        ' UNION ALL SELECT NULL, k."wrapped", k."day", NULL,'
+        ' CASE WHEN k."destroyed" THEN 1 ELSE 0 END, NULL, NULL, NULL'
+        f" FROM ({keys_sql}) AS k"
+    )
+    found = db.execute_sql(sql, [*params, *key_params]).fetchall()
+    rows = [row for row in found if row[0] is not None]
+    key_rows = [(row[2], row[1], row[4]) for row in found if row[0] is None]
+    return rows, key_rows
 
 
 def _windows(case_stays: Sequence[Stay], reach: int) -> list[tuple[str, int, int]]:

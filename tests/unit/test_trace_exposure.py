@@ -14,7 +14,8 @@ from aggregator.trace.exposure import (
     find_exposures,
 )
 from aggregator.trace.settings import TraceSettings
-from aggregator.vault import Vault, installed
+from aggregator.vault import DayKey, Vault, installed
+from tests.unit.conftest import TEST_MASTER_KEY
 from tests.unit.trace_town import DAY0, MINUTE, T0, Town, cid
 
 SETTINGS = TraceSettings(
@@ -177,6 +178,24 @@ def test_a_destroyed_day_key_leaves_nothing_to_find(town: Town, test_vault: Vaul
     found = _trace(test_vault, [cid(case)], T0 - DAY_S, T0 + DAY_S)
     assert found.case_stays == () and found.exposures == () and found.rows_opened == 0
     assert CheckinEntry.select().where(CheckinEntry.visit_tag.is_null(False)).count() == 0
+
+
+def test_a_key_destroyed_since_the_last_trace_is_not_used_from_memory(
+    town: Town, test_vault: Vault
+) -> None:
+    """The tracer's vault remembers the keys it read (aggregator.vault recent_day_keys);
+    a key destroyed since, by another process, must not find the rows it tagged."""
+    case, other = town.visitor(), town.visitor()
+    town.visit(case, "cafe-in", T0)
+    town.visit(other, "cafe-in", T0 + 10 * MINUTE)
+    tracer = Vault(TEST_MASTER_KEY)
+    assert _trace(tracer, [cid(case)], T0 - DAY_S, T0 + DAY_S).exposures
+    assert _trace(tracer, [cid(case)], T0 - DAY_S, T0 + DAY_S).exposures  # from memory
+    # Only the key row changes (the tags stay), as if read between retention's steps.
+    DayKey.update(wrapped=b"", destroyed=True).where(DayKey.day == T0 // DAY_S).execute()
+    found = _trace(tracer, [cid(case)], T0 - DAY_S, T0 + DAY_S)
+    assert found.case_stays == () and found.exposures == ()
+    assert _trace(tracer, [cid(case)], T0 - DAY_S, T0 + DAY_S).case_stays == ()
 
 
 def test_rows_only_at_the_case_venues_are_read_and_none_opened(
