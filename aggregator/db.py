@@ -84,6 +84,12 @@ def connect_database(url: str, *, create: bool = True) -> peewee.Database:
     return db
 
 
+#: Indexes earlier versions made and this one drops: each cost every insert a b-tree
+#: update and served nothing another index does not (``checkin_kiosk_id``: the unique
+#: ``(kiosk_id, seq)`` index starts with the same column).
+RETIRED_INDEXES = ("checkin_kiosk_id",)
+
+
 def _create_tables(db: peewee.Database) -> None:
     if isinstance(db, peewee.PostgresqlDatabase):
         # Processes starting together on a fresh database must not race to create tables.
@@ -91,9 +97,19 @@ def _create_tables(db: peewee.Database) -> None:
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
             upgrade_checkin_table(db)  # columns newer than the database, before its indexes
             db.create_tables(all_models())
+            _drop_retired_indexes(db)
     else:
         upgrade_checkin_table(db)
         db.create_tables(all_models())
+        _drop_retired_indexes(db)
+
+
+def _drop_retired_indexes(db: peewee.Database) -> None:
+    """Drop :data:`RETIRED_INDEXES` where an earlier version made them (cheap otherwise)."""
+    present = {index.name for index in db.get_indexes(CheckinEntry._meta.table_name)}
+    for name in RETIRED_INDEXES:
+        if name in present:
+            db.execute_sql(f'DROP INDEX "{name}"')
 
 
 _opened: dict[str, peewee.Database] = {}

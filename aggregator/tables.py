@@ -43,8 +43,9 @@ class CheckinEntry(BaseModel):
 
     id = peewee.BigAutoField()
     checkin_id = BlobField(unique=True)
+    #: No index of its own: the unique ``(kiosk, seq)`` index serves every lookup by kiosk.
     kiosk = peewee.ForeignKeyField(
-        KioskEntry, column_name="kiosk_id", backref="checkins", null=True
+        KioskEntry, column_name="kiosk_id", backref="checkins", null=True, index=False
     )
     seq = peewee.BigIntegerField(null=True)
     #: SHA-256 of the one-time presentation: replay detection, reveals no visitor.

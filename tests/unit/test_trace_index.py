@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 import pytest
 
-from aggregator.db import connect_database
+from aggregator.db import RETIRED_INDEXES, connect_database
 from aggregator.forget import forget_sealed_visits
 from aggregator.models_base import database_proxy
 from aggregator.retention import destroy_expired_keys
@@ -174,3 +174,22 @@ def test_backfill_indexes_rows_stored_before_the_upgrade(
     handles = [e.handle for e in trace().exposures]
     assert list(credential_ids_of(handles, vault=test_vault).values()) == [cid(other)]
     assert backfill_visit_index(test_vault) == (0, 0)  # nothing left to do
+
+
+def test_an_index_earlier_versions_made_is_dropped_on_open(
+    db: peewee.Database, db_url: str
+) -> None:
+    def names(database: peewee.Database) -> set[str]:
+        return {index.name for index in database.get_indexes("checkin")}
+
+    assert "checkin_kiosk_id" not in names(db)  # a new database never has it
+    db.execute_sql('CREATE INDEX "checkin_kiosk_id" ON "checkin" ("kiosk_id")')  # as before
+    reopened = connect_database(db_url)  # what every process does at start
+    try:
+        assert set(RETIRED_INDEXES).isdisjoint(names(reopened))
+        assert any(
+            i.columns[:2] == ["kiosk_id", "seq"] and i.unique
+            for i in reopened.get_indexes("checkin")
+        )
+    finally:
+        reopened.close()
