@@ -89,6 +89,33 @@ ledger (old engine, new engine, bare query in turn, 80 rounds, load 3-3.5): rati
 --venues 5000``, load 3.6 -> 7.8): ratio 2.05 (query_ratio 1.50: three round trips
 over TCP against one; the Python work is 1.01 ms of 5.57); in one process on a kept
 1M PostgreSQL ledger (the three in turn, 80 rounds, load 6.5): ratio 1.85 -> 1.58.
+
+Fourth round (2026-12-03; the engine in aggregator/trace/exposure.py): the 17 records
+the 10M case opened to tell two storing days' visitors apart are no longer opened (nor
+read: one query fewer). A visit tag is AES of the credential id's block under the day's
+tag key, so that key turns the tag back into the id (aggregator.vault
+``credential_ids_of_tags``, one AES call per day; a damaged tag still falls back to its
+record). The day keys read a moment ago give the case's tags at once, and their rows are
+read again in the case's statement to check them (a key changed since: read again), one
+round trip fewer. ``--repeat 15`` at 10,000,000 rows, 50,000 venues, on a quiet machine
+(load 1.0 to 1.6), before and after, each run's own bare query:
+
+===========================  ===========  ============  ============  ============
+10,000,000 rows, 50,000 v.   SQLite       PostgreSQL    SQLite        PostgreSQL
+                             before       before        after         after
+===========================  ===========  ============  ============  ============
+exposure_ms                  2.74         3.22          2.54          2.81
+bare_query_ms                1.39         1.53          1.37          1.57
+ratio                        1.98         2.10          1.86          1.79
+query_ratio                  1.11         1.29          1.11          1.19
+exposure_open_and_rank_ms    1.16         1.19          0.97          0.86
+records opened               17           17            0             0
+===========================  ===========  ============  ============  ============
+
+A run between these two (load 1.2 to 1.6) gave 1.82 on SQLite (its bare query 2.11 ms:
+a noisy moment) and 1.80 on PostgreSQL; at 1,000,000 rows and 5,000 venues, 1.77 and
+1.64. What is left over the bare query is Python work per row read and per exposure
+(about 0.6 ms for 323 rows and 204 exposures) and, on PostgreSQL, the second statement.
 """
 
 from __future__ import annotations
