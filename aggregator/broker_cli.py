@@ -75,14 +75,7 @@ def _listener_tls_options(command: Callable[..., None]) -> Callable[..., None]:
     show_default=True,
     help="Broker host name the aggregator connects to (for the snippet).",
 )
-@click.option("--cafile", type=_FILE, default=None, help="CA certificate (TLS listener).")
-@click.option("--certfile", type=_FILE, default=None, help="Broker certificate (TLS listener).")
-@click.option("--keyfile", type=_FILE, default=None, help="Broker private key (TLS listener).")
-@click.option(
-    "--require-certificate",
-    is_flag=True,
-    help="Clients must also present a certificate from --cafile.",
-)
+@_listener_tls_options
 @click.option(
     "--plugin",
     type=_FILE,

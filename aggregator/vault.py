@@ -466,7 +466,7 @@ class DayKeys:
 
     def read_from(self, rows: list[tuple[Any, ...]]) -> bool:
         """True if these keys are what ``rows`` of :meth:`Vault.day_key_query` say now:
-        the same days, each with the same wrapped key and not destroyed."""
+        the same days, each with the same wrapped key and destroyed flag."""
         return bool(self._state) and _key_rows_state(rows) == self._state
 
     def _key(self, day: int) -> _DayKey | VaultError:
@@ -615,8 +615,6 @@ def _key_rows_state(rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 def _id_of_block(block: bytes) -> bytes | None:
     """The credential id in a block of :func:`_tag_blocks`; None if it is not one."""
-    if len(block) != _BLOCK:
-        return None
     size = block[0]
     if not 0 < size < VISIT_TAG_SIZE or any(block[1 + size :]):
         return None

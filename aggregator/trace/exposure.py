@@ -263,20 +263,16 @@ def _case_rows_and_keys(
     the rows looked up again. Otherwise two: the keys, then the rows.
     """
     keys = vault.recent_day_keys(days)
-    if keys is not None:
-        tags = keys.tags(ids)
-        if tags:
-            with clock.query():
-                rows, key_rows = _case_rows(list(tags), low_ms, high_ms, vault.day_key_query(days))
-            if keys.read_from(key_rows):
-                return keys, tags, rows
-            keys = vault.day_keys_from_rows(days, key_rows)
-            tags = keys.tags(ids)
-            with clock.query():
-                rows = _case_rows(list(tags), low_ms, high_ms)[0] if tags else []
+    tags = keys.tags(ids) if keys is not None else {}
+    if keys is not None and tags:
+        with clock.query():
+            rows, key_rows = _case_rows(list(tags), low_ms, high_ms, vault.day_key_query(days))
+        if keys.read_from(key_rows):
             return keys, tags, rows
-    with clock.query():
-        keys = vault.day_keys(days)
+        keys = vault.day_keys_from_rows(days, key_rows)
+    else:
+        with clock.query():
+            keys = vault.day_keys(days)
     tags = keys.tags(ids)
     with clock.query():
         rows = _case_rows(list(tags), low_ms, high_ms)[0] if tags else []
